@@ -1,0 +1,52 @@
+"""Wire the core to its store from Settings: the one place processes get a service from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, inspect
+from sqlalchemy.orm import Session, sessionmaker
+
+from adapter.config import Settings
+from register.refdata.load import load_geography
+from register.refdata.sql import SqlRefData
+from register.service import RegisterService
+from register.store import database
+from register.store.refdata_tables import Organisation
+from register.store.uow import SqlUnitOfWork
+
+
+@dataclass
+class Register:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    refdata: SqlRefData
+    service: RegisterService
+
+    def uow(self) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self.sessions)
+
+
+def prepare_embedded(settings: Settings, engine: Engine) -> None:
+    """On an empty SQLite file, create the schema and load the shipped geography, so that
+    `s117 serve` and `s117 demo` work with no set-up step."""
+    if not settings.embedded:
+        return
+    if not inspect(engine).has_table("person"):
+        database.upgrade(settings.database_url)
+    sessions = database.session_factory(engine)
+    with sessions() as session:
+        if session.query(Organisation).first() is None:
+            load_geography(session)
+            session.commit()
+
+
+def build(settings: Settings, *, prepare: bool = True) -> Register:
+    engine = database.make_engine(settings.database_url)
+    if prepare:
+        prepare_embedded(settings, engine)
+    sessions = database.session_factory(engine)
+    refdata = SqlRefData(sessions)
+    service = RegisterService(lambda: SqlUnitOfWork(sessions), refdata, settings.policy)
+    return Register(settings, engine, sessions, refdata, service)

@@ -1,0 +1,152 @@
+"""The `s117` command: every process and tool of the register is a sub-command."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from adapter import config
+from register.errors import RegisterError
+
+app = typer.Typer(help="Shared regional register of Section 117 aftercare.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
+refdata_app = typer.Typer(help="Reference data: geography, GP practices, postcodes.",
+                          no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(refdata_app, name="refdata")
+console = Console()
+errors = Console(stderr=True)
+
+
+def progress_bar() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), console=console, transient=False)
+
+
+def _fail(exc: RegisterError) -> None:
+    errors.print(f"[red]error:[/red] {exc}")
+    raise typer.Exit(2)
+
+
+def _settings() -> config.Settings:
+    try:
+        return config.from_env()
+    except RegisterError as exc:
+        _fail(exc)
+        raise
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply Alembic migrations to S117_DATABASE_URL."""
+    from register.store import database
+
+    settings = _settings()
+    database.upgrade(settings.database_url)
+    console.print("database at head revision")
+
+
+@refdata_app.command("load")
+def refdata_load(
+    kind: Annotated[str, typer.Argument(help="geography | epraccur | postcodes")],
+    file: Annotated[Path | None, typer.Argument(help="the file (not for geography)")] = None,
+) -> None:
+    """Load reference data: the shipped geography, an NHS ODS epraccur.csv, or an ONS
+    postcode directory CSV (columns pcds, laua; optional sicbl/ccg)."""
+    from adapter.bootstrap import build
+    from register.refdata import load
+
+    loaders = {"epraccur": load.load_epraccur, "postcodes": load.load_postcodes}
+    if kind != "geography" and kind not in loaders:
+        errors.print(f"[red]error:[/red] unknown reference data {kind!r}: "
+                     "geography, epraccur or postcodes")
+        raise typer.Exit(2)
+    if kind != "geography" and (file is None or not file.exists()):
+        errors.print(f"[red]error:[/red] {kind} needs an existing FILE")
+        raise typer.Exit(2)
+    register = build(_settings())
+    try:
+        with register.sessions() as session:
+            if kind == "geography":
+                count = load.load_geography(session)
+            else:
+                assert file is not None
+                total = sum(1 for _ in file.open(encoding="utf-8-sig"))
+                with progress_bar() as bar:
+                    task = bar.add_task(f"loading {file.name}", total=total)
+                    count = loaders[kind](session, file,
+                                          progress=lambda n: bar.update(task, completed=n))
+                    bar.update(task, completed=total)
+            session.commit()
+    except RegisterError as exc:
+        _fail(exc)
+    console.print(f"loaded {count} {kind} rows")
+
+
+@app.command()
+def responsibility(
+    nhs_number: Annotated[str, typer.Argument(help="10-digit NHS number")],
+    on: Annotated[str | None, typer.Option("--date", help="as of YYYY-MM-DD (default today)")]
+    = None,
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+) -> None:
+    """Who is responsible for this person's s117 aftercare, and why (rule ids, citations)."""
+    from adapter.bootstrap import build
+    from adapter.render import answer_json, print_answer
+    from register.queries import responsibility as query
+
+    try:
+        as_of = date.fromisoformat(on) if on else date.today()
+    except ValueError:
+        errors.print(f"[red]error:[/red] --date {on!r} is not YYYY-MM-DD")
+        raise typer.Exit(2) from None
+    register = build(_settings())
+    try:
+        answer = query(register.uow(), register.refdata, register.settings.policy,
+                       nhs_number, as_of)
+    except RegisterError as exc:
+        _fail(exc)
+        return
+    if as_json:
+        sys.stdout.write(json.dumps(answer_json(answer), indent=2) + "\n")
+    else:
+        print_answer(console, answer)
+    if not answer.known:
+        raise typer.Exit(1)
+
+
+@app.command()
+def demo(
+    people: Annotated[int, typer.Option(help="background people in the synthetic region")]
+    = 300,
+    seed: Annotated[int, typer.Option(help="random seed")] = 117,
+) -> None:
+    """Build an embedded register for a synthetic region, play realistic histories through
+    the service, and print the register with the named cases explained."""
+    from adapter.demo import run_demo
+
+    run_demo(_settings(), console, people=people, seed=seed)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="address to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8080,
+    workers: Annotated[int, typer.Option(help="gunicorn worker processes")] = 1,
+) -> None:
+    """Run the HTTP server (gunicorn). On an empty SQLite file the schema is created."""
+    from adapter.http.server import run
+
+    run(_settings(), host=host, port=port, workers=workers)
+
+
+def main() -> None:
+    app()

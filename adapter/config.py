@@ -1,0 +1,89 @@
+"""Configuration from the environment (12-factor). Every variable is prefixed `S117_`;
+`VARIABLES` is the single list the README and the docker-compose check read."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from marshmallow import Schema, ValidationError, fields, post_load, validate
+
+from register.errors import InvalidData
+from register.rules.ports import LocalityPolicy
+from register.rules.ruleset import RULE_SETS
+
+VARIABLES: dict[str, str] = {
+    "S117_DATABASE_URL": "SQLAlchemy URL; default sqlite:///s117.db (embedded). PostgreSQL: "
+                         "postgresql+psycopg://user@host:5432/db",
+    "S117_AMQP_URL": "RabbitMQ URL (amqp://guest:guest@127.0.0.1:5672/); unset = in-process bus",
+    "S117_AUTH": "jwt or off; off is allowed only with SQLite (default: off on SQLite, "
+                 "jwt otherwise)",
+    "S117_JWKS_URL": "JWKS URL to verify bearer tokens (with S117_AUTH=jwt)",
+    "S117_JWT_PUBLIC_KEY": "path to a PEM public key to verify bearer tokens",
+    "S117_LOCALITY_POLICY": "path to a YAML/JSON locality policy (review intervals, s17 leave, "
+                            "enabled rule sets); default: the national defaults",
+    "S117_BASE_URL": "public base URL of the server (default http://127.0.0.1:8080)",
+}
+
+DEFAULT_DATABASE_URL = "sqlite:///s117.db"
+
+
+class LocalityPolicySchema(Schema):
+    first_review_days = fields.Integer(load_default=42, validate=validate.Range(1, 366))
+    review_interval_months = fields.Integer(load_default=12, validate=validate.Range(1, 24))
+    s17_leave_with_plan_starts_entitlement = fields.Boolean(load_default=False)
+    enabled_rule_sets = fields.List(
+        fields.String(validate=validate.OneOf([rs.id for rs in RULE_SETS])), load_default=list)
+
+    @post_load
+    def make(self, data: dict[str, object], **_: object) -> LocalityPolicy:
+        data["enabled_rule_sets"] = frozenset(data["enabled_rule_sets"])  # type: ignore[arg-type]
+        return LocalityPolicy(**data)  # type: ignore[arg-type]
+
+
+def load_policy(path: str | None) -> LocalityPolicy:
+    if not path:
+        return LocalityPolicy()
+    text = Path(path).read_text(encoding="utf-8")
+    raw = json.loads(text) if path.endswith(".json") else yaml.safe_load(text)
+    try:
+        return LocalityPolicySchema().load(raw or {})
+    except ValidationError as exc:
+        raise InvalidData(f"locality policy {path}: {exc.messages}",
+                          field="S117_LOCALITY_POLICY") from exc
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    amqp_url: str | None
+    auth: str
+    jwks_url: str | None
+    jwt_public_key: str | None
+    policy: LocalityPolicy
+    base_url: str
+
+    @property
+    def embedded(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def from_env(env: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if env is None else env
+    url = env.get("S117_DATABASE_URL") or DEFAULT_DATABASE_URL
+    sqlite = url.startswith("sqlite")
+    auth = env.get("S117_AUTH") or ("off" if sqlite else "jwt")
+    if auth not in ("jwt", "off"):
+        raise InvalidData(f"S117_AUTH must be jwt or off, not {auth!r}", field="S117_AUTH")
+    if auth == "off" and not sqlite:
+        raise InvalidData("S117_AUTH=off is allowed only with SQLite", field="S117_AUTH")
+    return Settings(
+        database_url=url, amqp_url=env.get("S117_AMQP_URL") or None, auth=auth,
+        jwks_url=env.get("S117_JWKS_URL") or None,
+        jwt_public_key=env.get("S117_JWT_PUBLIC_KEY") or None,
+        policy=load_policy(env.get("S117_LOCALITY_POLICY")),
+        base_url=env.get("S117_BASE_URL") or "http://127.0.0.1:8080")

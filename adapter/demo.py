@@ -1,0 +1,165 @@
+"""`s117 demo`: an embedded register for a synthetic region, with the cases the Ombudsman
+and the Supreme Court made famous, explained."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from rich.console import Console
+from rich.table import Table
+
+from adapter import config
+from adapter.bootstrap import build
+from adapter.render import print_answer
+from adapter.synthetic import Area, Generator, fixture_areas, fixture_path
+from register import commands as c
+from register.errors import RegisterError
+from register.model import Address, EndReason
+from register.nhs_number import synthetic
+from register.queries import caseload, responsibility
+from register.refdata import load
+
+
+@dataclass(frozen=True)
+class Case:
+    title: str
+    nhs_number: str
+    commands: list[c.Command]
+    refused: c.Command | None = None
+
+
+def _t(day: str, hour: int = 10) -> datetime:
+    return datetime.fromisoformat(f"{day}T{hour:02d}:00")
+
+
+def _area(areas: list[Area], la: str) -> Area:
+    return next(a for a in areas if a.la == la and a.practice)
+
+
+def named_cases(areas: list[Area]) -> list[Case]:
+    hereford = _area(areas, "E06000019")
+    worcester = next(a for a in areas if a.la in ("E07000237", "E07000235") and a.practice)
+    swindon = _area(areas, "E06000030")
+    rotherham = _area(areas, "E08000018")
+    gloucester = next(a for a in areas if a.practice and a.practice != swindon.practice
+                      and a.la not in ("E06000019", "E06000030", "E08000018")
+                      and not a.la.startswith("E07000237"))
+    cases: list[Case] = []
+
+    def stay(nhs: str, key: str, trust: str, ref: str, area: Area, admitted: str, code: str,
+             discharged: str | None, to: Area | None = None) -> list[c.Command]:
+        cmds: list[c.Command] = [c.Admit(
+            command_id=f"demo-{key}-a", nhs_number=nhs, occurred_at=_t(admitted),
+            trust_ods=trust, stay_ref=ref, admitted_at=_t(admitted), legal_status=code,
+            residence_before=Address(postcode=area.postcode), gp_practice=area.practice)]
+        if discharged:
+            cmds.append(c.Discharge(
+                command_id=f"demo-{key}-d", nhs_number=nhs, occurred_at=_t(discharged, 15),
+                trust_ods=trust, stay_ref=ref, discharged_at=_t(discharged, 15),
+                destination=Address(postcode=to.postcode) if to else None))
+        return cmds
+
+    nhs = synthetic(0)
+    cases.append(Case("Out-of-area placement (L1, L2): detained from Herefordshire, placed in "
+                      "Swindon", nhs,
+                      stay(nhs, "ooa", "R1A", "H001", hereford, "2024-02-01", "03",
+                           "2024-05-10", swindon)))
+    nhs = synthetic(1)
+    cmds = stay(nhs, "w1", "R1A", "W001", worcester, "2023-01-10", "03", "2023-06-01", swindon)
+    cmds.append(c.UpdatePerson(command_id="demo-w-gp", nhs_number=nhs,
+                               occurred_at=_t("2023-06-15"), gp_practice=swindon.practice,
+                               effective=date(2023, 6, 15)))
+    cmds += stay(nhs, "w2", "RV3", "S042", swindon, "2024-03-01", "03", "2024-09-01", swindon)
+    cases.append(Case("Worcestershire-style re-detention (L3, N7): placed in Swindon, detained "
+                      "again there", nhs, cmds))
+    nhs = synthetic(2)
+    cases.append(Case("Section 2 only (E1): not entitled", nhs,
+                      stay(nhs, "s2", "RXE", "R100", rotherham, "2024-04-01", "02",
+                           "2024-04-20")))
+    nhs = synthetic(3)
+    split = Area(swindon.postcode, swindon.la, gloucester.practice)
+    cases.append(Case("2021 detention (N4): commissioning CCG by residence, paying CCG by GP",
+                      nhs, stay(nhs, "n4", "RV3", "S021", split, "2021-03-01", "03",
+                                "2021-07-01")))
+    nhs = synthetic(4)
+    cto = stay(nhs, "cto", "RXE", "R200", rotherham, "2024-06-01", "03", None)
+    cto.append(c.StartCto(command_id="demo-cto-s", nhs_number=nhs, occurred_at=_t("2024-08-01"),
+                          trust_ods="RXE", stay_ref="R200", at=_t("2024-08-01")))
+    end = c.EndEntitlement(command_id="demo-cto-end", nhs_number=nhs, entitlement_id="",
+                           decision_date=date(2025, 1, 10), la_agreed=True, icb_agreed=True,
+                           person_involved=True, reasons=(EndReason.NO_LONGER_NEEDED,))
+    cases.append(Case("Community treatment order (E3, D2): entitled, and cannot be ended",
+                      nhs, cto, end))
+    return cases
+
+
+def run_demo(settings: config.Settings, console: Console, *, people: int, seed: int) -> None:
+    from adapter.cli import progress_bar
+
+    if not settings.embedded:
+        console.print("[yellow]note:[/yellow] the demo writes to S117_DATABASE_URL "
+                      f"({settings.database_url.split('@')[-1]})")
+    register = build(settings)
+    with register.sessions() as session:
+        load.load_epraccur(session, fixture_path("epraccur.csv"))
+        load.load_postcodes(session, fixture_path("postcodes.csv"))
+        session.commit()
+    areas = fixture_areas()
+    cases = named_cases(areas)
+    generator = Generator(seed, areas, first_number=100)
+    applied = 0
+    with progress_bar() as bar:
+        task = bar.add_task("playing histories", total=people + len(cases))
+        for case in cases:
+            for cmd in case.commands:
+                register.service.handle(cmd)
+                applied += 1
+            bar.advance(task)
+        for _, cmds in generator.people(people):
+            for cmd in cmds:
+                register.service.handle(cmd)
+                applied += 1
+            bar.advance(task)
+    console.print(f"{applied} commands applied (each once; running the demo again changes "
+                  "nothing)\n")
+    today = date.today()
+    for case in cases:
+        console.rule(f"[bold]{case.title}")
+        answer = responsibility(register.uow(), register.refdata, settings.policy,
+                                case.nhs_number, today)
+        print_answer(console, answer)
+        if case.refused is not None and answer.entitlement_id:
+            attempt = c.EndEntitlement(**{**case.refused.__dict__,
+                                          "entitlement_id": answer.entitlement_id})
+            try:
+                register.service.handle(attempt)
+                console.print("[red]the end decision was accepted (unexpected)[/red]")
+            except RegisterError as exc:
+                console.print(f"[bold]attempt to end it:[/bold] refused: {exc}")
+        console.print(f"try: s117 responsibility {case.nhs_number}\n")
+    _summary(console, register)
+
+
+def _summary(console: Console, register) -> None:  # type: ignore[no-untyped-def]
+    rows = caseload(register.uow(), limit=1_000_000)
+    by_body: dict[tuple[str, str], dict[str, int]] = {}
+    for row in rows:
+        key = (row.local_authority or "?", row.icb or "?")
+        counts = by_body.setdefault(key, {})
+        counts[row.status] = counts.get(row.status, 0) + 1
+    table = Table("responsible LA", "ICB", "planned", "active", "ended", "out of area",
+                  "needs review", title="the register by responsible bodies")
+    for (la, icb), counts in sorted(by_body.items()):
+        mine = [r for r in rows if (r.local_authority or "?", r.icb or "?") == (la, icb)]
+        name = register.refdata.name(la) or la
+        table.add_row(f"{name} ({la})", icb, str(counts.get("planned", 0)),
+                      str(counts.get("active", 0)), str(counts.get("ended", 0)),
+                      str(sum(1 for r in mine if r.status == "active" and r.residence_la
+                              and r.residence_la != r.local_authority)),
+                      str(sum(1 for r in mine if r.needs_review)))
+    console.print(table)
+    swindon = caseload(register.uow(), residence_la="E06000030", out_of_area=True,
+                       status="active")
+    console.print(f"Swindon hosts {len(swindon)} people placed there by other councils "
+                  "(out-of-area query).")

@@ -1,0 +1,1 @@
+"""HTTP edge: Flask app factory and blueprints."""

@@ -1,0 +1,62 @@
+"""Show a responsibility answer to a person (rich) or a program (JSON)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from register.queries import ResponsibilityAnswer
+
+
+def answer_json(answer: ResponsibilityAnswer) -> dict[str, Any]:
+    data = asdict(answer)
+    data["as_of"] = answer.as_of.isoformat()
+    data["next_review_due"] = answer.next_review_due.isoformat() if answer.next_review_due \
+        else None
+    data["names"] = dict(answer.names)
+    return data
+
+
+def _body(answer: ResponsibilityAnswer, code: str | None) -> str:
+    if not code:
+        return "[yellow]not determined[/yellow]"
+    name = answer.name(code)
+    return f"{name} ({code})" if name else code
+
+
+def print_answer(console: Console, answer: ResponsibilityAnswer) -> None:
+    if not answer.known:
+        console.print(f"No record in the register for this NHS number (as of {answer.as_of}).")
+        return
+    head = Table(show_header=False, box=None, pad_edge=False)
+    head.add_row("NHS number", answer.nhs_number)
+    head.add_row("as of", answer.as_of.isoformat())
+    head.add_row("entitled", "yes" if answer.entitled else "no")
+    head.add_row("status", answer.status)
+    if answer.entitlement_id:
+        head.add_row("local authority", _body(answer, answer.local_authority))
+        head.add_row("ICB", _body(answer, answer.icb))
+        if answer.original_body and answer.original_body != answer.icb:
+            head.add_row("original body", _body(answer, answer.original_body))
+        if answer.paying_body:
+            head.add_row("commissioning body", _body(answer, answer.commissioning_body))
+            head.add_row("paying body", f"{_body(answer, answer.paying_body)} -> "
+                                        f"{_body(answer, answer.paying_icb)}")
+        head.add_row("lives in", _body(answer, answer.residence_la)
+                     + ("  [cyan](out of area)[/cyan]" if answer.out_of_area else ""))
+        due = answer.next_review_due.isoformat() if answer.next_review_due else "-"
+        head.add_row("next review due", due + ("  [red]OVERDUE[/red]"
+                                               if answer.review_overdue else ""))
+        head.add_row("rule set", answer.rule_set or "-")
+    console.print(head)
+    basis = Table("rule", "reason", "citation", title="why", show_lines=False)
+    for step in answer.basis:
+        basis.add_row(step.rule_id, step.reason, step.citation)
+    console.print(basis)
+    if answer.needs_review:
+        console.print("[bold yellow]needs review:[/bold yellow]")
+        for reason in answer.needs_review:
+            console.print(f"  - {reason}")

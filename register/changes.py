@@ -1,0 +1,83 @@
+"""Compare the entitlements as stored with the entitlements as now derived, and name
+each change as an event (DESIGN.md event set). Pure."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date
+
+from register.events import EntitlementEvent, EventType
+from register.model import Entitlement, EntitlementStatus, Responsibility, StatusChange
+
+_LIVE = (EntitlementStatus.PLANNED, EntitlementStatus.ACTIVE)
+
+
+def _bodies(r: Responsibility | None) -> tuple[str | None, ...]:
+    if r is None:
+        return (None,) * 5
+    return (r.local_authority, r.icb, r.commissioning_body, r.paying_body, r.paying_icb)
+
+
+def _status_event(old: EntitlementStatus | None, new: EntitlementStatus) -> EventType | None:
+    if old == new:
+        return None
+    if new is EntitlementStatus.ACTIVE:
+        return EventType.REINSTATED if old is EntitlementStatus.ENDED else EventType.STARTED
+    if new is EntitlementStatus.ENDED:
+        return EventType.ENDED
+    return EventType.UPDATED  # back to planned on re-detention, or cancelled
+
+
+def diff(stored: list[Entitlement], derived: list[Entitlement], *, old_residence: str | None,
+         residence: str | None, command_id: str,
+         today: date) -> tuple[list[Entitlement], list[EntitlementEvent]]:
+    """The entitlements to store and the events announcing what changed."""
+    events: list[EntitlementEvent] = []
+    before = {e.id: e for e in stored}
+    result = list(derived)
+
+    def emit(kind: EventType, ent: Entitlement, on: date, detail: str) -> None:
+        cur = ent.current
+        events.append(EntitlementEvent(kind, ent.id, ent.status.value,
+                                       cur.local_authority if cur else None,
+                                       cur.icb if cur else None, residence, on, detail,
+                                       command_id))
+
+    for ent in derived:
+        old = before.get(ent.id)
+        emitted = len(events)
+        if old is None:
+            emit(EventType.PLANNED, ent, ent.planned_on, "new s117 entitlement (planning)")
+            if ent.status is not EntitlementStatus.PLANNED:
+                kind = _status_event(EntitlementStatus.PLANNED, ent.status)
+                assert kind
+                emit(kind, ent, ent.status_history[-1].on, ent.status_history[-1].reason)
+        else:
+            kind = _status_event(old.status, ent.status)
+            if kind:
+                emit(kind, ent, ent.status_history[-1].on, ent.status_history[-1].reason)
+            if _bodies(old.current) != _bodies(ent.current):
+                emit(EventType.RESPONSIBILITY_CHANGED, ent,
+                     ent.current.effective_from if ent.current else today,
+                     "responsible bodies changed")
+        new_reviews = set(ent.needs_review) - set(old.needs_review if old else ())
+        if new_reviews:
+            emit(EventType.NEEDS_REVIEW, ent, today, "; ".join(sorted(new_reviews)))
+        cur = ent.current
+        if (ent.status is EntitlementStatus.ACTIVE and cur and residence
+                and residence != old_residence and residence != cur.local_authority):
+            emit(EventType.PLACEMENT_OUT_OF_AREA, ent, today,
+                 f"now lives in {residence}; responsibility stays with {cur.local_authority}")
+        if len(events) == emitted and old is not None and old != ent:
+            emit(EventType.UPDATED, ent, today, "entitlement details changed")
+    for old in stored:
+        if old.id in {e.id for e in derived} or old.status is EntitlementStatus.CANCELLED:
+            continue
+        # The detention it rested on was cancelled: keep the record, mark it cancelled.
+        gone = replace(old, status=EntitlementStatus.CANCELLED, status_history=[
+            *old.status_history,
+            StatusChange(EntitlementStatus.CANCELLED, today,
+                         "the admission or detention it rested on was cancelled")])
+        result.append(gone)
+        emit(EventType.UPDATED, gone, today, "cancelled: the qualifying admission was cancelled")
+    return result, events

@@ -1,0 +1,170 @@
+"""Commands: what senders ask the register to do.
+
+Every command carries a `command_id` (HL7 MSH-4 + MSH-10, a FHIR message id, a council file
+row id): the register applies each id once. `occurred_at` is when the sender says it
+happened (MSH-7), used to order one person's messages. Datetimes are naive UK local time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from register.model import Address, EndReason
+
+
+@dataclass(frozen=True, kw_only=True)
+class Command:
+    command_id: str
+    nhs_number: str
+    occurred_at: datetime | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class UpdatePerson(Command):
+    """Register or update demographics (ADT A28, A31, A08): address and GP from a date."""
+
+    date_of_birth: date | None = None
+    address: Address | None = None
+    gp_practice: str | None = None
+    effective: date | None = None  # default: the day it occurred
+
+
+@dataclass(frozen=True, kw_only=True)
+class StayCommand(Command):
+    trust_ods: str
+    stay_ref: str
+
+    @property
+    def stay_key(self) -> str:
+        return f"{self.trust_ods}/{self.stay_ref}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Admit(StayCommand):
+    """Admission (ADT A01), optionally with the legal status at admission."""
+
+    admitted_at: datetime
+    legal_status: str | None = None
+    legal_status_start: datetime | None = None
+    restricted: bool = False
+    residence_before: Address | None = None
+    gp_practice: str | None = None
+    or_la: str | None = None  # ZMH-5
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChangeLegalStatus(StayCommand):
+    """A new legal status period (ZMH / ZU5, ADT A08): closes the open one."""
+
+    code: str
+    start: datetime
+    end: datetime | None = None
+    restricted: bool = False
+    or_la: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class StartLeave(StayCommand):
+    """s17 leave out (ADT A21)."""
+
+    at: datetime
+    with_aftercare_plan: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class EndLeave(StayCommand):
+    """Return from s17 leave (ADT A22)."""
+
+    at: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class StartCto(StayCommand):
+    at: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class EndCto(StayCommand):
+    at: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecallCto(StayCommand):
+    at: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConditionalDischarge(StayCommand):
+    at: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class Discharge(StayCommand):
+    """Discharge from hospital (ADT A03)."""
+
+    discharged_at: datetime
+    destination: Address | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class CancelAdmission(StayCommand):
+    """ADT A11."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class CancelDischarge(StayCommand):
+    """ADT A13."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecordDeath(Command):
+    died_on: date
+
+
+@dataclass(frozen=True, kw_only=True)
+class MergePatient(Command):
+    """ADT A40: `retired_nhs_number`'s record is merged into `nhs_number`'s."""
+
+    retired_nhs_number: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecordOrdinaryResidence(Command):
+    """A council's ordinary-residence decision; applies to the stay named, or the person's
+    latest qualifying stay when none is named."""
+
+    la_gss: str
+    decided_by: str
+    decided_on: date
+    evidence: str = ""
+    stay_key: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class EndEntitlement(Command):
+    entitlement_id: str
+    decision_date: date
+    la_agreed: bool
+    icb_agreed: bool
+    person_involved: bool
+    reasons: tuple[EndReason, ...] = ()
+    note: str = ""
+    moved_to_suitable_accommodation: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReinstateEntitlement(Command):
+    entitlement_id: str
+    on: date
+    reason: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecordReview(Command):
+    entitlement_id: str
+    on: date
+    outcome: str = ""
+    person_involved: bool = True
+    needs_arise_from_disorder: bool = True
+    attendees: tuple[str, ...] = field(default=())

@@ -1,0 +1,265 @@
+"""Apply one command to a person's facts. Pure: no I/O, no derivation.
+
+Each handler is idempotent by content (the same admission or legal status sent twice under
+different message ids records one fact) and raises `NotYet` when the command refers to
+something the register has not been told yet (a discharge before its admission): the
+service then holds it and retries it after the next command for that person.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import date
+
+from register import commands as c
+from register import legal_status
+from register.errors import InvalidData, RuleViolation
+from register.model import (
+    Address,
+    AddressPeriod,
+    GpRegistration,
+    LegalStatusPeriod,
+    OrdinaryResidenceDecision,
+    PersonFacts,
+    Reinstatement,
+    Review,
+    Stay,
+    StayEvent,
+    StayEventKind,
+)
+
+
+class NotYet(Exception):
+    """The command depends on a fact not yet received; hold it, do not lose it."""
+
+
+_ODS = re.compile(r"^[A-Z0-9]{3,6}$")
+_GSS_LA = re.compile(r"^[EW]0[6-9]\d{6}$|^E10\d{6}$")
+
+
+def require_ods(value: str | None, field: str) -> None:
+    if value is not None and not _ODS.match(value):
+        raise InvalidData(f"{value!r} is not an ODS organisation code", field=field)
+
+
+def require_la(value: str | None, field: str) -> None:
+    if value is not None and not _GSS_LA.match(value):
+        raise InvalidData(f"{value!r} is not a local authority GSS code (E06-E10, W06)",
+                          field=field)
+
+
+def _stay(facts: PersonFacts, cmd: c.StayCommand) -> Stay:
+    stay = facts.stay(cmd.stay_key)
+    if stay is None:
+        raise NotYet(f"stay {cmd.stay_key} has not been admitted yet")
+    return stay
+
+
+def _add_status(stay: Stay, period: LegalStatusPeriod) -> None:
+    """Insert a period and re-close the sequence: each open period ends where the next begins."""
+    stay.legal_status = [p for p in stay.legal_status
+                         if not (p.start == period.start and p.code == period.code)]
+    stay.legal_status.append(period)
+    stay.legal_status.sort(key=lambda p: p.start)
+    for before, after in zip(stay.legal_status, stay.legal_status[1:], strict=False):
+        if before.end is None or before.end > after.start:
+            before.end = after.start
+
+
+def _add_event(stay: Stay, event: StayEvent) -> None:
+    if not any(e.kind is event.kind and e.at == event.at for e in stay.events):
+        stay.events.append(event)
+        stay.events.sort(key=lambda e: e.at)
+
+
+def _set_address(facts: PersonFacts, address: Address, since: date) -> None:
+    facts.addresses = [a for a in facts.addresses if a.valid_from != since]
+    facts.addresses.append(AddressPeriod(address, since))
+    facts.addresses.sort(key=lambda a: a.valid_from)
+
+
+def _set_gp(facts: PersonFacts, practice: str, since: date) -> None:
+    current = facts.gp_on(since)
+    if current == practice:
+        return
+    facts.gp_registrations = [g for g in facts.gp_registrations if g.valid_from != since]
+    facts.gp_registrations.append(GpRegistration(practice, since))
+    facts.gp_registrations.sort(key=lambda g: g.valid_from)
+
+
+def update_person(facts: PersonFacts, cmd: c.UpdatePerson) -> None:
+    since = cmd.effective or (cmd.occurred_at.date() if cmd.occurred_at else None)
+    if since is None and (cmd.address or cmd.gp_practice):
+        raise InvalidData("an address or GP change needs the date it took effect",
+                          field="effective")
+    require_ods(cmd.gp_practice, "gp_practice")
+    if cmd.address:
+        require_la(cmd.address.la_gss, "address.la_gss")
+    if cmd.date_of_birth:
+        facts.date_of_birth = cmd.date_of_birth
+    if cmd.address and since:
+        _set_address(facts, cmd.address, since)
+    if cmd.gp_practice and since:
+        _set_gp(facts, cmd.gp_practice, since)
+
+
+def admit(facts: PersonFacts, cmd: c.Admit) -> None:
+    require_ods(cmd.trust_ods, "trust_ods")
+    require_la(cmd.or_la, "or_la")
+    require_ods(cmd.gp_practice, "gp_practice")
+    if cmd.residence_before:
+        require_la(cmd.residence_before.la_gss, "residence_before.la_gss")
+    code = legal_status.normalise(cmd.legal_status) if cmd.legal_status else None
+    stay = facts.stay(cmd.stay_key)
+    if stay is None:
+        stay = Stay(trust_ods=cmd.trust_ods, stay_ref=cmd.stay_ref, admitted_at=cmd.admitted_at)
+        facts.stays.append(stay)
+        facts.stays.sort(key=lambda s: s.admitted_at)
+    stay.admitted_at = cmd.admitted_at
+    stay.cancelled = False
+    day = cmd.admitted_at.date()
+    if cmd.residence_before:
+        stay.residence_before = cmd.residence_before
+        _set_address(facts, cmd.residence_before, day)
+    if cmd.gp_practice:
+        stay.gp_practice_at_admission = cmd.gp_practice
+        _set_gp(facts, cmd.gp_practice, day)
+    if cmd.or_la:
+        stay.or_la_from_trust = cmd.or_la
+    if code:
+        _add_status(stay, LegalStatusPeriod(code, cmd.legal_status_start or cmd.admitted_at,
+                                            restricted=cmd.restricted))
+
+
+def change_legal_status(facts: PersonFacts, cmd: c.ChangeLegalStatus) -> None:
+    code = legal_status.normalise(cmd.code)
+    require_la(cmd.or_la, "or_la")
+    stay = _stay(facts, cmd)
+    if cmd.start < stay.admitted_at:
+        raise InvalidData(f"legal status start {cmd.start} is before the admission "
+                          f"{stay.admitted_at}", field="legal_status_start")
+    _add_status(stay, LegalStatusPeriod(code, cmd.start, cmd.end, cmd.restricted))
+    if cmd.or_la:
+        stay.or_la_from_trust = cmd.or_la
+
+
+def _event(kind: StayEventKind) -> Callable[[PersonFacts, c.StayCommand], None]:
+    def handle(facts: PersonFacts, cmd: c.StayCommand) -> None:
+        stay = _stay(facts, cmd)
+        at = cmd.at  # type: ignore[attr-defined]
+        if at < stay.admitted_at:
+            raise InvalidData(f"{kind.value} at {at} is before the admission "
+                              f"{stay.admitted_at}", field="at")
+        plan = getattr(cmd, "with_aftercare_plan", False)
+        _add_event(stay, StayEvent(kind, at, plan, cmd.command_id))
+    return handle
+
+
+def discharge(facts: PersonFacts, cmd: c.Discharge) -> None:
+    if cmd.destination:
+        require_la(cmd.destination.la_gss, "destination.la_gss")
+    stay = _stay(facts, cmd)
+    if cmd.discharged_at < stay.admitted_at:
+        raise InvalidData(f"discharge {cmd.discharged_at} is before the admission "
+                          f"{stay.admitted_at}", field="discharged_at")
+    stay.discharged_at = cmd.discharged_at
+    if cmd.destination:
+        stay.discharge_address = cmd.destination
+        _set_address(facts, cmd.destination, cmd.discharged_at.date())
+
+
+def cancel_admission(facts: PersonFacts, cmd: c.CancelAdmission) -> None:
+    _stay(facts, cmd).cancelled = True
+
+
+def cancel_discharge(facts: PersonFacts, cmd: c.CancelDischarge) -> None:
+    stay = _stay(facts, cmd)
+    if stay.discharged_at is None:
+        raise NotYet(f"stay {cmd.stay_key} has no discharge to cancel yet")
+    if stay.discharge_address:
+        facts.addresses = [a for a in facts.addresses
+                           if not (a.address == stay.discharge_address
+                                   and a.valid_from == stay.discharged_at.date())]
+    stay.discharged_at = None
+    stay.discharge_address = None
+
+
+def record_death(facts: PersonFacts, cmd: c.RecordDeath) -> None:
+    facts.died_on = cmd.died_on
+
+
+def record_ordinary_residence(facts: PersonFacts, cmd: c.RecordOrdinaryResidence,
+                              qualifying_stays: list[str]) -> None:
+    require_la(cmd.la_gss, "la_gss")
+    key = cmd.stay_key or (qualifying_stays[-1] if qualifying_stays else None)
+    if key is None or facts.stay(key) is None:
+        raise InvalidData("no qualifying stay to attach the ordinary residence decision to",
+                          field="stay_key")
+    facts.or_decisions = [d for d in facts.or_decisions
+                          if not (d.stay_key == key and d.decided_on == cmd.decided_on)]
+    facts.or_decisions.append(OrdinaryResidenceDecision(key, cmd.la_gss, cmd.decided_by,
+                                                        cmd.decided_on, cmd.evidence))
+
+
+def reinstate(facts: PersonFacts, cmd: c.ReinstateEntitlement) -> None:
+    facts.reinstatements.append(Reinstatement(cmd.entitlement_id, cmd.on, cmd.reason))
+
+
+def record_review(facts: PersonFacts, cmd: c.RecordReview) -> None:
+    if not cmd.person_involved:
+        raise RuleViolation("the person must be involved in an s117 review", rule="R3",
+                            field="person_involved")
+    facts.reviews = [r for r in facts.reviews
+                     if not (r.entitlement_id == cmd.entitlement_id and r.on == cmd.on)]
+    facts.reviews.append(Review(cmd.entitlement_id, cmd.on, cmd.outcome, cmd.person_involved,
+                                cmd.needs_arise_from_disorder))
+
+
+def merge_into(survivor: PersonFacts, retired: PersonFacts) -> None:
+    """A40: the retired record's facts join the survivor's; the retired record is kept,
+    marked as merged, so later messages for its number are not mistaken for a new person."""
+    survivor.stays += [s for s in retired.stays if survivor.stay(s.key) is None]
+    survivor.stays.sort(key=lambda s: s.admitted_at)
+    for period in retired.addresses:
+        if not any(a.valid_from == period.valid_from for a in survivor.addresses):
+            survivor.addresses.append(period)
+    survivor.addresses.sort(key=lambda a: a.valid_from)
+    for reg in retired.gp_registrations:
+        if not any(g.valid_from == reg.valid_from for g in survivor.gp_registrations):
+            survivor.gp_registrations.append(reg)
+    survivor.gp_registrations.sort(key=lambda g: g.valid_from)
+    survivor.or_decisions += retired.or_decisions
+    survivor.end_decisions += retired.end_decisions
+    survivor.reinstatements += retired.reinstatements
+    survivor.reviews += retired.reviews
+    survivor.disputes += retired.disputes
+    survivor.specialist_accommodation += retired.specialist_accommodation
+    survivor.date_of_birth = survivor.date_of_birth or retired.date_of_birth
+    survivor.died_on = survivor.died_on or retired.died_on
+    retired.merged_into = survivor.nhs_number
+    retired.stays, retired.or_decisions, retired.end_decisions = [], [], []
+    retired.reinstatements, retired.reviews, retired.disputes = [], [], []
+
+
+STAY_EVENTS: dict[type[c.StayCommand], StayEventKind] = {
+    c.StartLeave: StayEventKind.LEAVE_START,
+    c.EndLeave: StayEventKind.LEAVE_END,
+    c.StartCto: StayEventKind.CTO_START,
+    c.EndCto: StayEventKind.CTO_END,
+    c.RecallCto: StayEventKind.CTO_RECALL,
+    c.ConditionalDischarge: StayEventKind.CONDITIONAL_DISCHARGE,
+}
+
+SIMPLE: dict[type[c.Command], Callable] = {
+    c.UpdatePerson: update_person,
+    c.Admit: admit,
+    c.ChangeLegalStatus: change_legal_status,
+    c.Discharge: discharge,
+    c.CancelAdmission: cancel_admission,
+    c.CancelDischarge: cancel_discharge,
+    c.RecordDeath: record_death,
+    c.ReinstateEntitlement: reinstate,
+    c.RecordReview: record_review,
+    **{cls: _event(kind) for cls, kind in STAY_EVENTS.items()},
+}

@@ -1,0 +1,92 @@
+"""The storage the service needs, as protocols; `register.store` implements them with
+SQLAlchemy. Tests of the service logic can use the same SQL store on SQLite."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Protocol
+
+from register.commands import Command
+from register.events import EntitlementEvent
+from register.model import Entitlement, PersonFacts
+
+
+@dataclass
+class PersonRecord:
+    """The aggregate as loaded: facts plus the entitlements as last stored."""
+
+    facts: PersonFacts
+    entitlements: list[Entitlement] = field(default_factory=list)
+    residence_la: str | None = None
+    next_review_due: dict[str, date | None] = field(default_factory=dict)
+    id: int | None = None
+
+
+@dataclass(frozen=True)
+class HeldCommand:
+    command: Command
+    reason: str
+    received_at: datetime
+
+
+@dataclass(frozen=True)
+class EntitlementSummary:
+    """One row of a caseload list (what the queries return)."""
+
+    entitlement_id: str
+    nhs_number: str
+    status: str
+    planned_on: date
+    started_on: date | None
+    ended_on: date | None
+    local_authority: str | None
+    icb: str | None
+    residence_la: str | None
+    next_review_due: date | None
+    needs_review: bool
+
+
+class People(Protocol):
+    def get(self, nhs_number: str) -> PersonRecord | None: ...
+    def add(self, record: PersonRecord) -> None: ...
+    def save(self, record: PersonRecord, events: list[EntitlementEvent],
+             command_id: str) -> None: ...
+    def find_entitlement(self, entitlement_id: str) -> str | None:
+        """NHS number of the person holding an entitlement."""
+        ...
+
+    def search(self, *, local_authority: str | None = None, icb: str | None = None,
+               residence_la: str | None = None, out_of_area: bool = False,
+               status: str | None = None, limit: int = 1000) -> list[EntitlementSummary]: ...
+
+
+class Inbox(Protocol):
+    def seen(self, command_id: str) -> str | None:
+        """The recorded outcome for a command id, or None if never seen."""
+        ...
+
+    def record(self, command_id: str, kind: str, outcome: str, detail: str = "") -> None: ...
+
+
+class Outbox(Protocol):
+    def add(self, events: list[EntitlementEvent]) -> None: ...
+
+
+class Held(Protocol):
+    def add(self, nhs_number: str, command: Command, reason: str) -> None: ...
+    def for_person(self, nhs_number: str) -> list[HeldCommand]: ...
+    def remove(self, command_id: str) -> None: ...
+    def rekey(self, old_nhs_number: str, new_nhs_number: str) -> None: ...
+
+
+class UnitOfWork(Protocol):
+    people: People
+    inbox: Inbox
+    outbox: Outbox
+    held: Held
+
+    def __enter__(self) -> UnitOfWork: ...
+    def __exit__(self, *args: object) -> None: ...
+    def commit(self) -> None: ...
+    def rollback(self) -> None: ...

@@ -1,0 +1,53 @@
+"""Rule ids of RULES.md with the law or guidance behind each (shown to council officers)."""
+
+from __future__ import annotations
+
+from register.model import RuleApplied
+
+CITATIONS: dict[str, str] = {
+    "E1": "Mental Health Act 1983 s117(1)",
+    "E2": "MHA Code of Practice 2015 para 33.10",
+    "E3": "Mental Health Act 1983 s17A and s117(2)",
+    "E4": "R (CXF) v Central Bedfordshire Council [2018] EWCA Civ 2852; local policy",
+    "E5": "Mental Health Act 1983 s117(1); s2 converted to s3",
+    "E6": "Mental Health Act 1983 s117(1) (no age limit)",
+    "E7": "Register policy: unsettled qualification is reviewed, never dropped",
+    "L1": "Mental Health Act 1983 s117(3), as amended by Care Act 2014 s75",
+    "L2": "LGSCO/PHSO guidance on s117 aftercare (2022); Care Act 2014 s39 not applied to s117",
+    "L3": "R (Worcestershire CC) v Secretary of State for Health and Social Care [2023] UKSC 31",
+    "L4": "Mental Health Act 1983 s117(1)-(3); informal or s2 admission is not a detention under "
+    "a qualifying section",
+    "L5": "Care Act 2014 s40 via Mental Health Act 1983 s117(4); Care and Support Statutory "
+    "Guidance ch. 19",
+    "L6": "Mental Health Act 2025 s46 (deeming rule; text and commencement unverified)",
+    "N1": "NHS England Who Pays? 2013 (pre-April 2013 PCT responsibility not settled here)",
+    "N2": "NHS (Standing Rules) Regulations 2012 reg 14; Who Pays? 2013",
+    "N3": "Who Pays? 2016 (CCG of ordinary residence before detention)",
+    "N4": "Who Pays? August 2020 s18 (commissioning and originating/paying CCG)",
+    "N5": "NHS (Integrated Care Boards: Responsibilities) Regulations 2022 (SI 2022/635); "
+    "Who Pays? 2022 and 2024",
+    "N6": "Health and Care Act 2022 (CCGs abolished 1 July 2022; functions to ICBs)",
+    "N7": "SI 2022/635 regs 5 and 7; NHS England note on the Worcestershire judgment",
+    "N8": "Who Pays? 2022 transitional provisions; NHS England specialised commissioning; "
+    "cross-border protocols",
+    "F1": "Mental Health Act 1983 s117; R v Manchester CC ex p Stennett [2002] UKHL 34",
+    "R1": "Local policy (first review within 6 weeks); LGSCO/PHSO guidance 2022",
+    "R2": "Local policy (later reviews at most every 12 months); MHA Code of Practice 33.21",
+    "R3": "MHA Code of Practice 2015 paras 33.20-33.22",
+    "D1": "Mental Health Act 1983 s117(2); MHA Code of Practice 2015 paras 33.20-33.24",
+    "D2": "Mental Health Act 1983 s117(2) (not while on a community treatment order)",
+    "D3": "MHA Code of Practice 2015 para 33.22; LGSCO/PHSO guidance 2022",
+    "D4": "LGSCO/PHSO guidance 2022 (accommodation as aftercare)",
+    "D5": "LGSCO/PHSO guidance 2022 (record the date of discharge from s117)",
+    "D6": "LGSCO/PHSO guidance 2022; local policy (reinstatement)",
+    "D7": "R (Worcestershire CC) v SSHSC [2023] UKSC 31 (LA duty ends on re-detention)",
+}
+
+
+def applied(rule_id: str, reason: str) -> RuleApplied:
+    return RuleApplied(rule_id=rule_id, reason=reason, citation=CITATIONS[rule_id])
+
+
+def review(rule_id: str, reason: str) -> str:
+    """A needs-review reason always starts with the rule id it comes from."""
+    return f"{rule_id}: {reason}"

@@ -1,0 +1,219 @@
+"""Derive a person's entitlements and their responsibility history from the recorded facts.
+
+The derivation is a pure function of the facts, so applying the same messages twice, or in
+another order, gives the same entitlements: the service stores what changed as history.
+The facts are walked as one dated timeline: qualifying detentions, departures from hospital,
+end decisions, reinstatements and death.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, replace
+from datetime import date, datetime
+
+from register.model import (
+    Entitlement,
+    EntitlementStatus,
+    PersonFacts,
+    Responsibility,
+    StatusChange,
+    Stay,
+)
+from register.rules import local_authority, nhs_body, ruleset
+from register.rules.citations import applied, review
+from register.rules.eligibility import (
+    Departure,
+    QualifyingDetention,
+    departure,
+    qualifying_detention,
+)
+from register.rules.ports import LocalityPolicy, RefData
+
+_NAMESPACE = uuid.UUID("6f1c1f2e-117a-4e0b-9a59-3f0c5d1e1170")
+
+
+def entitlement_id(first_stay_key: str) -> str:
+    """Stable id: the same first qualifying stay always gives the same entitlement id."""
+    return str(uuid.uuid5(_NAMESPACE, first_stay_key))
+
+
+# Same-day order: a decision dated on the day of a new detention applies to the old duty.
+_END, _REINSTATE, _DETAINED, _LEFT, _INFORMAL, _DEATH = range(6)
+
+
+@dataclass(frozen=True)
+class _Item:
+    day: date
+    order: int
+    stay: Stay | None = None
+    detention: QualifyingDetention | None = None
+    departure: Departure | None = None
+    ref: str = ""
+    detail: object = None
+
+
+def _timeline(facts: PersonFacts, policy: LocalityPolicy) -> list[_Item]:
+    items: list[_Item] = []
+    for stay in facts.stays:
+        if stay.cancelled:
+            continue
+        detention = qualifying_detention(stay)
+        if detention is None:
+            items.append(_Item(stay.admitted_at.date(), _INFORMAL, stay))
+            continue
+        items.append(_Item(detention.on, _DETAINED, stay, detention))
+        left = departure(stay, detention, policy)
+        if left:
+            items.append(_Item(left.on, _LEFT, stay, detention, left))
+    items += [_Item(d.decision_date, _END, ref=d.entitlement_id, detail=d)
+              for d in facts.end_decisions]
+    items += [_Item(r.on, _REINSTATE, ref=r.entitlement_id, detail=r)
+              for r in facts.reinstatements]
+    if facts.died_on:
+        items.append(_Item(facts.died_on, _DEATH))
+    return sorted(items, key=lambda i: (i.day, i.order,
+                                        i.stay.admitted_at if i.stay else datetime.min))
+
+
+def _first_determination(facts: PersonFacts, stay: Stay, detention: QualifyingDetention,
+                         refdata: RefData, policy: LocalityPolicy) -> Responsibility:
+    rules = ruleset.for_detention(detention.on, policy)
+    la = local_authority.ordinary_residence(facts, stay, detention, refdata)
+    nhs = rules.nhs_rule(facts, stay, detention, refdata)
+    age = _age(facts.date_of_birth, detention.on)
+    young = (applied("E6", f"aged {age} when detained: children and young people are "
+                           "entitled on the same terms"),) if age is not None and age < 18 else ()
+    return Responsibility(
+        effective_from=detention.on, rule_set=rules.id, local_authority=la.local_authority,
+        icb=nhs.icb, original_body=nhs.original_body,
+        commissioning_body=nhs.commissioning_body, paying_body=nhs.paying_body,
+        paying_icb=nhs.paying_icb,
+        basis=(*detention.basis, *young, *la.basis, *nhs.basis),
+        needs_review=(*detention.needs_review, *la.needs_review, *nhs.needs_review))
+
+
+def _age(born: date | None, on: date) -> int | None:
+    if born is None:
+        return None
+    return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
+
+
+def _redetermination(facts: PersonFacts, stay: Stay, detention: QualifyingDetention,
+                     previous: Responsibility, refdata: RefData,
+                     policy: LocalityPolicy) -> Responsibility:
+    rules = ruleset.for_detention(detention.on, policy)
+    la = local_authority.redetention(facts, stay, detention, previous.local_authority, refdata)
+    if rules.deeming:
+        # Placed out of area = resident somewhere other than the authority that had the duty.
+        placed = la.local_authority not in (None, previous.local_authority)
+        deemed = local_authority.deemed_residence(previous.local_authority, placed, refdata)
+        la = deemed or la
+    return replace(
+        previous, effective_from=detention.on, rule_set=rules.id,
+        local_authority=la.local_authority,
+        basis=(*detention.basis, *la.basis,
+               nhs_body.kept_through_redetention(previous.icb, detention.on)),
+        needs_review=(*detention.needs_review, *la.needs_review,
+                      *(r for r in previous.needs_review if r.startswith("N"))))
+
+
+def _change(ent: Entitlement, status: EntitlementStatus, day: date, reason: str,
+            *rule_ids: str) -> None:
+    ent.status = status
+    ent.status_history.append(StatusChange(status, day, reason, tuple(rule_ids)))
+
+
+def derive(facts: PersonFacts, refdata: RefData, policy: LocalityPolicy) -> list[Entitlement]:
+    """All entitlements of a person, oldest first, with their full status and
+    responsibility history as the facts now stand."""
+    result: list[Entitlement] = []
+    first_detention: dict[str, QualifyingDetention] = {}
+    current: Entitlement | None = None
+    for item in _timeline(facts, policy):
+        if item.order == _DETAINED:
+            assert item.stay and item.detention
+            stay, detention = item.stay, item.detention
+            if current is None or current.status in (EntitlementStatus.ENDED,
+                                                     EntitlementStatus.CANCELLED):
+                current = Entitlement(id=entitlement_id(stay.key),
+                                      status=EntitlementStatus.PLANNED,
+                                      planned_on=detention.on, qualifying_stays=[stay.key])
+                _change(current, EntitlementStatus.PLANNED, detention.on,
+                        "detained under a qualifying section: aftercare planning begins", "E2")
+                current.responsibilities.append(
+                    _first_determination(facts, stay, detention, refdata, policy))
+                first_detention[current.id] = detention
+                result.append(current)
+            elif current.status is EntitlementStatus.ACTIVE:
+                current.qualifying_stays.append(stay.key)
+                assert current.current
+                current.responsibilities.append(_redetermination(
+                    facts, stay, detention, current.current, refdata, policy))
+                _change(current, EntitlementStatus.PLANNED, detention.on,
+                        "detained again under a qualifying section: the local authority duty "
+                        "ended; planning for the next discharge", "L3", "D7", "N7")
+            else:
+                previous = current.qualifying_stays[-1]
+                current.qualifying_stays.append(stay.key)
+                current.needs_review.append(review(
+                    "E1", f"new qualifying admission on {detention.on} while stay {previous} "
+                          "has no discharge recorded (transfer, or a missing discharge?)"))
+            current.needs_review.extend(detention.needs_review)
+        elif item.order == _LEFT:
+            assert item.stay and item.departure
+            if (current and current.status is EntitlementStatus.PLANNED
+                    and current.qualifying_stays[-1] == item.stay.key):
+                current.started_on = current.started_on or item.day
+                _change(current, EntitlementStatus.ACTIVE, item.day, item.departure.basis.reason,
+                        item.departure.basis.rule_id)
+        elif item.order == _INFORMAL:
+            if current and current.status is EntitlementStatus.ACTIVE and current.current:
+                assert item.stay
+                note = applied("L4", f"readmitted on {item.day} informally or under a "
+                                     "non-qualifying section: entitlement and responsible "
+                                     "bodies unchanged")
+                current.responsibilities[-1] = replace(
+                    current.current, basis=(*current.current.basis, note))
+        elif item.order == _END:
+            if current and current.id == item.ref and current.status is EntitlementStatus.ACTIVE:
+                decision = item.detail
+                reasons = [r.value for r in decision.reasons]  # type: ignore[attr-defined]
+                current.ended_on = item.day
+                current.end_reasons = reasons
+                _change(current, EntitlementStatus.ENDED, item.day,
+                        "joint decision of the local authority and ICB that aftercare is no "
+                        f"longer needed ({', '.join(reasons)})", "D1", "D5")
+        elif item.order == _REINSTATE:
+            if current and current.id == item.ref and current.status is EntitlementStatus.ENDED:
+                current.ended_on = None
+                current.end_reasons = []
+                _change(current, EntitlementStatus.ACTIVE, item.day,
+                        "reinstated: the person deteriorated after discharge from s117", "D6")
+        elif item.order == _DEATH and current and current.status in (
+                EntitlementStatus.PLANNED, EntitlementStatus.ACTIVE):
+            current.ended_on = item.day
+            current.end_reasons = ["died"]
+            _change(current, EntitlementStatus.ENDED, item.day, "the person died", "D5")
+    for ent in result:
+        _add_case_reviews(ent, first_detention[ent.id], facts)
+    return result
+
+
+def _add_case_reviews(ent: Entitlement, detention: QualifyingDetention,
+                      facts: PersonFacts) -> None:
+    """N8 and L5 apply to the entitlement as a whole, once its dates are known."""
+    la = ent.current.local_authority if ent.current else None
+    special = nhs_body.special_cases(detention, ent.planned_on, ent.ended_on, la)
+    open_disputes = [d for d in facts.disputes
+                     if d.entitlement_id == ent.id and d.resolved_on is None]
+    disputed = tuple(review("L5", f"ordinary residence disputed between "
+                                  f"{', '.join(d.parties)} since {d.opened_on}; interim lead "
+                                  f"{d.interim_lead}; deadlines keep running")
+                     for d in open_disputes)
+    extra = special + disputed
+    if extra and ent.current:
+        ent.responsibilities[-1] = replace(
+            ent.current, needs_review=(*ent.current.needs_review, *extra))
+    ent.needs_review = list(dict.fromkeys(
+        [*ent.needs_review, *(ent.current.needs_review if ent.current else ()), *extra]))

@@ -1,0 +1,58 @@
+"""Rule sets keyed by the date the qualifying detention began.
+
+A new set (a new Who Pays?, the Mental Health Act 2025 deeming rule) is a new entry in
+`RULE_SETS`; older entries are never edited, so past determinations stay reproducible.
+A set may ship disabled: it is selected only once its id is listed in the locality policy
+(`S117_RULE_SETS`), for detentions on or after its effective date.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+
+from register.model import PersonFacts, Stay
+from register.rules import nhs_body
+from register.rules.eligibility import QualifyingDetention
+from register.rules.nhs_body import NhsFinding
+from register.rules.ports import LocalityPolicy, RefData
+
+NhsRule = Callable[[PersonFacts, Stay, QualifyingDetention, RefData], NhsFinding]
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    id: str
+    effective_from: date
+    title: str
+    nhs_rule: NhsRule
+    deeming: bool = False  # L6: out-of-area placements deemed resident in the placing LA
+    enabled_by_default: bool = True
+
+
+RULE_SETS: tuple[RuleSet, ...] = (
+    RuleSet("pre-2013", date(1983, 9, 30), "PCT era: NHS body needs review",
+            nhs_body.n1_pct_era),
+    RuleSet("who-pays-2013", date(2013, 4, 1), "CCG of GP registration", nhs_body.n2_gp_ccg),
+    RuleSet("who-pays-2016", date(2016, 4, 1), "CCG of ordinary residence",
+            nhs_body.n3_residence_ccg),
+    RuleSet("who-pays-2020", date(2020, 9, 1), "commissioning and paying CCG",
+            nhs_body.n4_commissioning_and_paying),
+    RuleSet("icb-2022", date(2022, 7, 1), "ICB of GP registration", nhs_body.n5_icb),
+    # L6: commencement of the Mental Health Act 2025 s46 is not verified; the date is a
+    # placeholder that the policy must confirm when it enables the set.
+    RuleSet("mha-2025-deeming", date(2026, 4, 1), "ICB of GP registration; out-of-area "
+            "placements deemed resident in the placing authority", nhs_body.n5_icb,
+            deeming=True, enabled_by_default=False),
+)
+
+
+def enabled(rule_set: RuleSet, policy: LocalityPolicy) -> bool:
+    return rule_set.enabled_by_default or rule_set.id in policy.enabled_rule_sets
+
+
+def for_detention(on: date, policy: LocalityPolicy) -> RuleSet:
+    """The latest enabled rule set whose effective date is on or before the detention."""
+    candidates = [rs for rs in RULE_SETS if rs.effective_from <= on and enabled(rs, policy)]
+    return max(candidates, key=lambda rs: rs.effective_from) if candidates else RULE_SETS[0]

@@ -1,0 +1,196 @@
+"""The register service: one command in, one transaction out.
+
+Each command is applied at most once (inbox of command ids), changes a person's facts,
+re-derives their entitlements with the rules engine, and writes the change, its history
+and its outbox events in the same transaction. A command that refers to something not yet
+received is held and retried after every later command for the same person.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+
+from register import commands as c
+from register import handlers
+from register.changes import diff
+from register.errors import InvalidData, NotFound, RegisterError
+from register.events import EntitlementEvent
+from register.model import EndDecision, Entitlement, PersonFacts
+from register.nhs_number import require_valid
+from register.ports import PersonRecord, UnitOfWork
+from register.rules import eligibility, ending, reviews
+from register.rules.entitlements import derive
+from register.rules.local_authority import la_of_address
+from register.rules.ports import LocalityPolicy, RefData
+
+
+@dataclass(frozen=True)
+class Outcome:
+    command_id: str
+    status: str  # applied | duplicate | held
+    events: list[EntitlementEvent] = field(default_factory=list)
+    reason: str = ""
+
+
+class RegisterService:
+    def __init__(self, uow: Callable[[], UnitOfWork], refdata: RefData,
+                 policy: LocalityPolicy | None = None,
+                 today: Callable[[], date] = date.today) -> None:
+        self._uow = uow
+        self.refdata = refdata
+        self.policy = policy or LocalityPolicy()
+        self._today = today
+
+    # -- commands --------------------------------------------------------------------
+
+    def handle(self, cmd: c.Command) -> Outcome:
+        """Apply a command; raise a RegisterError (nothing changed) if it is refused."""
+        if not cmd.command_id:
+            raise InvalidData("every command needs an id", field="command_id")
+        nhs = require_valid(cmd.nhs_number)
+        with self._uow() as uow:
+            previous = uow.inbox.seen(cmd.command_id)
+            if previous:
+                return Outcome(cmd.command_id, "duplicate", reason=previous)
+            if isinstance(cmd, c.MergePatient):
+                events = self._merge(uow, cmd, nhs)
+            else:
+                record, is_new = self._load(uow, nhs)
+                try:
+                    self._apply(record.facts, cmd)
+                except handlers.NotYet as wait:
+                    uow.held.add(record.facts.nhs_number, cmd, str(wait))
+                    uow.inbox.record(cmd.command_id, type(cmd).__name__, "held", str(wait))
+                    uow.commit()
+                    return Outcome(cmd.command_id, "held", reason=str(wait))
+                if is_new:
+                    uow.people.add(record)
+                events = self._settle(uow, record, cmd.command_id)
+                events += self._replay_held(uow, record)
+            uow.inbox.record(cmd.command_id, type(cmd).__name__, "applied")
+            uow.commit()
+        return Outcome(cmd.command_id, "applied", events)
+
+    def _load(self, uow: UnitOfWork, nhs: str) -> tuple[PersonRecord, bool]:
+        record = uow.people.get(nhs)
+        seen = {nhs}
+        # Messages for a merged-away number apply to the surviving record (A40).
+        while record is not None and record.facts.merged_into:
+            target = record.facts.merged_into
+            if target in seen:
+                raise InvalidData(f"merge loop through {target}", field="nhs_number")
+            seen.add(target)
+            record = uow.people.get(target)
+            nhs = target
+        if record is None:
+            return PersonRecord(PersonFacts(nhs_number=nhs)), True
+        return record, False
+
+    def _derive(self, facts: PersonFacts) -> list[Entitlement]:
+        return derive(facts, self.refdata, self.policy)
+
+    def _entitlement(self, facts: PersonFacts, entitlement_id: str) -> tuple[Entitlement, bool]:
+        derived = self._derive(facts)
+        for i, ent in enumerate(derived):
+            if ent.id == entitlement_id:
+                return ent, i == len(derived) - 1
+        raise NotFound(f"entitlement {entitlement_id} not found for this person",
+                       field="entitlement_id")
+
+    def _apply(self, facts: PersonFacts, cmd: c.Command) -> None:
+        simple = handlers.SIMPLE.get(type(cmd))
+        if simple is not None:
+            if isinstance(cmd, c.RecordReview | c.ReinstateEntitlement):
+                ent, latest = self._entitlement(facts, cmd.entitlement_id)
+                if isinstance(cmd, c.ReinstateEntitlement):
+                    ending.check_reinstate(ent, latest)
+            simple(facts, cmd)
+        elif isinstance(cmd, c.RecordOrdinaryResidence):
+            if self.refdata.name(cmd.la_gss) is None:
+                raise InvalidData(f"unknown local authority {cmd.la_gss}", field="la_gss")
+            derived = self._derive(facts)
+            stays = derived[-1].qualifying_stays if derived else []
+            handlers.record_ordinary_residence(facts, cmd, stays)
+        elif isinstance(cmd, c.EndEntitlement):
+            self._end(facts, cmd)
+        else:
+            raise InvalidData(f"unsupported command {type(cmd).__name__}", field="command")
+
+    def _end(self, facts: PersonFacts, cmd: c.EndEntitlement) -> None:
+        ent, _ = self._entitlement(facts, cmd.entitlement_id)
+        decision = EndDecision(cmd.entitlement_id, cmd.decision_date, cmd.la_agreed,
+                               cmd.icb_agreed, cmd.person_involved, list(cmd.reasons),
+                               cmd.note, cmd.moved_to_suitable_accommodation)
+        stays = [s for s in (facts.stay(k) for k in ent.qualifying_stays) if s]
+        restricted = [s for s in stays if (d := eligibility.qualifying_detention(s))
+                      and d.restricted]
+        ending.check_end(
+            ent, decision,
+            cto_in_force=any(eligibility.cto_in_force(s, cmd.decision_date) for s in stays),
+            conditionally_discharged_restricted=any(
+                eligibility.conditionally_discharged(s, cmd.decision_date) for s in restricted),
+            specialist_accommodation=ent.id in facts.specialist_accommodation)
+        facts.end_decisions.append(decision)
+
+    def _merge(self, uow: UnitOfWork, cmd: c.MergePatient, nhs: str) -> list[EntitlementEvent]:
+        retired_nhs = require_valid(cmd.retired_nhs_number, "retired_nhs_number")
+        if retired_nhs == nhs:
+            raise InvalidData("a record cannot be merged into itself",
+                              field="retired_nhs_number")
+        survivor, new_survivor = self._load(uow, nhs)
+        retired = uow.people.get(retired_nhs)
+        if new_survivor:
+            uow.people.add(survivor)
+        if retired is None:
+            retired = PersonRecord(PersonFacts(nhs_number=retired_nhs))
+            uow.people.add(retired)
+        handlers.merge_into(survivor.facts, retired.facts)
+        survivor.entitlements += retired.entitlements
+        retired.entitlements = []
+        uow.held.rekey(retired_nhs, survivor.facts.nhs_number)
+        uow.people.save(retired, [], cmd.command_id)
+        events = self._settle(uow, survivor, cmd.command_id)
+        return events + self._replay_held(uow, survivor)
+
+    def _settle(self, uow: UnitOfWork, record: PersonRecord,
+                command_id: str) -> list[EntitlementEvent]:
+        facts = record.facts
+        residence = la_of_address(facts.current_address(), self.refdata)
+        entitlements, events = diff(record.entitlements, self._derive(facts),
+                                    old_residence=record.residence_la, residence=residence,
+                                    command_id=command_id, today=self._today())
+        record.entitlements = entitlements
+        record.residence_la = residence
+        record.next_review_due = {
+            e.id: reviews.next_review_due(e, facts.reviews, self.policy)[0]
+            for e in entitlements}
+        uow.people.save(record, events, command_id)
+        uow.outbox.add(events)
+        return events
+
+    def _replay_held(self, uow: UnitOfWork, record: PersonRecord) -> list[EntitlementEvent]:
+        """Retry held commands in the sender's order until none makes progress."""
+        events: list[EntitlementEvent] = []
+        progress = True
+        while progress:
+            progress = False
+            waiting = uow.held.for_person(record.facts.nhs_number)
+            waiting.sort(key=lambda h: (h.command.occurred_at is None,
+                                        h.command.occurred_at or h.received_at, h.received_at))
+            for held in waiting:
+                # A refused command must leave no half-applied change behind.
+                before = copy.deepcopy(record.facts)
+                try:
+                    self._apply(record.facts, held.command)
+                except (handlers.NotYet, RegisterError):
+                    record.facts = before  # still waiting, or refused: it stays held
+                    continue
+                uow.held.remove(held.command.command_id)
+                uow.inbox.record(held.command.command_id, type(held.command).__name__,
+                                 "applied", "after being held")
+                events += self._settle(uow, record, held.command.command_id)
+                progress = True
+        return events

@@ -1,0 +1,46 @@
+"""JSON (de)serialisation of domain dataclasses for the document columns, via pydantic
+TypeAdapters so the domain stays plain dataclasses."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from pydantic import TypeAdapter
+
+from register import commands as c
+from register.model import Entitlement, PersonFacts
+
+
+@cache
+def _adapter(cls: type) -> TypeAdapter[Any]:
+    return TypeAdapter(cls)
+
+
+def dump(value: object) -> Any:
+    return _adapter(type(value)).dump_python(value, mode="json")
+
+
+def load_facts(data: dict[str, Any]) -> PersonFacts:
+    return _adapter(PersonFacts).validate_python(data)
+
+
+def load_entitlement(data: dict[str, Any]) -> Entitlement:
+    return _adapter(Entitlement).validate_python(data)
+
+
+def _command_types() -> dict[str, type[c.Command]]:
+    found: dict[str, type[c.Command]] = {}
+    pending: list[type[c.Command]] = [c.Command]
+    while pending:
+        cls = pending.pop()
+        found[cls.__name__] = cls
+        pending += cls.__subclasses__()
+    return found
+
+
+COMMAND_TYPES = _command_types()
+
+
+def load_command(kind: str, data: dict[str, Any]) -> c.Command:
+    return _adapter(COMMAND_TYPES[kind]).validate_python(data)

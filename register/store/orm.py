@@ -1,0 +1,138 @@
+"""Tables of the register (SQLAlchemy 2.0 typed declarative models).
+
+A person's facts are one JSON document (the aggregate is always read and written whole);
+entitlements are rows with the columns the caseload queries filter on; determinations and
+status changes are append-only history; inbox, outbox and held are the messaging tables.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from register.store.base import Base
+
+Json = JSON().with_variant(JSONB(), "postgresql")
+
+
+class PersonRow(Base):
+    __tablename__ = "person"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    nhs_number: Mapped[str] = mapped_column(String(10), unique=True)
+    facts: Mapped[dict[str, Any]] = mapped_column(Json)
+    residence_la: Mapped[str | None] = mapped_column(String(9), index=True)
+    merged_into: Mapped[str | None] = mapped_column(String(10))
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class EntitlementRow(Base):
+    __tablename__ = "entitlement"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    planned_on: Mapped[date] = mapped_column(Date)
+    started_on: Mapped[date | None] = mapped_column(Date)
+    ended_on: Mapped[date | None] = mapped_column(Date)
+    responsible_la: Mapped[str | None] = mapped_column(String(9))
+    responsible_icb: Mapped[str | None] = mapped_column(String(5))
+    commissioning_body: Mapped[str | None] = mapped_column(String(5))
+    paying_body: Mapped[str | None] = mapped_column(String(5))
+    paying_icb: Mapped[str | None] = mapped_column(String(5))
+    residence_la: Mapped[str | None] = mapped_column(String(9))
+    next_review_due: Mapped[date | None] = mapped_column(Date, index=True)
+    needs_review: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    snapshot: Mapped[dict[str, Any]] = mapped_column(Json)
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+    __mapper_args__ = {"version_id_col": version}
+    __table_args__ = (
+        Index("ix_entitlement_la_status", "responsible_la", "status"),
+        Index("ix_entitlement_icb_status", "responsible_icb", "status"),
+        Index("ix_entitlement_residence_status", "residence_la", "status"),
+    )
+
+
+class DeterminationRow(Base):
+    """Every responsibility determination ever made; never updated."""
+
+    __tablename__ = "determination"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    entitlement_id: Mapped[str] = mapped_column(ForeignKey("entitlement.id"), index=True)
+    effective_from: Mapped[date] = mapped_column(Date)
+    recorded_at: Mapped[datetime] = mapped_column(DateTime)
+    rule_set: Mapped[str] = mapped_column(String(40))
+    local_authority: Mapped[str | None] = mapped_column(String(9))
+    icb: Mapped[str | None] = mapped_column(String(5))
+    original_body: Mapped[str | None] = mapped_column(String(5))
+    commissioning_body: Mapped[str | None] = mapped_column(String(5))
+    paying_body: Mapped[str | None] = mapped_column(String(5))
+    paying_icb: Mapped[str | None] = mapped_column(String(5))
+    basis: Mapped[list[Any]] = mapped_column(Json)
+    needs_review: Mapped[list[Any]] = mapped_column(Json)
+    command_id: Mapped[str] = mapped_column(String(200))
+
+
+class StatusHistoryRow(Base):
+    """Every status change as it was recorded; never updated."""
+
+    __tablename__ = "entitlement_status"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    entitlement_id: Mapped[str] = mapped_column(ForeignKey("entitlement.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    effective: Mapped[date] = mapped_column(Date)
+    reason: Mapped[str] = mapped_column(Text)
+    recorded_at: Mapped[datetime] = mapped_column(DateTime)
+    command_id: Mapped[str] = mapped_column(String(200))
+
+
+class InboxRow(Base):
+    """Command/message ids already seen: each is applied once."""
+
+    __tablename__ = "inbox"
+
+    command_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(60))
+    outcome: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    received_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class OutboxRow(Base):
+    """Events to publish, in commit order (id); `published_at` is set by the relay."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    event: Mapped[str] = mapped_column(String(40))
+    entitlement_id: Mapped[str] = mapped_column(String(36), index=True)
+    local_authority: Mapped[str | None] = mapped_column(String(9))
+    icb: Mapped[str | None] = mapped_column(String(5))
+    payload: Mapped[dict[str, Any]] = mapped_column(Json)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    published_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)
+
+
+class HeldRow(Base):
+    """Commands waiting for an earlier fact (a discharge before its admission)."""
+
+    __tablename__ = "held_command"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    nhs_number: Mapped[str] = mapped_column(String(10), index=True)
+    command_id: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(60))
+    payload: Mapped[dict[str, Any]] = mapped_column(Json)
+    reason: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(DateTime)

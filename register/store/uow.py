@@ -1,0 +1,236 @@
+"""Repositories and the unit of work over SQLAlchemy sessions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.exc import StaleDataError
+
+from register.commands import Command
+from register.errors import ConcurrencyConflict
+from register.events import EntitlementEvent, EventType
+from register.model import Entitlement
+from register.ports import EntitlementSummary, HeldCommand, PersonRecord
+from register.store import codec
+from register.store.orm import (
+    DeterminationRow,
+    EntitlementRow,
+    HeldRow,
+    InboxRow,
+    OutboxRow,
+    PersonRow,
+    StatusHistoryRow,
+)
+
+_STATUS_EVENTS = {EventType.PLANNED, EventType.STARTED, EventType.ENDED, EventType.REINSTATED,
+                  EventType.UPDATED}
+
+
+def _now() -> datetime:
+    return datetime.now()
+
+
+class SqlPeople:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._rows: dict[str, PersonRow] = {}
+
+    def get(self, nhs_number: str) -> PersonRecord | None:
+        row = self.session.scalar(select(PersonRow).where(PersonRow.nhs_number == nhs_number))
+        if row is None:
+            return None
+        self._rows[nhs_number] = row
+        ents = self.session.scalars(select(EntitlementRow).where(
+            EntitlementRow.person_id == row.id).order_by(EntitlementRow.planned_on)).all()
+        return PersonRecord(
+            facts=codec.load_facts(row.facts),
+            entitlements=[codec.load_entitlement(e.snapshot) for e in ents],
+            residence_la=row.residence_la,
+            next_review_due={e.id: e.next_review_due for e in ents}, id=row.id)
+
+    def add(self, record: PersonRecord) -> None:
+        row = PersonRow(nhs_number=record.facts.nhs_number, facts=codec.dump(record.facts),
+                        residence_la=record.residence_la, updated_at=_now())
+        self.session.add(row)
+        try:
+            self.session.flush()
+        except IntegrityError as exc:
+            raise ConcurrencyConflict("the person was created by someone else; retry") from exc
+        record.id = row.id
+        self._rows[record.facts.nhs_number] = row
+
+    def save(self, record: PersonRecord, events: list[EntitlementEvent],
+             command_id: str) -> None:
+        row = self._rows[record.facts.nhs_number]
+        row.facts = codec.dump(record.facts)
+        row.residence_la = record.residence_la
+        row.merged_into = record.facts.merged_into
+        row.updated_at = _now()
+        existing = {e.id: e for e in self.session.scalars(select(EntitlementRow).where(
+            EntitlementRow.id.in_([e.id for e in record.entitlements])))}
+        by_id = {e.id: e for e in record.entitlements}
+        for ent in record.entitlements:
+            self._save_entitlement(existing.get(ent.id), ent, row.id, record)
+        try:
+            self.session.flush()
+        except StaleDataError as exc:
+            raise ConcurrencyConflict("the record was changed by someone else; retry") from exc
+        self._history(events, by_id, command_id)
+
+    def _save_entitlement(self, row: EntitlementRow | None, ent: Entitlement, person_id: int,
+                          record: PersonRecord) -> None:
+        cur = ent.current
+        values: dict[str, Any] = dict(
+            person_id=person_id, status=ent.status.value, planned_on=ent.planned_on,
+            started_on=ent.started_on, ended_on=ent.ended_on,
+            responsible_la=cur.local_authority if cur else None,
+            responsible_icb=cur.icb if cur else None,
+            commissioning_body=cur.commissioning_body if cur else None,
+            paying_body=cur.paying_body if cur else None,
+            paying_icb=cur.paying_icb if cur else None,
+            residence_la=record.residence_la,
+            next_review_due=record.next_review_due.get(ent.id),
+            needs_review=bool(ent.needs_review), snapshot=codec.dump(ent), updated_at=_now())
+        if row is None:
+            self.session.add(EntitlementRow(id=ent.id, **values))
+        else:
+            for key, value in values.items():
+                if getattr(row, key) != value:
+                    setattr(row, key, value)
+
+    def _history(self, events: list[EntitlementEvent], by_id: dict[str, Entitlement],
+                 command_id: str) -> None:
+        now = _now()
+        for event in events:
+            ent = by_id.get(event.entitlement_id)
+            if ent is None:
+                continue
+            cur = ent.current
+            if cur and event.event in (EventType.PLANNED, EventType.RESPONSIBILITY_CHANGED):
+                self.session.add(DeterminationRow(
+                    entitlement_id=ent.id, effective_from=cur.effective_from, recorded_at=now,
+                    rule_set=cur.rule_set, local_authority=cur.local_authority, icb=cur.icb,
+                    original_body=cur.original_body, commissioning_body=cur.commissioning_body,
+                    paying_body=cur.paying_body, paying_icb=cur.paying_icb,
+                    basis=[codec.dump(b) for b in cur.basis],
+                    needs_review=list(cur.needs_review), command_id=command_id))
+            if event.event in _STATUS_EVENTS:
+                self.session.add(StatusHistoryRow(
+                    entitlement_id=ent.id, status=event.status, effective=event.effective,
+                    reason=event.detail, recorded_at=now, command_id=command_id))
+
+    def find_entitlement(self, entitlement_id: str) -> str | None:
+        return self.session.scalar(
+            select(PersonRow.nhs_number).join(EntitlementRow,
+                                              EntitlementRow.person_id == PersonRow.id)
+            .where(EntitlementRow.id == entitlement_id))
+
+    def search(self, *, local_authority: str | None = None, icb: str | None = None,
+               residence_la: str | None = None, out_of_area: bool = False,
+               status: str | None = None, limit: int = 1000) -> list[EntitlementSummary]:
+        query = select(EntitlementRow, PersonRow.nhs_number).join(
+            PersonRow, EntitlementRow.person_id == PersonRow.id)
+        if local_authority:
+            query = query.where(EntitlementRow.responsible_la == local_authority)
+        if icb:
+            query = query.where(or_(EntitlementRow.responsible_icb == icb,
+                                    EntitlementRow.paying_icb == icb))
+        if residence_la:
+            query = query.where(EntitlementRow.residence_la == residence_la)
+        if out_of_area:
+            query = query.where(EntitlementRow.residence_la != EntitlementRow.responsible_la)
+        if status:
+            query = query.where(EntitlementRow.status == status)
+        rows = self.session.execute(query.order_by(EntitlementRow.planned_on,
+                                                   EntitlementRow.id).limit(limit))
+        return [EntitlementSummary(
+            entitlement_id=e.id, nhs_number=nhs, status=e.status, planned_on=e.planned_on,
+            started_on=e.started_on, ended_on=e.ended_on, local_authority=e.responsible_la,
+            icb=e.responsible_icb, residence_la=e.residence_la,
+            next_review_due=e.next_review_due, needs_review=e.needs_review)
+            for e, nhs in rows]
+
+
+class SqlInbox:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def seen(self, command_id: str) -> str | None:
+        row = self.session.get(InboxRow, command_id)
+        return row.outcome if row else None
+
+    def record(self, command_id: str, kind: str, outcome: str, detail: str = "") -> None:
+        row = self.session.get(InboxRow, command_id)
+        if row is None:
+            self.session.add(InboxRow(command_id=command_id, kind=kind, outcome=outcome,
+                                      detail=detail, received_at=_now()))
+        else:
+            row.outcome, row.detail = outcome, detail
+
+
+class SqlOutbox:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, events: list[EntitlementEvent]) -> None:
+        now = _now()
+        for event in events:
+            self.session.add(OutboxRow(
+                event=event.event.value, entitlement_id=event.entitlement_id,
+                local_authority=event.local_authority, icb=event.icb,
+                payload=codec.dump(event), created_at=now))
+
+
+class SqlHeld:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, nhs_number: str, command: Command, reason: str) -> None:
+        self.session.add(HeldRow(nhs_number=nhs_number, command_id=command.command_id,
+                                 kind=type(command).__name__, payload=codec.dump(command),
+                                 reason=reason, received_at=_now()))
+
+    def for_person(self, nhs_number: str) -> list[HeldCommand]:
+        rows = self.session.scalars(select(HeldRow).where(HeldRow.nhs_number == nhs_number)
+                                    .order_by(HeldRow.id))
+        return [HeldCommand(codec.load_command(r.kind, r.payload), r.reason, r.received_at)
+                for r in rows]
+
+    def remove(self, command_id: str) -> None:
+        self.session.execute(delete(HeldRow).where(HeldRow.command_id == command_id))
+
+    def rekey(self, old_nhs_number: str, new_nhs_number: str) -> None:
+        self.session.execute(update(HeldRow).where(HeldRow.nhs_number == old_nhs_number)
+                             .values(nhs_number=new_nhs_number))
+
+
+class SqlUnitOfWork:
+    """One transaction: repositories share the session; leaving without commit rolls back."""
+
+    def __init__(self, session_factory: sessionmaker[Session]) -> None:
+        self._factory = session_factory
+
+    def __enter__(self) -> SqlUnitOfWork:
+        self.session = self._factory()
+        self.people = SqlPeople(self.session)
+        self.inbox = SqlInbox(self.session)
+        self.outbox = SqlOutbox(self.session)
+        self.held = SqlHeld(self.session)
+        return self
+
+    def __exit__(self, *args: object) -> None:
+        self.session.rollback()
+        self.session.close()
+
+    def commit(self) -> None:
+        try:
+            self.session.commit()
+        except (StaleDataError, IntegrityError) as exc:
+            raise ConcurrencyConflict("the record was changed by someone else; retry") from exc
+
+    def rollback(self) -> None:
+        self.session.rollback()

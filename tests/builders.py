@@ -1,0 +1,70 @@
+"""Small builders for facts and commands in tests (synthetic people only)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from register.model import (
+    Address,
+    AddressPeriod,
+    GpRegistration,
+    LegalStatusPeriod,
+    PersonFacts,
+    Stay,
+    StayEvent,
+    StayEventKind,
+)
+from register.nhs_number import synthetic
+from register.refdata.memory import InMemoryRefData
+
+POSTCODES: dict[str, tuple[str, str | None]] = {
+    "HR1 1AA": ("E06000019", "18C"),  # Herefordshire
+    "WR1 1AA": ("E07000237", "18C"),  # Worcester district, Worcestershire county
+    "SN1 1AA": ("E06000030", "92G"),  # Swindon
+    "GL1 1AA": ("E07000081", "11M"),  # Gloucester district, Gloucestershire county
+    "S60 1AA": ("E08000018", "03L"),  # Rotherham
+    "SO23 8AA": ("E07000094", None),  # Winchester district, Hampshire (two ICBs)
+    "CF10 1AA": ("W06000015", None),  # Cardiff (Wales)
+}
+PRACTICES: dict[str, str] = {"Z10001": "18C", "Z20001": "92G", "Z30001": "11M",
+                             "Z40001": "03L"}
+
+HEREFORDSHIRE, WORCESTERSHIRE, SWINDON = "E06000019", "E10000034", "E06000030"
+GLOUCESTERSHIRE, ROTHERHAM, HAMPSHIRE = "E10000013", "E08000018", "E10000014"
+
+
+def refdata() -> InMemoryRefData:
+    return InMemoryRefData.from_shipped(postcodes=POSTCODES, practices=PRACTICES)
+
+
+def at(day: str, hour: int = 10) -> datetime:
+    return datetime.combine(date.fromisoformat(day), datetime.min.time()).replace(hour=hour)
+
+
+def stay(ref: str, admitted: str, *periods: tuple[str, str], discharged: str | None = None,
+         postcode: str | None = "HR1 1AA", gp: str | None = "Z10001", trust: str = "RLQ",
+         events: tuple[tuple[StayEventKind, str], ...] = (), restricted: bool = False,
+         destination: str | None = None, or_la: str | None = None) -> Stay:
+    return Stay(
+        trust_ods=trust, stay_ref=ref, admitted_at=at(admitted),
+        residence_before=Address(postcode=postcode) if postcode else None,
+        gp_practice_at_admission=gp, or_la_from_trust=or_la,
+        discharged_at=at(discharged, 15) if discharged else None,
+        discharge_address=Address(postcode=destination) if destination else None,
+        legal_status=[LegalStatusPeriod(code, at(start, 11), restricted=restricted)
+                      for code, start in periods],
+        events=[StayEvent(kind, at(day, 12)) for kind, day in events])
+
+
+def person(*stays: Stay, n: int = 0, born: str | None = "1980-05-01",
+           address: tuple[str, str] | None = None, gps: tuple[tuple[str, str], ...] = ()
+           ) -> PersonFacts:
+    facts = PersonFacts(nhs_number=synthetic(n),
+                        date_of_birth=date.fromisoformat(born) if born else None,
+                        stays=list(stays))
+    if address:
+        facts.addresses.append(AddressPeriod(Address(postcode=address[0]),
+                                             date.fromisoformat(address[1])))
+    facts.gp_registrations = [GpRegistration(code, date.fromisoformat(day))
+                              for code, day in gps]
+    return facts

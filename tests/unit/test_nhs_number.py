@@ -1,0 +1,37 @@
+"""NHS number check digit (property tests)."""
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from register.errors import InvalidData
+from register.nhs_number import is_valid, normalise, require_valid, synthetic
+
+
+def _check_digit(stem: str) -> int:
+    total = sum(int(d) * (10 - i) for i, d in enumerate(stem))
+    check = 11 - total % 11
+    return 0 if check == 11 else check
+
+
+@given(st.text(alphabet="0123456789", min_size=9, max_size=9))
+def test_a_number_is_valid_exactly_when_its_modulus_11_check_digit_matches(stem):
+    check = _check_digit(stem)
+    for last in range(10):
+        assert is_valid(stem + str(last)) == (check != 10 and last == check)
+
+
+@given(st.integers(min_value=0, max_value=2000))
+def test_synthetic_numbers_are_valid_and_in_the_test_range(n):
+    number = synthetic(n)
+    assert number.startswith("999") and is_valid(number)
+
+
+def test_spaces_are_ignored_and_errors_name_the_field():
+    assert normalise("999 000 0018") == "9990000018"
+    assert require_valid("999 000 0018") == "9990000018"
+    with pytest.raises(InvalidData) as err:
+        require_valid("9990000019")
+    assert err.value.field == "nhs_number" and "check digit" in err.value.message
+    with pytest.raises(InvalidData):
+        require_valid("12345")
