@@ -14,6 +14,7 @@ from itertools import count, islice
 from register import commands as c
 from register.model import Address
 from register.nhs_number import synthetic_numbers
+from register.refdata.shipped import organisations
 
 TRUSTS = ("R1A", "RTQ", "RXE", "RXT", "RV3")
 
@@ -30,15 +31,20 @@ def fixture_path(name: str) -> str:
 
 
 def fixture_areas() -> list[Area]:
-    """Postcodes of the fixture directory with a GP practice commissioned where they lie."""
+    """Postcodes of the fixture directory, each with a GP practice commissioned where it
+    lies (the practice at that postcode if there is one)."""
+    sub_icb_by_gss = {o.gss_code: o.code for o in organisations() if o.kind == "sub_icb"}
+    by_postcode: dict[str, str] = {}
+    by_commissioner: dict[str, str] = {}
     with open(fixture_path("epraccur.csv"), encoding="utf-8") as f:
-        practices: dict[str, str] = {}
         for row in csv.reader(f):
-            if len(row) > 14 and row[12] == "A":
-                practices.setdefault(row[14], row[0])
+            if row[12] == "A":
+                by_postcode.setdefault(row[9], row[0])
+                by_commissioner.setdefault(row[14], row[0])
     with open(fixture_path("postcodes.csv"), encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
-    return [Area(r["pcds"], r["laua"], practices.get(r.get("sicbl") or ""))
+    return [Area(r["pcds"], r["laua"], by_postcode.get(r["pcds"]) or by_commissioner.get(
+                 sub_icb_by_gss.get(r["sicbl"], "")))
             for r in rows if r["laua"].startswith("E")]
 
 
