@@ -3,6 +3,7 @@ and the Supreme Court made famous, explained."""
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -108,20 +109,18 @@ def run_demo(settings: config.Settings, console: Console, *, people: int, seed: 
     areas = fixture_areas()
     cases = named_cases(areas)
     generator = Generator(seed, areas, first_number=100)
-    applied = 0
+    outcomes: Counter[str] = Counter()
     with progress_bar() as bar:
         task = bar.add_task("playing histories", total=people + len(cases))
-        for case in cases:
-            for cmd in case.commands:
-                register.service.handle(cmd)
-                applied += 1
-            bar.advance(task)
-        for _, cmds in generator.people(people):
+        histories = [case.commands for case in cases] + [
+            cmds for _, cmds in generator.people(people)]
+        for cmds in histories:
             for cmd in cmds:
-                register.service.handle(cmd)
-                applied += 1
+                outcomes[register.service.handle(cmd).status] += 1
             bar.advance(task)
-    console.print(f"{applied} commands applied (each once; running the demo again changes "
+    console.print(f"{sum(outcomes.values())} commands: {outcomes['applied']} applied, "
+                  f"{outcomes['duplicate']} duplicates ignored, {outcomes['held']} held "
+                  "(each command id is applied once: running the demo again changes "
                   "nothing)\n")
     today = date.today()
     for case in cases:
