@@ -21,6 +21,7 @@ class PersonRecord:
     residence_la: str | None = None
     next_review_due: dict[str, date | None] = field(default_factory=dict)
     id: int | None = None
+    held: int = 0  # commands held for this person, so most commands skip the held lookup
 
 
 @dataclass(frozen=True)
@@ -62,9 +63,8 @@ class People(Protocol):
 
 
 class Inbox(Protocol):
-    def seen(self, command_id: str) -> str | None:
-        """The recorded outcome for a command id, or None if never seen."""
-        ...
+    def claim(self, command_id: str, kind: str) -> str | None:
+        """Record the id as applied; if it was already recorded, return its outcome."""
 
     def record(self, command_id: str, kind: str, outcome: str, detail: str = "") -> None: ...
 

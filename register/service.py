@@ -52,25 +52,28 @@ class RegisterService:
             raise InvalidData("every command needs an id", field="command_id")
         nhs = require_valid(cmd.nhs_number)
         with self._uow() as uow:
-            previous = uow.inbox.seen(cmd.command_id)
+            # Claimed first, in the same transaction: a refusal rolls the claim back, and a
+            # second process with the same id waits on the row and then sees a duplicate.
+            previous = uow.inbox.claim(cmd.command_id, type(cmd).__name__)
             if previous:
                 return Outcome(cmd.command_id, "duplicate", reason=previous)
             if isinstance(cmd, c.MergePatient):
                 events = self._merge(uow, cmd, nhs)
             else:
                 record, is_new = self._load(uow, nhs)
+                if is_new:
+                    uow.people.add(record)
                 try:
                     self._apply(record.facts, cmd)
                 except handlers.NotYet as wait:
                     uow.held.add(record.facts.nhs_number, cmd, str(wait))
+                    record.held += 1
+                    uow.people.save(record, [], cmd.command_id)
                     uow.inbox.record(cmd.command_id, type(cmd).__name__, "held", str(wait))
                     uow.commit()
                     return Outcome(cmd.command_id, "held", reason=str(wait))
-                if is_new:
-                    uow.people.add(record)
                 events = self._settle(uow, record, cmd.command_id)
                 events += self._replay_held(uow, record)
-            uow.inbox.record(cmd.command_id, type(cmd).__name__, "applied")
             uow.commit()
         return Outcome(cmd.command_id, "applied", events)
 
@@ -151,6 +154,7 @@ class RegisterService:
         survivor.entitlements += retired.entitlements
         retired.entitlements = []
         uow.held.rekey(retired_nhs, survivor.facts.nhs_number)
+        survivor.held, retired.held = survivor.held + retired.held, 0
         uow.people.save(retired, [], cmd.command_id)
         events = self._settle(uow, survivor, cmd.command_id)
         return events + self._replay_held(uow, survivor)
@@ -174,7 +178,7 @@ class RegisterService:
     def _replay_held(self, uow: UnitOfWork, record: PersonRecord) -> list[EntitlementEvent]:
         """Retry held commands in the sender's order until none makes progress."""
         events: list[EntitlementEvent] = []
-        progress = True
+        progress = record.held > 0
         while progress:
             progress = False
             waiting = uow.held.for_person(record.facts.nhs_number)
@@ -189,6 +193,7 @@ class RegisterService:
                     record.facts = before  # still waiting, or refused: it stays held
                     continue
                 uow.held.remove(held.command.command_id)
+                record.held -= 1
                 uow.inbox.record(held.command.command_id, type(held.command).__name__,
                                  "applied", "after being held")
                 events += self._settle(uow, record, held.command.command_id)

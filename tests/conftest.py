@@ -113,5 +113,5 @@ def table_dump(engine: Engine) -> dict[str, list[tuple[object, ...]]]:
     with engine.connect() as conn:
         for table in Base.metadata.sorted_tables:
             rows = conn.execute(table.select()).all()
-            dump[table.name] = sorted((tuple(map(repr, r)) for r in rows))
+            dump[table.name] = sorted(tuple(map(repr, r)) for r in rows)
     return dump

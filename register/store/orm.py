@@ -27,6 +27,7 @@ class PersonRow(Base):
     facts: Mapped[dict[str, Any]] = mapped_column(Json)
     residence_la: Mapped[str | None] = mapped_column(String(9), index=True)
     merged_into: Mapped[str | None] = mapped_column(String(10))
+    held: Mapped[int] = mapped_column(Integer, default=0)
     version: Mapped[int] = mapped_column(Integer, nullable=False)
     updated_at: Mapped[datetime] = mapped_column(DateTime)
 

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
@@ -38,6 +39,7 @@ class SqlPeople:
     def __init__(self, session: Session) -> None:
         self.session = session
         self._rows: dict[str, PersonRow] = {}
+        self._entitlement_rows: dict[str, EntitlementRow] = {}  # every one loaded in this UoW
 
     def get(self, nhs_number: str) -> PersonRecord | None:
         row = self.session.scalar(select(PersonRow).where(PersonRow.nhs_number == nhs_number))
@@ -46,15 +48,16 @@ class SqlPeople:
         self._rows[nhs_number] = row
         ents = self.session.scalars(select(EntitlementRow).where(
             EntitlementRow.person_id == row.id).order_by(EntitlementRow.planned_on)).all()
+        self._entitlement_rows.update((e.id, e) for e in ents)
         return PersonRecord(
             facts=codec.load_facts(row.facts),
             entitlements=[codec.load_entitlement(e.snapshot) for e in ents],
             residence_la=row.residence_la,
-            next_review_due={e.id: e.next_review_due for e in ents}, id=row.id)
+            next_review_due={e.id: e.next_review_due for e in ents}, id=row.id, held=row.held)
 
     def add(self, record: PersonRecord) -> None:
         row = PersonRow(nhs_number=record.facts.nhs_number, facts=codec.dump(record.facts),
-                        residence_la=record.residence_la, updated_at=_now())
+                        residence_la=record.residence_la, held=record.held, updated_at=_now())
         self.session.add(row)
         try:
             self.session.flush()
@@ -69,12 +72,11 @@ class SqlPeople:
         row.facts = codec.dump(record.facts)
         row.residence_la = record.residence_la
         row.merged_into = record.facts.merged_into
+        row.held = record.held
         row.updated_at = _now()
-        existing = {e.id: e for e in self.session.scalars(select(EntitlementRow).where(
-            EntitlementRow.id.in_([e.id for e in record.entitlements])))}
         by_id = {e.id: e for e in record.entitlements}
         for ent in record.entitlements:
-            self._save_entitlement(existing.get(ent.id), ent, row.id, record)
+            self._save_entitlement(self._entitlement_rows.get(ent.id), ent, row.id, record)
         try:
             self.session.flush()
         except StaleDataError as exc:
@@ -96,7 +98,9 @@ class SqlPeople:
             next_review_due=record.next_review_due.get(ent.id),
             needs_review=bool(ent.needs_review), snapshot=codec.dump(ent), updated_at=_now())
         if row is None:
-            self.session.add(EntitlementRow(id=ent.id, **values))
+            row = EntitlementRow(id=ent.id, **values)
+            self.session.add(row)
+            self._entitlement_rows[ent.id] = row
         else:
             for key, value in values.items():
                 if getattr(row, key) != value:
@@ -159,17 +163,21 @@ class SqlInbox:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def seen(self, command_id: str) -> str | None:
-        row = self.session.get(InboxRow, command_id)
-        return row.outcome if row else None
+    def claim(self, command_id: str, kind: str) -> str | None:
+        insert = postgresql.insert if self.session.get_bind().dialect.name == "postgresql" \
+            else sqlite.insert
+        claimed = self.session.scalar(insert(InboxRow).values(
+            command_id=command_id, kind=kind, outcome="applied", detail="",
+            received_at=_now()).on_conflict_do_nothing(index_elements=["command_id"])
+            .returning(InboxRow.command_id))
+        if claimed is not None:
+            return None
+        return self.session.scalar(select(InboxRow.outcome)
+                                   .where(InboxRow.command_id == command_id))
 
     def record(self, command_id: str, kind: str, outcome: str, detail: str = "") -> None:
-        row = self.session.get(InboxRow, command_id)
-        if row is None:
-            self.session.add(InboxRow(command_id=command_id, kind=kind, outcome=outcome,
-                                      detail=detail, received_at=_now()))
-        else:
-            row.outcome, row.detail = outcome, detail
+        self.session.execute(update(InboxRow).where(InboxRow.command_id == command_id)
+                             .values(kind=kind, outcome=outcome, detail=detail))
 
 
 class SqlOutbox:
@@ -215,7 +223,8 @@ class SqlUnitOfWork:
         self._factory = session_factory
 
     def __enter__(self) -> SqlUnitOfWork:
-        self.session = self._factory()
+        # Flushes happen where the code asks (new person ids) and at commit: fewer round trips.
+        self.session = self._factory(autoflush=False)
         self.people = SqlPeople(self.session)
         self.inbox = SqlInbox(self.session)
         self.outbox = SqlOutbox(self.session)

@@ -108,6 +108,7 @@ def upgrade() -> None:
         ),
         sa.Column("residence_la", sa.String(length=9), nullable=True),
         sa.Column("merged_into", sa.String(length=10), nullable=True),
+        sa.Column("held", sa.Integer(), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("updated_at", sa.DateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_person")),
