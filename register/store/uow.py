@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from sqlalchemy import delete, or_, select, update
@@ -10,6 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
+from sqlalchemy.sql.dml import ReturningInsert
 
 from register.commands import Command
 from register.errors import ConcurrencyConflict
@@ -159,17 +161,23 @@ class SqlPeople:
             for e, nhs in rows]
 
 
+@cache
+def _claim_statement(dialect: str) -> ReturningInsert[tuple[str]]:
+    """INSERT .. ON CONFLICT DO NOTHING RETURNING, built once: claiming is on every command."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    table = InboxRow.__table__
+    return insert(table).on_conflict_do_nothing(index_elements=["command_id"]).returning(
+        table.c.command_id)
+
+
 class SqlInbox:
     def __init__(self, session: Session) -> None:
         self.session = session
 
     def claim(self, command_id: str, kind: str) -> str | None:
-        insert = postgresql.insert if self.session.get_bind().dialect.name == "postgresql" \
-            else sqlite.insert
-        claimed = self.session.scalar(insert(InboxRow).values(
-            command_id=command_id, kind=kind, outcome="applied", detail="",
-            received_at=_now()).on_conflict_do_nothing(index_elements=["command_id"])
-            .returning(InboxRow.command_id))
+        claimed = self.session.execute(_claim_statement(self.session.get_bind().dialect.name), {
+            "command_id": command_id, "kind": kind, "outcome": "applied", "detail": "",
+            "received_at": _now()}).scalar()
         if claimed is not None:
             return None
         return self.session.scalar(select(InboxRow.outcome)
