@@ -44,8 +44,17 @@ def _body_of_gp(practice: str, on: date, refdata: RefData) -> _Body:
     if commissioner is None:
         return _Body(None, "", problem=f"GP practice {practice} is not in the reference data "
                                        "(load epraccur)")
-    return _Body(commissioner, f"GP practice {practice} is commissioned by {commissioner}",
-                 refdata.icb_for_sub_icb(commissioner))
+    return _known(_Body(commissioner, f"GP practice {practice} is commissioned by "
+                                      f"{commissioner}", refdata.icb_for_sub_icb(commissioner)))
+
+
+def _known(body: _Body) -> _Body:
+    """A commissioner code with no ICB in the reference data (a CCG merged away before 2021,
+    a mistyped code) is a question for a person, not an answer without an ICB."""
+    if body.code and body.icb is None:
+        return _Body(body.code, body.how, problem=f"{body.how}, which is not a sub-ICB location "
+                                                   "or CCG with a known successor ICB")
+    return body
 
 
 def _body_of_residence(facts: PersonFacts, stay: Stay, on: date, refdata: RefData) -> _Body:
@@ -55,8 +64,8 @@ def _body_of_residence(facts: PersonFacts, stay: Stay, on: date, refdata: RefDat
     if address.postcode:
         sub_icb = refdata.sub_icb_for_postcode(address.postcode)
         if sub_icb:
-            return _Body(sub_icb, f"usual residence (postcode {address.postcode}) lies in "
-                                  f"{sub_icb}", refdata.icb_for_sub_icb(sub_icb))
+            return _known(_Body(sub_icb, f"usual residence (postcode {address.postcode}) "
+                                         f"lies in {sub_icb}", refdata.icb_for_sub_icb(sub_icb)))
     la = la_of_address(address, refdata)
     if la:
         icbs = refdata.icbs_for_la(la)

@@ -3,7 +3,8 @@
 A new set (a new Who Pays?, the Mental Health Act 2025 deeming rule) is a new entry in
 `RULE_SETS`; older entries are never edited, so past determinations stay reproducible.
 A set may ship disabled: it is selected only once its id is listed in the locality policy
-(`S117_RULE_SETS`), for detentions on or after its effective date.
+(`enabled_rule_sets` in the file named by S117_LOCALITY_POLICY), for detentions on or
+after its effective date.
 """
 
 from __future__ import annotations

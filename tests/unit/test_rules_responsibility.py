@@ -5,11 +5,13 @@ from datetime import date
 import pytest
 
 from register.model import EntitlementStatus, OrdinaryResidenceDecision
+from register.refdata.memory import InMemoryRefData
 from register.rules.entitlements import derive
 from register.rules.ports import LocalityPolicy
 from tests.builders import (
     GLOUCESTERSHIRE,
     HEREFORDSHIRE,
+    POSTCODES,
     SWINDON,
     WORCESTERSHIRE,
     person,
@@ -197,6 +199,16 @@ def test_n5_unregistered_in_an_la_split_between_icbs_needs_review():
 def test_n5_unknown_gp_practice_needs_review():
     _, resp = current(person(stay("A", "2023-01-10", ("03", "2023-01-10"), gp="Z99999")))
     assert resp.icb is None and any("Z99999" in r for r in resp.needs_review)
+
+
+@pytest.mark.parametrize("day", ["2015-01-10", "2023-01-10"])
+def test_n2_n5_a_commissioner_with_no_known_successor_needs_review_not_a_blank(day):
+    """A practice whose commissioner code is not in the shipped geography (a CCG merged away
+    before 2021) must not give an answer without an ICB and without a reason."""
+    rd = InMemoryRefData.from_shipped(postcodes=POSTCODES, practices={"Z90001": "05X"})
+    [ent] = derive(person(stay("A", day, ("03", day), gp="Z90001")), rd, POLICY)
+    assert ent.current.icb is None
+    assert any(r.startswith(("N2", "N5")) and "05X" in r for r in ent.current.needs_review)
 
 
 def test_n5_uses_the_registration_in_force_when_detention_began():

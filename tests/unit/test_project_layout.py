@@ -1,0 +1,120 @@
+"""Checks on how the project is put together that no other test would catch:
+the networked-mode compose file (Docker does not run here, so it is parsed, not started)
+and the dependency rule that keeps the register core free of its edges."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+import typer
+import yaml
+from typer.exceptions import TyperException
+
+from adapter import config
+from adapter.cli import app
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
+S117_SERVICES = {name: svc for name, svc in COMPOSE["services"].items() if "build" in svc}
+
+
+def _resolve(args: list[str]) -> None:
+    """Parse `s117 <args>` as the real CLI would, without running it: unknown sub-commands
+    and unknown options raise a usage error."""
+    command, name, rest = typer.main.get_command(app), "s117", list(args)
+    while hasattr(command, "commands"):  # a group: the next word names a sub-command
+        assert rest, f"`s117 {' '.join(args)}` stops at the group {name!r}"
+        name, *rest = rest
+        sub = command.commands.get(name)
+        assert sub is not None, f"`s117 {' '.join(args)}`: no sub-command {name!r}"
+        command = sub
+    command.make_context(name, rest)
+
+
+def test_compose_runs_the_api_and_migration_from_the_project_image() -> None:
+    assert {"postgres", "rabbitmq", "migrate", "api"} <= set(COMPOSE["services"])
+    assert COMPOSE["services"]["migrate"]["command"] == ["db", "upgrade"]
+    dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    assert 'ENTRYPOINT ["s117"]' in dockerfile
+
+
+@pytest.mark.parametrize("service", sorted(S117_SERVICES))
+def test_every_compose_command_is_a_real_s117_sub_command(service: str) -> None:
+    _resolve(S117_SERVICES[service]["command"])
+
+
+def test_a_wrong_sub_command_would_be_caught() -> None:
+    with pytest.raises(TyperException) as info:
+        _resolve(["serve", "--no-such-option"])
+    assert "no-such-option" in str(info.value)
+    with pytest.raises(AssertionError, match="no sub-command 'upgrad'"):
+        _resolve(["db", "upgrad"])
+
+
+@pytest.mark.parametrize("service", sorted(S117_SERVICES))
+def test_every_compose_variable_is_one_the_program_reads(service: str) -> None:
+    env = S117_SERVICES[service]["environment"]
+    assert env, service
+    unknown = set(env) - set(config.VARIABLES)
+    assert not unknown, f"{service} sets variables the program does not read: {unknown}"
+
+
+def test_backing_services_have_health_checks_and_volumes() -> None:
+    for name in ("postgres", "rabbitmq"):
+        service = COMPOSE["services"][name]
+        assert "healthcheck" in service, name
+        assert service["volumes"], name
+    assert "management" in COMPOSE["services"]["rabbitmq"]["image"]
+    assert COMPOSE["services"]["api"]["depends_on"]["migrate"]["condition"] == \
+        "service_completed_successfully"
+
+
+def test_every_variable_the_program_reads_is_documented() -> None:
+    """The README's configuration table and `config.VARIABLES` are the same list, and the code
+    reads no S117_ variable outside it."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    documented = set(re.findall(r"^\| `(S117_[A-Z_]+)`", readme, flags=re.M))
+    assert documented == set(config.VARIABLES)
+    read_in_code = set()
+    for path in ROOT.glob("*/**/*.py"):
+        if "tests" in path.parts or ".venv" in path.parts:
+            continue
+        read_in_code |= set(re.findall(r"[\"'](S117_[A-Z_]+)[\"']", path.read_text("utf-8")))
+    assert read_in_code <= set(config.VARIABLES), read_in_code - set(config.VARIABLES)
+
+
+# The register core is the domain: it must not know about transports, queues, FHIR
+# mappings or web frameworks (cosmicpython's dependency rule).
+FORBIDDEN_IN_CORE = ("adapter", "queues", "mappings", "fhir_profiles", "flask", "pika",
+                     "gunicorn", "typer", "fhir")
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "register").rglob("*.py")),
+                         ids=lambda p: str(p.relative_to(ROOT)))
+def test_register_core_imports_none_of_its_edges(path: Path) -> None:
+    assert not _imports(path) & set(FORBIDDEN_IN_CORE)
+
+
+def test_the_domain_model_imports_no_framework_at_all() -> None:
+    """Entities, rules and commands are plain Python; only `store/` and `refdata/` may use
+    SQLAlchemy or marshmallow."""
+    framework = {"sqlalchemy", "alembic", "marshmallow", "psycopg"}
+    for path in (ROOT / "register").rglob("*.py"):
+        rel = path.relative_to(ROOT / "register")
+        if rel.parts[0] in ("store", "refdata"):
+            continue
+        assert not _imports(path) & framework, rel
