@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, inspect
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from adapter.config import Settings
@@ -29,12 +29,12 @@ class Register:
 
 
 def prepare_embedded(settings: Settings, engine: Engine) -> None:
-    """On an empty SQLite file, create the schema and load the shipped geography, so that
-    `s117 serve` and `s117 demo` work with no set-up step."""
+    """On a SQLite file, bring the schema to head and load the shipped geography if it is
+    missing, so that `s117 serve` and `s117 demo` work with no set-up step."""
     if not settings.embedded:
         return
-    if not inspect(engine).has_table("person"):
-        database.upgrade(settings.database_url)
+    # Migrations are idempotent: an older embedded file is brought up to date on start.
+    database.upgrade(settings.database_url)
     sessions = database.session_factory(engine)
     with sessions() as session:
         if session.query(Organisation).first() is None:

@@ -48,6 +48,28 @@ class EntitlementSummary:
     needs_review: bool
 
 
+@dataclass(frozen=True)
+class StoredPerson:
+    """A person as stored, with the version that FHIR reads expose."""
+
+    id: int
+    version: int
+    updated_at: datetime
+    facts: PersonFacts
+
+
+@dataclass(frozen=True)
+class StoredEntitlement:
+    """An entitlement as stored, with its version and what was derived alongside it."""
+
+    entitlement: Entitlement
+    person_id: int
+    version: int
+    updated_at: datetime
+    residence_la: str | None
+    next_review_due: date | None
+
+
 class People(Protocol):
     def get(self, nhs_number: str) -> PersonRecord | None: ...
     def add(self, record: PersonRecord) -> None: ...

@@ -76,7 +76,8 @@ def prepared_engine(url: str) -> Engine:
     return _prepared[url]
 
 
-REGISTER_TABLES = ("determination", "entitlement_status", "entitlement", "person", "inbox",
+REGISTER_TABLES = ("determination", "entitlement_status", "entitlement_version", "entitlement",
+                   "person_version", "person", "inbox",
                    "outbox", "held_command")
 
 

@@ -137,3 +137,30 @@ class HeldRow(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(Json)
     reason: Mapped[str] = mapped_column(Text)
     received_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class PersonVersionRow(Base):
+    """Every stored version of a person's facts (FHIR vread and history); never updated."""
+
+    __tablename__ = "person_version"
+
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    facts: Mapped[dict[str, Any]] = mapped_column(Json)
+    recorded_at: Mapped[datetime] = mapped_column(DateTime)
+    command_id: Mapped[str] = mapped_column(String(200))
+
+
+class EntitlementVersionRow(Base):
+    """Every stored version of an entitlement with what was derived alongside it."""
+
+    __tablename__ = "entitlement_version"
+
+    entitlement_id: Mapped[str] = mapped_column(ForeignKey("entitlement.id"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), index=True)
+    snapshot: Mapped[dict[str, Any]] = mapped_column(Json)
+    residence_la: Mapped[str | None] = mapped_column(String(9))
+    next_review_due: Mapped[date | None] = mapped_column(Date)
+    recorded_at: Mapped[datetime] = mapped_column(DateTime)
+    command_id: Mapped[str] = mapped_column(String(200))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
@@ -22,10 +22,12 @@ from register.store import codec
 from register.store.orm import (
     DeterminationRow,
     EntitlementRow,
+    EntitlementVersionRow,
     HeldRow,
     InboxRow,
     OutboxRow,
     PersonRow,
+    PersonVersionRow,
     StatusHistoryRow,
 )
 
@@ -34,7 +36,8 @@ _STATUS_EVENTS = {EventType.PLANNED, EventType.STARTED, EventType.ENDED, EventTy
 
 
 def _now() -> datetime:
-    return datetime.now()
+    """Store timestamps are naive UTC (SQLite keeps no zone); readers add the zone back."""
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 class SqlPeople:
@@ -71,6 +74,7 @@ class SqlPeople:
     def save(self, record: PersonRecord, events: list[EntitlementEvent],
              command_id: str) -> None:
         row = self._rows[record.facts.nhs_number]
+        before = {"": row.version, **{i: r.version for i, r in self._entitlement_rows.items()}}
         row.facts = codec.dump(record.facts)
         row.residence_la = record.residence_la
         row.merged_into = record.facts.merged_into
@@ -83,7 +87,26 @@ class SqlPeople:
             self.session.flush()
         except StaleDataError as exc:
             raise ConcurrencyConflict("the record was changed by someone else; retry") from exc
+        self._versions(row, before, record, command_id)
         self._history(events, by_id, command_id)
+
+    def _versions(self, row: PersonRow, before: dict[str, int], record: PersonRecord,
+                  command_id: str) -> None:
+        """Keep every version that this save produced (the version column moved, or the
+        row is new), so any earlier version can be read back (FHIR vread, history)."""
+        now = _now()
+        if row.version != before[""]:
+            self.session.add(PersonVersionRow(person_id=row.id, version=row.version,
+                                              facts=row.facts, recorded_at=now,
+                                              command_id=command_id))
+        for ent in record.entitlements:
+            ent_row = self._entitlement_rows[ent.id]
+            if ent_row.version != before.get(ent.id):
+                self.session.add(EntitlementVersionRow(
+                    entitlement_id=ent.id, version=ent_row.version, person_id=row.id,
+                    snapshot=ent_row.snapshot, residence_la=ent_row.residence_la,
+                    next_review_due=ent_row.next_review_due, recorded_at=now,
+                    command_id=command_id))
 
     def _save_entitlement(self, row: EntitlementRow | None, ent: Entitlement, person_id: int,
                           record: PersonRecord) -> None:

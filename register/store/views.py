@@ -1,0 +1,163 @@
+"""Read models for the FHIR API: people and entitlements by their opaque ids, any stored
+version of them, and paged entitlement searches. Reads go straight to the tables (the
+cosmicpython "views" pattern); writes always go through the service."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from register.ports import StoredEntitlement, StoredPerson
+from register.store import codec
+from register.store.orm import EntitlementRow, EntitlementVersionRow, PersonRow, PersonVersionRow
+
+
+@dataclass(frozen=True)
+class EntitlementFilter:
+    """Search criteria; every field given must hold (AND)."""
+
+    ids: tuple[str, ...] = ()
+    person_ids: tuple[int, ...] = ()
+    nhs_numbers: tuple[str, ...] = ()
+    local_authorities: tuple[str, ...] = ()
+    icbs: tuple[str, ...] = ()
+    residence_las: tuple[str, ...] = ()
+    out_of_area: bool | None = None
+    statuses: tuple[str, ...] = ()
+    # Each (comparator, day) must hold of the entitlement's period [planned_on, ended_on].
+    dates: tuple[tuple[str, date], ...] = ()
+    updated_since: datetime | None = None
+
+
+def _person(row: PersonRow) -> StoredPerson:
+    return StoredPerson(row.id, row.version, row.updated_at, codec.load_facts(row.facts))
+
+
+def _entitlement(row: EntitlementRow) -> StoredEntitlement:
+    return StoredEntitlement(codec.load_entitlement(row.snapshot), row.person_id, row.version,
+                             row.updated_at, row.residence_la, row.next_review_due)
+
+
+def _date_clause(comparator: str, day: date):  # type: ignore[no-untyped-def]
+    """FHIR date search on a period: `eq` overlaps the day, `lt`/`le` started before,
+    `gt`/`ge` still running after (search spec 3.1.1.4.2, periods)."""
+    start, end = EntitlementRow.planned_on, EntitlementRow.ended_on
+    open_or = {"gt": lambda: or_(end.is_(None), end > day),
+               "ge": lambda: or_(end.is_(None), end >= day),
+               "lt": lambda: start < day, "le": lambda: start <= day,
+               "eq": lambda: and_(start <= day, or_(end.is_(None), end >= day)),
+               "ne": lambda: or_(start > day, and_(end.is_not(None), end < day))}
+    return open_or[comparator]()
+
+
+class RegisterViews:
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self.sessions = sessions
+
+    def person(self, person_id: int) -> StoredPerson | None:
+        with self.sessions() as session:
+            row = session.get(PersonRow, person_id)
+            return _person(row) if row else None
+
+    def person_ids_by_nhs_number(self, nhs_numbers: tuple[str, ...]) -> list[int]:
+        with self.sessions() as session:
+            return list(session.scalars(select(PersonRow.id).where(
+                PersonRow.nhs_number.in_(nhs_numbers)).order_by(PersonRow.id)))
+
+    def person_version(self, person_id: int, version: int) -> StoredPerson | None:
+        with self.sessions() as session:
+            row = session.get(PersonVersionRow, (person_id, version))
+            if row is None:
+                return None
+            return StoredPerson(person_id, version, row.recorded_at,
+                                codec.load_facts(row.facts))
+
+    def person_history(self, person_id: int) -> list[StoredPerson]:
+        with self.sessions() as session:
+            rows = session.scalars(select(PersonVersionRow).where(
+                PersonVersionRow.person_id == person_id)
+                .order_by(PersonVersionRow.version.desc())).all()
+            return [StoredPerson(person_id, r.version, r.recorded_at, codec.load_facts(r.facts))
+                    for r in rows]
+
+    def entitlement(self, entitlement_id: str) -> StoredEntitlement | None:
+        with self.sessions() as session:
+            row = session.get(EntitlementRow, entitlement_id)
+            return _entitlement(row) if row else None
+
+    def entitlements_of(self, person_id: int) -> list[StoredEntitlement]:
+        with self.sessions() as session:
+            rows = session.scalars(select(EntitlementRow).where(
+                EntitlementRow.person_id == person_id).order_by(EntitlementRow.planned_on)).all()
+            return [_entitlement(r) for r in rows]
+
+    def entitlement_version(self, entitlement_id: str, version: int
+                            ) -> StoredEntitlement | None:
+        with self.sessions() as session:
+            row = session.get(EntitlementVersionRow, (entitlement_id, version))
+            return self._version(row) if row else None
+
+    def entitlement_history(self, entitlement_id: str | None = None, *,
+                            limit: int = 100) -> list[StoredEntitlement]:
+        """Versions newest first: of one entitlement, or of all (type-level history)."""
+        query = select(EntitlementVersionRow)
+        if entitlement_id:
+            query = query.where(EntitlementVersionRow.entitlement_id == entitlement_id)
+        with self.sessions() as session:
+            rows = session.scalars(query.order_by(EntitlementVersionRow.recorded_at.desc(),
+                                                  EntitlementVersionRow.version.desc())
+                                   .limit(limit)).all()
+            return [self._version(r) for r in rows]
+
+    @staticmethod
+    def _version(row: EntitlementVersionRow) -> StoredEntitlement:
+        return StoredEntitlement(codec.load_entitlement(row.snapshot), row.person_id,
+                                 row.version, row.recorded_at, row.residence_la,
+                                 row.next_review_due)
+
+    def search_entitlements(self, where: EntitlementFilter, *, offset: int = 0,
+                            count: int | None = 50) -> tuple[int, list[StoredEntitlement]]:
+        """(total matches, one page in a stable order)."""
+        query = self._filtered(select(EntitlementRow), where)
+        with self.sessions() as session:
+            total = session.scalar(self._filtered(
+                select(func.count()).select_from(EntitlementRow), where)) or 0
+            if count == 0:
+                return total, []
+            page = query.order_by(EntitlementRow.planned_on, EntitlementRow.id).offset(offset)
+            if count is not None:
+                page = page.limit(count)
+            return total, [_entitlement(r) for r in session.scalars(page)]
+
+    @staticmethod
+    def _filtered(query: Select, where: EntitlementFilter) -> Select:  # type: ignore[type-arg]
+        e = EntitlementRow
+        if where.ids:
+            query = query.where(e.id.in_(where.ids))
+        if where.person_ids:
+            query = query.where(e.person_id.in_(where.person_ids))
+        if where.nhs_numbers:
+            query = query.where(e.person_id.in_(select(PersonRow.id).where(
+                PersonRow.nhs_number.in_(where.nhs_numbers))))
+        if where.local_authorities:
+            query = query.where(e.responsible_la.in_(where.local_authorities))
+        if where.icbs:
+            query = query.where(or_(e.responsible_icb.in_(where.icbs),
+                                    e.paying_icb.in_(where.icbs)))
+        if where.residence_las:
+            query = query.where(e.residence_la.in_(where.residence_las))
+        if where.out_of_area is True:
+            query = query.where(e.residence_la != e.responsible_la)
+        elif where.out_of_area is False:
+            query = query.where(or_(e.residence_la.is_(None), e.responsible_la.is_(None),
+                                    e.residence_la == e.responsible_la))
+        if where.statuses:
+            query = query.where(e.status.in_(where.statuses))
+        for comparator, day in where.dates:
+            query = query.where(_date_clause(comparator, day))
+        if where.updated_since:
+            query = query.where(e.updated_at >= where.updated_since)
+        return query
