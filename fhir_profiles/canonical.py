@@ -1,0 +1,74 @@
+"""Canonical URLs of every conformance artefact the register publishes, and the external
+systems it uses. The JSON resources under `fhir_profiles/resources/`, the mappings and the
+server all take their URLs from here, so a URL is spelt once."""
+
+from __future__ import annotations
+
+BASE = "https://fhir.s117-register.uk"
+FHIR_VERSION = "4.0.1"
+
+
+def sd(name: str) -> str:
+    return f"{BASE}/StructureDefinition/{name}"
+
+
+def cs(name: str) -> str:
+    return f"{BASE}/CodeSystem/{name}"
+
+
+def vs(name: str) -> str:
+    return f"{BASE}/ValueSet/{name}"
+
+
+# Profiles (id = the last path segment)
+PATIENT = sd("S117Patient")
+DETENTION = sd("S117Detention")
+ENTITLEMENT = sd("S117Entitlement")
+FUNDING = sd("S117Funding")
+AFTERCARE_PLAN = sd("S117AftercarePlan")
+
+# Extensions
+EXT_LEGAL_STATUS_PERIOD = sd("Extension-S117-LegalStatusPeriod")  # code, period, restricted
+EXT_RESPONSIBLE_LA = sd("Extension-S117-ResponsibleLocalAuthority")  # valueReference
+EXT_RESPONSIBLE_ICB = sd("Extension-S117-ResponsibleIcb")  # valueReference
+EXT_COMMISSIONING_BODY = sd("Extension-S117-CommissioningBody")  # original, successor
+EXT_PAYING_BODY = sd("Extension-S117-PayingBody")  # original, successor
+EXT_RESPONSIBILITY_BASIS = sd("Extension-S117-ResponsibilityBasis")  # rule, reason, citation
+EXT_RESPONSIBILITY_PERIOD = sd("Extension-S117-ResponsibilityPeriod")  # determinations history
+EXT_RESIDENCE_LA = sd("Extension-S117-ResidenceLocalAuthority")  # valueIdentifier (GSS)
+EXT_NEEDS_REVIEW = sd("Extension-S117-NeedsReview")  # valueString, repeating
+EXT_DISPUTE = sd("Extension-S117-Dispute")  # status, party*, interim-lead, opened, resolved
+EXT_FUNDING_BASIS = sd("Extension-S117-FundingBasis")  # valueCoding
+EXT_FUNDING_SHARE = sd("Extension-S117-FundingShare")  # funder (valueReference), share
+EXT_NEXT_REVIEW_DUE = sd("Extension-S117-NextReviewDue")  # valueDate
+EXT_RULE_SET = sd("Extension-S117-RuleSet")  # valueCode: the dated rule set used
+
+# The project's code systems (value set of the same name holds all codes)
+CS_EVENT = cs("s117-event")
+CS_EPISODE_TYPE = cs("s117-episode-type")
+CS_FUNDING_BASIS = cs("s117-funding-basis")
+CS_END_REASON = cs("s117-end-reason")
+CS_NEED_CATEGORY = cs("s117-need-category")
+CS_RULE = cs("s117-rule")
+CS_COVERAGE_TYPE = cs("s117-coverage-type")
+
+# Search parameters and operations
+SEARCH_PARAMETER = f"{BASE}/SearchParameter"
+OPERATION = f"{BASE}/OperationDefinition"
+
+# External identifier systems and code systems
+NHS_NUMBER = "https://fhir.nhs.uk/Id/nhs-number"
+ODS_CODE = "https://fhir.nhs.uk/Id/ods-organization-code"
+GSS_CODE = f"{BASE}/Id/ons-gss-code"
+STAY_ID = f"{BASE}/Id/stay"  # value: "<trust ODS>/<stay ref>"
+UKCORE_PATIENT = "https://fhir.hl7.org.uk/StructureDefinition/UKCore-Patient"
+UKCORE_ENCOUNTER = "https://fhir.hl7.org.uk/StructureDefinition/UKCore-Encounter"
+UKCORE_EPISODE_OF_CARE = "https://fhir.hl7.org.uk/StructureDefinition/UKCore-EpisodeOfCare"
+UKCORE_CARE_PLAN = "https://fhir.hl7.org.uk/StructureDefinition/UKCore-CarePlan"
+UKCORE_ORGANIZATION = "https://fhir.hl7.org.uk/StructureDefinition/UKCore-Organization"
+UKCORE_LEGAL_STATUS = "https://fhir.hl7.org.uk/StructureDefinition/Extension-UKCore-LegalStatus"
+UKCORE_LEGAL_STATUS_CS = \
+    "https://fhir.hl7.org.uk/CodeSystem/UKCore-LegalStatusClassificationEngland"
+UKCORE_LEGAL_STATUS_VS = "https://fhir.hl7.org.uk/ValueSet/UKCore-LegalStatusClassification"
+UKCORE_LEGAL_STATUS_CONTEXT_CS = "https://fhir.hl7.org.uk/CodeSystem/UKCore-LegalStatusContext"
+V3_ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
