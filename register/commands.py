@@ -18,6 +18,9 @@ class Command:
     command_id: str
     nhs_number: str
     occurred_at: datetime | None = None
+    # Apply only if the target (the person, or the entitlement an entitlement command names)
+    # is still at this stored version: FHIR If-Match, so a stale writer cannot overwrite.
+    if_version: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

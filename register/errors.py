@@ -33,3 +33,7 @@ class NotFound(RegisterError):
 
 class ConcurrencyConflict(RegisterError):
     """Someone else changed the aggregate since it was read (optimistic concurrency)."""
+
+
+class StaleVersion(ConcurrencyConflict):
+    """The command was made against a version of the record that is no longer current."""

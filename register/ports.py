@@ -22,6 +22,8 @@ class PersonRecord:
     next_review_due: dict[str, date | None] = field(default_factory=dict)
     id: int | None = None
     held: int = 0  # commands held for this person, so most commands skip the held lookup
+    version: int = 0  # stored version of the person (0: not stored yet)
+    entitlement_versions: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from datetime import date
 from register import commands as c
 from register import handlers
 from register.changes import diff
-from register.errors import InvalidData, NotFound, RegisterError
+from register.errors import InvalidData, NotFound, RegisterError, StaleVersion
 from register.events import EntitlementEvent
 from register.model import EndDecision, Entitlement, PersonFacts
 from register.nhs_number import require_valid
@@ -33,6 +33,17 @@ class Outcome:
     status: str  # applied | duplicate | held
     events: list[EntitlementEvent] = field(default_factory=list)
     reason: str = ""
+
+
+def _check_version(record: PersonRecord, cmd: c.Command) -> None:
+    if cmd.if_version is None:
+        return
+    target = getattr(cmd, "entitlement_id", None)
+    current = record.entitlement_versions.get(target, 0) if target else record.version
+    if current != cmd.if_version:
+        what = "the entitlement" if target else "the person"
+        raise StaleVersion(f"{what} is at version {current}, not {cmd.if_version}: read it "
+                           "again and reapply the change", field="if_version")
 
 
 class RegisterService:
@@ -61,6 +72,7 @@ class RegisterService:
                 events = self._merge(uow, cmd, nhs)
             else:
                 record, is_new = self._load(uow, nhs)
+                _check_version(record, cmd)
                 if is_new:
                     uow.people.add(record)
                 try:

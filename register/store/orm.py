@@ -31,7 +31,9 @@ class PersonRow(Base):
     version: Mapped[int] = mapped_column(Integer, nullable=False)
     updated_at: Mapped[datetime] = mapped_column(DateTime)
 
-    __mapper_args__ = {"version_id_col": version}
+    # The store sets the version itself (one command, at most one new version; a new row is
+    # version 1); SQLAlchemy still refuses an UPDATE whose version moved underneath it.
+    __mapper_args__ = {"version_id_col": version, "version_id_generator": False}
 
 
 class EntitlementRow(Base):
@@ -55,7 +57,9 @@ class EntitlementRow(Base):
     version: Mapped[int] = mapped_column(Integer, nullable=False)
     updated_at: Mapped[datetime] = mapped_column(DateTime)
 
-    __mapper_args__ = {"version_id_col": version}
+    # The store sets the version itself (one command, at most one new version; a new row is
+    # version 1); SQLAlchemy still refuses an UPDATE whose version moved underneath it.
+    __mapper_args__ = {"version_id_col": version, "version_id_generator": False}
     __table_args__ = (
         Index("ix_entitlement_la_status", "responsible_la", "status"),
         Index("ix_entitlement_icb_status", "responsible_icb", "status"),

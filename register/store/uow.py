@@ -58,11 +58,13 @@ class SqlPeople:
             facts=codec.load_facts(row.facts),
             entitlements=[codec.load_entitlement(e.snapshot) for e in ents],
             residence_la=row.residence_la,
-            next_review_due={e.id: e.next_review_due for e in ents}, id=row.id, held=row.held)
+            next_review_due={e.id: e.next_review_due for e in ents}, id=row.id, held=row.held,
+            version=row.version, entitlement_versions={e.id: e.version for e in ents})
 
     def add(self, record: PersonRecord) -> None:
         row = PersonRow(nhs_number=record.facts.nhs_number, facts=codec.dump(record.facts),
-                        residence_la=record.residence_la, held=record.held, updated_at=_now())
+                        residence_la=record.residence_la, held=record.held, updated_at=_now(),
+                        version=1)
         self.session.add(row)
         try:
             self.session.flush()
@@ -74,12 +76,16 @@ class SqlPeople:
     def save(self, record: PersonRecord, events: list[EntitlementEvent],
              command_id: str) -> None:
         row = self._rows[record.facts.nhs_number]
-        before = {"": row.version, **{i: r.version for i, r in self._entitlement_rows.items()}}
+        new = record.version == 0
+        before = {"": 0 if new else row.version,
+                  **{i: r.version for i, r in self._entitlement_rows.items()}}
         row.facts = codec.dump(record.facts)
         row.residence_la = record.residence_la
         row.merged_into = record.facts.merged_into
         row.held = record.held
-        row.updated_at = _now()
+        if not new and self.session.is_modified(row):
+            row.version += 1
+            row.updated_at = _now()
         by_id = {e.id: e for e in record.entitlements}
         for ent in record.entitlements:
             self._save_entitlement(self._entitlement_rows.get(ent.id), ent, row.id, record)
@@ -121,15 +127,18 @@ class SqlPeople:
             paying_icb=cur.paying_icb if cur else None,
             residence_la=record.residence_la,
             next_review_due=record.next_review_due.get(ent.id),
-            needs_review=bool(ent.needs_review), snapshot=codec.dump(ent), updated_at=_now())
+            needs_review=bool(ent.needs_review), snapshot=codec.dump(ent))
         if row is None:
-            row = EntitlementRow(id=ent.id, **values)
+            row = EntitlementRow(id=ent.id, version=1, updated_at=_now(), **values)
             self.session.add(row)
             self._entitlement_rows[ent.id] = row
-        else:
-            for key, value in values.items():
-                if getattr(row, key) != value:
-                    setattr(row, key, value)
+            return
+        changed = {k: v for k, v in values.items() if getattr(row, k) != v}
+        if changed:
+            for key, value in changed.items():
+                setattr(row, key, value)
+            row.version += 1
+            row.updated_at = _now()
 
     def _history(self, events: list[EntitlementEvent], by_id: dict[str, Entitlement],
                  command_id: str) -> None:

@@ -192,3 +192,37 @@ def test_the_caseload_queries_have_indexes_after_migration(engine):
     indexes = {tuple(ix["column_names"]) for ix in inspect(engine).get_indexes("entitlement")}
     assert {("responsible_la", "status"), ("responsible_icb", "status"),
             ("residence_la", "status"), ("next_review_due",)} <= indexes
+
+
+def test_each_command_makes_at_most_one_version_and_every_version_can_be_read_back(
+        engine, service):
+    from register.errors import StaleVersion
+    from register.store.database import session_factory
+    from register.store.views import RegisterViews
+
+    views = RegisterViews(session_factory(engine))
+    nhs = synthetic(700)
+    service.handle(admit(nhs))
+    [pid] = views.person_ids_by_nhs_number((nhs,))
+    [ent] = views.entitlements_of(pid)
+    assert (views.person(pid).version, ent.version) == (1, 1)  # a new record is version 1
+
+    service.handle(discharge(nhs))
+    assert views.person(pid).version == 2
+    assert views.entitlement(ent.entitlement.id).version == 2
+    # A command that changes the person but not the entitlement leaves its version alone.
+    service.handle(c.UpdatePerson(command_id="dob", nhs_number=nhs,
+                                  date_of_birth=date(1970, 1, 2)))
+    assert views.person(pid).version == 3
+    assert views.entitlement(ent.entitlement.id).version == 2
+    assert [p.version for p in views.person_history(pid)] == [3, 2, 1]
+    assert views.person_version(pid, 1).facts.stays[0].discharged_at is None
+    assert views.person_version(pid, 2).facts.stays[0].discharged_at is not None
+
+    with pytest.raises(StaleVersion):
+        service.handle(c.UpdatePerson(command_id="stale", nhs_number=nhs,
+                                      date_of_birth=date(1970, 1, 3), if_version=2))
+    assert views.person(pid).facts.date_of_birth == date(1970, 1, 2)
+    service.handle(c.UpdatePerson(command_id="current", nhs_number=nhs,
+                                  date_of_birth=date(1970, 1, 3), if_version=3))
+    assert views.person(pid).version == 4
