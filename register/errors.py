@@ -37,3 +37,12 @@ class ConcurrencyConflict(RegisterError):
 
 class StaleVersion(ConcurrencyConflict):
     """The command was made against a version of the record that is no longer current."""
+
+
+class CommandRefused(RegisterError):
+    """One command of several applied together was refused, so none was applied."""
+
+    def __init__(self, index: int, cause: RegisterError) -> None:
+        super().__init__(cause.message, field=cause.field, rule=cause.rule)
+        self.index = index
+        self.cause = cause

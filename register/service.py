@@ -16,7 +16,13 @@ from datetime import date
 from register import commands as c
 from register import handlers
 from register.changes import diff
-from register.errors import InvalidData, NotFound, RegisterError, StaleVersion
+from register.errors import (
+    CommandRefused,
+    InvalidData,
+    NotFound,
+    RegisterError,
+    StaleVersion,
+)
 from register.events import EntitlementEvent
 from register.model import EndDecision, Entitlement, PersonFacts
 from register.nhs_number import require_valid
@@ -59,34 +65,49 @@ class RegisterService:
 
     def handle(self, cmd: c.Command) -> Outcome:
         """Apply a command; raise a RegisterError (nothing changed) if it is refused."""
+        with self._uow() as uow:
+            outcome = self._handle(uow, cmd)
+            uow.commit()
+        return outcome
+
+    def handle_all(self, cmds: list[c.Command]) -> list[Outcome]:
+        """Apply every command in one transaction or none of them (a FHIR transaction
+        Bundle): a refusal raises CommandRefused naming which command, and nothing changes."""
+        with self._uow() as uow:
+            outcomes = []
+            for index, cmd in enumerate(cmds):
+                try:
+                    outcomes.append(self._handle(uow, cmd))
+                except RegisterError as exc:
+                    raise CommandRefused(index, exc) from exc
+            uow.commit()
+        return outcomes
+
+    def _handle(self, uow: UnitOfWork, cmd: c.Command) -> Outcome:
         if not cmd.command_id:
             raise InvalidData("every command needs an id", field="command_id")
         nhs = require_valid(cmd.nhs_number)
-        with self._uow() as uow:
-            # Claimed first, in the same transaction: a refusal rolls the claim back, and a
-            # second process with the same id waits on the row and then sees a duplicate.
-            previous = uow.inbox.claim(cmd.command_id, type(cmd).__name__)
-            if previous:
-                return Outcome(cmd.command_id, "duplicate", reason=previous)
-            if isinstance(cmd, c.MergePatient):
-                events = self._merge(uow, cmd, nhs)
-            else:
-                record, is_new = self._load(uow, nhs)
-                _check_version(record, cmd)
-                if is_new:
-                    uow.people.add(record)
-                try:
-                    self._apply(record.facts, cmd)
-                except handlers.NotYet as wait:
-                    uow.held.add(record.facts.nhs_number, cmd, str(wait))
-                    record.held += 1
-                    uow.people.save(record, [], cmd.command_id)
-                    uow.inbox.record(cmd.command_id, type(cmd).__name__, "held", str(wait))
-                    uow.commit()
-                    return Outcome(cmd.command_id, "held", reason=str(wait))
-                events = self._settle(uow, record, cmd.command_id)
-                events += self._replay_held(uow, record)
-            uow.commit()
+        # Claimed first, in the same transaction: a refusal rolls the claim back, and a
+        # second process with the same id waits on the row and then sees a duplicate.
+        previous = uow.inbox.claim(cmd.command_id, type(cmd).__name__)
+        if previous:
+            return Outcome(cmd.command_id, "duplicate", reason=previous)
+        if isinstance(cmd, c.MergePatient):
+            return Outcome(cmd.command_id, "applied", self._merge(uow, cmd, nhs))
+        record, is_new = self._load(uow, nhs)
+        _check_version(record, cmd)
+        if is_new:
+            uow.people.add(record)
+        try:
+            self._apply(record.facts, cmd)
+        except handlers.NotYet as wait:
+            uow.held.add(record.facts.nhs_number, cmd, str(wait))
+            record.held += 1
+            uow.people.save(record, [], cmd.command_id)
+            uow.inbox.record(cmd.command_id, type(cmd).__name__, "held", str(wait))
+            return Outcome(cmd.command_id, "held", reason=str(wait))
+        events = self._settle(uow, record, cmd.command_id)
+        events += self._replay_held(uow, record)
         return Outcome(cmd.command_id, "applied", events)
 
     def _load(self, uow: UnitOfWork, nhs: str) -> tuple[PersonRecord, bool]:

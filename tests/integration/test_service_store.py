@@ -226,3 +226,20 @@ def test_each_command_makes_at_most_one_version_and_every_version_can_be_read_ba
     service.handle(c.UpdatePerson(command_id="current", nhs_number=nhs,
                                   date_of_birth=date(1970, 1, 3), if_version=3))
     assert views.person(pid).version == 4
+
+
+def test_commands_applied_together_are_all_or_nothing(engine, service):
+    from register.errors import CommandRefused
+
+    first, second = synthetic(701), synthetic(702)
+    refused = c.EndEntitlement(command_id="end-nothing", nhs_number=second,
+                               entitlement_id="no-such", decision_date=date(2024, 6, 1),
+                               la_agreed=True, icb_agreed=True, person_involved=True,
+                               reasons=(EndReason.NO_LONGER_NEEDED,))
+    with pytest.raises(CommandRefused) as caught:
+        service.handle_all([admit(first), admit(second), refused])
+    assert caught.value.index == 2 and isinstance(caught.value.cause, NotFound)
+    assert count(engine, EntitlementRow) == 0  # the two admissions were rolled back too
+    outcomes = service.handle_all([admit(first), admit(second)])
+    assert [o.status for o in outcomes] == ["applied", "applied"]
+    assert count(engine, EntitlementRow) == 2
