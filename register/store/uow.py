@@ -14,7 +14,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.sql.dml import ReturningInsert
 
 from register.commands import Command
-from register.errors import ConcurrencyConflict
+from register.errors import ConcurrencyConflict, InvalidData
 from register.events import EntitlementEvent, EventType
 from register.model import Entitlement
 from register.ports import EntitlementSummary, HeldCommand, PersonRecord
@@ -129,6 +129,9 @@ class SqlPeople:
             next_review_due=record.next_review_due.get(ent.id),
             needs_review=bool(ent.needs_review), snapshot=codec.dump(ent))
         if row is None:
+            row = self.session.get(EntitlementRow, ent.id)
+        self._check_owner(row, person_id, record)
+        if row is None:
             row = EntitlementRow(id=ent.id, version=1, updated_at=_now(), **values)
             self.session.add(row)
             self._entitlement_rows[ent.id] = row
@@ -139,6 +142,20 @@ class SqlPeople:
                 setattr(row, key, value)
             row.version += 1
             row.updated_at = _now()
+
+    def _check_owner(self, row: EntitlementRow | None, person_id: int,
+                      record: PersonRecord) -> None:
+        """An entitlement's id comes from its first stay (trust + visit number), so a row of
+        another person with that id means the trust sent one visit number for two people.
+        Only a merge may move an entitlement to another person."""
+        if row is None or row.person_id == person_id:
+            return
+        owner = next((r for r in self._rows.values() if r.id == row.person_id), None)
+        if owner is not None and owner.merged_into == record.facts.nhs_number:
+            return
+        raise InvalidData("this trust's stay reference is already recorded for another "
+                          "person: check the visit number, or merge the two records",
+                          field="stay_ref")
 
     def _history(self, events: list[EntitlementEvent], by_id: dict[str, Entitlement],
                  command_id: str) -> None:

@@ -237,9 +237,28 @@ def test_commands_applied_together_are_all_or_nothing(engine, service):
                                la_agreed=True, icb_agreed=True, person_involved=True,
                                reasons=(EndReason.NO_LONGER_NEEDED,))
     with pytest.raises(CommandRefused) as caught:
-        service.handle_all([admit(first), admit(second), refused])
+        service.handle_all([admit(first), admit(second, ref="H2"), refused])
     assert caught.value.index == 2 and isinstance(caught.value.cause, NotFound)
     assert count(engine, EntitlementRow) == 0  # the two admissions were rolled back too
-    outcomes = service.handle_all([admit(first), admit(second)])
+    outcomes = service.handle_all([admit(first), admit(second, ref="H2")])
     assert [o.status for o in outcomes] == ["applied", "applied"]
     assert count(engine, EntitlementRow) == 2
+
+
+@pytest.mark.parametrize("together", [True, False])
+def test_one_visit_number_for_two_people_is_refused_naming_the_stay(engine, service, together):
+    first, second = synthetic(703), synthetic(704)
+    if together:
+        from register.errors import CommandRefused
+
+        with pytest.raises(CommandRefused) as refused:
+            service.handle_all([admit(first), admit(second)])
+        assert isinstance(refused.value.cause, InvalidData)
+        assert (refused.value.index, refused.value.field) == (1, "stay_ref")
+        assert count(engine, EntitlementRow) == 0
+    else:
+        service.handle(admit(first))
+        with pytest.raises(InvalidData) as caught:
+            service.handle(admit(second))
+        assert caught.value.field == "stay_ref"
+        assert count(engine, EntitlementRow) == 1
