@@ -27,6 +27,8 @@ VARIABLES: dict[str, str] = {
     "S117_LOCALITY_POLICY": "path to a YAML/JSON locality policy (review intervals, s17 leave, "
                             "enabled rule sets); default: the national defaults",
     "S117_BASE_URL": "public base URL of the server (default http://127.0.0.1:8080)",
+    "S117_MAX_BODY_BYTES": "largest request body the HTTP API accepts, in bytes; larger "
+                           "bodies get 413 (default 5242880, 5 MB)",
 }
 
 DEFAULT_DATABASE_URL = "sqlite:///s117.db"
@@ -66,6 +68,7 @@ class Settings:
     jwt_public_key: str | None
     policy: LocalityPolicy
     base_url: str
+    max_body_bytes: int = 5 * 1024 * 1024
 
     @property
     def embedded(self) -> bool:
@@ -86,4 +89,14 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         jwks_url=env.get("S117_JWKS_URL") or None,
         jwt_public_key=env.get("S117_JWT_PUBLIC_KEY") or None,
         policy=load_policy(env.get("S117_LOCALITY_POLICY")),
-        base_url=env.get("S117_BASE_URL") or "http://127.0.0.1:8080")
+        base_url=env.get("S117_BASE_URL") or "http://127.0.0.1:8080",
+        max_body_bytes=_positive(env, "S117_MAX_BODY_BYTES", 5 * 1024 * 1024))
+
+
+def _positive(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) == 0:
+        raise InvalidData(f"{name} must be a positive whole number, not {raw!r}", field=name)
+    return int(raw)
