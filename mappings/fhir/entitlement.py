@@ -121,7 +121,10 @@ def _extensions(v: EntitlementView, name_of: NameOf) -> list[dict[str, Any]]:
     if v.rule_set:
         out.append(ext(url.EXT_RULE_SET, valueCode=v.rule_set))
     out += [basis_extension(step) for step in v.basis]
-    ends = [p.effective_from for p in v.determinations[1:]] + [None]
+    # Each determination holds until the next one starts; the last has no end.
+    ends: list[date | None] = [p.effective_from for p in v.determinations[1:]]
+    if v.determinations:
+        ends.append(None)
     out += [_period(p, until) for p, until in zip(v.determinations, ends, strict=True)]
     if v.residence_la:
         out.append(ext(url.EXT_RESIDENCE_LA, valueIdentifier=org_identifier(v.residence_la)))
