@@ -99,7 +99,8 @@ def load_partition(url: str, people: int, workers: int, part: int,
     return commands, time.perf_counter() - start
 
 
-def run(name: str, url: str, people: int, workers: int, queries: int) -> Result:
+def prepare(url: str) -> tuple[RegisterService, sessionmaker[Session], SqlRefData]:
+    """Migrate an empty database and load the fixture geography, practices and postcodes."""
     database.upgrade(url)
     service, sessions, refdata = service_for(url)
     with sessions() as session:
@@ -107,6 +108,11 @@ def run(name: str, url: str, people: int, workers: int, queries: int) -> Result:
         load_epraccur(session, fixture_path("epraccur.csv"))
         load_postcodes(session, fixture_path("postcodes.csv"))
         session.commit()
+    return service, sessions, refdata
+
+
+def run(name: str, url: str, people: int, workers: int, queries: int) -> Result:
+    _, sessions, refdata = prepare(url)
     context = multiprocessing.get_context("spawn")
     with context.Manager() as manager, ProcessPoolExecutor(workers, mp_context=context) as pool:
         done = manager.Queue()
