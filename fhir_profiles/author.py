@@ -1,0 +1,641 @@
+"""Authoring tool for the conformance resources under `fhir_profiles/resources/`.
+
+The JSON files are the published artefacts (what the server serves and the validator reads);
+this module is how they are written, the way FHIR Shorthand and SUSHI write an IG's JSON: each
+profile, extension, code system and operation is declared once below, compactly, and
+`python -m fhir_profiles.author` regenerates every file. A unit test fails if a file differs
+from what this module would write, so the JSON is never edited by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from fhir_profiles import canonical as url
+
+Resource = dict[str, Any]
+FOLDER = Path(__file__).with_name("resources")
+VERSION, DATE, PUBLISHER = "0.1.0", "2026-11-22", "s117-register"
+BASE_EXT = "http://hl7.org/fhir/StructureDefinition/Extension"
+ORG = "http://hl7.org/fhir/StructureDefinition/Organization"
+UKCORE_ORG = url.UKCORE_ORGANIZATION
+
+
+def _common(kind: str, ident: str, canonical: str, title: str, description: str) -> Resource:
+    return {"resourceType": kind, "id": ident, "url": canonical, "version": VERSION,
+            "name": re.sub(r"[^A-Za-z0-9]", "", title.title()), "title": title,
+            "status": "active", "date": DATE, "publisher": PUBLISHER,
+            "description": description}
+
+
+def _last(canonical: str) -> str:
+    return canonical.rsplit("/", 1)[1]
+
+
+# -- extensions ------------------------------------------------------------------------------
+
+Sub = tuple[str, list[str], int, str, str]  # name, value types, min, max, short
+
+
+def _types(codes: list[str]) -> list[Resource]:
+    return [{"code": "Reference", "targetProfile": [UKCORE_ORG]} if c == "Reference"
+            else {"code": c} for c in codes]
+
+
+def extension(canonical: str, title: str, description: str, contexts: list[str],
+              value: list[str] | None = None, subs: list[Sub] | None = None,
+              binding: str | None = None) -> Resource:
+    sd = _common("StructureDefinition", _last(canonical), canonical, title, description)
+    sd.update({"fhirVersion": url.FHIR_VERSION, "kind": "complex-type", "abstract": False,
+               "context": [{"type": "element", "expression": c} for c in contexts],
+               "type": "Extension", "baseDefinition": BASE_EXT, "derivation": "constraint"})
+    elements: list[Resource] = [{"id": "Extension", "path": "Extension", "short": title,
+                                 "definition": description}]
+    if subs:
+        elements.append({"id": "Extension.extension", "path": "Extension.extension",
+                         "slicing": {"discriminator": [{"type": "value", "path": "url"}],
+                                     "rules": "open"}})
+        for name, types, low, high, short in subs:
+            at = f"Extension.extension:{name}"
+            elements += [
+                {"id": at, "path": "Extension.extension", "sliceName": name, "short": short,
+                 "min": low, "max": high},
+                {"id": f"{at}.url", "path": "Extension.extension.url", "fixedUri": name},
+                {"id": f"{at}.value[x]", "path": "Extension.extension.value[x]", "min": 1,
+                 "type": _types(types)}]
+        elements += [{"id": "Extension.url", "path": "Extension.url", "fixedUri": canonical},
+                     {"id": "Extension.value[x]", "path": "Extension.value[x]", "max": "0"}]
+    else:
+        value_element: Resource = {"id": "Extension.value[x]", "path": "Extension.value[x]",
+                                   "min": 1, "type": _types(value or [])}
+        if binding:
+            value_element["binding"] = {"strength": "required", "valueSet": binding}
+        elements += [{"id": "Extension.extension", "path": "Extension.extension", "max": "0"},
+                     {"id": "Extension.url", "path": "Extension.url", "fixedUri": canonical},
+                     value_element]
+    sd["differential"] = {"element": elements}
+    return sd
+
+
+BODY_SUBS: list[Sub] = [
+    ("original", ["Identifier"], 0, "1", "CCG (or ICB) the rule pointed at, by ODS code"),
+    ("successor", ["Identifier"], 0, "1", "the ICB that holds the duty now (rule N6)")]
+
+EXTENSIONS = [
+    extension(url.EXT_LEGAL_STATUS_PERIOD, "S117 Legal Status Period",
+              "One Mental Health Act legal status in the sequence of a stay (e.g. s2 then s3), "
+              "with its period and whether it was restricted.", ["Encounter"],
+              subs=[("code", ["CodeableConcept"], 1, "1",
+                     "England legal status classification code (UK Core)"),
+                    ("period", ["Period"], 1, "1", "when this legal status applied"),
+                    ("restricted", ["boolean"], 0, "1", "a restriction order applied")]),
+    extension(url.EXT_RESPONSIBLE_LA, "S117 Responsible Local Authority",
+              "The local authority responsible for s117 aftercare (rules L1-L6).",
+              ["EpisodeOfCare"], ["Reference"]),
+    extension(url.EXT_RESPONSIBLE_ICB, "S117 Responsible ICB",
+              "The ICB responsible for s117 aftercare today (rules N2-N8).", ["EpisodeOfCare"],
+              ["Reference"]),
+    extension(url.EXT_COMMISSIONING_BODY, "S117 Commissioning Body",
+              "Rule N4 (detentions 2020-09-01 to 2022-06-30): the commissioning CCG and its "
+              "successor ICB.", ["EpisodeOfCare", "Coverage"], subs=BODY_SUBS),
+    extension(url.EXT_PAYING_BODY, "S117 Paying Body",
+              "Rule N4: the paying (originating) CCG and its successor ICB.",
+              ["EpisodeOfCare", "Coverage"], subs=BODY_SUBS),
+    extension(url.EXT_RESPONSIBILITY_BASIS, "S117 Responsibility Basis",
+              "One rule applied to reach the answer: rule id, the reason in words, and the "
+              "law or guidance cited.", ["EpisodeOfCare"],
+              subs=[("rule", ["Coding"], 1, "1", "rule id (s117-rule code system)"),
+                    ("reason", ["string"], 1, "1", "why the rule applied to this person"),
+                    ("citation", ["string"], 1, "1", "the law or guidance behind the rule")]),
+    extension(url.EXT_RESPONSIBILITY_PERIOD, "S117 Responsibility Period",
+              "One determination of the responsible bodies, in force for a period; earlier "
+              "determinations are kept, never overwritten.", ["EpisodeOfCare"],
+              subs=[("period", ["Period"], 1, "1", "when this determination applied"),
+                    ("rule-set", ["code"], 1, "1", "the dated rule set used"),
+                    ("local-authority", ["Identifier"], 0, "1", "responsible LA (GSS code)"),
+                    ("icb", ["Identifier"], 0, "1", "responsible ICB (ODS code)")]),
+    extension(url.EXT_RESIDENCE_LA, "S117 Residence Local Authority",
+              "The local authority the person lives in now (GSS code); differs from the "
+              "responsible one for an out-of-area placement (rule L2).", ["EpisodeOfCare"],
+              ["Identifier"]),
+    extension(url.EXT_NEEDS_REVIEW, "S117 Needs Review",
+              "A reason an officer must review this entitlement rather than trust the "
+              "register's answer.", ["EpisodeOfCare"], ["string"]),
+    extension(url.EXT_DISPUTE, "S117 Dispute",
+              "A dispute between local authorities about responsibility (rule L5), with the "
+              "interim lead authority.", ["EpisodeOfCare"],
+              subs=[("status", ["code"], 1, "1", "open | resolved | referred"),
+                    ("party", ["Identifier"], 1, "*", "a local authority in the dispute"),
+                    ("interim-lead", ["Identifier"], 1, "1", "who arranges aftercare meanwhile"),
+                    ("opened", ["date"], 1, "1", "when the dispute was opened"),
+                    ("resolved", ["date"], 0, "1", "when it was resolved")]),
+    extension(url.EXT_FUNDING_BASIS, "S117 Funding Basis",
+              "The basis a service or funding line is paid under (rule F2).",
+              ["Coverage", "CarePlan.activity"], ["Coding"], binding=url.vs("s117-funding-basis")),
+    extension(url.EXT_FUNDING_SHARE, "S117 Funding Share",
+              "One funder's share of a service; the shares of one service add up to 100% "
+              "(rule F2).", ["CarePlan.activity"],
+              subs=[("funder", ["Reference"], 1, "1", "the council or ICB paying this share"),
+                    ("percent", ["decimal"], 1, "1", "share in percent, 0-100")]),
+    extension(url.EXT_NEXT_REVIEW_DUE, "S117 Next Review Due",
+              "When the next s117 review is due (rules R1-R3).", ["EpisodeOfCare"], ["date"]),
+    extension(url.EXT_RULE_SET, "S117 Rule Set",
+              "The dated rule set (by detention date) the determination used.",
+              ["EpisodeOfCare"], ["code"]),
+]
+
+# -- profiles --------------------------------------------------------------------------------
+
+
+def _ext_slice(path: str, name: str, canonical: str, low: int = 0,
+               high: str = "*") -> Resource:
+    return {"id": f"{path}.extension:{name}", "path": f"{path}.extension", "sliceName": name,
+            "min": low, "max": high, "type": [{"code": "Extension", "profile": [canonical]}]}
+
+
+def _ext_slicing(path: str) -> Resource:
+    return {"id": f"{path}.extension", "path": f"{path}.extension",
+            "slicing": {"discriminator": [{"type": "value", "path": "url"}], "rules": "open"}}
+
+
+def profile(canonical: str, resource: str, base: str, title: str, description: str,
+            elements: list[Resource], constraints: Sequence[tuple[str, str, str]] = ()
+            ) -> Resource:
+    sd = _common("StructureDefinition", _last(canonical), canonical, title, description)
+    sd.update({"fhirVersion": url.FHIR_VERSION, "kind": "resource", "abstract": False,
+               "type": resource, "baseDefinition": base, "derivation": "constraint"})
+    root: Resource = {"id": resource, "path": resource, "short": title,
+                      "definition": description}
+    if constraints:
+        root["constraint"] = [{"key": key, "severity": "error", "human": human,
+                               "expression": expression, "source": canonical}
+                              for key, human, expression in constraints]
+    sd["differential"] = {"element": [root, *elements]}
+    return sd
+
+
+NHS_SLICE = "Patient.identifier:nhsNumber"
+PATIENT = profile(
+    url.PATIENT, "Patient", url.UKCORE_PATIENT, "S117 Patient",
+    "A person on the s117 register: UK Core Patient with exactly one NHS number.",
+    [{"id": "Patient.identifier", "path": "Patient.identifier", "min": 1,
+      "slicing": {"discriminator": [{"type": "value", "path": "system"}], "rules": "open"}},
+     {"id": NHS_SLICE, "path": "Patient.identifier", "sliceName": "nhsNumber", "min": 1,
+      "max": "1"},
+     {"id": f"{NHS_SLICE}.system", "path": "Patient.identifier.system", "min": 1,
+      "fixedUri": url.NHS_NUMBER},
+     {"id": f"{NHS_SLICE}.value", "path": "Patient.identifier.value", "min": 1}],
+    [("s117-pat-1", "The NHS number is ten digits",
+      f"identifier.where(system = '{url.NHS_NUMBER}').value.all(matches('^[0-9]{{10}}$'))")])
+
+DETENTION = profile(
+    url.DETENTION, "Encounter", url.UKCORE_ENCOUNTER, "S117 Detention",
+    "One hospital stay with every Mental Health Act legal status period.",
+    [_ext_slicing("Encounter"),
+     _ext_slice("Encounter", "legalStatus", url.UKCORE_LEGAL_STATUS, 0, "2"),
+     _ext_slice("Encounter", "legalStatusPeriod", url.EXT_LEGAL_STATUS_PERIOD),
+     {"id": "Encounter.identifier", "path": "Encounter.identifier", "min": 1},
+     {"id": "Encounter.class", "path": "Encounter.class",
+      "patternCoding": {"system": url.V3_ACT_CODE, "code": "IMP"}},
+     {"id": "Encounter.subject", "path": "Encounter.subject", "min": 1},
+     {"id": "Encounter.period", "path": "Encounter.period", "min": 1},
+     {"id": "Encounter.period.start", "path": "Encounter.period.start", "min": 1},
+     {"id": "Encounter.serviceProvider", "path": "Encounter.serviceProvider", "min": 1}],
+    [("s117-enc-1", "A finished stay has a discharge time",
+      "status = 'finished' implies period.end.exists()")])
+
+ENTITLEMENT_EXTS = [("responsibleLocalAuthority", url.EXT_RESPONSIBLE_LA, "1"),
+                    ("responsibleIcb", url.EXT_RESPONSIBLE_ICB, "1"),
+                    ("commissioningBody", url.EXT_COMMISSIONING_BODY, "1"),
+                    ("payingBody", url.EXT_PAYING_BODY, "1"),
+                    ("ruleSet", url.EXT_RULE_SET, "1"),
+                    ("responsibilityBasis", url.EXT_RESPONSIBILITY_BASIS, "*"),
+                    ("responsibilityPeriod", url.EXT_RESPONSIBILITY_PERIOD, "*"),
+                    ("residenceLocalAuthority", url.EXT_RESIDENCE_LA, "1"),
+                    ("needsReview", url.EXT_NEEDS_REVIEW, "*"),
+                    ("nextReviewDue", url.EXT_NEXT_REVIEW_DUE, "1"),
+                    ("dispute", url.EXT_DISPUTE, "*")]
+ENTITLEMENT = profile(
+    url.ENTITLEMENT, "EpisodeOfCare", url.UKCORE_EPISODE_OF_CARE, "S117 Entitlement",
+    "One entitlement to s117 aftercare, with the responsible local authority and ICB and "
+    "the rules and citations that chose them.",
+    [_ext_slicing("EpisodeOfCare"),
+     *[_ext_slice("EpisodeOfCare", name, ext_url, 0, high)
+       for name, ext_url, high in ENTITLEMENT_EXTS],
+     {"id": "EpisodeOfCare.type", "path": "EpisodeOfCare.type", "min": 1, "max": "1",
+      "patternCodeableConcept": {"coding": [{"system": url.CS_EPISODE_TYPE,
+                                             "code": "s117-aftercare"}]}},
+     {"id": "EpisodeOfCare.period", "path": "EpisodeOfCare.period", "min": 1},
+     {"id": "EpisodeOfCare.period.start", "path": "EpisodeOfCare.period.start", "min": 1}],
+    [("s117-eoc-1", "An ended entitlement has an end date",
+      "status = 'finished' implies period.end.exists()"),
+     ("s117-eoc-2", "At most one responsible local authority and one responsible ICB",
+      f"extension.where(url = '{url.EXT_RESPONSIBLE_LA}').count() <= 1 and "
+      f"extension.where(url = '{url.EXT_RESPONSIBLE_ICB}').count() <= 1")])
+
+FUNDING = profile(
+    url.FUNDING, "Coverage", "http://hl7.org/fhir/StructureDefinition/Coverage",
+    "S117 Funding",
+    "One responsible body's funding responsibility for an s117 entitlement: free to the "
+    "person (rule F1). UK Core has no Coverage profile, so this derives from the base.",
+    [_ext_slicing("Coverage"),
+     _ext_slice("Coverage", "payingBody", url.EXT_PAYING_BODY, 0, "1"),
+     _ext_slice("Coverage", "commissioningBody", url.EXT_COMMISSIONING_BODY, 0, "1"),
+     _ext_slice("Coverage", "fundingBasis", url.EXT_FUNDING_BASIS, 0, "1"),
+     {"id": "Coverage.type", "path": "Coverage.type", "min": 1,
+      "binding": {"strength": "required", "valueSet": url.vs("s117-coverage-type")}},
+     {"id": "Coverage.payor", "path": "Coverage.payor", "max": "1"},
+     {"id": "Coverage.costToBeneficiary", "path": "Coverage.costToBeneficiary", "min": 1}],
+    [("s117-cov-1", "s117 aftercare is free to the person (F1)",
+      "costToBeneficiary.all(value.ofType(Money).value = 0)")])
+
+AFTERCARE_PLAN = profile(
+    url.AFTERCARE_PLAN, "CarePlan", url.UKCORE_CARE_PLAN, "S117 Aftercare Plan",
+    "The s117 aftercare plan: each service with its funding basis and the shares of its "
+    "funders (rule F2), and the Code of Practice 34.19 needs it meets.",
+    [{"id": "CarePlan.activity.extension", "path": "CarePlan.activity.extension",
+      "slicing": {"discriminator": [{"type": "value", "path": "url"}], "rules": "open"}},
+     {"id": "CarePlan.activity.extension:fundingBasis", "path": "CarePlan.activity.extension",
+      "sliceName": "fundingBasis", "min": 1, "max": "1",
+      "type": [{"code": "Extension", "profile": [url.EXT_FUNDING_BASIS]}]},
+     {"id": "CarePlan.activity.extension:fundingShare", "path": "CarePlan.activity.extension",
+      "sliceName": "fundingShare", "min": 1, "max": "*",
+      "type": [{"code": "Extension", "profile": [url.EXT_FUNDING_SHARE]}]},
+     {"id": "CarePlan.activity.detail.reasonCode", "path": "CarePlan.activity.detail.reasonCode",
+      "binding": {"strength": "extensible", "valueSet": url.vs("s117-need-category")}}],
+    [("s117-cp-1", "The funding shares of each service add up to 100%",
+      f"activity.all(extension.where(url = '{url.EXT_FUNDING_SHARE}').extension"
+      ".where(url = 'percent').value.ofType(decimal).sum() = 100)")])
+
+PROFILES = [PATIENT, DETENTION, ENTITLEMENT, FUNDING, AFTERCARE_PLAN]
+
+# -- code systems and value sets ---------------------------------------------------------------
+
+Concept = tuple[str, str, str]  # code, display, definition
+
+
+def code_system(canonical: str, title: str, description: str,
+                concepts: list[Concept]) -> Resource:
+    cs = _common("CodeSystem", _last(canonical), canonical, title, description)
+    cs.update({"caseSensitive": True, "valueSet": url.vs(_last(canonical)),
+               "content": "complete", "count": len(concepts),
+               "concept": [{"code": c, "display": d, "definition": f}
+                           for c, d, f in concepts]})
+    return cs
+
+
+def value_set(system: Resource) -> Resource:
+    ident = system["id"]
+    vs = _common("ValueSet", ident, url.vs(ident), system["title"],
+                 f"Every code of the {system['title']} code system.")
+    vs["compose"] = {"include": [{"system": system["url"]}]}
+    return vs
+
+
+EVENTS: list[Concept] = [
+    ("admission", "Admission", "Admitted to hospital, with the legal status on admission."),
+    ("legal-status-change", "Legal status change",
+     "A new Mental Health Act legal status period (e.g. s2 converted to s3)."),
+    ("leave", "Section 17 leave", "Leave of absence began (Encounter onleave) or ended."),
+    ("cto-start", "CTO start", "A community treatment order began (s17A)."),
+    ("cto-end", "CTO end", "A community treatment order ended."),
+    ("conditional-discharge", "Conditional discharge",
+     "A restricted patient was conditionally discharged."),
+    ("discharge", "Discharge", "Discharged from hospital."),
+    ("death", "Death", "The person died."),
+    ("merge", "Merge", "Two records of one person were merged; the retired NHS number is "
+     "named in Patient.link.")]
+
+END_REASONS: list[Concept] = [
+    ("no-longer-needed", "No longer needed",
+     "The person no longer needs aftercare services for their mental disorder (sufficient)."),
+    ("died", "Died", "The person died (sufficient)."),
+    ("discharged-from-specialist-services", "Discharged from specialist services",
+     "Never sufficient on its own (rule D3)."),
+    ("time-elapsed", "Time elapsed", "Never sufficient on its own (rule D3)."),
+    ("deprived-of-liberty-mca", "Deprived of liberty under the MCA",
+     "Never sufficient on its own (rule D3)."),
+    ("readmitted-informal-or-s2", "Readmitted informally or under s2",
+     "Never sufficient on its own (rules D3, L4)."),
+    ("cto-or-leave-ended", "CTO or leave ended", "Never sufficient on its own (rule D3)."),
+    ("refused-services", "Refused services", "Never sufficient on its own (rule D3).")]
+
+FUNDING_BASES: list[Concept] = [
+    ("s117", "Section 117", "Aftercare under s117: free to the person (F1)."),
+    ("care-act", "Care Act 2014", "A need not arising from the mental disorder, met under the "
+     "Care Act (may be charged)."),
+    ("chc", "NHS Continuing Healthcare", "Met under NHS CHC, not s117."),
+    ("fnc", "NHS-funded nursing care", "Met under FNC, not s117."),
+    ("personal-contribution", "Personal contribution", "The person pays: only a top-up for a "
+     "preferred placement (s117A) is permitted under s117 (F4)."),
+    ("personal-health-budget", "Personal health budget", "A funding method of a service line "
+     "(F5)."),
+    ("direct-payment", "Direct payment", "A funding method of a service line (F5).")]
+
+NEEDS: list[str] = [
+    "Continuing mental healthcare, whether in the community or on an out-patient basis.",
+    "The psychological needs of the patient and, where appropriate, of their carers.",
+    "Physical healthcare.",
+    "Daytime activities or employment.",
+    "Appropriate accommodation.",
+    "Identified risks and safety issues.",
+    "Any specific needs arising from co-existing physical disability, sensory impairment, "
+    "learning disability or autistic spectrum disorder.",
+    "Any specific needs arising from drug, alcohol or substance misuse.",
+    "Any parenting or caring needs.",
+    "Social, cultural or spiritual needs.",
+    "Counselling and personal support.",
+    "Assistance in welfare rights and managing finances.",
+    "The involvement of authorities and agencies in a different area, if the patient is not "
+    "going to live locally.",
+    "The involvement of other agencies, for example the probation service or voluntary "
+    "organisations.",
+    "For a restricted patient, the conditions imposed or likely to be imposed on their "
+    "conditional discharge.",
+    "Contingency plans (should the patient's mental health deteriorate) and crisis contact "
+    "details."]
+NEED_CODES = ["mental-healthcare", "psychological", "physical-health", "daytime-activity",
+              "accommodation", "risk-and-safety", "disability", "substance-misuse",
+              "parenting-caring", "social-cultural-spiritual", "counselling-support",
+              "welfare-finances", "other-area-agencies", "other-agencies",
+              "restriction-conditions", "contingency-crisis"]
+
+
+def rule_concepts() -> list[Concept]:
+    """One concept per rule id: the short title from RULES.md and the citation the engine
+    shows (register/rules/citations.py, the register's own catalogue)."""
+    from register.rules.citations import CITATIONS
+
+    return [(rule, title, CITATIONS.get(rule, f"{title} (RULES.md {rule})"))
+            for rule, title in TITLES.items()]
+
+
+TITLES = {
+    "E1": "Qualifying detention", "E2": "Planning starts at admission", "E3": "CTO",
+    "E4": "s17 leave", "E5": "Conversion", "E6": "All ages", "E7": "Review cases",
+    "L1": "Ordinary residence", "L2": "Out-of-area placement does not move it",
+    "L3": "Re-detention resets it (Worcestershire)",
+    "L4": "Informal or s2 readmission does not end it", "L5": "Disputes",
+    "L6": "Pending change", "N1": "PCT era (before 2013-04-01)",
+    "N2": "2013-2016: CCG of GP registration", "N3": "2016-2020: CCG of ordinary residence",
+    "N4": "2020-2022: commissioning and paying CCG", "N5": "From 2022-07-01: ICB of GP practice",
+    "N6": "CCG successors", "N7": "ICB keeps it through re-detention",
+    "N8": "Transitional and special cases", "F1": "Free", "F2": "Every service line says its basis",
+    "F3": "Local authorities cannot fund health services", "F4": "Accommodation",
+    "F5": "Personal budgets", "R1": "First review", "R2": "Later reviews", "R3": "Overdue",
+    "D1": "Joint decision", "D2": "Never while on a CTO", "D3": "Reasons that are not enough",
+    "D4": "Accommodation first", "D5": "Record it", "D6": "Reinstate",
+    "D7": "Automatic end on re-detention (LA side only)"}
+
+
+def code_systems() -> list[Resource]:
+    return [
+        code_system(url.CS_EVENT, "S117 Event", "Events a trust EPR sends in a FHIR message "
+                    "($process-message), the same as the HL7 v2 ADT events.", EVENTS),
+        code_system(url.CS_EPISODE_TYPE, "S117 Episode Type", "The type of an S117Entitlement.",
+                    [("s117-aftercare", "Section 117 aftercare",
+                      "Entitlement to free aftercare under s117 Mental Health Act 1983.")]),
+        code_system(url.CS_FUNDING_BASIS, "S117 Funding Basis",
+                    "What a service line is funded under (rule F2).", FUNDING_BASES),
+        code_system(url.CS_END_REASON, "S117 End Reason",
+                    "Reasons given for ending s117 aftercare (rules D1-D3).", END_REASONS),
+        code_system(url.CS_NEED_CATEGORY, "S117 Need Category",
+                    "The sixteen aspects of need of the MHA Code of Practice para 34.19.",
+                    [(c, d.split(",")[0].rstrip("."), d) for c, d in zip(NEED_CODES, NEEDS,
+                                                                         strict=True)]),
+        code_system(url.CS_RULE, "S117 Rule", "The rules the register applies, each with the "
+                    "law or guidance it rests on.", rule_concepts()),
+        code_system(url.CS_COVERAGE_TYPE, "S117 Coverage Type",
+                    "Which side of s117 aftercare a Coverage is.",
+                    [("s117-social-care", "Section 117 social care",
+                      "The local authority's responsibility."),
+                     ("s117-health", "Section 117 health care", "The ICB's responsibility.")])]
+
+
+# -- search parameters and operations ----------------------------------------------------------
+
+def search_parameter(code: str, kind: str, description: str,
+                     expression: str | None) -> Resource:
+    sp = _common("SearchParameter", code, f"{url.SEARCH_PARAMETER}/{code}",
+                 f"EpisodeOfCare {code}", description)
+    del sp["title"]  # SearchParameter has no title in R4
+    sp.update({"code": code, "base": ["EpisodeOfCare"], "type": kind})
+    if expression:
+        sp["expression"] = expression
+    return sp
+
+
+def _ext_value(ext_url: str, kind: str) -> str:
+    return f"EpisodeOfCare.extension('{ext_url}').value.ofType({kind})"
+
+
+SEARCH_PARAMETERS = [
+    search_parameter("responsible-la", "token", "Entitlements a local authority is responsible "
+                     "for, by GSS code.",
+                     _ext_value(url.EXT_RESPONSIBLE_LA, "Reference") + ".identifier"),
+    search_parameter("responsible-icb", "token", "Entitlements an ICB is responsible for, by "
+                     "ODS code (also the paying ICB under rule N4).",
+                     _ext_value(url.EXT_RESPONSIBLE_ICB, "Reference") + ".identifier"),
+    search_parameter("residence-la", "token", "Entitlements of people who live in a local "
+                     "authority now, by GSS code.", _ext_value(url.EXT_RESIDENCE_LA,
+                                                               "Identifier")),
+    search_parameter("out-of-area", "special", "true: the person lives outside the "
+                     "responsible local authority (rule L2); false: inside it.", None)]
+
+Param = tuple[str, str, int, str, str, str]  # name, use, min, max, type, documentation
+
+
+def operation(code: str, title: str, description: str, resources: list[str], *,
+              system: bool, type_level: bool, instance: bool, affects_state: bool,
+              parameters: list[Param], base: str | None = None) -> Resource:
+    op = _common("OperationDefinition", code, f"{url.OPERATION}/{code}", title, description)
+    op.update({"kind": "operation", "code": code, "affectsState": affects_state,
+               "system": system, "type": type_level, "instance": instance})
+    if resources:
+        op["resource"] = resources
+    if base:
+        op["base"] = base
+    out = []
+    for name, use, low, high, kind, doc in parameters:
+        item: Resource = {"name": name, "use": use, "min": low, "max": high,
+                          "documentation": doc}
+        if kind.startswith("parts:"):
+            item["part"] = [{"name": p, "use": use, "min": 1, "max": "1", "type": t}
+                            for p, t in (pair.split("=") for pair in kind[6:].split(","))]
+        elif kind == "token":
+            # R4: a search-style parameter is a string with its search type.
+            item.update({"type": "string", "searchType": "token"})
+        else:
+            item["type"] = kind
+        out.append(item)
+    op["parameter"] = out
+    return op
+
+
+def _body(name: str, documentation: str) -> Param:
+    return (name, "out", 0, "1", "Identifier", documentation)
+
+
+OPERATIONS = [
+    operation("s117-responsibility", "S117 Responsibility",
+              "Who is responsible for this person's s117 aftercare, and why, on a date.",
+              ["Patient"], system=False, type_level=True, instance=False, affects_state=False,
+              parameters=[
+                  ("identifier", "in", 1, "1", "token",
+                   "https://fhir.nhs.uk/Id/nhs-number|<NHS number>"),
+                  ("date", "in", 0, "1", "date", "the answer as it stood on this day (default "
+                   "today)"),
+                  ("entitled", "out", 1, "1", "boolean", "entitled to s117 aftercare now"),
+                  ("status", "out", 1, "1", "code", "planned, active, ended, cancelled, "
+                   "not-entitled"),
+                  _body("local-authority", "responsible local authority (GSS code)"),
+                  _body("icb", "responsible ICB (ODS code)"),
+                  _body("commissioning-body", "rule N4: commissioning body"),
+                  _body("paying-body", "rule N4: paying body"),
+                  _body("residence-local-authority", "where the person lives now"),
+                  ("out-of-area", "out", 0, "1", "boolean", "lives outside the responsible LA"),
+                  ("rule-set", "out", 0, "1", "code", "the dated rule set used"),
+                  ("basis", "out", 0, "*", "parts:rule=Coding,reason=string,citation=string",
+                   "one per rule applied: rule id, reason, citation"),
+                  ("needs-review", "out", 0, "*", "string", "why an officer must review"),
+                  ("next-review-due", "out", 0, "1", "date", "when the next review is due"),
+                  ("review-overdue", "out", 0, "1", "boolean", "the review is overdue (R3)"),
+                  ("entitlement", "out", 0, "1", "Reference", "the EpisodeOfCare"),
+                  ("as-of", "out", 1, "1", "date", "the day the answer is for")]),
+    operation("end-entitlement", "End S117 Entitlement",
+              "Record the joint decision to end s117 aftercare; refused under rules D1-D4.",
+              ["EpisodeOfCare"], system=False, type_level=False, instance=True,
+              affects_state=True, parameters=[
+                  ("decision-date", "in", 1, "1", "date", "date of the joint decision"),
+                  ("la-agreed", "in", 1, "1", "boolean", "the responsible LA agreed"),
+                  ("icb-agreed", "in", 1, "1", "boolean", "the responsible ICB agreed"),
+                  ("person-involved", "in", 1, "1", "boolean", "the person was involved"),
+                  ("reason", "in", 1, "*", "Coding", "s117-end-reason codes"),
+                  ("note", "in", 0, "1", "string", "free text"),
+                  ("moved-to-suitable-accommodation", "in", 0, "1", "boolean",
+                   "rule D4: moved from specialist to other suitable accommodation"),
+                  ("return", "out", 1, "1", "EpisodeOfCare", "the ended entitlement")]),
+    operation("reinstate", "Reinstate S117 Entitlement",
+              "Reinstate an ended entitlement whose needs arose again (rule D6).",
+              ["EpisodeOfCare"], system=False, type_level=False, instance=True,
+              affects_state=True, parameters=[
+                  ("date", "in", 1, "1", "date", "the day aftercare is needed again"),
+                  ("reason", "in", 1, "1", "string", "why"),
+                  ("return", "out", 1, "1", "EpisodeOfCare", "the reinstated entitlement")]),
+    operation("process-message", "Process a trust message",
+              "A FHIR message Bundle from a trust EPR (events of the s117-event code system) "
+              "becomes register commands, applied once per message id.", [], system=True,
+              type_level=False, instance=False, affects_state=True,
+              base="http://hl7.org/fhir/OperationDefinition/MessageHeader-process-message",
+              parameters=[("content", "in", 1, "1", "Bundle", "the message Bundle"),
+                          ("return", "out", 1, "1", "Bundle", "the response message")]),
+    operation("validate", "Validate a resource",
+              "Check a resource against base FHIR R4 and the register's profiles (its "
+              "meta.profile, or the profile given).", [], system=True, type_level=True,
+              instance=False, affects_state=False,
+              base="http://hl7.org/fhir/OperationDefinition/Resource-validate",
+              parameters=[("resource", "in", 1, "1", "Resource", "the resource to check"),
+                          ("profile", "in", 0, "1", "uri", "check against this profile"),
+                          ("return", "out", 1, "1", "OperationOutcome", "what is wrong, "
+                           "with the element path of each issue")]),
+    operation("everything", "Patient everything",
+              "The person's whole s117 record: Patient, Encounters, EpisodeOfCares, Coverages "
+              "and the Organizations they refer to.", ["Patient"], system=False,
+              type_level=False, instance=True, affects_state=False,
+              base="http://hl7.org/fhir/OperationDefinition/Patient-everything",
+              parameters=[("return", "out", 1, "1", "Bundle", "searchset Bundle")]),
+]
+
+
+# -- the capability statement ------------------------------------------------------------------
+
+CLINICAL = {
+    "Patient": (url.PATIENT, ["read", "vread", "history-instance", "search-type", "create",
+                              "update"],
+                [("_id", "token", None), ("identifier", "token", None)], ["everything",
+                                                                          "s117-responsibility"]),
+    "Encounter": (url.DETENTION, ["read", "vread", "history-instance", "search-type"],
+                  [("patient", "reference", None)], []),
+    "EpisodeOfCare": (url.ENTITLEMENT, ["read", "vread", "history-instance", "search-type"],
+                      [("_id", "token", None), ("patient", "reference", None),
+                       ("status", "token", None), ("date", "date", None),
+                       ("_lastUpdated", "date", None),
+                       *((sp["code"], sp["type"], sp["url"]) for sp in SEARCH_PARAMETERS)],
+                      ["end-entitlement", "reinstate"]),
+    "Coverage": (url.FUNDING, ["read", "vread", "history-instance", "search-type"],
+                 [("beneficiary", "reference", None)], []),
+    "Organization": (url.UKCORE_ORGANIZATION, ["read", "search-type"],
+                     [("_id", "token", None), ("identifier", "token", None)], []),
+}
+CONFORMANCE = ["StructureDefinition", "CodeSystem", "ValueSet", "SearchParameter",
+               "OperationDefinition"]
+
+
+def capability_statement() -> Resource:
+    cs = _common("CapabilityStatement", "s117-register", f"{url.BASE}/CapabilityStatement/"
+                 "s117-register", "S117 Register FHIR API", "The shared regional register of "
+                 "Section 117 aftercare: what this server does.")
+    resources = []
+    for kind, (profile_url, interactions, params, ops) in CLINICAL.items():
+        entry: Resource = {"type": kind, "profile": profile_url,
+                           "interaction": [{"code": i} for i in interactions],
+                           "versioning": "versioned", "readHistory": True,
+                           "searchParam": [{"name": n, "type": t, **({"definition": d} if d
+                                                                     else {})}
+                                           for n, t, d in params]}
+        if "update" in interactions:
+            entry.update({"updateCreate": False, "conditionalCreate": True,
+                          "conditionalUpdate": False})
+        if kind == "EpisodeOfCare":
+            entry["searchInclude"] = ["EpisodeOfCare:patient"]
+            entry["searchRevInclude"] = ["Coverage:beneficiary"]
+        if ops:
+            entry["operation"] = [{"name": o, "definition": f"{url.OPERATION}/{o}"}
+                                  for o in ops]
+        resources.append(entry)
+    resources += [{"type": kind, "interaction": [{"code": "read"}, {"code": "search-type"}],
+                   "searchParam": [{"name": "url", "type": "uri"}]} for kind in CONFORMANCE]
+    cs.update({"kind": "instance", "software": {"name": "s117-register", "version": VERSION},
+               "implementation": {"description": "s117-register FHIR API"},
+               "fhirVersion": url.FHIR_VERSION, "format": ["json", "application/fhir+json"],
+               "rest": [{"mode": "server", "resource": resources,
+                         "interaction": [{"code": "transaction"}, {"code": "batch"}],
+                         "operation": [{"name": name, "definition": f"{url.OPERATION}/{name}"}
+                                       for name in ("process-message", "validate")]}]})
+    return cs
+
+
+def all_resources() -> Iterator[Resource]:
+    yield from PROFILES
+    yield from EXTENSIONS
+    for system in code_systems():
+        yield system
+        yield value_set(system)
+    yield from SEARCH_PARAMETERS
+    yield from OPERATIONS
+    yield capability_statement()
+
+
+def rendered() -> dict[str, str]:
+    """File name -> text, exactly as written to `resources/`."""
+    return {f"{r['resourceType']}-{r['id']}.json": json.dumps(r, indent=2, ensure_ascii=False)
+            + "\n" for r in all_resources()}
+
+
+def main() -> None:
+    FOLDER.mkdir(exist_ok=True)
+    files = rendered()
+    for stale in FOLDER.glob("*.json"):
+        if stale.name not in files:
+            stale.unlink()
+    for name, text in files.items():
+        (FOLDER / name).write_text(text, encoding="utf-8")
+    print(f"wrote {len(files)} resources to {FOLDER}")
+
+
+if __name__ == "__main__":
+    main()
