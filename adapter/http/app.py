@@ -7,6 +7,7 @@ from sqlalchemy import text
 
 from adapter import config
 from adapter.bootstrap import Register, build
+from adapter.http import fhir
 
 
 def create_app(settings: config.Settings | None = None,
@@ -15,6 +16,7 @@ def create_app(settings: config.Settings | None = None,
     register = register or build(settings)
     app = Flask("s117")
     app.extensions["s117"] = register
+    fhir.install(app, register)
 
     @app.get("/healthz")
     def health():  # type: ignore[no-untyped-def]

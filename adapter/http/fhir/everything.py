@@ -1,0 +1,53 @@
+"""`Patient/{id}/$everything`: the person's whole s117 record in one Bundle, as HAPI FHIR and
+the NHS national APIs offer it: the Patient, every stay (Encounter), every entitlement
+(EpisodeOfCare), its funding (Coverage) and each organisation any of them refers to."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, current_app
+
+from adapter.http.fhir.errors import not_found
+from adapter.http.fhir.reader import FhirReader
+from adapter.http.fhir.responses import bundle, entry, fhir_json
+from adapter.http.fhir.routes import blueprint
+from mappings.fhir import detention, entitlement, funding, patient
+
+
+def _organisations(resources: list[dict[str, Any]]) -> list[str]:
+    """Every Organization/<code> referred to anywhere in these resources, in first-seen order."""
+    found: dict[str, None] = {}
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            ref = value.get("reference")
+            if isinstance(ref, str) and ref.startswith("Organization/"):
+                found.setdefault(ref.removeprefix("Organization/"), None)
+            for child in value.values():
+                walk(child)
+        elif isinstance(value, list):
+            for child in value:
+                walk(child)
+
+    walk(resources)
+    return list(found)
+
+
+@blueprint.get("/Patient/<resource_id>/$everything")
+def everything(resource_id: str) -> Response:
+    reader: FhirReader = current_app.extensions["s117.fhir"]
+    person = reader.views.person(int(resource_id)) if resource_id.isdigit() else None
+    if person is None:
+        raise not_found(f"Patient/{resource_id}")
+    ents = reader.views.entitlements_of(person.id)
+    models = [patient.to_fhir(person, reader.name_of)]
+    models += [detention.to_fhir(person, stay, ents, reader.name_of)
+               for stay in person.facts.stays]
+    models += [entitlement.to_fhir(e, reader.name_of) for e in ents]
+    models += [c for e in ents for role in ("la", "icb")
+               if (c := funding.to_fhir(e, role, reader.name_of))]
+    data = [m.model_dump(mode="json", exclude_none=True) for m in models]
+    data += [reader.read("Organization", code).model_dump(mode="json", exclude_none=True)
+             for code in _organisations(data) if code in reader.refdata.orgs]
+    return fhir_json(bundle("searchset", [entry(d, "match") for d in data], total=len(data)))

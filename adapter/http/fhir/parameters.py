@@ -1,0 +1,77 @@
+"""Operation input: a FHIR Parameters resource flattened to name -> value and checked with a
+marshmallow schema, so each operation states its inputs once and a wrong input is named."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate
+
+from adapter.http.fhir.errors import FhirError, Issue
+from register.model import EndReason
+
+
+def _value(parameter: dict[str, Any]) -> Any:
+    """The one value[x] of a parameter; a Coding gives its code, a Reference its reference."""
+    for key, value in parameter.items():
+        if key.startswith("value"):
+            if key == "valueCoding":
+                return value.get("code")
+            if key == "valueReference":
+                return value.get("reference")
+            return value
+    return None
+
+
+def flatten(parameters: dict[str, Any], repeating: frozenset[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for p in parameters.get("parameter", []):
+        name = p.get("name")
+        if name in repeating:
+            out.setdefault(name, []).append(_value(p))
+        elif name in out:
+            raise FhirError(400, Issue("error", "invalid", f"parameter {name!r} is given twice",
+                                       [f"Parameters.parameter.where(name='{name}')"]))
+        else:
+            out[name] = _value(p)
+    return out
+
+
+def load(schema: Schema, parameters: dict[str, Any]) -> dict[str, Any]:
+    """Parameters -> checked keyword values; every wrong parameter becomes one issue."""
+    repeating = frozenset(n for n, f in schema.fields.items() if isinstance(f, fields.List))
+    try:
+        return schema.load(flatten(parameters, repeating))
+    except ValidationError as exc:
+        messages = exc.normalized_messages()
+        raise FhirError(400, *(Issue("error", "invalid", f"parameter {name!r}: "
+                                     + "; ".join(map(str, _flat(problem))),
+                                     [f"Parameters.parameter.where(name='{name}')"])
+                               for name, problem in sorted(messages.items()))) from None
+
+
+def _flat(problem: Any) -> list[Any]:
+    if isinstance(problem, dict):
+        return [m for v in problem.values() for m in _flat(v)]
+    return list(problem) if isinstance(problem, list) else [problem]
+
+
+class EndEntitlementParams(Schema):
+    """`EpisodeOfCare/{id}/$end-entitlement` (DESIGN.md): the joint end decision."""
+
+    decision_date = fields.Date(required=True, data_key="decision-date")
+    la_agreed = fields.Boolean(required=True, data_key="la-agreed")
+    icb_agreed = fields.Boolean(required=True, data_key="icb-agreed")
+    person_involved = fields.Boolean(required=True, data_key="person-involved")
+    reason = fields.List(fields.String(validate=validate.OneOf([r.value for r in EndReason])),
+                         required=True, validate=validate.Length(min=1))
+    note = fields.String(load_default="")
+    moved_to_suitable_accommodation = fields.Boolean(
+        load_default=False, data_key="moved-to-suitable-accommodation")
+
+
+class ReinstateParams(Schema):
+    """`EpisodeOfCare/{id}/$reinstate`: the day aftercare is needed again, and why."""
+
+    date = fields.Date(required=True)
+    reason = fields.String(required=True, validate=validate.Length(min=1))

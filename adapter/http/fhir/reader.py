@@ -1,0 +1,101 @@
+"""FHIR resources from the register's read models: read, vread and history by type.
+
+Patient = a person; Encounter = one of their stays; EpisodeOfCare = an entitlement;
+Coverage = the council's or ICB's funding responsibility for an entitlement; Organization =
+reference data. Ids are opaque: no NHS number or trust visit number ever appears in a URL."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from pydantic import BaseModel
+
+from adapter.http.fhir.errors import not_found
+from mappings.fhir import detention, entitlement, funding, organisation, patient
+from register.ports import StoredPerson
+from register.refdata.sql import SqlRefData
+from register.store.views import RegisterViews
+
+CLINICAL_TYPES = ("Patient", "Encounter", "EpisodeOfCare", "Coverage")
+
+
+class FhirReader:
+    def __init__(self, views: RegisterViews, refdata: SqlRefData) -> None:
+        self.views = views
+        self.refdata = refdata
+        self.name_of: Callable[[str], str | None] = refdata.name
+
+    # -- read ------------------------------------------------------------------------
+
+    def read(self, resource_type: str, resource_id: str) -> BaseModel:
+        handler = {"Patient": self._patient, "Encounter": self._encounter,
+                   "EpisodeOfCare": self._episode, "Coverage": self._coverage,
+                   "Organization": self._organisation}.get(resource_type)
+        found = handler(resource_id) if handler else None
+        if found is None:
+            raise not_found(f"{resource_type}/{resource_id}")
+        return found
+
+    def _person(self, person_id: str) -> StoredPerson | None:
+        return self.views.person(int(person_id)) if person_id.isdigit() else None
+
+    def _patient(self, resource_id: str) -> BaseModel | None:
+        person = self._person(resource_id)
+        return patient.to_fhir(person, self.name_of) if person else None
+
+    def _encounter(self, resource_id: str) -> BaseModel | None:
+        person_id = detention.person_of(resource_id)
+        person = self.views.person(person_id) if person_id is not None else None
+        stay = detention.find_stay(person, resource_id) if person else None
+        if person is None or stay is None:
+            return None
+        return detention.to_fhir(person, stay, self.views.entitlements_of(person.id),
+                                 self.name_of)
+
+    def _episode(self, resource_id: str) -> BaseModel | None:
+        stored = self.views.entitlement(resource_id)
+        return entitlement.to_fhir(stored, self.name_of) if stored else None
+
+    def _coverage(self, resource_id: str) -> BaseModel | None:
+        parts = funding.split_id(resource_id)
+        stored = self.views.entitlement(parts[0]) if parts else None
+        return funding.to_fhir(stored, parts[1], self.name_of) if stored and parts else None
+
+    def _organisation(self, resource_id: str) -> BaseModel | None:
+        org = self.refdata.orgs.get(resource_id)
+        return organisation.to_fhir(org) if org else None
+
+    # -- versions --------------------------------------------------------------------
+
+    def vread(self, resource_type: str, resource_id: str, version: str) -> BaseModel:
+        found = None
+        if version.isdigit():
+            found = next((r for r in self.history(resource_type, resource_id)
+                          if r.meta.versionId == version), None)  # type: ignore[attr-defined]
+        if found is None:
+            raise not_found(f"{resource_type}/{resource_id}/_history/{version}")
+        return found
+
+    def history(self, resource_type: str, resource_id: str) -> list[BaseModel]:
+        """Every stored version, newest first."""
+        self.read(resource_type, resource_id)  # 404 for an unknown resource
+        if resource_type == "Patient":
+            return [patient.to_fhir(p, self.name_of)
+                    for p in self.views.person_history(int(resource_id))]
+        if resource_type == "EpisodeOfCare":
+            return [entitlement.to_fhir(e, self.name_of)
+                    for e in self.views.entitlement_history(resource_id)]
+        if resource_type == "Coverage":
+            entitlement_id, role = funding.split_id(resource_id)  # type: ignore[misc]
+            versions = [funding.to_fhir(e, role, self.name_of)
+                        for e in self.views.entitlement_history(entitlement_id)]
+            return [v for v in versions if v is not None]
+        if resource_type == "Encounter":
+            person_id = detention.person_of(resource_id)
+            out = []
+            for person in self.views.person_history(person_id):  # type: ignore[arg-type]
+                stay = detention.find_stay(person, resource_id)
+                if stay is not None:
+                    out.append(detention.to_fhir(person, stay, [], self.name_of))
+            return out
+        return [self.read(resource_type, resource_id)]

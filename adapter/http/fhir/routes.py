@@ -1,0 +1,229 @@
+"""The FHIR REST endpoints under /fhir: capabilities, conformance resources, read, vread,
+history, search and the register's operations."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+from urllib.parse import urlencode
+
+from flask import Blueprint, Response, current_app, request
+from werkzeug.datastructures import MultiDict
+
+from adapter.http.fhir import search
+from adapter.http.fhir.errors import FhirError, Issue, invalid, not_found, outcome
+from adapter.http.fhir.reader import FhirReader
+from adapter.http.fhir.responses import base_url, bundle, entry, fhir_json, resource_response
+from fhir_profiles import registry
+from mappings.fhir import detention, entitlement, funding, patient
+from mappings.fhir.responsibility import to_parameters
+from register.queries import responsibility
+from register.store.views import EntitlementFilter
+
+blueprint = Blueprint("fhir", __name__, url_prefix="/fhir")
+CONFORMANCE_TYPES = ("StructureDefinition", "CodeSystem", "ValueSet", "SearchParameter",
+                     "OperationDefinition", "CapabilityStatement")
+SERVED_TYPES = ("Patient", "Encounter", "EpisodeOfCare", "Coverage", "Organization")
+
+
+def _register() -> Any:
+    return current_app.extensions["s117"]
+
+
+def _reader() -> FhirReader:
+    return current_app.extensions["s117.fhir"]
+
+
+def _strict() -> bool:
+    return "handling=strict" in request.headers.get("Prefer", "").replace(" ", "")
+
+
+def _query() -> MultiDict[str, str]:
+    """Search parameters: from the URL, and for `POST <type>/_search` also from the form
+    body, which keeps identifiers out of URLs and gateway logs (FHIR http 3.1.0.8)."""
+    if request.method == "POST":
+        return MultiDict(list(request.args.items(multi=True))
+                         + list(request.form.items(multi=True)))
+    return request.args
+
+
+def _known_type(resource_type: str) -> None:
+    if resource_type not in SERVED_TYPES + CONFORMANCE_TYPES:
+        raise FhirError(404, Issue("error", "not-supported",
+                                   f"resource type {resource_type!r} is not served here",
+                                   [resource_type]))
+
+
+@blueprint.get("/metadata")
+def metadata() -> Response:
+    return fhir_json(registry.capability_statement(base_url()))
+
+
+@blueprint.get("/<resource_type>/<resource_id>")
+def read(resource_type: str, resource_id: str) -> Response:
+    _known_type(resource_type)
+    if resource_type in CONFORMANCE_TYPES:
+        found = registry.get(resource_type, resource_id)
+        if found is None:
+            raise not_found(f"{resource_type}/{resource_id}")
+        if resource_type == "CapabilityStatement":
+            found = registry.capability_statement(base_url())
+        return fhir_json(found)
+    return resource_response(_reader().read(resource_type, resource_id))
+
+
+@blueprint.get("/<resource_type>/<resource_id>/_history/<version>")
+def vread(resource_type: str, resource_id: str, version: str) -> Response:
+    _known_type(resource_type)
+    return resource_response(_reader().vread(resource_type, resource_id, version))
+
+
+@blueprint.get("/<resource_type>/<resource_id>/_history")
+def history_instance(resource_type: str, resource_id: str) -> Response:
+    _known_type(resource_type)
+    versions = _reader().history(resource_type, resource_id)
+    entries = []
+    for i, version in enumerate(versions):
+        item = entry(version)
+        data = item["resource"]
+        item["fullUrl"] = f"{base_url()}/{resource_type}/{resource_id}"
+        item["request"] = {"method": "POST" if i == len(versions) - 1 else "PUT",
+                           "url": f"{resource_type}/{resource_id}"}
+        item["response"] = {"status": "201 Created" if i == len(versions) - 1 else "200 OK",
+                            "etag": f'W/"{data["meta"]["versionId"]}"',
+                            "lastModified": data["meta"]["lastUpdated"]}
+        entries.append(item)
+    return fhir_json(bundle("history", entries, total=len(entries)))
+
+
+def _page_links(total: int, page: search.Paging) -> list[dict[str, str]]:
+    """Absolute self/first/next/previous links that repeat the query with a new _offset."""
+    args = [(k, v) for k, v in _query().items(multi=True) if k != "_offset"]
+    here = f"{base_url()}/{request.path.removeprefix('/fhir/').removesuffix('/_search')}"
+
+    def link(relation: str, offset: int) -> dict[str, str]:
+        return {"relation": relation, "url": f"{here}?{urlencode(args + [('_offset', offset)])}"}
+
+    links = [link("self", page.offset), link("first", 0)]
+    if page.offset + page.count < total:
+        links.append(link("next", page.offset + page.count))
+    if page.offset > 0:
+        links.append(link("previous", max(0, page.offset - page.count)))
+    return links
+
+
+def _searchset(total: int, page: search.Paging, matches: list[Any], included: list[Any],
+               issues: list[Issue]) -> Response:
+    entries = [entry(m, "match") for m in matches] + [entry(i, "include") for i in included]
+    if issues:
+        entries.append(entry({**outcome(*issues), "id": "search-issues"}, "outcome"))
+    return fhir_json(bundle("searchset", entries, total=total, links=_page_links(total, page)))
+
+
+@blueprint.route("/EpisodeOfCare", methods=["GET"])
+@blueprint.route("/EpisodeOfCare/_search", methods=["POST"])
+def search_episodes() -> Response:
+    parsed = search.episode_of_care(_query(), _strict())
+    reader = _reader()
+    count = 0 if parsed.paging.summary_count else parsed.paging.count
+    total, found = reader.views.search_entitlements(parsed.where, offset=parsed.paging.offset,
+                                                    count=count)
+    matches = [entitlement.to_fhir(e, reader.name_of) for e in found]
+    included: list[Any] = []
+    person_ids = list(dict.fromkeys(e.person_id for e in found))
+    if "EpisodeOfCare:patient" in parsed.includes:
+        included += [reader.read("Patient", str(pid)) for pid in person_ids]
+    if "Coverage:beneficiary" in parsed.includes:
+        included += [reader.read("Coverage", cid) for e in found
+                     for cid in funding.coverage_ids(e)]
+    return _searchset(total, parsed.paging, matches, included, parsed.issues)
+
+
+@blueprint.route("/Patient", methods=["GET"])
+@blueprint.route("/Patient/_search", methods=["POST"])
+def search_patients() -> Response:
+    issues = search.unknown(_query(), {"_id", "identifier"}, _strict())
+    page = search.paging(_query())
+    reader = _reader()
+    given = search.values(_query(), "_id")
+    numbers = search.nhs_numbers(_query(), "identifier")
+    if not given and not numbers:
+        raise invalid("search Patient by identifier (NHS number) or _id: listing every "
+                      "person is not offered", "identifier")
+    ids = [int(i) for i in given if i.isdigit()]
+    if numbers:
+        found = reader.views.person_ids_by_nhs_number(numbers)
+        ids = [i for i in found if not given or i in ids]
+    people = [p for p in (reader.views.person(i) for i in ids) if p]
+    matches = [patient.to_fhir(p, reader.name_of) for p in people]
+    window = matches[page.offset:page.offset + (0 if page.summary_count else page.count)]
+    return _searchset(len(matches), page, window, [], issues)
+
+
+@blueprint.route("/<resource_type>", methods=["GET"])
+@blueprint.route("/<resource_type>/_search", methods=["POST"])
+def search_other(resource_type: str) -> Response:
+    _known_type(resource_type)
+    page = search.paging(_query())
+    if resource_type in CONFORMANCE_TYPES:
+        issues = search.unknown(_query(), {"url"}, _strict())
+        wanted = _query().get("url")
+        found = [r for r in registry.search(resource_type) if not wanted or r["url"] == wanted]
+        window = found[page.offset:page.offset + (0 if page.summary_count else page.count)]
+        return _searchset(len(found), page, window, [], issues)
+    reader = _reader()
+    if resource_type == "Organization":
+        issues = search.unknown(_query(), {"_id", "identifier"}, _strict())
+        codes = set(search.values(_query(), "_id")) | {
+            v.rpartition("|")[2] for v in search.values(_query(), "identifier")}
+        orgs = [reader.read("Organization", c) for c in sorted(codes)
+                if c in reader.refdata.orgs] if codes else \
+            [reader.read("Organization", c) for c in sorted(reader.refdata.orgs)]
+        window = orgs[page.offset:page.offset + (0 if page.summary_count else page.count)]
+        return _searchset(len(orgs), page, window, [], issues)
+    # Encounter and Coverage are searched through the person they belong to.
+    param = {"Encounter": "patient", "Coverage": "beneficiary"}[resource_type]
+    issues = search.unknown(_query(), {param}, _strict())
+    refs = search.values(_query(), param)
+    if not refs:
+        raise invalid(f"search {resource_type} by {param}=Patient/<id>", param)
+    matches: list[Any] = []
+    for ref in refs:
+        person_id = ref.removeprefix("Patient/")
+        person = reader.views.person(int(person_id)) if person_id.isdigit() else None
+        if person is None:
+            continue
+        if resource_type == "Encounter":
+            ents = reader.views.entitlements_of(person.id)
+            matches += [detention.to_fhir(person, s, ents, reader.name_of)
+                        for s in person.facts.stays]
+        else:
+            _, ents = reader.views.search_entitlements(EntitlementFilter(
+                person_ids=(person.id,)), count=None)
+            matches += [c for e in ents for role in ("la", "icb")
+                        if (c := funding.to_fhir(e, role, reader.name_of))]
+    window = matches[page.offset:page.offset + (0 if page.summary_count else page.count)]
+    return _searchset(len(matches), page, window, [], issues)
+
+
+@blueprint.get("/Patient/$s117-responsibility")
+def s117_responsibility() -> Response:
+    unknown = set(request.args) - {"identifier", "date"}
+    if unknown:
+        raise invalid(f"$s117-responsibility takes identifier and date, not "
+                      f"{', '.join(sorted(unknown))}", *sorted(unknown))
+    numbers = search.nhs_numbers(request.args, "identifier")
+    if len(numbers) != 1:
+        raise invalid("identifier=https://fhir.nhs.uk/Id/nhs-number|<NHS number> is required "
+                      "once", "identifier")
+    raw = request.args.get("date")
+    try:
+        as_of = date.fromisoformat(raw) if raw else date.today()
+    except ValueError:
+        raise invalid(f"date {raw!r} is not YYYY-MM-DD", "date") from None
+    register = _register()
+    answer = responsibility(register.uow(), register.refdata, register.settings.policy,
+                            numbers[0], as_of)
+    if not answer.known:
+        raise not_found("a person with this NHS number")
+    return fhir_json(to_parameters(answer))

@@ -1,0 +1,220 @@
+"""FHIR writes: Patient create (plain and conditional) and update with If-Match, and the
+entitlement operations $end-entitlement and $reinstate. Each request is first planned (checked
+and turned into a command) and then applied, so a transaction Bundle can plan every entry and
+apply them together. Every write becomes a register
+command, so the same rules judge it as judge an HL7 message; a refusal changes nothing.
+
+Entitlements themselves are not created or updated directly: the rules derive them from
+detentions, and a client that tries gets a 405 that says which operation to use instead."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import parse_qsl
+from uuid import uuid4
+
+from flask import Response, current_app, request
+from pydantic import BaseModel
+from werkzeug.datastructures import MultiDict
+
+from adapter.http.fhir import incoming, parameters
+from adapter.http.fhir.errors import FhirError, Issue, invalid, not_found
+from adapter.http.fhir.reader import FhirReader
+from adapter.http.fhir.responses import base_url, resource_response
+from adapter.http.fhir.routes import blueprint
+from adapter.http.fhir.search import nhs_numbers
+from fhir_profiles import canonical as url
+from mappings.fhir import patient
+from mappings.fhir.common import LONDON
+from register import commands as c
+from register.model import EndReason
+from register.nhs_number import is_valid
+
+_ETAG = re.compile(r'^(?:W/)?"(\d+)"$')
+
+
+def _reader() -> FhirReader:
+    return current_app.extensions["s117.fhir"]
+
+
+def _command_id() -> str:
+    # HTTP writes are not replayed by a sender the way HL7 messages are, so each request is
+    # its own command; conditional create is how a client avoids creating twice.
+    return f"fhir:{uuid4()}"
+
+
+def if_match(raw: str | None) -> int | None:
+    if raw is None:
+        return None
+    found = _ETAG.match(raw.strip())
+    if not found:
+        raise invalid(f'If-Match must be a version ETag such as W/"3", not {raw!r}')
+    return int(found.group(1))
+
+
+@dataclass(frozen=True)
+class Write:
+    """A write checked and turned into a register command, not yet applied."""
+
+    resource_type: str
+    command: c.Command | None  # None: nothing to apply (a conditional create that matched)
+    resource_id: str | None  # None for a create: found by NHS number once applied
+    nhs_number: str
+    created: bool = False
+
+
+def _update_person(view: patient.PatientView, if_version: int | None) -> c.UpdatePerson:
+    # A new address or GP takes effect the day the client tells us (commands carry UK time).
+    return c.UpdatePerson(command_id=_command_id(), nhs_number=view.nhs_number,
+                          occurred_at=datetime.now(LONDON).replace(tzinfo=None),
+                          date_of_birth=view.date_of_birth, address=view.address,
+                          gp_practice=view.gp_practice, if_version=if_version)
+
+
+def _patient_view(data: dict[str, Any]) -> patient.PatientView:
+    incoming.checked(data, url.PATIENT)
+    numbers = [i.get("value") for i in data.get("identifier", [])
+               if i.get("system") == url.NHS_NUMBER]
+    if len(numbers) != 1 or not is_valid(str(numbers[0])):
+        raise FhirError(422, Issue("error", "required", "a Patient needs exactly one valid NHS "
+                                   "number (system https://fhir.nhs.uk/Id/nhs-number)",
+                                   ["Patient.identifier"]))
+    if data.get("deceasedDateTime") or data.get("deceasedBoolean"):
+        raise FhirError(422, Issue("error", "business-rule", "a death is recorded from the "
+                                   "trust's message ($process-message `death` or HL7 A03), "
+                                   "not by editing the Patient", ["Patient.deceased"]))
+    return patient.from_fhir(patient.Patient.model_validate(data))
+
+
+def _existing(condition: str) -> list[int]:
+    args = MultiDict(parse_qsl(condition.removeprefix("?"), keep_blank_values=True))
+    unknown = set(args) - {"identifier"}
+    if unknown:
+        raise invalid(f"If-None-Exist supports identifier only, not {', '.join(sorted(unknown))}",
+                      "If-None-Exist")
+    numbers = nhs_numbers(args, "identifier")
+    if not numbers:
+        raise invalid("If-None-Exist needs identifier=https://fhir.nhs.uk/Id/nhs-number|<n>",
+                      "If-None-Exist")
+    return _reader().views.person_ids_by_nhs_number(numbers)
+
+
+def plan_create_patient(data: dict[str, Any], if_none_exist: str | None) -> Write:
+    view = _patient_view(data)
+    matches = _existing(if_none_exist) if if_none_exist else \
+        _reader().views.person_ids_by_nhs_number((view.nhs_number,))
+    if len(matches) > 1:
+        raise FhirError(412, Issue("error", "multiple-matches",
+                                   "If-None-Exist matches more than one Patient"))
+    if matches and if_none_exist:
+        return Write("Patient", None, str(matches[0]), view.nhs_number)
+    if matches:
+        raise FhirError(409, Issue("error", "duplicate", "a Patient with this NHS number is "
+                                   f"already registered as Patient/{matches[0]}: update it, "
+                                   "or create with If-None-Exist", ["Patient.identifier"]))
+    return Write("Patient", _update_person(view, None), None, view.nhs_number, created=True)
+
+
+def plan_update_patient(resource_id: str, data: dict[str, Any], etag: str | None) -> Write:
+    if data.get("id") != resource_id:
+        raise invalid(f"the body's id {data.get('id')!r} must equal the URL's {resource_id!r}",
+                      "Patient.id")
+    stored = _reader().views.person(int(resource_id)) if resource_id.isdigit() else None
+    if stored is None:
+        # Ids are the register's own; a client cannot choose one (update-as-create is off).
+        raise not_found(f"Patient/{resource_id}")
+    view = _patient_view(data)
+    if view.nhs_number != stored.facts.nhs_number:
+        raise FhirError(422, Issue("error", "business-rule", "the NHS number of a Patient does "
+                                   "not change by update: the trust's merge (HL7 A40 or "
+                                   "$process-message `merge`) moves a record to a new number",
+                                   ["Patient.identifier"]))
+    return Write("Patient", _update_person(view, if_match(etag)), resource_id,
+                 view.nhs_number)
+
+
+def plan_operation(resource_id: str, operation: str, data: dict[str, Any],
+                   etag: str | None) -> Write:
+    """`EpisodeOfCare/{id}/$end-entitlement` or `$reinstate` as a command."""
+    stored = _reader().views.entitlement(resource_id)
+    if stored is None:
+        raise not_found(f"EpisodeOfCare/{resource_id}")
+    person = _reader().views.person(stored.person_id)
+    assert person is not None  # an entitlement row always has its person
+    nhs, version = person.facts.nhs_number, if_match(etag)
+    if data.get("resourceType") != "Parameters":
+        raise invalid(f"${operation} takes a Parameters resource", "resourceType")
+    command: c.Command
+    if operation == "end-entitlement":
+        given = parameters.load(parameters.EndEntitlementParams(), data)
+        command = c.EndEntitlement(
+            command_id=_command_id(), nhs_number=nhs, entitlement_id=resource_id,
+            decision_date=given["decision_date"], la_agreed=given["la_agreed"],
+            icb_agreed=given["icb_agreed"], person_involved=given["person_involved"],
+            reasons=tuple(EndReason(r) for r in given["reason"]), note=given["note"],
+            moved_to_suitable_accommodation=given["moved_to_suitable_accommodation"],
+            if_version=version)
+    elif operation == "reinstate":
+        given = parameters.load(parameters.ReinstateParams(), data)
+        command = c.ReinstateEntitlement(command_id=_command_id(), nhs_number=nhs,
+                                         entitlement_id=resource_id, on=given["date"],
+                                         reason=given["reason"], if_version=version)
+    else:
+        raise FhirError(404, Issue("error", "not-supported",
+                                   f"EpisodeOfCare has no operation ${operation}"))
+    return Write("EpisodeOfCare", command, resource_id, nhs)
+
+
+def apply(writes: list[Write]) -> list[tuple[Write, BaseModel]]:
+    """Apply the planned writes in one transaction (all or none) and read back each result."""
+    commands = [w.command for w in writes if w.command]
+    if commands:
+        current_app.extensions["s117"].service.handle_all(commands)
+    out = []
+    for write in writes:
+        resource_id = write.resource_id or str(
+            _reader().views.person_ids_by_nhs_number((write.nhs_number,))[0])
+        out.append((write, _reader().read(write.resource_type, resource_id)))
+    return out
+
+
+def location(resource: BaseModel) -> str:
+    version = resource.meta.versionId  # type: ignore[attr-defined]
+    return f"{resource.get_resource_type()}/{resource.id}/_history/{version}"  # type: ignore
+
+
+def _respond(write: Write) -> Response:
+    [(done, resource)] = apply([write])
+    response = resource_response(resource, 201 if done.created else 200)
+    response.headers["Location"] = f"{base_url()}/{location(resource)}"
+    return response
+
+
+@blueprint.post("/Patient")
+def create_patient() -> Response:
+    return _respond(plan_create_patient(incoming.body("Patient"),
+                                        request.headers.get("If-None-Exist")))
+
+
+@blueprint.put("/Patient/<resource_id>")
+def update_patient(resource_id: str) -> Response:
+    return _respond(plan_update_patient(resource_id, incoming.body("Patient"),
+                                        request.headers.get("If-Match")))
+
+
+@blueprint.route("/EpisodeOfCare", methods=["POST"])
+@blueprint.route("/EpisodeOfCare/<resource_id>", methods=["PUT", "PATCH", "DELETE"])
+def entitlement_is_derived(resource_id: str | None = None) -> Response:
+    raise FhirError(405, Issue(
+        "error", "not-supported", "entitlements are decided by the rules from the detention "
+        "record, not written directly: send the detention (HL7 v2 or $process-message), or use "
+        "EpisodeOfCare/{id}/$end-entitlement and $reinstate"))
+
+
+@blueprint.post("/EpisodeOfCare/<resource_id>/$<operation>")
+def entitlement_operation(resource_id: str, operation: str) -> Response:
+    return _respond(plan_operation(resource_id, operation, incoming.body("Parameters"),
+                                   request.headers.get("If-Match")))
