@@ -1,0 +1,197 @@
+"""FHIR API benchmark (issue 3): PostgreSQL holding N entitlements, `s117 serve` (gunicorn,
+one worker per core), and locust driving the three commonest reads: read EpisodeOfCare,
+`Patient/$s117-responsibility`, and a council's caseload page
+(`EpisodeOfCare?responsible-la=...&_count=50`). Prints one table.
+
+    python -m bench.fhir --entitlements 1000000
+    python -m bench.fhir --entitlements 50000 --seconds 20
+
+How the data is made: a seed of synthetic people goes through the register service (so every
+row is one the rules produced), then the person and entitlement rows are copied in SQL, with new
+ids and new test-range NHS numbers, until there are N entitlements. Copies share their seed's
+history, so they are realistic for read load but are not re-derived; loading through the
+service is what `bench.core` measures. The load generator runs on the same machine as the
+server and takes CPU from it, so the figures are a lower bound.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from itertools import islice
+from pathlib import Path
+
+import psycopg
+from rich.console import Console
+from rich.table import Table
+
+from adapter.cli import progress_bar
+from adapter.synthetic import Generator, fixture_areas
+from bench.core import PG_ADMIN, prepare
+from register.nhs_number import synthetic_numbers
+
+TARGETS = {"read EpisodeOfCare": ("p50", 5.0), "$s117-responsibility": ("p95", 20.0),
+           "search responsible-la _count=50": ("p95", 50.0)}
+PERSON_COLUMNS = "facts, residence_la, merged_into, held, version, updated_at"
+ENTITLEMENT_COLUMNS = ("status, planned_on, started_on, ended_on, responsible_la, "
+                       "responsible_icb, commissioning_body, paying_body, paying_icb, "
+                       "residence_la, next_review_due, needs_review, version, updated_at")
+
+
+def seed(url: str, people: int) -> None:
+    service, _, _ = prepare(url)
+    with progress_bar() as bar:
+        task = bar.add_task("seeding through the register service", total=people)
+        for _, commands in Generator(117, fixture_areas()).people(people):
+            for command in commands:
+                service.handle(command)
+            bar.advance(task)
+
+
+def copy_rows(dsn: str, target: int) -> int:
+    """Copy every seed person with their entitlements until there are `target` entitlements."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        seed_people = conn.execute("SELECT count(*), max(id) FROM person").fetchone()
+        per_copy = conn.execute("SELECT count(*) FROM entitlement").fetchone()[0]
+        assert seed_people and per_copy, "the seed produced no entitlements"
+        count, top = seed_people
+        copies = max(0, -(-target // per_copy) - 1)
+        used = {r[0] for r in conn.execute("SELECT nhs_number FROM person")}
+        fresh = (n for n in synthetic_numbers() if n not in used)
+        with progress_bar() as bar:
+            task = bar.add_task("copying rows in PostgreSQL", total=copies)
+            for k in range(1, copies + 1):
+                numbers = list(islice(fresh, count))
+                if len(numbers) < count:
+                    raise SystemExit("ran out of test-range NHS numbers: ask for fewer")
+                conn.execute("CREATE TEMP TABLE IF NOT EXISTS nhs (rn int, nhs text)")
+                conn.execute("TRUNCATE nhs")
+                with conn.cursor().copy("COPY nhs (rn, nhs) FROM STDIN") as copy:
+                    for i, number in enumerate(numbers, 1):
+                        copy.write_row((i, number))
+                offset = k * top
+                conn.execute(f"""
+                    INSERT INTO person (id, nhs_number, {PERSON_COLUMNS})
+                    SELECT p.id + {offset}, n.nhs,
+                           jsonb_set(p.facts, '{{nhs_number}}', to_jsonb(n.nhs)),
+                           p.residence_la, p.merged_into, p.held, p.version, p.updated_at
+                    FROM (SELECT *, row_number() OVER (ORDER BY id) AS rn FROM person
+                          WHERE id <= {top}) p JOIN nhs n USING (rn)""")
+                conn.execute(f"""
+                    INSERT INTO entitlement (id, person_id, snapshot, {ENTITLEMENT_COLUMNS})
+                    SELECT md5(e.id || ':{k}')::uuid::text, e.person_id + {offset},
+                           jsonb_set(e.snapshot, '{{id}}', to_jsonb(md5(e.id || ':{k}')
+                                                                  ::uuid::text)),
+                           {ENTITLEMENT_COLUMNS}
+                    FROM entitlement e WHERE e.person_id <= {top}""")
+                bar.advance(task)
+        conn.execute("ANALYZE")
+        return conn.execute("SELECT count(*) FROM entitlement").fetchone()[0]
+
+
+def sample_ids(dsn: str, path: Path) -> None:
+    with psycopg.connect(dsn) as conn:
+        ids = [r[0] for r in conn.execute(
+            "SELECT id FROM entitlement TABLESAMPLE SYSTEM (5) LIMIT 20000")]
+        numbers = [r[0] for r in conn.execute(
+            "SELECT nhs_number FROM person TABLESAMPLE SYSTEM (5) LIMIT 20000")]
+        las = [r[0] for r in conn.execute(
+            "SELECT DISTINCT responsible_la FROM entitlement WHERE responsible_la IS NOT NULL "
+            "LIMIT 200")]
+    random.Random(1).shuffle(ids)
+    path.write_text(json.dumps({"entitlements": ids, "nhs_numbers": numbers, "las": las}))
+
+
+def serve(url: str, port: int, workers: int) -> subprocess.Popen[str]:
+    s117 = shutil.which("s117") or str(Path(sys.executable).parent / "s117")
+    env = {**os.environ, "S117_DATABASE_URL": url}
+    server = subprocess.Popen([s117, "serve", "--port", str(port), "--workers", str(workers)],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              text=True)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2).close()
+            return server
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit("s117 serve did not start") from None
+            time.sleep(0.5)
+
+
+def load(port: int, ids: Path, users: int, seconds: int, out: Path) -> list[dict[str, str]]:
+    locust = shutil.which("locust") or str(Path(sys.executable).parent / "locust")
+    subprocess.run([locust, "-f", str(Path(__file__).with_name("locustfile.py")), "--headless",
+                    "-u", str(users), "-r", str(users), "-t", f"{seconds}s",
+                    "--host", f"http://127.0.0.1:{port}", "--csv", str(out / "load"),
+                    "--only-summary", "--loglevel", "WARNING"],
+                   env={**os.environ, "BENCH_FHIR_IDS": str(ids)}, check=True,
+                   stdout=subprocess.DEVNULL)
+    with open(out / "load_stats.csv", encoding="utf-8") as stats:
+        return list(csv.DictReader(stats))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--entitlements", type=int, default=1_000_000)
+    parser.add_argument("--seed-people", type=int, default=2000)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2,
+                        help="gunicorn workers (default one per core)")
+    parser.add_argument("--users", type=int, default=16, help="concurrent locust users")
+    parser.add_argument("--seconds", type=int, default=60)
+    parser.add_argument("--port", type=int, default=18117)
+    parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    args = parser.parse_args()
+    db = f"s117_fhirbench_{uuid.uuid4().hex[:8]}"
+    dsn = f"postgresql://postgres@127.0.0.1:5432/{db}"
+    url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{db}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{db}"')
+    try:
+        seed(url, args.seed_people)
+        total = copy_rows(dsn, args.entitlements)
+        with tempfile.TemporaryDirectory() as tmp:
+            ids = Path(tmp) / "ids.json"
+            sample_ids(dsn, ids)
+            server = serve(url, args.port, args.workers)
+            try:
+                rows = load(args.port, ids, args.users, args.seconds, Path(tmp))
+            finally:
+                server.terminate()
+                server.wait(timeout=30)
+    finally:
+        if not args.keep:
+            with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+                admin.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+    table = Table("request", "count", "failures", "req/s", "p50 ms", "p95 ms", "p99 ms",
+                  "target", title=f"s117 FHIR API on PostgreSQL: {total:,} entitlements, "
+                                  f"{args.workers} gunicorn workers, {args.users} locust users, "
+                                  f"{args.seconds} s, {os.cpu_count()} CPUs")
+    for row in rows:
+        name = row["Name"]
+        target = TARGETS.get(name)
+        verdict = ""
+        if target:
+            value = float(row["50%" if target[0] == "p50" else "95%"])
+            verdict = f"{target[0]} < {target[1]:g} ms: {'met' if value < target[1] else 'NOT met'}"
+        elif name == "Aggregated":
+            rps = float(row["Requests/s"])
+            verdict = f">= 300 reads/s: {'met' if rps >= 300 else 'NOT met'}"
+        table.add_row(name, row["Request Count"], row["Failure Count"],
+                      f"{float(row['Requests/s']):.0f}", row["50%"], row["95%"], row["99%"],
+                      verdict)
+    Console(width=160).print(table)
+
+
+if __name__ == "__main__":
+    main()

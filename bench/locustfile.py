@@ -1,0 +1,36 @@
+"""Load for `bench.fhir`: the three reads councils and ICBs make most, weighted as a caseload
+screen makes them. The ids to read come from files `bench.fhir` writes (environment
+BENCH_FHIR_IDS): one JSON object with `entitlements`, `nhs_numbers` and `las`."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+
+from locust import FastHttpUser, constant, task
+
+with open(os.environ["BENCH_FHIR_IDS"], encoding="utf-8") as ids_file:
+    IDS = json.load(ids_file)
+NHS = "https://fhir.nhs.uk/Id/nhs-number"
+
+
+class Council(FastHttpUser):
+    wait_time = constant(0)
+
+    @task(6)
+    def read(self) -> None:
+        self.client.get(f"/fhir/EpisodeOfCare/{random.choice(IDS['entitlements'])}",
+                        name="read EpisodeOfCare")
+
+    @task(3)
+    def responsibility(self) -> None:
+        self.client.get("/fhir/Patient/$s117-responsibility",
+                        params={"identifier": f"{NHS}|{random.choice(IDS['nhs_numbers'])}"},
+                        name="$s117-responsibility")
+
+    @task(1)
+    def caseload(self) -> None:
+        self.client.get("/fhir/EpisodeOfCare",
+                        params={"responsible-la": random.choice(IDS["las"]), "_count": "50"},
+                        name="search responsible-la _count=50")
