@@ -44,10 +44,10 @@ def code_of_reference(ref: dict[str, Any] | None) -> str | None:
 
 
 def instant(moment: datetime) -> str:
-    """FHIR instant for a store timestamp (naive UTC)."""
+    """FHIR instant for a store timestamp (naive UTC), written as the models write it (Z)."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.isoformat()
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def clinical(moment: datetime) -> str:
@@ -55,7 +55,7 @@ def clinical(moment: datetime) -> str:
     (HL7 v2 practice), and FHIR requires a zone whenever a time is given."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=LONDON)
-    return moment.isoformat()
+    return moment.isoformat().replace("+00:00", "Z")  # as the models write it
 
 
 def naive_clinical(value: str) -> datetime:

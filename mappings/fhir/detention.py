@@ -85,8 +85,8 @@ def _status(stay: Stay) -> str:
     return "finished" if stay.discharged_at else "in-progress"
 
 
-def to_fhir(person: StoredPerson, stay: Stay, entitlements: list[StoredEntitlement],
-            name_of: NameOf) -> Encounter:
+def to_json(person: StoredPerson, stay: Stay, entitlements: list[StoredEntitlement],
+            name_of: NameOf) -> dict[str, Any]:
     statuses = stay.legal_status
     extension = [_ukcore(statuses[0].code, "admission")] if statuses else []
     if statuses and stay.discharged_at:
@@ -95,7 +95,6 @@ def to_fhir(person: StoredPerson, stay: Stay, entitlements: list[StoredEntitleme
     data: dict[str, Any] = {
         "resourceType": "Encounter", "id": encounter_id(person.id, stay),
         "meta": meta(person.version, person.updated_at, url.DETENTION),
-        "extension": extension,
         "identifier": [{"system": url.STAY_ID, "value": stay.key}],
         "status": _status(stay),
         "class": {"system": url.V3_ACT_CODE, "code": "IMP", "display": "inpatient encounter"},
@@ -104,11 +103,18 @@ def to_fhir(person: StoredPerson, stay: Stay, entitlements: list[StoredEntitleme
                    **({"end": clinical(stay.discharged_at)} if stay.discharged_at else {})},
         "serviceProvider": org_reference(stay.trust_ods, name_of),
     }
+    if extension:  # FHIR JSON has no empty arrays
+        data["extension"] = extension
     episodes = [e.entitlement.id for e in entitlements
                 if stay.key in e.entitlement.qualifying_stays]
     if episodes:
         data["episodeOfCare"] = [{"reference": f"EpisodeOfCare/{i}"} for i in episodes]
-    return Encounter.model_validate(data)
+    return data
+
+
+def to_fhir(person: StoredPerson, stay: Stay, entitlements: list[StoredEntitlement],
+            name_of: NameOf) -> Encounter:
+    return Encounter.model_validate(to_json(person, stay, entitlements, name_of))
 
 
 def _when(value: str | None) -> datetime | None:

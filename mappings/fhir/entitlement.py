@@ -134,20 +134,21 @@ def _extensions(v: EntitlementView, name_of: NameOf) -> list[dict[str, Any]]:
     return out
 
 
-def to_fhir(stored: StoredEntitlement, name_of: NameOf) -> EpisodeOfCare:
+def to_json(stored: StoredEntitlement, name_of: NameOf) -> dict[str, Any]:
     v = view_of(stored)
     history = list(v.status_history)
     ends = [on for _, on in history[1:]] + [None]
     data: dict[str, Any] = {
         "resourceType": "EpisodeOfCare", "id": v.id,
         "meta": meta(stored.version, stored.updated_at, url.ENTITLEMENT),
-        "extension": _extensions(v, name_of),
         "status": TO_FHIR_STATUS[v.status],
         "type": [{"coding": [EPISODE_TYPE], "text": "Section 117 aftercare"}],
         "patient": {"reference": f"Patient/{v.person_id}"},
         "period": {"start": v.planned_on.isoformat(),
                    **({"end": v.ended_on.isoformat()} if v.ended_on else {})},
     }
+    if extensions_ := _extensions(v, name_of):  # FHIR JSON has no empty arrays
+        data["extension"] = extensions_
     if history:
         data["statusHistory"] = [
             {"status": TO_FHIR_STATUS[status],
@@ -155,7 +156,11 @@ def to_fhir(stored: StoredEntitlement, name_of: NameOf) -> EpisodeOfCare:
             for (status, on), end in zip(history, ends, strict=True)]
     if v.local_authority:
         data["managingOrganization"] = org_reference(v.local_authority, name_of)
-    return EpisodeOfCare.model_validate(data)
+    return data
+
+
+def to_fhir(stored: StoredEntitlement, name_of: NameOf) -> EpisodeOfCare:
+    return EpisodeOfCare.model_validate(to_json(stored, name_of))
 
 
 def _identifier(e: dict[str, Any] | None) -> str | None:

@@ -30,7 +30,7 @@ def split_id(coverage_id: str) -> tuple[str, str] | None:
     return (entitlement_id, role) if role in ROLES and entitlement_id else None
 
 
-def to_fhir(stored: StoredEntitlement, role: str, name_of: NameOf) -> Coverage | None:
+def to_json(stored: StoredEntitlement, role: str, name_of: NameOf) -> dict[str, Any] | None:
     ent, cur = stored.entitlement, stored.entitlement.current
     payor = (cur.local_authority if role == "la" else cur.icb) if cur else None
     if cur is None or payor is None:
@@ -53,4 +53,9 @@ def to_fhir(stored: StoredEntitlement, role: str, name_of: NameOf) -> Coverage |
         if cur.paying_icb:
             parts.append(ext("successor", valueIdentifier=org_identifier(cur.paying_icb)))
         data["extension"] = [ext(url.EXT_PAYING_BODY, extension=parts)]
-    return Coverage.model_validate(data)
+    return data
+
+
+def to_fhir(stored: StoredEntitlement, role: str, name_of: NameOf) -> Coverage | None:
+    data = to_json(stored, role, name_of)
+    return Coverage.model_validate(data) if data else None

@@ -13,7 +13,7 @@ KINDS = {"la": "Local authority", "icb": "Integrated care board",
          "sub_icb": "Sub-ICB location (former CCG)"}
 
 
-def to_fhir(org: OrganisationRecord) -> Organization:
+def to_json(org: OrganisationRecord) -> dict[str, Any]:
     identifiers = []
     if org.gss_code:
         identifiers.append({"system": url.GSS_CODE, "value": org.gss_code})
@@ -29,4 +29,8 @@ def to_fhir(org: OrganisationRecord) -> Organization:
     }
     if org.parent_code:
         data["partOf"] = {"reference": f"Organization/{org.parent_code}"}
-    return Organization.model_validate(data)
+    return data
+
+
+def to_fhir(org: OrganisationRecord) -> Organization:
+    return Organization.model_validate(to_json(org))

@@ -45,7 +45,7 @@ def _address(address: Address) -> dict[str, Any]:
     return out
 
 
-def to_fhir(person: StoredPerson, name_of: NameOf) -> Patient:
+def to_json(person: StoredPerson, name_of: NameOf) -> dict[str, Any]:
     view = view_of(person)
     data: dict[str, Any] = {
         "resourceType": "Patient", "id": str(person.id),
@@ -62,7 +62,11 @@ def to_fhir(person: StoredPerson, name_of: NameOf) -> Patient:
         data["generalPractitioner"] = [org_reference(view.gp_practice, name_of)]
     if person.facts.merged_into:
         data["active"] = False
-    return Patient.model_validate(data)
+    return data
+
+
+def to_fhir(person: StoredPerson, name_of: NameOf) -> Patient:
+    return Patient.model_validate(to_json(person, name_of))
 
 
 def from_fhir(patient: Patient) -> PatientView:

@@ -19,7 +19,7 @@ def _body(name: str, code: str, answer: ResponsibilityAnswer) -> dict[str, Any]:
     return part
 
 
-def to_parameters(answer: ResponsibilityAnswer) -> Parameters:
+def to_json(answer: ResponsibilityAnswer) -> dict[str, Any]:
     params: list[dict[str, Any]] = [
         {"name": "entitled", "valueBoolean": answer.entitled},
         {"name": "status", "valueCode": answer.status},
@@ -50,4 +50,8 @@ def to_parameters(answer: ResponsibilityAnswer) -> Parameters:
         params.append({"name": "entitlement",
                        "valueReference": {"reference": f"EpisodeOfCare/{answer.entitlement_id}"}})
     params.append({"name": "as-of", "valueDate": answer.as_of.isoformat()})
-    return Parameters.model_validate({"resourceType": "Parameters", "parameter": params})
+    return {"resourceType": "Parameters", "parameter": params}
+
+
+def to_parameters(answer: ResponsibilityAnswer) -> Parameters:
+    return Parameters.model_validate(to_json(answer))

@@ -84,18 +84,16 @@ def _at(index: int, error: FhirError) -> FhirError:
 def _read(entry: Entry) -> Entry:
     _, kind, resource_id, _ = _target(entry)
     reader: FhirReader = current_app.extensions["s117.fhir"]
-    resource = reader.read(kind, resource_id or "")
-    data = resource.model_dump(mode="json", exclude_none=True)
+    data = reader.read(kind, resource_id or "")
     return {"fullUrl": f"{base_url()}/{kind}/{resource_id}", "resource": data,
             "response": {"status": "200 OK", "etag": f'W/"{data["meta"]["versionId"]}"'
                          if data.get("meta", {}).get("versionId") else None}}
 
 
-def _written(write: writes.Write, resource: Any) -> Entry:
-    data = resource.model_dump(mode="json", exclude_none=True)
+def _written(write: writes.Write, data: Entry) -> Entry:
     return {"fullUrl": f"{base_url()}/{data['resourceType']}/{data['id']}", "resource": data,
             "response": {"status": "201 Created" if write.created else "200 OK",
-                         "location": writes.location(resource),
+                         "location": writes.location(data),
                          "etag": f'W/"{data["meta"]["versionId"]}"',
                          "lastModified": data["meta"]["lastUpdated"]}}
 

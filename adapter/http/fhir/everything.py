@@ -41,13 +41,12 @@ def everything(resource_id: str) -> Response:
     if person is None:
         raise not_found(f"Patient/{resource_id}")
     ents = reader.views.entitlements_of(person.id)
-    models = [patient.to_fhir(person, reader.name_of)]
-    models += [detention.to_fhir(person, stay, ents, reader.name_of)
-               for stay in person.facts.stays]
-    models += [entitlement.to_fhir(e, reader.name_of) for e in ents]
-    models += [c for e in ents for role in ("la", "icb")
-               if (c := funding.to_fhir(e, role, reader.name_of))]
-    data = [m.model_dump(mode="json", exclude_none=True) for m in models]
-    data += [reader.read("Organization", code).model_dump(mode="json", exclude_none=True)
+    data = [patient.to_json(person, reader.name_of)]
+    data += [detention.to_json(person, stay, ents, reader.name_of)
+             for stay in person.facts.stays]
+    data += [entitlement.to_json(e, reader.name_of) for e in ents]
+    data += [c for e in ents for role in ("la", "icb")
+             if (c := funding.to_json(e, role, reader.name_of))]
+    data += [reader.read("Organization", code)
              for code in _organisations(data) if code in reader.refdata.orgs]
     return fhir_json(bundle("searchset", [entry(d, "match") for d in data], total=len(data)))

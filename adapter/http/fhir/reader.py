@@ -2,13 +2,16 @@
 
 Patient = a person; Encounter = one of their stays; EpisodeOfCare = an entitlement;
 Coverage = the council's or ICB's funding responsibility for an entitlement; Organization =
-reference data. Ids are opaque: no NHS number or trust visit number ever appears in a URL."""
+reference data. Ids are opaque: no NHS number or trust visit number ever appears in a URL.
+
+Resources leave as the JSON the mappings build (`to_json`), not through the pydantic models:
+serialising a model costs ten times the rest of a read. The property tests prove the JSON is
+what the model would give (tests/unit/test_fhir_mappings.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-
-from pydantic import BaseModel
+from typing import Any
 
 from adapter.http.fhir.errors import not_found
 from mappings.fhir import detention, entitlement, funding, organisation, patient
@@ -16,6 +19,7 @@ from register.ports import StoredPerson
 from register.refdata.sql import SqlRefData
 from register.store.views import RegisterViews
 
+Resource = dict[str, Any]
 CLINICAL_TYPES = ("Patient", "Encounter", "EpisodeOfCare", "Coverage")
 
 
@@ -27,7 +31,7 @@ class FhirReader:
 
     # -- read ------------------------------------------------------------------------
 
-    def read(self, resource_type: str, resource_id: str) -> BaseModel:
+    def read(self, resource_type: str, resource_id: str) -> Resource:
         handler = {"Patient": self._patient, "Encounter": self._encounter,
                    "EpisodeOfCare": self._episode, "Coverage": self._coverage,
                    "Organization": self._organisation}.get(resource_type)
@@ -39,63 +43,63 @@ class FhirReader:
     def _person(self, person_id: str) -> StoredPerson | None:
         return self.views.person(int(person_id)) if person_id.isdigit() else None
 
-    def _patient(self, resource_id: str) -> BaseModel | None:
+    def _patient(self, resource_id: str) -> Resource | None:
         person = self._person(resource_id)
-        return patient.to_fhir(person, self.name_of) if person else None
+        return patient.to_json(person, self.name_of) if person else None
 
-    def _encounter(self, resource_id: str) -> BaseModel | None:
+    def _encounter(self, resource_id: str) -> Resource | None:
         person_id = detention.person_of(resource_id)
         person = self.views.person(person_id) if person_id is not None else None
         stay = detention.find_stay(person, resource_id) if person else None
         if person is None or stay is None:
             return None
-        return detention.to_fhir(person, stay, self.views.entitlements_of(person.id),
+        return detention.to_json(person, stay, self.views.entitlements_of(person.id),
                                  self.name_of)
 
-    def _episode(self, resource_id: str) -> BaseModel | None:
+    def _episode(self, resource_id: str) -> Resource | None:
         stored = self.views.entitlement(resource_id)
-        return entitlement.to_fhir(stored, self.name_of) if stored else None
+        return entitlement.to_json(stored, self.name_of) if stored else None
 
-    def _coverage(self, resource_id: str) -> BaseModel | None:
+    def _coverage(self, resource_id: str) -> Resource | None:
         parts = funding.split_id(resource_id)
         stored = self.views.entitlement(parts[0]) if parts else None
-        return funding.to_fhir(stored, parts[1], self.name_of) if stored and parts else None
+        return funding.to_json(stored, parts[1], self.name_of) if stored and parts else None
 
-    def _organisation(self, resource_id: str) -> BaseModel | None:
+    def _organisation(self, resource_id: str) -> Resource | None:
         org = self.refdata.orgs.get(resource_id)
-        return organisation.to_fhir(org) if org else None
+        return organisation.to_json(org) if org else None
 
     # -- versions --------------------------------------------------------------------
 
-    def vread(self, resource_type: str, resource_id: str, version: str) -> BaseModel:
+    def vread(self, resource_type: str, resource_id: str, version: str) -> Resource:
         found = None
         if version.isdigit():
             found = next((r for r in self.history(resource_type, resource_id)
-                          if r.meta.versionId == version), None)  # type: ignore[attr-defined]
+                          if r["meta"]["versionId"] == version), None)
         if found is None:
             raise not_found(f"{resource_type}/{resource_id}/_history/{version}")
         return found
 
-    def history(self, resource_type: str, resource_id: str) -> list[BaseModel]:
+    def history(self, resource_type: str, resource_id: str) -> list[Resource]:
         """Every stored version, newest first."""
         self.read(resource_type, resource_id)  # 404 for an unknown resource
         if resource_type == "Patient":
-            return [patient.to_fhir(p, self.name_of)
+            return [patient.to_json(p, self.name_of)
                     for p in self.views.person_history(int(resource_id))]
         if resource_type == "EpisodeOfCare":
-            return [entitlement.to_fhir(e, self.name_of)
+            return [entitlement.to_json(e, self.name_of)
                     for e in self.views.entitlement_history(resource_id)]
         if resource_type == "Coverage":
             entitlement_id, role = funding.split_id(resource_id)  # type: ignore[misc]
-            versions = [funding.to_fhir(e, role, self.name_of)
+            versions = [funding.to_json(e, role, self.name_of)
                         for e in self.views.entitlement_history(entitlement_id)]
             return [v for v in versions if v is not None]
         if resource_type == "Encounter":
             person_id = detention.person_of(resource_id)
-            out = []
+            out: list[Resource] = []
             for person in self.views.person_history(person_id):  # type: ignore[arg-type]
                 stay = detention.find_stay(person, resource_id)
                 if stay is not None:
-                    out.append(detention.to_fhir(person, stay, [], self.name_of))
+                    out.append(detention.to_json(person, stay, [], self.name_of))
             return out
         return [self.read(resource_type, resource_id)]

@@ -15,17 +15,21 @@ FHIR_JSON = "application/fhir+json"
 
 def fhir_json(body: dict[str, Any] | BaseModel, status: int = 200,
               headers: dict[str, str] | None = None) -> Response:
-    data = body.model_dump(mode="json", exclude_none=True) if isinstance(body, BaseModel) \
-        else body
+    data = as_json(body)
     response = Response(json.dumps(data, separators=(",", ":")), status=status,
                         mimetype=FHIR_JSON, headers=headers)
     response.headers["Content-Type"] = f"{FHIR_JSON}; charset=utf-8"
     return response
 
 
-def resource_response(resource: BaseModel, status: int = 200) -> Response:
+def as_json(resource: BaseModel | dict[str, Any]) -> dict[str, Any]:
+    return resource.model_dump(mode="json", exclude_none=True) \
+        if isinstance(resource, BaseModel) else resource
+
+
+def resource_response(resource: BaseModel | dict[str, Any], status: int = 200) -> Response:
     """A single resource with its version as a weak ETag and Last-Modified (FHIR http 3.1.0.1.2)."""
-    data = resource.model_dump(mode="json", exclude_none=True)
+    data = as_json(resource)
     headers = {}
     meta = data.get("meta") or {}
     if "versionId" in meta:
@@ -55,8 +59,7 @@ def bundle(kind: str, entries: list[dict[str, Any]], *, total: int | None = None
 
 
 def entry(resource: BaseModel | dict[str, Any], mode: str | None = None) -> dict[str, Any]:
-    data = resource.model_dump(mode="json", exclude_none=True) \
-        if isinstance(resource, BaseModel) else resource
+    data = as_json(resource)
     out: dict[str, Any] = {"fullUrl": f"{base_url()}/{data['resourceType']}/{data['id']}",
                            "resource": data}
     if mode:

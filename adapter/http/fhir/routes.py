@@ -15,9 +15,8 @@ from adapter.http.fhir.errors import FhirError, Issue, invalid, not_found, outco
 from adapter.http.fhir.reader import FhirReader
 from adapter.http.fhir.responses import base_url, bundle, entry, fhir_json, resource_response
 from fhir_profiles import registry
-from mappings.fhir import detention, entitlement, funding, patient
-from mappings.fhir.responsibility import to_parameters
-from register.queries import responsibility
+from mappings.fhir import detention, entitlement, funding, patient, responsibility
+from register import queries
 from register.store.views import EntitlementFilter
 
 blueprint = Blueprint("fhir", __name__, url_prefix="/fhir")
@@ -128,7 +127,7 @@ def search_episodes() -> Response:
     count = 0 if parsed.paging.summary_count else parsed.paging.count
     total, found = reader.views.search_entitlements(parsed.where, offset=parsed.paging.offset,
                                                     count=count)
-    matches = [entitlement.to_fhir(e, reader.name_of) for e in found]
+    matches = [entitlement.to_json(e, reader.name_of) for e in found]
     included: list[Any] = []
     person_ids = list(dict.fromkeys(e.person_id for e in found))
     if "EpisodeOfCare:patient" in parsed.includes:
@@ -155,7 +154,7 @@ def search_patients() -> Response:
         found = reader.views.person_ids_by_nhs_number(numbers)
         ids = [i for i in found if not given or i in ids]
     people = [p for p in (reader.views.person(i) for i in ids) if p]
-    matches = [patient.to_fhir(p, reader.name_of) for p in people]
+    matches = [patient.to_json(p, reader.name_of) for p in people]
     window = matches[page.offset:page.offset + (0 if page.summary_count else page.count)]
     return _searchset(len(matches), page, window, [], issues)
 
@@ -195,13 +194,13 @@ def search_other(resource_type: str) -> Response:
             continue
         if resource_type == "Encounter":
             ents = reader.views.entitlements_of(person.id)
-            matches += [detention.to_fhir(person, s, ents, reader.name_of)
+            matches += [detention.to_json(person, s, ents, reader.name_of)
                         for s in person.facts.stays]
         else:
             _, ents = reader.views.search_entitlements(EntitlementFilter(
                 person_ids=(person.id,)), count=None)
             matches += [c for e in ents for role in ("la", "icb")
-                        if (c := funding.to_fhir(e, role, reader.name_of))]
+                        if (c := funding.to_json(e, role, reader.name_of))]
     window = matches[page.offset:page.offset + (0 if page.summary_count else page.count)]
     return _searchset(len(matches), page, window, [], issues)
 
@@ -222,8 +221,8 @@ def s117_responsibility() -> Response:
     except ValueError:
         raise invalid(f"date {raw!r} is not YYYY-MM-DD", "date") from None
     register = _register()
-    answer = responsibility(register.uow(), register.refdata, register.settings.policy,
-                            numbers[0], as_of)
+    answer = queries.responsibility(register.uow(), register.refdata,
+                                    register.settings.policy, numbers[0], as_of)
     if not answer.known:
         raise not_found("a person with this NHS number")
-    return fhir_json(to_parameters(answer))
+    return fhir_json(responsibility.to_json(answer))

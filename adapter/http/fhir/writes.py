@@ -17,7 +17,6 @@ from urllib.parse import parse_qsl
 from uuid import uuid4
 
 from flask import Response, current_app, request
-from pydantic import BaseModel
 from werkzeug.datastructures import MultiDict
 
 from adapter.http.fhir import incoming, parameters
@@ -168,7 +167,7 @@ def plan_operation(resource_id: str, operation: str, data: dict[str, Any],
     return Write("EpisodeOfCare", command, resource_id, nhs)
 
 
-def apply(writes: list[Write]) -> list[tuple[Write, BaseModel]]:
+def apply(writes: list[Write]) -> list[tuple[Write, dict[str, Any]]]:
     """Apply the planned writes in one transaction (all or none) and read back each result."""
     commands = [w.command for w in writes if w.command]
     if commands:
@@ -181,9 +180,8 @@ def apply(writes: list[Write]) -> list[tuple[Write, BaseModel]]:
     return out
 
 
-def location(resource: BaseModel) -> str:
-    version = resource.meta.versionId  # type: ignore[attr-defined]
-    return f"{resource.get_resource_type()}/{resource.id}/_history/{version}"  # type: ignore
+def location(resource: dict[str, Any]) -> str:
+    return f"{resource['resourceType']}/{resource['id']}/_history/{resource['meta']['versionId']}"
 
 
 def _respond(write: Write) -> Response:
