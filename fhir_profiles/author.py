@@ -38,7 +38,8 @@ def _last(canonical: str) -> str:
 
 # -- extensions ------------------------------------------------------------------------------
 
-Sub = tuple[str, list[str], int, str, str]  # name, value types, min, max, short
+# name, value types, min, max, short; optionally the value set the value is bound to (required)
+Sub = tuple[str, list[str], int, str, str] | tuple[str, list[str], int, str, str, str]
 
 
 def _types(codes: list[str]) -> list[Resource]:
@@ -59,14 +60,17 @@ def extension(canonical: str, title: str, description: str, contexts: list[str],
         elements.append({"id": "Extension.extension", "path": "Extension.extension",
                          "slicing": {"discriminator": [{"type": "value", "path": "url"}],
                                      "rules": "open"}})
-        for name, types, low, high, short in subs:
+        for name, types, low, high, short, *bound in subs:
             at = f"Extension.extension:{name}"
+            sub_value: Resource = {"id": f"{at}.value[x]", "path": "Extension.extension.value[x]",
+                                   "min": 1, "type": _types(types)}
+            if bound:
+                sub_value["binding"] = {"strength": "required", "valueSet": bound[0]}
             elements += [
                 {"id": at, "path": "Extension.extension", "sliceName": name, "short": short,
                  "min": low, "max": high},
                 {"id": f"{at}.url", "path": "Extension.extension.url", "fixedUri": name},
-                {"id": f"{at}.value[x]", "path": "Extension.extension.value[x]", "min": 1,
-                 "type": _types(types)}]
+                sub_value]
         elements += [{"id": "Extension.url", "path": "Extension.url", "fixedUri": canonical},
                      {"id": "Extension.value[x]", "path": "Extension.value[x]", "max": "0"}]
     else:
@@ -108,7 +112,8 @@ EXTENSIONS = [
     extension(url.EXT_RESPONSIBILITY_BASIS, "S117 Responsibility Basis",
               "One rule applied to reach the answer: rule id, the reason in words, and the "
               "law or guidance cited.", ["EpisodeOfCare"],
-              subs=[("rule", ["Coding"], 1, "1", "rule id (s117-rule code system)"),
+              subs=[("rule", ["Coding"], 1, "1", "rule id (s117-rule code system)",
+                     url.vs("s117-rule")),
                     ("reason", ["string"], 1, "1", "why the rule applied to this person"),
                     ("citation", ["string"], 1, "1", "the law or guidance behind the rule")]),
     extension(url.EXT_RESPONSIBILITY_PERIOD, "S117 Responsibility Period",
@@ -269,7 +274,7 @@ AFTERCARE_PLAN = profile(
       "binding": {"strength": "extensible", "valueSet": url.vs("s117-need-category")}}],
     [("s117-cp-1", "The funding shares of each service add up to 100%",
       f"activity.all(extension.where(url = '{url.EXT_FUNDING_SHARE}').extension"
-      ".where(url = 'percent').value.ofType(decimal).sum() = 100)")])
+      ".where(url = 'percent').value.ofType(decimal).aggregate($this + $total, 0) = 100)")])
 
 PROFILES = [PATIENT, DETENTION, ENTITLEMENT, FUNDING, AFTERCARE_PLAN]
 
@@ -560,7 +565,8 @@ CLINICAL = {
                                                                           "s117-responsibility"]),
     "Encounter": (url.DETENTION, ["read", "vread", "history-instance", "search-type"],
                   [("patient", "reference", None)], []),
-    "EpisodeOfCare": (url.ENTITLEMENT, ["read", "vread", "history-instance", "search-type"],
+    "EpisodeOfCare": (url.ENTITLEMENT, ["read", "vread", "history-instance", "history-type",
+                                        "search-type"],
                       [("_id", "token", None), ("patient", "reference", None),
                        ("status", "token", None), ("date", "date", None),
                        ("_lastUpdated", "date", None),
