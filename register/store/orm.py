@@ -166,5 +166,5 @@ class EntitlementVersionRow(Base):
     snapshot: Mapped[dict[str, Any]] = mapped_column(Json)
     residence_la: Mapped[str | None] = mapped_column(String(9))
     next_review_due: Mapped[date | None] = mapped_column(Date)
-    recorded_at: Mapped[datetime] = mapped_column(DateTime)
+    recorded_at: Mapped[datetime] = mapped_column(DateTime, index=True)
     command_id: Mapped[str] = mapped_column(String(200))

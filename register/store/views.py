@@ -101,11 +101,15 @@ class RegisterViews:
             return self._version(row) if row else None
 
     def entitlement_history(self, entitlement_id: str | None = None, *,
+                            since: datetime | None = None,
                             limit: int = 100) -> list[StoredEntitlement]:
-        """Versions newest first: of one entitlement, or of all (type-level history)."""
+        """Versions newest first: of one entitlement, or of all (type-level history), those
+        recorded at or after `since` (naive UTC) if given."""
         query = select(EntitlementVersionRow)
         if entitlement_id:
             query = query.where(EntitlementVersionRow.entitlement_id == entitlement_id)
+        if since:
+            query = query.where(EntitlementVersionRow.recorded_at >= since)
         with self.sessions() as session:
             rows = session.scalars(query.order_by(EntitlementVersionRow.recorded_at.desc(),
                                                   EntitlementVersionRow.version.desc())

@@ -539,3 +539,20 @@ def test_everything_the_server_emits_is_valid_r4_and_meets_its_profile(base: str
     for resource in emitted:
         problems = [i for i in validate(resource) if i.severity == "error"]
         assert problems == [], (resource["resourceType"], resource.get("id"), problems)
+
+
+def test_type_history_lets_a_council_catch_up_on_changes_since_a_time(base: str):
+    everything = requests.get(f"{base}/EpisodeOfCare/_history", params={"_count": 500},
+                              timeout=10).json()
+    assert everything["type"] == "history" and everything["entry"]
+    stamps = [e["resource"]["meta"]["lastUpdated"] for e in everything["entry"]]
+    assert stamps == sorted(stamps, reverse=True)
+    latest = stamps[0]
+    recent = requests.get(f"{base}/EpisodeOfCare/_history", params={"_since": latest},
+                          timeout=10).json()
+    assert recent["entry"] and all(e["resource"]["meta"]["lastUpdated"] >= latest
+                                   for e in recent["entry"])
+    assert len(recent["entry"]) < len(everything["entry"])
+    bad = requests.get(f"{base}/EpisodeOfCare/_history", params={"_since": "last week"},
+                       timeout=10)
+    assert bad.status_code == 400 and issues(bad)[0]["expression"] == ["_since"]

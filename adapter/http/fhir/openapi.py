@@ -76,6 +76,12 @@ def _interactions(resource: Doc) -> dict[str, Doc]:
         paths[f"/{kind}/{{id}}/_history"] = {"get": {
             "summary": f"every version of a {kind}", "parameters": [_id()],
             "responses": _responses("200", "Bundle", "404")}}
+    if "history-type" in codes:
+        paths[f"/{kind}/_history"] = {"get": {
+            "summary": f"every change to any {kind}, newest first",
+            "parameters": [_query("_since", "string", "only changes at or after this instant"),
+                           _query("_count", "integer", "at most this many")],
+            "responses": _responses("200", "Bundle", "400")}}
     if "vread" in codes:
         paths[f"/{kind}/{{id}}/_history/{{vid}}"] = {"get": {
             "summary": f"one version of a {kind}", "parameters": [_id(), _id("vid")],

@@ -77,22 +77,36 @@ def vread(resource_type: str, resource_id: str, version: str) -> Response:
     return resource_response(_reader().vread(resource_type, resource_id, version))
 
 
+def _history_entry(data: dict[str, Any]) -> dict[str, Any]:
+    where = f"{data['resourceType']}/{data['id']}"
+    first = data["meta"]["versionId"] == "1"
+    return {"fullUrl": f"{base_url()}/{where}", "resource": data,
+            "request": {"method": "POST" if first else "PUT", "url": where},
+            "response": {"status": "201 Created" if first else "200 OK",
+                         "etag": f'W/"{data["meta"]["versionId"]}"',
+                         "lastModified": data["meta"]["lastUpdated"]}}
+
+
 @blueprint.get("/<resource_type>/<resource_id>/_history")
 def history_instance(resource_type: str, resource_id: str) -> Response:
     _known_type(resource_type)
-    versions = _reader().history(resource_type, resource_id)
-    entries = []
-    for i, version in enumerate(versions):
-        item = entry(version)
-        data = item["resource"]
-        item["fullUrl"] = f"{base_url()}/{resource_type}/{resource_id}"
-        item["request"] = {"method": "POST" if i == len(versions) - 1 else "PUT",
-                           "url": f"{resource_type}/{resource_id}"}
-        item["response"] = {"status": "201 Created" if i == len(versions) - 1 else "200 OK",
-                            "etag": f'W/"{data["meta"]["versionId"]}"',
-                            "lastModified": data["meta"]["lastUpdated"]}
-        entries.append(item)
+    entries = [_history_entry(v) for v in _reader().history(resource_type, resource_id)]
     return fhir_json(bundle("history", entries, total=len(entries)))
+
+
+@blueprint.get("/EpisodeOfCare/_history")
+def history_entitlements() -> Response:
+    """Every entitlement change, newest first, from `_since`: how a council or ICB catches up
+    on what changed while it was not listening."""
+    # A history Bundle has no place for an outcome entry, so unknown parameters are refused.
+    search.unknown(request.args, {"_since"}, strict=True)
+    page = search.paging(request.args)
+    raw = request.args.get("_since")
+    since = search.instant(raw, "_since") if raw else None
+    reader = _reader()
+    versions = reader.views.entitlement_history(since=since, limit=page.count)
+    entries = [_history_entry(entitlement.to_json(v, reader.name_of)) for v in versions]
+    return fhir_json(bundle("history", entries))
 
 
 def _page_links(total: int, page: search.Paging) -> list[dict[str, str]]:

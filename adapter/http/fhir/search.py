@@ -92,13 +92,14 @@ def _date(value: str) -> tuple[str, date]:
         raise invalid(f"date {value!r} is not [prefix]YYYY-MM-DD", "date") from None
 
 
-def _last_updated(value: str) -> datetime:
+def instant(value: str, name: str) -> datetime:
+    """A FHIR instant parameter (with or without a ge/gt prefix) as the store's naive UTC."""
     raw = value[2:] if value[:2] in ("ge", "gt") else value
     try:
         moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:
-        raise invalid(f"_lastUpdated {value!r} is not ge<instant>", "_lastUpdated") from None
-    # The store keeps naive UTC.
+        raise invalid(f"{name} {value!r} is not an instant (e.g. 2026-11-01T09:00:00Z)",
+                      name) from None
     return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
 
 
@@ -146,5 +147,5 @@ def episode_of_care(args: MultiDict[str, str], strict: bool) -> Parsed:
         residence_las=_token(args, "residence-la", url.GSS_CODE),
         out_of_area=None if out_of_area is None else out_of_area == "true",
         statuses=tuple(statuses), dates=tuple(_date(v) for v in args.getlist("date")),
-        updated_since=_last_updated(last_updated) if last_updated else None)
+        updated_since=instant(last_updated, "_lastUpdated") if last_updated else None)
     return Parsed(where, paging(args), includes & supported, issues)
