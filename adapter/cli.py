@@ -20,8 +20,10 @@ app = typer.Typer(help="Shared regional register of Section 117 aftercare.",
 db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
 refdata_app = typer.Typer(help="Reference data: geography, GP practices, postcodes.",
                           no_args_is_help=True)
+queues_app = typer.Typer(help="RabbitMQ topology (networked mode).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(refdata_app, name="refdata")
+app.add_typer(queues_app, name="queues")
 console = Console()
 errors = Console(stderr=True)
 
@@ -52,6 +54,32 @@ def db_upgrade() -> None:
     settings = _settings()
     database.upgrade(settings.database_url)
     console.print("database at head revision")
+
+
+@queues_app.command("declare")
+def queues_declare(
+    definitions: Annotated[Path, typer.Option(help="where to write the RabbitMQ definitions")]
+    = Path("queues/definitions.json"),
+) -> None:
+    """Declare the exchanges, queues and bindings on S117_AMQP_URL (idempotent) and write
+    them as a RabbitMQ definitions file."""
+    from queues import topology
+    from queues.connection import connect
+
+    settings = _settings()
+    if not settings.amqp_url:
+        errors.print("[red]error:[/red] S117_AMQP_URL is not set: the embedded register has "
+                     "no broker to declare on")
+        raise typer.Exit(2)
+    connection = connect(settings.amqp_url, "queues declare", give_up_after=30)
+    try:
+        declared = topology.declare(connection.channel())
+    finally:
+        connection.close()
+    topology.write(definitions)
+    console.print(f"declared {len(declared['exchanges'])} exchanges, "
+                  f"{len(declared['queues'])} queues and {len(declared['bindings'])} "
+                  f"bindings; wrote {definitions}")
 
 
 @refdata_app.command("load")

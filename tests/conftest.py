@@ -9,6 +9,9 @@ by skipping.
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import urllib.parse
 import uuid
 from collections.abc import Iterator
 from datetime import date
@@ -49,6 +52,35 @@ def postgresql_url() -> Iterator[str]:
     yield f"{base}/{name}"
     with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+AMQP_HOST = os.environ.get("S117_TEST_AMQP", "amqp://guest:guest@127.0.0.1:5672")
+
+
+def _rabbitmqctl(*args: str) -> None:
+    subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
+
+
+@pytest.fixture(scope="session")
+def amqp_url() -> Iterator[str]:
+    """A throwaway RabbitMQ virtual host for this test session on the real broker, so test
+    runs (and other sessions' runs) never see each other's queues."""
+    import pika
+
+    if shutil.which("rabbitmqctl") is None:
+        service_unavailable("rabbitmqctl (to make a test virtual host)",
+                            FileNotFoundError("rabbitmqctl"))
+    vhost = f"s117_test_{uuid.uuid4().hex[:10]}"
+    try:
+        _rabbitmqctl("add_vhost", vhost)
+        _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+        url = f"{AMQP_HOST}/{urllib.parse.quote(vhost, safe='')}"
+        pika.BlockingConnection(pika.URLParameters(url)).close()
+    except (subprocess.SubprocessError, pika.exceptions.AMQPError) as error:
+        service_unavailable("RabbitMQ at 127.0.0.1:5672", error)
+    yield url
+    subprocess.run(["rabbitmqctl", "-q", "delete_vhost", vhost], capture_output=True,
+                   timeout=60)
 
 
 @pytest.fixture(scope="session")

@@ -191,3 +191,18 @@ def test_serve_starts_on_an_empty_directory_and_answers_health(tmp_path: Path):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+@pytest.mark.rabbitmq
+def test_queues_declare_creates_the_topology_and_writes_the_definitions(
+        tmp_path: Path, amqp_url: str):
+    written = tmp_path / "out" / "definitions.json"
+    result = run("queues", "declare", "--definitions", str(written), cwd=tmp_path,
+                 env={"S117_AMQP_URL": amqp_url})
+    assert result.returncode == 0, result.stderr
+    assert "declared 4 exchanges" in result.stdout
+    from queues import topology
+
+    assert json.loads(written.read_text()) == topology.definitions()
+    refused = run("queues", "declare", cwd=tmp_path)
+    assert refused.returncode == 2 and "S117_AMQP_URL is not set" in refused.stderr

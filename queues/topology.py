@@ -1,0 +1,113 @@
+"""The RabbitMQ topology of DESIGN.md "AMQP (RabbitMQ) topology", as data.
+
+`definitions()` is the one description: `s117 queues declare` declares it on a broker and
+writes it as `queues/definitions.json` (importable with `rabbitmqctl import_definitions` or the
+management UI), so the file and the broker cannot drift apart.
+
+Inbound order per person: every message published to `s117.inbound` (topic, by sender) is
+also routed by a `partition` header, a number computed from the NHS number, through a headers
+exchange to one of `PARTITIONS` quorum queues with single-active-consumer. One person's
+messages therefore always sit in one queue and are consumed by one consumer at a time, in the
+order they were published, while different partitions are worked in parallel. The header
+carries the partition number only, never a patient identifier.
+
+Every queue is a quorum queue with manual acks, an explicit delivery limit and the dead-letter
+exchange `s117.dead`, whose queue keeps each dead letter with RabbitMQ's `x-death` reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+INBOUND = "s117.inbound"  # topic: hl7v2.<sender-ods>, fhir.<sender-ods>, council.<la-gss>
+INBOUND_PARTITIONS = "s117.inbound.partition"  # headers: x-match on `partition`
+EVENTS = "s117.events"  # topic: entitlement.<event>.<la-gss>.<icb-ods>
+DEAD = "s117.dead"  # fanout, and its queue of the same name
+
+PARTITIONS = 8
+PARTITION_HEADER = "partition"
+# A message redelivered this many times (a worker crashed on it each time) is dead-lettered
+# instead of blocking its partition for ever.
+DELIVERY_LIMIT = 5
+VHOST = "/"
+
+Definitions = dict[str, Any]
+
+
+def partition_queue(index: int) -> str:
+    return f"{INBOUND}.p{index}"
+
+
+def partition_of(key: str, partitions: int = PARTITIONS) -> int:
+    """A stable partition for a routing key (the NHS number): the same in every process and
+    every Python run, unlike `hash()`."""
+    digest = hashlib.sha256(key.encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") % partitions
+
+
+def quorum_arguments(*, single_active: bool = False) -> dict[str, Any]:
+    arguments: dict[str, Any] = {"x-queue-type": "quorum", "x-dead-letter-exchange": DEAD,
+                                 "x-delivery-limit": DELIVERY_LIMIT}
+    if single_active:
+        arguments["x-single-active-consumer"] = True
+    return arguments
+
+
+def _exchange(name: str, kind: str, *, internal: bool = False) -> Definitions:
+    return {"name": name, "vhost": VHOST, "type": kind, "durable": True, "auto_delete": False,
+            "internal": internal, "arguments": {}}
+
+
+def _queue(name: str, arguments: dict[str, Any]) -> Definitions:
+    return {"name": name, "vhost": VHOST, "durable": True, "auto_delete": False,
+            "arguments": arguments}
+
+
+def _binding(source: str, destination: str, kind: str, key: str = "",
+             arguments: dict[str, Any] | None = None) -> Definitions:
+    return {"source": source, "vhost": VHOST, "destination": destination,
+            "destination_type": kind, "routing_key": key, "arguments": arguments or {}}
+
+
+def definitions(partitions: int = PARTITIONS) -> Definitions:
+    """The whole topology in RabbitMQ's definitions format (exchanges, queues, bindings)."""
+    exchanges = [_exchange(INBOUND, "topic"), _exchange(INBOUND_PARTITIONS, "headers",
+                                                        internal=True),
+                 _exchange(EVENTS, "topic"), _exchange(DEAD, "fanout")]
+    queues = [_queue(partition_queue(i), quorum_arguments(single_active=True))
+              for i in range(partitions)]
+    # The dead-letter queue itself has no dead-letter exchange: nothing may loop.
+    queues.append(_queue(DEAD, {"x-queue-type": "quorum"}))
+    bindings = [_binding(INBOUND, INBOUND_PARTITIONS, "exchange", "#")]
+    bindings += [_binding(INBOUND_PARTITIONS, partition_queue(i), "queue",
+                          arguments={"x-match": "all", PARTITION_HEADER: i})
+                 for i in range(partitions)]
+    bindings.append(_binding(DEAD, DEAD, "queue"))
+    return {"vhosts": [{"name": VHOST}], "exchanges": exchanges, "queues": queues,
+            "bindings": bindings}
+
+
+def declare(channel: Any, partitions: int = PARTITIONS) -> Definitions:
+    """Declare `definitions()` on an open pika channel (idempotent), and return them."""
+    found = definitions(partitions)
+    for exchange in found["exchanges"]:
+        channel.exchange_declare(exchange["name"], exchange["type"], durable=True,
+                                 internal=exchange["internal"])
+    for queue in found["queues"]:
+        channel.queue_declare(queue["name"], durable=True, arguments=queue["arguments"])
+    for binding in found["bindings"]:
+        if binding["destination_type"] == "exchange":
+            channel.exchange_bind(binding["destination"], binding["source"],
+                                  binding["routing_key"], arguments=binding["arguments"])
+        else:
+            channel.queue_bind(binding["destination"], binding["source"],
+                               binding["routing_key"], arguments=binding["arguments"])
+    return found
+
+
+def write(path: Path, partitions: int = PARTITIONS) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(definitions(partitions), indent=2) + "\n", encoding="utf-8")
