@@ -167,6 +167,25 @@ def test_responsibility_as_it_stood_on_a_date_gives_commissioning_and_paying_bod
     assert answer["paying-body"][0]["valueIdentifier"]["value"] == "11M"
 
 
+def test_responsibility_by_post_keeps_the_nhs_number_out_of_the_url(base: str):
+    body = {"resourceType": "Parameters", "parameter": [
+        {"name": "identifier", "valueIdentifier": {"system": NHS, "value": "9990000042"}},
+        {"name": "date", "valueDate": "2022-01-01"}]}
+    posted = requests.post(f"{base}/Patient/$s117-responsibility", json=body,
+                           headers=FHIR_JSON, timeout=10)
+    by_get = requests.get(f"{base}/Patient/$s117-responsibility", params={
+        "identifier": ident("9990000042"), "date": "2022-01-01"}, timeout=10)
+    assert params(posted) == params(by_get)
+    body["parameter"][0] = {"name": "identifier", "valueString": ident("9990000019")}
+    bad = requests.post(f"{base}/Patient/$s117-responsibility", json=body, headers=FHIR_JSON,
+                        timeout=10)
+    assert bad.status_code == 400 and issues(bad)[0]["expression"] == ["identifier"]
+    body["parameter"].append({"name": "colour", "valueString": "blue"})
+    extra = requests.post(f"{base}/Patient/$s117-responsibility", json=body,
+                          headers=FHIR_JSON, timeout=10)
+    assert extra.status_code == 400 and issues(extra)[0]["expression"] == ["colour"]
+
+
 def test_responsibility_refusals(base: str):
     unknown = requests.get(f"{base}/Patient/$s117-responsibility",
                            params={"identifier": ident("9990000093")}, timeout=10)
@@ -398,6 +417,13 @@ def test_everything_returns_the_persons_whole_record(base: str):
     orgs = {e["resource"]["id"] for e in everything["entry"]
             if e["resource"]["resourceType"] == "Organization"}
     assert {"E06000019", "QGH"} <= orgs
+    posted = requests.post(f"{base}/Patient/{pid}/$everything", headers=FHIR_JSON,
+                           json={"resourceType": "Parameters"}, timeout=10)
+    assert posted.status_code == 200 and posted.json()["total"] == everything["total"]
+    refused = requests.post(f"{base}/Patient/{pid}/$everything", headers=FHIR_JSON, timeout=10,
+                            json={"resourceType": "Parameters",
+                                  "parameter": [{"name": "_since", "valueString": "x"}]})
+    assert refused.status_code == 400
 
 
 def test_openapi_document_follows_the_capability_statement(base: str):

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, current_app
+from flask import Response, current_app, request
 
-from adapter.http.fhir.errors import not_found
+from adapter.http.fhir import incoming
+from adapter.http.fhir.errors import invalid, not_found
 from adapter.http.fhir.reader import FhirReader
 from adapter.http.fhir.responses import bundle, entry, fhir_json
 from adapter.http.fhir.routes import blueprint
@@ -34,8 +35,12 @@ def _organisations(resources: list[dict[str, Any]]) -> list[str]:
     return list(found)
 
 
-@blueprint.get("/Patient/<resource_id>/$everything")
+@blueprint.route("/Patient/<resource_id>/$everything", methods=["GET", "POST"])
 def everything(resource_id: str) -> Response:
+    if request.method == "POST" and request.get_data(cache=True):
+        given = incoming.body("Parameters").get("parameter") or []
+        if given:
+            raise invalid("$everything here takes no parameters", "Parameters.parameter")
     reader: FhirReader = current_app.extensions["s117.fhir"]
     person = reader.views.person(int(resource_id)) if resource_id.isdigit() else None
     if person is None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate
+from werkzeug.datastructures import MultiDict
 
 from adapter.http.fhir.errors import FhirError, Issue
 from register.model import EndReason
@@ -21,6 +22,24 @@ def _value(parameter: dict[str, Any]) -> Any:
                 return value.get("reference")
             return value
     return None
+
+
+def as_query(parameters: dict[str, Any]) -> MultiDict[str, str]:
+    """A Parameters body as the query string the GET form of the operation takes: a token
+    (Identifier or Coding) as `system|value`, a primitive as its text. FHIR lets a client
+    POST any operation; the POST form also keeps an NHS number out of the URL."""
+    out: MultiDict[str, str] = MultiDict()
+    for p in parameters.get("parameter", []):
+        value = p.get("valueIdentifier") or p.get("valueCoding")
+        if isinstance(value, dict):
+            text = f"{value.get('system', '')}|{value.get('value', value.get('code', ''))}"
+        else:
+            text = _value(p)
+        if not isinstance(p.get("name"), str) or not isinstance(text, str | int | bool):
+            raise FhirError(400, Issue("error", "invalid", "each parameter needs a name and "
+                                       "one value", ["Parameters.parameter"]))
+        out.add(p["name"], str(text).lower() if isinstance(text, bool) else str(text))
+    return out
 
 
 def flatten(parameters: dict[str, Any], repeating: frozenset[str]) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 from flask import Blueprint, Response, current_app, request
 from werkzeug.datastructures import MultiDict
 
-from adapter.http.fhir import search
+from adapter.http.fhir import incoming, parameters, search
 from adapter.http.fhir.errors import FhirError, Issue, invalid, not_found, outcome
 from adapter.http.fhir.reader import FhirReader
 from adapter.http.fhir.responses import base_url, bundle, entry, fhir_json, resource_response
@@ -219,17 +219,19 @@ def search_other(resource_type: str) -> Response:
     return _searchset(len(matches), page, window, [], issues)
 
 
-@blueprint.get("/Patient/$s117-responsibility")
+@blueprint.route("/Patient/$s117-responsibility", methods=["GET", "POST"])
 def s117_responsibility() -> Response:
-    unknown = set(request.args) - {"identifier", "date"}
+    args = request.args if request.method == "GET" else \
+        parameters.as_query(incoming.body("Parameters"))
+    unknown = set(args) - {"identifier", "date"}
     if unknown:
         raise invalid(f"$s117-responsibility takes identifier and date, not "
                       f"{', '.join(sorted(unknown))}", *sorted(unknown))
-    numbers = search.nhs_numbers(request.args, "identifier")
+    numbers = search.nhs_numbers(args, "identifier")
     if len(numbers) != 1:
         raise invalid("identifier=https://fhir.nhs.uk/Id/nhs-number|<NHS number> is required "
                       "once", "identifier")
-    raw = request.args.get("date")
+    raw = args.get("date")
     try:
         as_of = date.fromisoformat(raw) if raw else date.today()
     except ValueError:
