@@ -34,6 +34,15 @@ def org_reference(code: str, name_of: NameOf) -> dict[str, Any]:
     return ref
 
 
+def logical_reference(code: str, name_of: NameOf) -> dict[str, Any]:
+    """A reference by identifier only, for bodies the register knows by code but does not
+    serve as Organization resources (trusts, GP practices): a URL to them would be a 404."""
+    ref: dict[str, Any] = {"type": "Organization", "identifier": org_identifier(code)}
+    if name := name_of(code):
+        ref["display"] = name
+    return ref
+
+
 def code_of_reference(ref: dict[str, Any] | None) -> str | None:
     if not ref:
         return None

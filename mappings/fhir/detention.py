@@ -17,9 +17,9 @@ from mappings.fhir.common import (
     code_of_reference,
     ext,
     extensions,
+    logical_reference,
     meta,
     naive_clinical,
-    org_reference,
     sub,
 )
 from register import legal_status
@@ -101,7 +101,7 @@ def to_json(person: StoredPerson, stay: Stay, entitlements: list[StoredEntitleme
         "subject": {"reference": f"Patient/{person.id}"},
         "period": {"start": clinical(stay.admitted_at),
                    **({"end": clinical(stay.discharged_at)} if stay.discharged_at else {})},
-        "serviceProvider": org_reference(stay.trust_ods, name_of),
+        "serviceProvider": logical_reference(stay.trust_ods, name_of),
     }
     if extension:  # FHIR JSON has no empty arrays
         data["extension"] = extension

@@ -9,7 +9,7 @@ from typing import Any
 from fhir.resources.R4B.patient import Patient
 
 from fhir_profiles import canonical as url
-from mappings.fhir.common import NameOf, code_of_reference, meta, org_reference
+from mappings.fhir.common import NameOf, code_of_reference, logical_reference, meta
 from register.model import Address
 from register.ports import StoredPerson
 
@@ -59,7 +59,7 @@ def to_json(person: StoredPerson, name_of: NameOf) -> dict[str, Any]:
     if view.address:
         data["address"] = [_address(view.address)]
     if view.gp_practice:
-        data["generalPractitioner"] = [org_reference(view.gp_practice, name_of)]
+        data["generalPractitioner"] = [logical_reference(view.gp_practice, name_of)]
     if person.facts.merged_into:
         data["active"] = False
     return data

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import time
 import urllib.request
@@ -417,6 +418,14 @@ def test_everything_returns_the_persons_whole_record(base: str):
     orgs = {e["resource"]["id"] for e in everything["entry"]
             if e["resource"]["resourceType"] == "Organization"}
     assert {"E06000019", "QGH"} <= orgs
+    # Trusts and GP practices are referred to by identifier only: no reference dangles.
+    text = json.dumps(everything)
+    referred = set(re.findall(r'"reference": "Organization/([^"]+)"', text))
+    assert referred and referred <= orgs
+    patient = everything["entry"][0]["resource"]
+    assert "reference" not in patient["generalPractitioner"][0]
+    assert patient["generalPractitioner"][0]["identifier"]["system"] == \
+        "https://fhir.nhs.uk/Id/ods-organization-code"
     posted = requests.post(f"{base}/Patient/{pid}/$everything", headers=FHIR_JSON,
                            json={"resourceType": "Parameters"}, timeout=10)
     assert posted.status_code == 200 and posted.json()["total"] == everything["total"]
