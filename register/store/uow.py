@@ -66,12 +66,18 @@ class SqlPeople:
         self._entitlement_rows: dict[str, EntitlementRow] = {}  # every one loaded in this UoW
 
     def get(self, nhs_number: str) -> PersonRecord | None:
-        row = self.session.scalar(select(PersonRow).where(PersonRow.nhs_number == nhs_number))
-        if row is None:
+        # The person and their entitlements in one round trip (the identity map makes the
+        # repeated person columns one object).
+        found = self.session.execute(
+            select(PersonRow, EntitlementRow)
+            .outerjoin(EntitlementRow, EntitlementRow.person_id == PersonRow.id)
+            .where(PersonRow.nhs_number == nhs_number)
+            .order_by(EntitlementRow.planned_on, EntitlementRow.id)).all()
+        if not found:
             return None
+        row = found[0][0]
         self._rows[nhs_number] = row
-        ents = self.session.scalars(select(EntitlementRow).where(
-            EntitlementRow.person_id == row.id).order_by(EntitlementRow.planned_on)).all()
+        ents = [e for _, e in found if e is not None]
         self._entitlement_rows.update((e.id, e) for e in ents)
         return PersonRecord(
             facts=codec.load_facts(row.facts),
