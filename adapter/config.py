@@ -97,6 +97,6 @@ def _positive(env: Mapping[str, str], name: str, default: int) -> int:
     raw = env.get(name)
     if not raw:
         return default
-    if not raw.isdigit() or int(raw) == 0:
+    if not (raw.isascii() and raw.isdigit()) or int(raw) == 0:
         raise InvalidData(f"{name} must be a positive whole number, not {raw!r}", field=name)
     return int(raw)

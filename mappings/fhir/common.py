@@ -15,6 +15,14 @@ NameOf = Callable[[str], str | None]
 """Looks up an organisation's name by ODS or GSS code (reference data); None if unknown."""
 
 
+def local_id(text: str) -> int | None:
+    """A register id from a URL or a reference: ASCII digits that fit a 64-bit integer, or
+    None. (`str.isdigit` also accepts digits such as '¹' that `int` refuses.)"""
+    if not (text.isascii() and text.isdigit()) or len(text) > 18:
+        return None
+    return int(text)
+
+
 def is_gss(code: str) -> bool:
     """ONS GSS codes are a letter and eight digits; ODS codes are shorter."""
     return len(code) == 9 and code[0] in "EWSN" and code[1:].isdigit()

@@ -17,6 +17,7 @@ from mappings.fhir.common import (
     code_of_reference,
     ext,
     extensions,
+    local_id,
     logical_reference,
     meta,
     naive_clinical,
@@ -37,7 +38,7 @@ def encounter_id(person_id: int, stay: Stay) -> str:
 
 def person_of(encounter_id_: str) -> int | None:
     head, _, tail = encounter_id_.partition("-")
-    return int(head) if head.isdigit() and len(tail) == 16 else None
+    return local_id(head) if len(tail) == 16 else None
 
 
 def find_stay(person: StoredPerson, encounter_id_: str) -> Stay | None:

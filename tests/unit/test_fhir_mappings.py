@@ -161,3 +161,11 @@ def test_entitlement_round_trip(stored: StoredEntitlement):
     published = EpisodeOfCare.model_validate_json(
         entitlement.to_fhir(stored, name_of).model_dump_json())
     assert entitlement.from_fhir(published) == entitlement.view_of(stored)
+
+
+def test_local_ids_are_ascii_whole_numbers_that_fit_the_store():
+    from mappings.fhir.common import local_id
+
+    assert local_id("42") == 42
+    for bad in ("¹", "٣", "-1", "1.0", "", "9" * 19, " 4"):
+        assert local_id(bad) is None, bad

@@ -39,3 +39,11 @@ def test_spaces_are_ignored_and_errors_name_the_field():
     assert err.value.field == "nhs_number" and "check digit" in err.value.message
     with pytest.raises(InvalidData):
         require_valid("12345")
+
+
+@given(st.text(max_size=14))
+def test_any_text_is_checked_without_crashing(text):
+    """Unicode digits such as '¹' or '٣' pass str.isdigit but are not NHS number digits."""
+    assert is_valid(text) in (True, False)
+    assert set(normalise(text)) <= set("0123456789")
+    assert not is_valid("999000001¹")

@@ -14,6 +14,7 @@ from adapter.http.fhir.reader import FhirReader
 from adapter.http.fhir.responses import bundle, entry, fhir_json
 from adapter.http.fhir.routes import blueprint
 from mappings.fhir import detention, entitlement, funding, patient
+from mappings.fhir.common import local_id
 
 
 def _organisations(resources: list[dict[str, Any]]) -> list[str]:
@@ -42,7 +43,8 @@ def everything(resource_id: str) -> Response:
         if given:
             raise invalid("$everything here takes no parameters", "Parameters.parameter")
     reader: FhirReader = current_app.extensions["s117.fhir"]
-    person = reader.views.person(int(resource_id)) if resource_id.isdigit() else None
+    person_id = local_id(resource_id)
+    person = reader.views.person(person_id) if person_id is not None else None
     if person is None:
         raise not_found(f"Patient/{resource_id}")
     ents = reader.views.entitlements_of(person.id)

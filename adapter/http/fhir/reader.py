@@ -15,6 +15,7 @@ from typing import Any
 
 from adapter.http.fhir.errors import not_found
 from mappings.fhir import detention, entitlement, funding, organisation, patient
+from mappings.fhir.common import local_id
 from register.ports import StoredPerson
 from register.refdata.sql import SqlRefData
 from register.store.views import RegisterViews
@@ -41,7 +42,8 @@ class FhirReader:
         return found
 
     def _person(self, person_id: str) -> StoredPerson | None:
-        return self.views.person(int(person_id)) if person_id.isdigit() else None
+        number = local_id(person_id)
+        return self.views.person(number) if number is not None else None
 
     def _patient(self, resource_id: str) -> Resource | None:
         person = self._person(resource_id)
@@ -73,7 +75,7 @@ class FhirReader:
 
     def vread(self, resource_type: str, resource_id: str, version: str) -> Resource:
         found = None
-        if version.isdigit():
+        if local_id(version) is not None:
             found = next((r for r in self.history(resource_type, resource_id)
                           if r["meta"]["versionId"] == version), None)
         if found is None:

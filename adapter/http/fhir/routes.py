@@ -16,6 +16,7 @@ from adapter.http.fhir.reader import FhirReader
 from adapter.http.fhir.responses import base_url, bundle, entry, fhir_json, resource_response
 from fhir_profiles import registry
 from mappings.fhir import detention, entitlement, funding, patient, responsibility
+from mappings.fhir.common import local_id
 from register import queries
 from register.store.views import EntitlementFilter
 
@@ -163,7 +164,7 @@ def search_patients() -> Response:
     if not given and not numbers:
         raise invalid("search Patient by identifier (NHS number) or _id: listing every "
                       "person is not offered", "identifier")
-    ids = [int(i) for i in given if i.isdigit()]
+    ids = [i for i in map(local_id, given) if i is not None]
     if numbers:
         found = reader.views.person_ids_by_nhs_number(numbers)
         ids = [i for i in found if not given or i in ids]
@@ -203,7 +204,8 @@ def search_other(resource_type: str) -> Response:
     matches: list[Any] = []
     for ref in refs:
         person_id = ref.removeprefix("Patient/")
-        person = reader.views.person(int(person_id)) if person_id.isdigit() else None
+        number = local_id(person_id)
+        person = reader.views.person(number) if number is not None else None
         if person is None:
             continue
         if resource_type == "Encounter":

@@ -13,6 +13,7 @@ from werkzeug.datastructures import MultiDict
 
 from adapter.http.fhir.errors import FhirError, Issue, invalid
 from fhir_profiles import canonical as url
+from mappings.fhir.common import local_id
 from mappings.fhir.entitlement import FROM_FHIR_STATUS
 from register.nhs_number import is_valid
 from register.store.views import EntitlementFilter
@@ -61,9 +62,10 @@ def paging(args: MultiDict[str, str]) -> Paging:
         raw = args.get(name)
         if raw is None:
             continue
-        if not raw.isdigit():
+        number = local_id(raw)
+        if number is None:
             raise invalid(f"{name} must be a whole number, not {raw!r}", name)
-        setattr(out, attr, int(raw))
+        setattr(out, attr, number)
     out.count = min(out.count, MAX_COUNT)
     summary = args.get("_summary")
     if summary not in (None, "count", "false"):
@@ -107,9 +109,10 @@ def _patient_ids(args: MultiDict[str, str]) -> tuple[int, ...]:
     ids = []
     for value in values(args, "patient"):
         ident = value.removeprefix("Patient/")
-        if not ident.isdigit():
+        number = local_id(ident)
+        if number is None:
             raise invalid(f"patient={value!r}: expected Patient/<id>", "patient")
-        ids.append(int(ident))
+        ids.append(number)
     return tuple(ids)
 
 

@@ -27,7 +27,7 @@ from adapter.http.fhir.routes import blueprint
 from adapter.http.fhir.search import nhs_numbers
 from fhir_profiles import canonical as url
 from mappings.fhir import patient
-from mappings.fhir.common import LONDON
+from mappings.fhir.common import LONDON, local_id
 from register import commands as c
 from register.model import EndReason
 from register.nhs_number import is_valid
@@ -121,7 +121,8 @@ def plan_update_patient(resource_id: str, data: dict[str, Any], etag: str | None
     if data.get("id") != resource_id:
         raise invalid(f"the body's id {data.get('id')!r} must equal the URL's {resource_id!r}",
                       "Patient.id")
-    stored = _reader().views.person(int(resource_id)) if resource_id.isdigit() else None
+    person_id = local_id(resource_id)
+    stored = _reader().views.person(person_id) if person_id is not None else None
     if stored is None:
         # Ids are the register's own; a client cannot choose one (update-as-create is off).
         raise not_found(f"Patient/{resource_id}")

@@ -1,0 +1,43 @@
+"""Start the register as a user would, for tests that drive it over HTTP."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from tests.e2e.test_cli import S117, free_port, run
+
+
+@contextmanager
+def demo_server(path: Path, people: int = 60) -> Iterator[str]:
+    """`s117 demo` then `s117 serve` in `path` (embedded); yields the server's base URL."""
+    built = run("demo", "--people", str(people), cwd=path)
+    assert built.returncode == 0, built.stderr
+    port = free_port()
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("S117_")}
+    # The server's log goes to a file: a pipe nobody reads fills up after some hundreds of
+    # access-log lines and then blocks the server mid-request.
+    log = path / "serve.log"
+    with log.open("w") as out:
+        server = subprocess.Popen([S117, "serve", "--port", str(port)], cwd=path,
+                                  env=environ, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/healthz", timeout=2).close()
+                break
+            except OSError:
+                assert server.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, "s117 serve did not answer in 60 s"
+                time.sleep(0.3)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
