@@ -2,7 +2,7 @@
 
 | event | commands |
 |---|---|
-| A01 admit (and A04 with PV1-2 `I`) | Admit with the first legal status period, ChangeLegalStatus for later ones, ZMH events |
+| A01 admit (A04 with PV1-2 `I`) | Admit (first legal status), ChangeLegalStatus, ZMH events |
 | A02 transfer | ChangeLegalStatus for each period sent, ZMH events |
 | A03 discharge | ChangeLegalStatus for each period sent, ZMH events, Discharge (PV1-45) |
 | A04 register (other classes), A28 add, A31 update | UpdatePerson (date of birth, address, GP) |
@@ -125,7 +125,7 @@ class _Builder:
         if self.profile.zu5:
             found += self._zu5(default_start)
         for source in self.profile.obx:
-            for i, seg in enumerate(self.m.segments("OBX"), start=1):
+            for i, _seg in enumerate(self.m.segments("OBX"), start=1):
                 if self.m.value("OBX", 3, 1, occurrence=i).strip() != source.observation:
                     continue
                 where = Location("OBX", 5, i)

@@ -9,6 +9,7 @@ senders use `^~\\&`.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
@@ -20,6 +21,7 @@ from mappings.hl7v2 import errors as e
 from mappings.hl7v2.errors import Location
 
 LONDON = ZoneInfo("Europe/London")
+_ODS = re.compile(r"^[A-Z0-9]{3,6}$")
 SUPPORTED_VERSIONS = ("2.4", "2.5", "2.5.1", "2.6", "2.7", "2.7.1", "2.8", "2.8.1", "2.8.2",
                       "2.9")
 _CHARSETS = {"8859/1": "latin-1", "8859/15": "iso8859-15", "UNICODE UTF-8": "utf-8",
@@ -191,6 +193,14 @@ def read(raw: bytes) -> Hl7Message:
         raise e.content(e.REQUIRED_FIELD_MISSING, "missing-field",
                         "MSH-4 sending facility must be the trust's ODS code",
                         Location("MSH", 4))
+    if not _ODS.match(message.sender):
+        raise e.content(e.DATA_TYPE_ERROR, "bad-sender",
+                        f"MSH-4 sending facility {message.sender[:20]!r} is not an ODS code "
+                        "(3 to 6 capitals and digits)", Location("MSH", 4))
+    if len(message.control_id) > 100:
+        raise e.content(e.DATA_TYPE_ERROR, "bad-control-id",
+                        "MSH-10 message control id is longer than 100 characters",
+                        Location("MSH", 10))
     if message.version not in SUPPORTED_VERSIONS:
         raise e.reject(e.UNSUPPORTED_VERSION, "unsupported-version",
                        f"HL7 version {message.version or '(none)'} is not supported: send "

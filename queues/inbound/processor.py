@@ -1,0 +1,109 @@
+"""Apply one inbound message: decode it, apply its commands to the register in one
+transaction (each command id once), or keep it in quarantine with the reason. The same code
+runs in `s117 worker` (networked) and behind the in-process bus (embedded)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import cast
+
+from queues import topology
+from queues.inbound import store
+from queues.inbound.decoders import Decoded, Decoders, Refused, digest_key
+from queues.inbound.envelope import Envelope, Result, summarise
+from register.errors import CommandRefused, ConcurrencyConflict
+from register.ports import UnitOfWork
+from register.service import Outcome, RegisterService
+from register.store.uow import SqlUnitOfWork
+
+log = logging.getLogger("s117.inbound")
+
+DeadLetter = Callable[[Envelope, int, str], None]
+"""Publishes a quarantined message to s117.dead (networked mode): envelope, row id, kind."""
+
+
+def partition_for(decoders: Decoders, envelope_key: str, body: bytes) -> tuple[int, str]:
+    """The partition and message key of a body, from what its decoder can read."""
+    prefix = envelope_key.split(".", 1)[0]
+    try:
+        decoded = decoders.decode(envelope_key, body)
+        return topology.partition_of(decoded.partition_key), decoded.message_key
+    except Refused as refused:
+        key = refused.message_key or digest_key(prefix, body)
+        return topology.partition_of(key), key
+
+
+class Processor:
+    def __init__(self, service: RegisterService, sessions, decoders: Decoders,  # type: ignore[no-untyped-def]
+                 dead_letter: DeadLetter | None = None, conflict_retries: int = 8) -> None:
+        self.service = service
+        self.sessions = sessions
+        self.decoders = decoders
+        self.dead_letter = dead_letter
+        self.conflict_retries = conflict_retries
+
+    def process(self, envelope: Envelope) -> Result:
+        if envelope.rejected:
+            # Refused by the transport (its sender was told so): never applied here, even if
+            # a mapping fixed since would now take it; a replay applies it.
+            return self._quarantine(envelope, envelope.message_id, envelope.sender,
+                                    envelope.rejected_kind or "rejected",
+                                    self._explain(envelope))
+        try:
+            decoded = self.decoders.decode(envelope.routing_key, envelope.body)
+        except Refused as refused:
+            return self._quarantine(envelope, refused.message_key or envelope.message_id,
+                                    refused.sender or envelope.sender, refused.kind,
+                                    refused.reason, refused.problem)
+        return self._apply(envelope, decoded)
+
+    def _explain(self, envelope: Envelope) -> str:
+        """The reason in full words: headers carry only an identifier-free summary, so ask
+        the decoder again (pure) for the words the sender was given."""
+        assert envelope.rejected is not None
+        if envelope.rejected_kind in store.TRANSPORT_KINDS:
+            return envelope.rejected
+        try:
+            self.decoders.decode(envelope.routing_key, envelope.body)
+        except Refused as refused:
+            return refused.reason
+        return envelope.rejected
+
+    def _apply(self, envelope: Envelope, decoded: Decoded) -> Result:
+        def bookkeeping(uow: UnitOfWork, outcomes: list[Outcome]) -> None:
+            held = [o for o in outcomes if o.status == "held"]
+            store.record_outcome(cast(SqlUnitOfWork, uow).session, envelope,
+                                 decoded.message_key, decoded.sender,
+                                 [o.command_id for o in held],
+                                 "; ".join(dict.fromkeys(o.reason for o in held)))
+
+        for attempt in range(self.conflict_retries):
+            try:
+                outcomes = self.service.handle_all(decoded.commands, alongside=bookkeeping)
+            except ConcurrencyConflict:
+                # Someone changed the same person meanwhile (a hold sweep, another process
+                # in embedded mode): read again and reapply.
+                time.sleep(0.01 * (attempt + 1))
+                continue
+            except CommandRefused as refused:
+                cmd = decoded.commands[refused.index]
+                cause = refused.cause
+                label = cause.rule or cause.field or "data"
+                return self._quarantine(
+                    envelope, decoded.message_key, decoded.sender, f"refused:{label}",
+                    f"the register refused {type(cmd).__name__} (command {refused.index + 1} "
+                    f"of {len(decoded.commands)}): {cause}", cause)
+            return Result(summarise(outcomes), outcomes)
+        raise ConcurrencyConflict(f"gave up after {self.conflict_retries} concurrent changes")
+
+    def _quarantine(self, envelope: Envelope, key: str, sender: str, kind: str, reason: str,
+                    problem: object | None = None) -> Result:
+        row_id = store.quarantine(self.sessions, envelope, key, sender, kind, reason)
+        # The reason may quote the message (an NHS number): only the label is logged.
+        log.warning("quarantined inbound message %s from %s: %s", row_id, sender, kind)
+        if self.dead_letter is not None:
+            self.dead_letter(envelope, row_id, kind)
+        return Result("quarantined", kind=kind, reason=reason, problem=problem,
+                      quarantine_id=row_id)
