@@ -2,9 +2,8 @@
 PyPI `hl7` parser, and checking its header before anything is mapped.
 
 Segments are separated by CR; LF and CRLF are accepted too (files and some engines use them).
-Text is UTF-8 unless MSH-18 names ISO 8859-1/15. The encoding characters in MSH-2 must be four
-(or, from v2.7, five) distinct punctuation characters other than the field separator; ITK
-senders use `^~\\&`.
+Text is UTF-8 unless MSH-18 names ISO 8859-1/15. The field separator must be `|` and the
+encoding characters in MSH-2 `^~\\&` (v2.7 and later may add the truncation character `#`).
 """
 
 from __future__ import annotations
@@ -52,17 +51,16 @@ def _check_header(text: str) -> None:
                        "this is not an HL7 v2 message: it must start with an MSH segment",
                        Location("MSH"))
     separator = text[3:4]
-    if not separator or separator.isalnum() or separator in "\r\n ":
+    if separator != "|":
         raise e.reject(e.DATA_TYPE_ERROR, "encoding-characters",
-                       f"MSH-1 field separator {separator!r} is not valid (use '|')",
-                       Location("MSH", 1))
+                       f"MSH-1 field separator {separator!r} is not '|'", Location("MSH", 1))
     encoding = text[4:].split(separator, 1)[0]
-    valid = (len(encoding) in (4, 5) and len(set(encoding)) == len(encoding)
-             and not any(ch.isalnum() or ch in "\r\n " for ch in encoding))
-    if not valid:
+    # HL7 allows other characters, but NHS ITK and every sender seen use these; anything else
+    # is far more often a mangled header than a choice, and would be read wrongly.
+    if encoding not in ("^~\\&", "^~\\&#"):
         raise e.reject(e.DATA_TYPE_ERROR, "encoding-characters",
-                       f"MSH-2 encoding characters {encoding!r} are not valid: they must be "
-                       "four distinct punctuation characters, normally ^~\\&",
+                       f"MSH-2 encoding characters {encoding[:10]!r} are not ^~\\& (v2.7 "
+                       "and later may add #): the message cannot be read reliably",
                        Location("MSH", 2))
 
 

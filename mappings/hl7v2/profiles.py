@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, post_load, validate
 
 from register import legal_status
 from register.errors import InvalidData
@@ -143,26 +143,22 @@ class NhsNumberSchema(Schema):
                                    load_default=["NH", "HN"])
 
 
+def _national_code(value: str) -> None:
+    try:
+        legal_status.normalise(value)
+    except InvalidData:
+        raise ValidationError(f"{value!r} is not an England legal status code") from None
+
+
 class LegalStatusSchema(Schema):
     zu5 = fields.Boolean(load_default=True)
     segments = fields.List(fields.Nested(SegmentSchema), load_default=lambda: [ZMH])
     obx = fields.List(fields.Nested(ObxSchema), load_default=list)
     codes = fields.Dict(keys=fields.String(validate=validate.Length(1, 20)),
-                        values=fields.String(), load_default=dict)
+                        values=fields.String(validate=_national_code), load_default=dict)
     events = fields.Dict(keys=fields.String(validate=validate.Length(1, 40)),
                          values=fields.String(validate=validate.OneOf(EVENTS)),
                          load_default=dict)
-
-    @validates_schema
-    def known_codes(self, data: dict[str, Any], **_: Any) -> None:
-        wrong = {}
-        for local, national in data.get("codes", {}).items():
-            try:
-                legal_status.normalise(national)
-            except InvalidData:
-                wrong[local] = [f"{national!r} is not an England legal status code"]
-        if wrong:
-            raise ValidationError({"codes": wrong})
 
 
 class ProfileSchema(Schema):
