@@ -25,10 +25,10 @@ log = logging.getLogger("s117.inbound")
 
 
 def _duration(seconds: int) -> str:
-    if seconds % 86400 == 0:
+    if seconds and seconds % 86400 == 0:
         days = seconds // 86400
         return f"{days} day{'s' if days > 1 else ''}"
-    if seconds % 3600 == 0:
+    if seconds and seconds % 3600 == 0:
         return f"{seconds // 3600} h"
     return f"{seconds} s"
 
