@@ -205,6 +205,7 @@ def worker(
                      "least 2")
         raise typer.Exit(2)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("pika").setLevel(logging.WARNING)
     Worker(settings, index=index, count=of, prefetch=prefetch).run()
 
 

@@ -112,6 +112,7 @@ def run(settings, *, host: str, port: int) -> None:  # type: ignore[no-untyped-d
     from queues.inbound.bus import build
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("pika").setLevel(logging.WARNING)
     inbound = build(settings, name="mllp")
     server = MllpServer(Hl7Intake(inbound), host=host, port=port,
                         threads=4 if settings.amqp_url else 1)

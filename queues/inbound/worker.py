@@ -180,8 +180,12 @@ class Worker:
         self._generation += 1
         channel = self._connection.channel()
         channel.basic_qos(prefetch_count=self.prefetch)
+        # The tag says who holds the partition (`rabbitmqctl list_consumers` shows which
+        # consumer of a single-active-consumer queue is active).
         channel.basic_consume(topology.partition_queue(partition),
-                              partial(self._on_message, partition, self._generation))
+                              partial(self._on_message, partition, self._generation),
+                              consumer_tag=f"s117-worker-{self.index}-p{partition}-"
+                                           f"{self._generation}")
         self._channels[partition] = (channel, self._generation)
 
     def _on_message(self, partition: int, generation: int, channel: BlockingChannel,
