@@ -61,12 +61,12 @@ def check_profile(console: Console, path: Path, sample: Path | None) -> bool:
 
 def quarantine_table(rows) -> Table:  # type: ignore[no-untyped-def]
     table = Table(title="inbound messages")
-    for column in ("id", "state", "received (UTC)", "sender", "channel", "kind", "reason",
-                   "tries"):
-        table.add_column(column, overflow="fold")
+    for column in ("id", "state", "received (UTC)", "sender", "channel", "kind", "tries"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("reason", overflow="fold", ratio=1)
     for r in rows:
         table.add_row(str(r.id), r.state, r.received_at.strftime("%Y-%m-%d %H:%M:%S"),
-                      r.sender, r.channel, r.kind, r.reason[:160], str(r.attempts))
+                      r.sender, r.channel, r.kind, str(r.attempts), r.reason[:200])
     return table
 
 
