@@ -9,16 +9,19 @@
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 from typing import Protocol
 
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from adapter.config import Settings
+from queues.inbound import holds
 from queues.inbound.amqp import Publisher, Unavailable
 from queues.inbound.decoders import Decoders
 from queues.inbound.envelope import Envelope, Result
 from queues.inbound.processor import Processor
+from register.errors import ConcurrencyConflict
 
 
 class Bus(Protocol):
@@ -27,18 +30,33 @@ class Bus(Protocol):
 
 
 class InProcessBus:
-    def __init__(self, processor: Processor) -> None:
+    def __init__(self, processor: Processor, hold_seconds: int | None = None) -> None:
         self.processor = processor
+        self.hold_seconds = hold_seconds
         # One message at a time per process, as one partition consumer would take them.
         self._lock = threading.Lock()
+        self._next_sweep = 0.0
 
     def publish(self, envelope: Envelope) -> Result:
         with self._lock:
             try:
-                return self.processor.process(envelope)
+                result = self.processor.process(envelope)
+                self._sweep()
             except (OperationalError, InterfaceError) as exc:
                 raise Unavailable(f"the register database is unavailable "
                                   f"({type(exc.orig).__name__})") from exc
+        return result
+
+    def _sweep(self) -> None:
+        """Embedded mode has no worker: expired holds are swept here, at most once a
+        minute, after a message (and by `s117 quarantine list`)."""
+        if self.hold_seconds is None or time.monotonic() < self._next_sweep:
+            return
+        self._next_sweep = time.monotonic() + min(60.0, max(1.0, self.hold_seconds / 4))
+        try:
+            holds.sweep(self.processor.service, self.processor.sessions, self.hold_seconds)
+        except ConcurrencyConflict:
+            self._next_sweep = 0.0  # someone else changed that person: next time
 
     def close(self) -> None:
         pass
@@ -91,5 +109,5 @@ def build(settings: Settings, name: str, register=None) -> Inbound:  # type: ign
         from adapter.bootstrap import build as build_register
 
         register = build_register(settings)
-    return Inbound(decoders, InProcessBus(Processor(register.service, register.sessions,
-                                                    decoders)), settings)
+    processor = Processor(register.service, register.sessions, decoders)
+    return Inbound(decoders, InProcessBus(processor, settings.hold_seconds), settings)

@@ -220,3 +220,37 @@ def test_embedded_serve_alone_takes_hl7v2_over_mllp_and_http(tmp_path: Path) -> 
     with socket.socket() as probe:
         assert probe.connect_ex(("127.0.0.1", mllp_port)) != 0
     assert os.path.exists(tmp_path / "s117.db")
+
+
+@pytest.mark.rabbitmq
+@pytest.mark.postgres
+def test_process_message_in_networked_mode_is_accepted_then_applied_by_the_worker(
+        net: Networked) -> None:
+    from tests.integration.test_inbound_processing import fhir_message
+
+    port = free_port()
+    server = Service(["serve", "--port", str(port)], net.env, net.tmp, "serve-networked")
+    server.start()
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_for(lambda: server.running and requests.get(f"{base}/healthz", timeout=2).ok
+                 if "Booting worker" in server.output() else False, 60, "s117 serve")
+        nhs = synthetic(8300)
+        headers = {"Content-Type": "application/fhir+json"}
+        accepted = requests.post(f"{base}/fhir/$process-message", headers=headers,
+                                 data=fhir_message("NET-1", nhs), timeout=30)
+        assert accepted.status_code == 202, accepted.text
+        assert accepted.json()["issue"][0]["severity"] == "information"
+        wait_for(lambda: net.responsibility(nhs).get("status") == "planned", 30,
+                 "the worker to apply the FHIR message")
+        refused = requests.post(f"{base}/fhir/$process-message", headers=headers,
+                                data=fhir_message("NET-2", synthetic(8301), code="77"),
+                                timeout=30)
+        assert refused.status_code == 400
+        assert "legal status" in refused.json()["issue"][0]["diagnostics"]
+        listed = wait_for(lambda: "fhir:RLQ:NET-2" in (out := net.s117(
+            "quarantine", "list", "--limit", "1000").stdout) or ("http-400" in out and out),
+            30, "the refused FHIR message in quarantine")
+        assert "http-400" in listed
+    finally:
+        server.stop()
