@@ -66,8 +66,8 @@ class AmqpBus:
     """A publisher (connection and confirm channel) per thread: a transport serving several
     connections at once publishes in parallel, each connection's messages in its order."""
 
-    def __init__(self, url: str, name: str) -> None:
-        self.url, self.name = url, name
+    def __init__(self, url: str, name: str, give_up_after: float = 20.0) -> None:
+        self.url, self.name, self.give_up_after = url, name, give_up_after
         self._local = threading.local()
         self._all: list[Publisher] = []
         self._lock = threading.Lock()
@@ -75,7 +75,8 @@ class AmqpBus:
     def _publisher(self) -> Publisher:
         publisher = getattr(self._local, "publisher", None)
         if publisher is None:
-            publisher = self._local.publisher = Publisher(self.url, self.name)
+            publisher = self._local.publisher = Publisher(self.url, self.name,
+                                                          self.give_up_after)
             with self._lock:
                 self._all.append(publisher)
         return publisher

@@ -258,10 +258,11 @@ class Worker:
     def _rebalance(self) -> None:
         if self.count == 1:
             return
+        owners = {i: self._owner_present(i) for i in range(self.count) if i != self.index}
         for partition in range(self.partitions):
             if self.own(partition):
                 continue
-            present = self._owner_present(partition % self.count)
+            present = owners[partition % self.count]
             if present and not self._yielded.get(partition):
                 log.info("partition %s: its owner is here; handing it over", partition)
                 self._subscribe(partition)
@@ -283,5 +284,6 @@ class Worker:
         except (OperationalError, InterfaceError) as error:
             log.warning("hold sweep skipped: database unavailable (%s)",
                         type(error.orig).__name__)
-        except Exception:  # a conflict with a worker applying the same person: next time
-            log.exception("hold sweep failed; it runs again shortly")
+        except Exception as error:  # e.g. a conflict with a worker applying the same person
+            # The type only: an error's text may quote a message.
+            log.error("hold sweep failed (%s); it runs again shortly", type(error).__name__)

@@ -223,3 +223,17 @@ def test_a_message_over_the_delivery_limit_reaches_quarantine(net) -> None:  # t
     kind = wait_for(lambda: net.scalar(select(InboundMessageRow.kind).where(
         InboundMessageRow.message_key == "hl7v2:RLQ:POISON-1")), 30, "the quarantine row")
     assert kind == "delivery-limit"
+
+
+def test_sigterm_stops_a_worker_gracefully_and_nothing_is_lost(net) -> None:  # type: ignore[no-untyped-def]
+    net.mllp()
+    worker = net.worker()
+    messages = stream(9000)
+    thread, sender = send_in_background(net.port, messages)
+    wait_for(lambda: net.applied() >= PEOPLE // 2, 60, "the stream to be under way")
+    assert worker.stop() == 0  # SIGTERM: the message in hand finished, the rest returned
+    assert "Traceback" not in worker.output()
+    net.worker()
+    thread.join(timeout=120)
+    assert not thread.is_alive()
+    assert_each_applied_once(net, sender, messages)
