@@ -188,6 +188,8 @@ def worker(
     = 1,
     prefetch: Annotated[int, typer.Option(help="unacknowledged messages per partition")]
     = 50,
+    batch: Annotated[int, typer.Option(help="waiting messages applied per transaction")]
+    = 20,
 ) -> None:
     """Consume the inbound partition queues and apply each message once, in order per
     person (networked mode)."""
@@ -200,13 +202,13 @@ def worker(
         errors.print("[red]error:[/red] S117_AMQP_URL is not set: in embedded mode "
                      "`s117 serve` and `s117 mllp` apply messages themselves")
         raise typer.Exit(2)
-    if not 0 <= index < of or prefetch < 2:
+    if not 0 <= index < of or prefetch < 2 or batch < 1:
         errors.print("[red]error:[/red] --index must be 0 to --of minus 1, --prefetch at "
-                     "least 2")
+                     "least 2, --batch at least 1")
         raise typer.Exit(2)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("pika").setLevel(logging.WARNING)
-    Worker(settings, index=index, count=of, prefetch=prefetch).run()
+    Worker(settings, index=index, count=of, prefetch=prefetch, batch=batch).run()
 
 
 @quarantine_app.command("list")

@@ -207,8 +207,10 @@ def main() -> None:
                 t.start()
             for t in threads:
                 t.join()
+            sent = time.perf_counter()
             done = wait_applied(stack, people * 3)
             throughput = len(batch) / (done - start)
+            accepted = len(batch) / (sent - start)
 
             paced_people = int(args.rate * args.paced_seconds) // 2
             paced = messages(people + 10, paced_people, "P")
@@ -238,6 +240,7 @@ def main() -> None:
             ("mode", mode), ("messages (throughput phase)", f"{len(batch):,}"),
             ("MLLP connections", str(args.connections)),
             ("s117 worker processes", "-" if args.embedded else str(args.workers)),
+            ("MLLP -> AA (durable), messages/s", f"{accepted:,.0f}"),
             ("MLLP -> applied, messages/s", f"{throughput:,.0f}"),
             ("ACK latency p50 ms", f"{ms(latencies, 50):.1f}"),
             ("ACK latency p99 ms", f"{ms(latencies, 99):.1f}"),

@@ -59,6 +59,49 @@ class Processor:
                                     refused.reason, refused.problem)
         return self._apply(envelope, decoded)
 
+    def process_all(self, envelopes: list[Envelope]) -> list[Result]:
+        """Several messages (a worker's prefetched deliveries, in order) in one transaction,
+        which costs less than half as much per message as one transaction each. The results
+        are those of processing them one by one: if the register refuses any command, or
+        another process changed the same person, nothing of the batch is kept and each
+        message is processed on its own, in order. Messages that do not decode are
+        quarantined one by one (that touches no register state, so order does not matter)."""
+        decoded: list[tuple[int, Decoded]] = []
+        for i, envelope in enumerate(envelopes):
+            if envelope.rejected:
+                continue
+            try:
+                decoded.append((i, self.decoders.decode(envelope.routing_key, envelope.body)))
+            except Refused:
+                continue
+        results: dict[int, Result] = {}
+        if len(decoded) > 1:
+            commands = [cmd for _, d in decoded for cmd in d.commands]
+
+            def split(outcomes: list[Outcome]) -> list[list[Outcome]]:
+                parts, start = [], 0
+                for _, d in decoded:
+                    parts.append(outcomes[start:start + len(d.commands)])
+                    start += len(d.commands)
+                return parts
+
+            def bookkeeping(uow: UnitOfWork, outcomes: list[Outcome]) -> None:
+                session = cast(SqlUnitOfWork, uow).session
+                for (i, d), mine in zip(decoded, split(outcomes), strict=True):
+                    held = [o for o in mine if o.status == "held"]
+                    store.record_outcome(session, envelopes[i], d.message_key, d.sender,
+                                         [o.command_id for o in held],
+                                         "; ".join(dict.fromkeys(o.reason for o in held)))
+            try:
+                outcomes = self.service.handle_all(commands, alongside=bookkeeping)
+            except (CommandRefused, ConcurrencyConflict):
+                pass  # one by one below
+            else:
+                for (i, _), mine in zip(decoded, split(outcomes), strict=True):
+                    results[i] = Result(summarise(mine), mine)
+        return [results[i] if i in results else self.process(envelope)
+                for i, envelope in enumerate(envelopes)]
+
     def _explain(self, envelope: Envelope) -> str:
         """The reason in full words: headers carry only an identifier-free summary, so ask
         the decoder again (pure) for the words the sender was given."""

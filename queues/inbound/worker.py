@@ -14,12 +14,12 @@ partitions between several workers is done here:
   there (closing that partition's channel returns any unprocessed prefetched messages to the
   head of the queue), so it goes to the back of the line and the owner becomes active.
 
-Messages are applied one at a time per process in delivery order, then acknowledged (manual
-acks, prefetch > 1). A crash before the ack redelivers; the register's inbox turns the second
-application into a duplicate, so every message is applied exactly once. If the database is
-down the worker waits with backoff (keeping the broker connection alive) and retries the same
-message; if the broker goes away it reconnects with backoff. SIGTERM/SIGINT: finish the
-message in hand, return the rest to the queue, close.
+Messages are applied in delivery order, up to `--batch` waiting ones per transaction, then
+acknowledged (manual acks, prefetch > 1). A crash before the ack redelivers; the register's
+inbox turns the second application into a duplicate, so every message is applied exactly
+once. If the database is down the worker waits with backoff (keeping the broker connection
+alive) and retries the same messages; if the broker goes away it reconnects with backoff.
+SIGTERM/SIGINT: finish the messages in hand, return the rest to their queues, close.
 
 Messages dead-lettered by the broker itself (over the delivery limit: a message that crashed
 its worker again and again) reach the `s117.dead.intake` queue; the worker stores them in
@@ -74,7 +74,8 @@ class _Delivery:
 
 class Worker:
     def __init__(self, settings: Settings, *, index: int = 0, count: int = 1,
-                 prefetch: int = 50, partitions: int = topology.PARTITIONS) -> None:
+                 prefetch: int = 50, batch: int = 20,
+                 partitions: int = topology.PARTITIONS) -> None:
         if not settings.amqp_url:
             raise ValueError("s117 worker needs S117_AMQP_URL (networked mode)")
         if not 0 <= index < count:
@@ -83,6 +84,7 @@ class Worker:
         self.url = settings.amqp_url
         self.index, self.count, self.prefetch, self.partitions = index, count, prefetch, \
             partitions
+        self.batch = batch
         self.register = build_register(settings, prepare=False)
         self.processor = Processor(self.register.service, self.register.sessions,
                                    Decoders(settings), dead_letter=self._dead_letter)
@@ -161,7 +163,7 @@ class Worker:
                 break
             self._connection.process_data_events(time_limit=0 if self._pending else 0.5)
             while self._pending and not self.stopping:
-                self._handle(self._pending.popleft())
+                self._handle_batch()
             now = time.monotonic()
             if now >= next_rebalance:
                 self._rebalance()
@@ -192,19 +194,32 @@ class Worker:
                     method: Any, props: pika.BasicProperties, body: bytes) -> None:
         self._pending.append(_Delivery(partition, generation, channel, method, props, body))
 
-    def _handle(self, delivery: _Delivery) -> None:
-        if delivery.partition >= 0:
-            current = self._channels.get(delivery.partition)
-            if current is None or current[1] != delivery.generation:
-                return  # that channel was closed: the message is back in its queue
+    def _current(self, delivery: _Delivery) -> bool:
         if delivery.partition < 0:
-            self._dead_letter_intake(delivery)
-        else:
-            envelope = envelope_of(delivery.method.routing_key, delivery.properties,
-                                   delivery.body)
-            self._with_database(lambda: self.processor.process(envelope))
-        delivery.channel.basic_ack(delivery.method.delivery_tag)
-        self.processed += 1
+            return True
+        held = self._channels.get(delivery.partition)
+        return held is not None and held[1] == delivery.generation
+
+    def _handle_batch(self) -> None:
+        """Apply what is waiting (up to --batch deliveries, in arrival order, so each
+        partition's order is kept) in one transaction, then acknowledge each."""
+        batch: list[_Delivery] = []
+        while self._pending and len(batch) < self.batch:
+            delivery = self._pending.popleft()
+            if not self._current(delivery):
+                continue  # that channel was closed: the message is back in its queue
+            if delivery.partition < 0:
+                self._with_database(lambda d=delivery: self._dead_letter_intake(d))
+                delivery.channel.basic_ack(delivery.method.delivery_tag)
+                continue
+            batch.append(delivery)
+        if not batch:
+            return
+        envelopes = [envelope_of(d.method.routing_key, d.properties, d.body) for d in batch]
+        self._with_database(lambda: self.processor.process_all(envelopes))
+        for delivery in batch:
+            delivery.channel.basic_ack(delivery.method.delivery_tag)
+        self.processed += len(batch)
 
     def _with_database(self, work: Callable[[], object]) -> object:
         """Run `work`, waiting out a database outage without losing the message or the

@@ -214,3 +214,26 @@ def test_the_migration_creates_the_inbound_message_table(engine: Engine) -> None
 def test_a_message_with_nothing_to_apply_is_accepted(pipe) -> None:  # type: ignore[no-untyped-def]
     result = pipe.send(adt("A12", "N1", NHS, pv1("V-1"), zmh("3", "20250110100000")))
     assert result.status == "empty" and pipe.rows(None) == []
+
+
+def test_a_batch_gives_what_one_by_one_gives_and_a_refusal_in_it_falls_back(pipe) -> None:  # type: ignore[no-untyped-def]
+    def envelope(raw: bytes) -> Envelope:
+        return Envelope("hl7v2.RLQ", raw, 0, f"test:{hash(raw)}")
+
+    other = synthetic(4203)
+    calm = [admission(NHS, "B1", visit="V-B"), discharge(NHS, "B2", visit="V-B"),
+            admission(NHS, "B1", visit="V-B"), discharge(other, "B3", visit="V-O"),
+            adt("A12", "B4", NHS, pv1("V-B"))]
+    assert [r.status for r in pipe.processor.process_all([envelope(m) for m in calm])] == [
+        "applied", "applied", "duplicate", "held", "empty"]
+    assert [r.command_ids for r in pipe.rows("held")] == [["hl7v2:RLQ:B3:0"]]
+    assert pipe.answer().status == "active"
+
+    stormy = [admission(other, "B5", visit="V-O"),  # releases the held discharge
+              admission(synthetic(4204), "B6", visit="V-O"),  # another person, same visit
+              admission(synthetic(4205), "B7", code="77"),
+              admission(synthetic(4206), "B8")]
+    results = pipe.processor.process_all([envelope(m) for m in stormy])
+    assert [r.status for r in results] == ["applied", "quarantined", "quarantined", "applied"]
+    assert results[1].kind == "refused:stay_ref"
+    assert pipe.answer(other).status == "active"
