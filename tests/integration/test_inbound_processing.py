@@ -237,3 +237,11 @@ def test_a_batch_gives_what_one_by_one_gives_and_a_refusal_in_it_falls_back(pipe
     assert [r.status for r in results] == ["applied", "quarantined", "quarantined", "applied"]
     assert results[1].kind == "refused:stay_ref"
     assert pipe.answer(other).status == "active"
+
+
+def test_a_discharge_and_its_admission_in_one_batch(pipe) -> None:  # type: ignore[no-untyped-def]
+    envelopes = [Envelope("hl7v2.RLQ", m, 0, "k") for m in (
+        discharge(NHS, "C2", visit="V-C"), admission(NHS, "C1", visit="V-C"))]
+    assert [r.status for r in pipe.processor.process_all(envelopes)] == ["held", "applied"]
+    assert pipe.answer().status == "active" and pipe.count(HeldRow) == 0
+    assert holds.sweep(pipe.service, pipe.sessions, hold_seconds=3600) == (1, 0)
