@@ -237,3 +237,30 @@ def test_sigterm_stops_a_worker_gracefully_and_nothing_is_lost(net) -> None:  # 
     thread.join(timeout=120)
     assert not thread.is_alive()
     assert_each_applied_once(net, sender, messages)
+
+
+def test_the_database_going_away_mid_stream_is_waited_out(net, postgresql_url: str) -> None:  # type: ignore[no-untyped-def]
+    import psycopg
+
+    from tests.conftest import PG_ADMIN
+
+    name = postgresql_url.rsplit("/", 1)[1]
+    net.mllp()
+    worker = net.worker()
+    messages = stream(9500)
+    thread, sender = send_in_background(net.port, messages)
+    wait_for(lambda: net.applied() >= PEOPLE // 2, 60, "the stream to be under way")
+    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+        # For this database only: refuse new connections and drop every open one.
+        admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        try:
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                          "WHERE datname = %s AND pid <> pg_backend_pid()", (name,))
+            wait_for(lambda: "database unavailable" in worker.output(), 30,
+                     "the worker to notice")
+        finally:
+            admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+    thread.join(timeout=120)
+    assert not thread.is_alive()
+    assert_each_applied_once(net, sender, messages)
+    assert worker.running
