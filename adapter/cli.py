@@ -218,7 +218,7 @@ def quarantine_list(
     limit: Annotated[int, typer.Option(help="at most this many rows")] = 100,
 ) -> None:
     """Inbound messages by state (default: quarantined), oldest first."""
-    from adapter.inbound_cli import quarantine_table, sessions_for
+    from adapter.inbound_cli import quarantine_table, register_for
     from queues.inbound import holds, store
 
     if state not in ("quarantined", "held", "replaying", "resolved", "all"):
@@ -226,7 +226,7 @@ def quarantine_list(
                      "resolved or all")
         raise typer.Exit(2)
     settings = _settings()
-    register = sessions_for(settings)
+    register = register_for(settings)
     if not settings.amqp_url:  # networked: the workers sweep (and dead-letter) expired holds
         holds.sweep(register.service, register.sessions, settings.hold_seconds)
     rows = store.listing(register.sessions, None if state == "all" else state, limit)
@@ -238,10 +238,10 @@ def quarantine_list(
 def quarantine_show(message_id: Annotated[int, typer.Argument(help="the id in the list")]
                     ) -> None:
     """One inbound message: sender, reason, times, and the raw message."""
-    from adapter.inbound_cli import sessions_for, show_row
+    from adapter.inbound_cli import register_for, show_row
     from queues.inbound import store
 
-    row = store.find(sessions_for(_settings()).sessions, message_id)
+    row = store.find(register_for(_settings()).sessions, message_id)
     if row is None:
         errors.print(f"[red]error:[/red] no inbound message {message_id}")
         raise typer.Exit(1)
@@ -256,7 +256,7 @@ def quarantine_replay(
 ) -> None:
     """Put quarantined messages through again (after a mapping fix, or once the missing
     message has been sent). Each is applied once."""
-    from adapter.inbound_cli import sessions_for
+    from adapter.inbound_cli import register_for
     from queues.inbound import quarantine
     from queues.inbound.amqp import Unavailable
     from queues.inbound.bus import build as build_inbound
@@ -265,7 +265,7 @@ def quarantine_replay(
         errors.print("[red]error:[/red] give message ids or --all (not both)")
         raise typer.Exit(2)
     settings = _settings()
-    register = sessions_for(settings)
+    register = register_for(settings)
     chosen = quarantine.all_ids(register.sessions) if every else list(ids or [])
     inbound = build_inbound(settings, name="quarantine replay", register=register)
     try:

@@ -8,9 +8,11 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from adapter.bootstrap import Register, build
 from adapter.config import Settings
 from mappings.hl7v2 import adt, message, profiles
 from mappings.hl7v2.errors import Hl7Problem
+from queues.inbound.store import Stored
 from register.errors import InvalidData
 
 
@@ -59,7 +61,7 @@ def check_profile(console: Console, path: Path, sample: Path | None) -> bool:
     return True
 
 
-def quarantine_table(rows) -> Table:  # type: ignore[no-untyped-def]
+def quarantine_table(rows: list[Stored]) -> Table:
     table = Table(title="inbound messages")
     for column in ("id", "state", "received (UTC)", "sender", "channel", "kind", "tries"):
         table.add_column(column, no_wrap=True)
@@ -70,7 +72,7 @@ def quarantine_table(rows) -> Table:  # type: ignore[no-untyped-def]
     return table
 
 
-def show_row(console: Console, row) -> None:  # type: ignore[no-untyped-def]
+def show_row(console: Console, row: Stored) -> None:
     table = Table(show_header=False, title=f"inbound message {row.id}")
     for name, value in (("state", row.state), ("message", row.message_key),
                         ("sender", row.sender), ("routing key", row.routing_key),
@@ -87,7 +89,5 @@ def show_row(console: Console, row) -> None:  # type: ignore[no-untyped-def]
     console.print(text, markup=False, highlight=False, soft_wrap=True)
 
 
-def sessions_for(settings: Settings):  # type: ignore[no-untyped-def]
-    from adapter.bootstrap import build
-
+def register_for(settings: Settings) -> Register:
     return build(settings)

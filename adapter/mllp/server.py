@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
+from adapter.config import Settings
 from adapter.hl7v2_intake import Answer, Hl7Intake
 from adapter.mllp.framing import CR, EB, SB, Broken, Event, Frame, Framer, Stray, TooLarge
 from mappings.hl7v2 import errors as e
@@ -108,7 +109,7 @@ class MllpServer:
         self.intake.bus.close()
 
 
-def run(settings, *, host: str, port: int) -> None:  # type: ignore[no-untyped-def]
+def run(settings: Settings, *, host: str, port: int) -> None:
     from queues.inbound.bus import build
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")

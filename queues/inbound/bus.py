@@ -15,6 +15,8 @@ from typing import Protocol
 
 from sqlalchemy.exc import InterfaceError, OperationalError
 
+from adapter.bootstrap import Register
+from adapter.bootstrap import build as build_register
 from adapter.config import Settings
 from queues.inbound import holds
 from queues.inbound.amqp import Publisher, Unavailable
@@ -100,15 +102,13 @@ class Inbound:
     settings: Settings
 
 
-def build(settings: Settings, name: str, register=None) -> Inbound:  # type: ignore[no-untyped-def]
+def build(settings: Settings, name: str, register: Register | None = None) -> Inbound:
     """The bus for this process's mode. `register` (adapter.bootstrap.Register) is used in
     embedded mode, built if not given."""
     decoders = Decoders(settings)
     if settings.amqp_url:
         return Inbound(decoders, AmqpBus(settings.amqp_url, name), settings)
     if register is None:
-        from adapter.bootstrap import build as build_register
-
         register = build_register(settings)
     processor = Processor(register.service, register.sessions, decoders)
     return Inbound(decoders, InProcessBus(processor, settings.hold_seconds), settings)

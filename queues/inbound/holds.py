@@ -11,6 +11,7 @@ from datetime import timedelta
 from typing import cast
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
 from queues.inbound import store
 from queues.inbound.envelope import Envelope, now
@@ -33,7 +34,7 @@ def _duration(seconds: int) -> str:
     return f"{seconds} s"
 
 
-def sweep(service: RegisterService, sessions, hold_seconds: int,  # type: ignore[no-untyped-def]
+def sweep(service: RegisterService, sessions: sessionmaker[Session], hold_seconds: int,
           dead_letter: DeadLetter | None = None) -> tuple[int, int]:
     """Resolve held messages whose commands have all been applied; quarantine those held
     longer than the hold time. Returns (resolved, quarantined)."""

@@ -9,9 +9,10 @@ import time
 from collections.abc import Callable
 from typing import cast
 
-from queues import topology
+from sqlalchemy.orm import Session, sessionmaker
+
 from queues.inbound import store
-from queues.inbound.decoders import Decoded, Decoders, Refused, digest_key
+from queues.inbound.decoders import Decoded, Decoders, Refused
 from queues.inbound.envelope import Envelope, Result, summarise
 from register.errors import CommandRefused, ConcurrencyConflict
 from register.ports import UnitOfWork
@@ -24,20 +25,10 @@ DeadLetter = Callable[[Envelope, int, str], None]
 """Publishes a quarantined message to s117.dead (networked mode): envelope, row id, kind."""
 
 
-def partition_for(decoders: Decoders, envelope_key: str, body: bytes) -> tuple[int, str]:
-    """The partition and message key of a body, from what its decoder can read."""
-    prefix = envelope_key.split(".", 1)[0]
-    try:
-        decoded = decoders.decode(envelope_key, body)
-        return topology.partition_of(decoded.partition_key), decoded.message_key
-    except Refused as refused:
-        key = refused.message_key or digest_key(prefix, body)
-        return topology.partition_of(key), key
-
-
 class Processor:
-    def __init__(self, service: RegisterService, sessions, decoders: Decoders,  # type: ignore[no-untyped-def]
-                 dead_letter: DeadLetter | None = None, conflict_retries: int = 8) -> None:
+    def __init__(self, service: RegisterService, sessions: sessionmaker[Session],
+                 decoders: Decoders, dead_letter: DeadLetter | None = None,
+                 conflict_retries: int = 8) -> None:
         self.service = service
         self.sessions = sessions
         self.decoders = decoders

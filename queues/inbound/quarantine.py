@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy.orm import Session, sessionmaker
+
 from queues import topology
 from queues.inbound import store
 from queues.inbound.bus import Inbound
@@ -40,7 +42,8 @@ def _envelope(inbound: Inbound, row: store.Stored) -> Envelope:
                     size=row.size)
 
 
-def replay(inbound: Inbound, sessions, ids: list[int]) -> list[Replayed]:  # type: ignore[no-untyped-def]
+def replay(inbound: Inbound, sessions: sessionmaker[Session], ids: list[int]
+           ) -> list[Replayed]:
     out = []
     for row_id in ids:
         row = store.find(sessions, row_id)
@@ -51,5 +54,5 @@ def replay(inbound: Inbound, sessions, ids: list[int]) -> list[Replayed]:  # typ
     return out
 
 
-def all_ids(sessions) -> list[int]:  # type: ignore[no-untyped-def]
+def all_ids(sessions: sessionmaker[Session]) -> list[int]:
     return [r.id for r in store.listing(sessions, QUARANTINED, limit=1_000_000)]

@@ -31,7 +31,7 @@ from queues import topology
 from queues.inbound.amqp import Unavailable
 from queues.inbound.bus import Inbound
 from queues.inbound.decoders import digest_key
-from queues.inbound.envelope import Envelope
+from queues.inbound.envelope import Envelope, Result
 from register.errors import RegisterError
 
 
@@ -64,7 +64,7 @@ def _inbound() -> Inbound:
     return inbound
 
 
-def _publish(envelope: Envelope):  # type: ignore[no-untyped-def]
+def _publish(envelope: Envelope) -> Result | None:
     try:
         return _inbound().bus.publish(envelope)
     except Unavailable as exc:
