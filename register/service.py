@@ -94,7 +94,8 @@ class RegisterService:
                      ) -> list[HeldCommand]:
         """Stop waiting for these held commands (their hold time is over): take them out of
         `held_command` and forget their ids, so the message that carried them can be kept
-        elsewhere (quarantine) and applied when it is replayed. Returns those still held."""
+        elsewhere (quarantine) and applied when it is replayed. Returns the ones released
+        (those applied or released meanwhile are skipped)."""
         with self._uow() as uow:
             released = []
             for command_id in command_ids:
