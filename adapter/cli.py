@@ -21,9 +21,14 @@ db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_he
 refdata_app = typer.Typer(help="Reference data: geography, GP practices, postcodes.",
                           no_args_is_help=True)
 queues_app = typer.Typer(help="RabbitMQ topology (networked mode).", no_args_is_help=True)
+quarantine_app = typer.Typer(help="Inbound messages that could not be applied: list, show, "
+                             "replay.", no_args_is_help=True)
+mappings_app = typer.Typer(help="Per-trust HL7 v2 mapping profiles.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(refdata_app, name="refdata")
 app.add_typer(queues_app, name="queues")
+app.add_typer(quarantine_app, name="quarantine")
+app.add_typer(mappings_app, name="mappings")
 console = Console()
 errors = Console(stderr=True)
 
@@ -165,15 +170,165 @@ def demo(
 
 
 @app.command()
+def mllp(
+    host: Annotated[str, typer.Option(help="address to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 2575,
+) -> None:
+    """The HL7 v2 MLLP listener: ACK AA once a message is durable (RabbitMQ confirm, or
+    committed in embedded mode), AE/AR with an ERR segment otherwise."""
+    from adapter.mllp.server import run
+
+    run(_settings(), host=host, port=port)
+
+
+@app.command()
+def worker(
+    index: Annotated[int, typer.Option(help="this worker's number, 0 to --of minus 1")] = 0,
+    of: Annotated[int, typer.Option("--of", help="how many workers share the partitions")]
+    = 1,
+    prefetch: Annotated[int, typer.Option(help="unacknowledged messages per partition")]
+    = 50,
+    batch: Annotated[int, typer.Option(help="waiting messages applied per transaction")]
+    = 20,
+) -> None:
+    """Consume the inbound partition queues and apply each message once, in order per
+    person (networked mode)."""
+    import logging
+
+    from queues.inbound.worker import Worker
+
+    settings = _settings()
+    if not settings.amqp_url:
+        errors.print("[red]error:[/red] S117_AMQP_URL is not set: in embedded mode "
+                     "`s117 serve` and `s117 mllp` apply messages themselves")
+        raise typer.Exit(2)
+    if not 0 <= index < of or prefetch < 2 or batch < 1:
+        errors.print("[red]error:[/red] --index must be 0 to --of minus 1, --prefetch at "
+                     "least 2, --batch at least 1")
+        raise typer.Exit(2)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("pika").setLevel(logging.WARNING)
+    Worker(settings, index=index, count=of, prefetch=prefetch, batch=batch).run()
+
+
+@quarantine_app.command("list")
+def quarantine_list(
+    state: Annotated[str, typer.Option(help="quarantined | held | replaying | resolved | all")]
+    = "quarantined",
+    limit: Annotated[int, typer.Option(help="at most this many rows")] = 100,
+) -> None:
+    """Inbound messages by state (default: quarantined), oldest first."""
+    from adapter.inbound_cli import quarantine_table, register_for
+    from queues.inbound import holds, store
+
+    if state not in ("quarantined", "held", "replaying", "resolved", "all"):
+        errors.print(f"[red]error:[/red] --state {state!r}: quarantined, held, replaying, "
+                     "resolved or all")
+        raise typer.Exit(2)
+    settings = _settings()
+    register = register_for(settings)
+    if not settings.amqp_url:  # networked: the workers sweep (and dead-letter) expired holds
+        holds.sweep(register.service, register.sessions, settings.hold_seconds)
+    rows = store.listing(register.sessions, None if state == "all" else state, limit)
+    console.print(quarantine_table(rows))
+    console.print(f"{len(rows)} message(s)")
+
+
+@quarantine_app.command("show")
+def quarantine_show(message_id: Annotated[int, typer.Argument(help="the id in the list")]
+                    ) -> None:
+    """One inbound message: sender, reason, times, and the raw message."""
+    from adapter.inbound_cli import register_for, show_row
+    from queues.inbound import store
+
+    row = store.find(register_for(_settings()).sessions, message_id)
+    if row is None:
+        errors.print(f"[red]error:[/red] no inbound message {message_id}")
+        raise typer.Exit(1)
+    show_row(console, row)
+
+
+@quarantine_app.command("replay")
+def quarantine_replay(
+    ids: Annotated[list[int] | None, typer.Argument(help="ids to replay")] = None,
+    every: Annotated[bool, typer.Option("--all", help="replay every quarantined message")]
+    = False,
+) -> None:
+    """Put quarantined messages through again (after a mapping fix, or once the missing
+    message has been sent). Each is applied once."""
+    from adapter.inbound_cli import register_for
+    from queues.inbound import quarantine
+    from queues.inbound.amqp import Unavailable
+    from queues.inbound.bus import build as build_inbound
+
+    if bool(ids) == every:
+        errors.print("[red]error:[/red] give message ids or --all (not both)")
+        raise typer.Exit(2)
+    settings = _settings()
+    register = register_for(settings)
+    chosen = quarantine.all_ids(register.sessions) if every else list(ids or [])
+    inbound = build_inbound(settings, name="quarantine replay", register=register)
+    try:
+        with progress_bar() as bar:
+            task = bar.add_task("replaying", total=len(chosen))
+            done = []
+            for row_id in chosen:
+                done += quarantine.replay(inbound, register.sessions, [row_id])
+                bar.advance(task)
+    except Unavailable as exc:
+        errors.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    finally:
+        inbound.bus.close()
+    skipped = sorted(set(chosen) - {r.id for r in done})
+    for r in done:
+        if r.result is None:
+            console.print(f"{r.id}: published; s117 worker applies it")
+        elif r.result.status == "quarantined":
+            console.print(f"{r.id}: [red]still quarantined[/red]: {r.result.reason}")
+        else:
+            console.print(f"{r.id}: [green]{r.result.status}[/green]")
+    if skipped:
+        console.print(f"not quarantined (nothing to replay): {', '.join(map(str, skipped))}")
+    if any(r.result is not None and r.result.status == "quarantined" for r in done):
+        raise typer.Exit(1)
+
+
+@mappings_app.command("check")
+def mappings_check(
+    file: Annotated[Path, typer.Argument(help="a trust profile (YAML)")],
+    sample: Annotated[Path | None, typer.Option(help="an HL7 v2 message to map with it")]
+    = None,
+) -> None:
+    """Validate a per-trust mapping profile against the schema (docs/hl7v2.md), and
+    optionally map a sample message with it."""
+    from adapter.inbound_cli import check_profile
+
+    for path in (file, sample):
+        if path is not None and not path.is_file():
+            errors.print(f"[red]error:[/red] {path} is not a file")
+            raise typer.Exit(2)
+    if not check_profile(console, file, sample):
+        raise typer.Exit(1)
+
+
+@app.command()
 def serve(
     host: Annotated[str, typer.Option(help="address to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8080,
     workers: Annotated[int, typer.Option(help="gunicorn worker processes")] = 1,
+    mllp_port: Annotated[int | None, typer.Option(
+        help="also run the MLLP listener on this port (0: off). Default: 2575 in embedded "
+             "mode, off in networked mode (run `s117 mllp` there)")] = None,
 ) -> None:
-    """Run the HTTP server (gunicorn). On an empty SQLite file the schema is created."""
+    """Run the HTTP server (gunicorn): the FHIR API, POST /hl7v2, /healthz; in embedded mode
+    also the MLLP listener. On an empty SQLite file the schema is created."""
     from adapter.http.server import run
 
-    run(_settings(), host=host, port=port, workers=workers)
+    settings = _settings()
+    if mllp_port is None:
+        mllp_port = 0 if settings.amqp_url else 2575
+    run(settings, host=host, port=port, workers=workers, mllp_port=mllp_port)
 
 
 def main() -> None:

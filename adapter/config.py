@@ -29,6 +29,14 @@ VARIABLES: dict[str, str] = {
     "S117_BASE_URL": "public base URL of the server (default http://127.0.0.1:8080)",
     "S117_MAX_BODY_BYTES": "largest request body the HTTP API accepts, in bytes; larger "
                            "bodies get 413 (default 5242880, 5 MB)",
+    "S117_MLLP_MAX_BYTES": "largest HL7 v2 message the MLLP listener and POST /hl7v2 take, in "
+                           "bytes; larger ones get AR and are quarantined (default 4194304, "
+                           "4 MB)",
+    "S117_HOLD_SECONDS": "how long a message that arrived before its predecessor (a discharge "
+                         "before its admission) is held before it goes to quarantine "
+                         "(default 86400, one day)",
+    "S117_TRUST_PROFILES": "directory of this site's own trust mapping profiles (YAML), added "
+                           "to the shipped mappings/trusts/",
 }
 
 DEFAULT_DATABASE_URL = "sqlite:///s117.db"
@@ -69,6 +77,9 @@ class Settings:
     policy: LocalityPolicy
     base_url: str
     max_body_bytes: int = 5 * 1024 * 1024
+    mllp_max_bytes: int = 4 * 1024 * 1024
+    hold_seconds: int = 86400
+    trust_profiles: str | None = None
 
     @property
     def embedded(self) -> bool:
@@ -90,7 +101,10 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         jwt_public_key=env.get("S117_JWT_PUBLIC_KEY") or None,
         policy=load_policy(env.get("S117_LOCALITY_POLICY")),
         base_url=env.get("S117_BASE_URL") or "http://127.0.0.1:8080",
-        max_body_bytes=_positive(env, "S117_MAX_BODY_BYTES", 5 * 1024 * 1024))
+        max_body_bytes=_positive(env, "S117_MAX_BODY_BYTES", 5 * 1024 * 1024),
+        mllp_max_bytes=_positive(env, "S117_MLLP_MAX_BYTES", 4 * 1024 * 1024),
+        hold_seconds=_positive(env, "S117_HOLD_SECONDS", 86400),
+        trust_profiles=env.get("S117_TRUST_PROFILES") or None)
 
 
 def _positive(env: Mapping[str, str], name: str, default: int) -> int:

@@ -26,6 +26,9 @@ INBOUND = "s117.inbound"  # topic: hl7v2.<sender-ods>, fhir.<sender-ods>, counci
 INBOUND_PARTITIONS = "s117.inbound.partition"  # headers: x-match on `partition`
 EVENTS = "s117.events"  # topic: entitlement.<event>.<la-gss>.<icb-ods>
 DEAD = "s117.dead"  # fanout, and its queue of the same name
+# A second queue on s117.dead, drained by `s117 worker`: a message the broker dead-lettered
+# itself (over the delivery limit) is stored in quarantine, so nothing is only on the broker.
+DEAD_INTAKE = "s117.dead.intake"
 
 PARTITIONS = 8
 PARTITION_HEADER = "partition"
@@ -81,11 +84,13 @@ def definitions(partitions: int = PARTITIONS) -> Definitions:
               for i in range(partitions)]
     # The dead-letter queue itself has no dead-letter exchange: nothing may loop.
     queues.append(_queue(DEAD, {"x-queue-type": "quorum"}))
+    queues.append(_queue(DEAD_INTAKE, {"x-queue-type": "quorum"}))
     bindings = [_binding(INBOUND, INBOUND_PARTITIONS, "exchange", "#")]
     bindings += [_binding(INBOUND_PARTITIONS, partition_queue(i), "queue",
                           arguments={"x-match": "all", PARTITION_HEADER: i})
                  for i in range(partitions)]
     bindings.append(_binding(DEAD, DEAD, "queue"))
+    bindings.append(_binding(DEAD, DEAD_INTAKE, "queue"))
     return {"vhosts": [{"name": VHOST}], "exchanges": exchanges, "queues": queues,
             "bindings": bindings}
 

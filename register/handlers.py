@@ -83,9 +83,13 @@ def _set_gp(facts: PersonFacts, practice: str, since: date) -> None:
     current = facts.gp_on(since)
     if current == practice:
         return
-    facts.gp_registrations = [g for g in facts.gp_registrations if g.valid_from != since]
-    facts.gp_registrations.append(GpRegistration(practice, since))
-    facts.gp_registrations.sort(key=lambda g: g.valid_from)
+    registrations = [g for g in facts.gp_registrations if g.valid_from != since]
+    registrations.append(GpRegistration(practice, since))
+    registrations.sort(key=lambda g: g.valid_from)
+    # The same practice twice in a row is one registration from the earlier date, whichever
+    # message arrived first: facts must not depend on arrival order.
+    facts.gp_registrations = [g for i, g in enumerate(registrations)
+                              if i == 0 or registrations[i - 1].practice_ods != g.practice_ods]
 
 
 def update_person(facts: PersonFacts, cmd: c.UpdatePerson) -> None:

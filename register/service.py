@@ -26,7 +26,7 @@ from register.errors import (
 from register.events import EntitlementEvent
 from register.model import EndDecision, Entitlement, PersonFacts
 from register.nhs_number import require_valid
-from register.ports import PersonRecord, UnitOfWork
+from register.ports import HeldCommand, PersonRecord, UnitOfWork
 from register.rules import eligibility, ending, reviews
 from register.rules.entitlements import derive
 from register.rules.local_authority import la_of_address
@@ -70,9 +70,13 @@ class RegisterService:
             uow.commit()
         return outcome
 
-    def handle_all(self, cmds: list[c.Command]) -> list[Outcome]:
+    def handle_all(self, cmds: list[c.Command],
+                   alongside: Callable[[UnitOfWork, list[Outcome]], None] | None = None
+                   ) -> list[Outcome]:
         """Apply every command in one transaction or none of them (a FHIR transaction
-        Bundle): a refusal raises CommandRefused naming which command, and nothing changes."""
+        Bundle, one inbound message): a refusal raises CommandRefused naming which command,
+        and nothing changes. `alongside` writes the caller's own bookkeeping (the inbound
+        message store) in the same transaction, before it commits."""
         with self._uow() as uow:
             outcomes = []
             for index, cmd in enumerate(cmds):
@@ -80,8 +84,36 @@ class RegisterService:
                     outcomes.append(self._handle(uow, cmd))
                 except RegisterError as exc:
                     raise CommandRefused(index, exc) from exc
+            if alongside is not None:
+                alongside(uow, outcomes)
             uow.commit()
         return outcomes
+
+    def release_held(self, command_ids: list[str],
+                     alongside: Callable[[UnitOfWork, list[HeldCommand]], None] | None = None
+                     ) -> list[HeldCommand]:
+        """Stop waiting for these held commands (their hold time is over): take them out of
+        `held_command` and forget their ids, so the message that carried them can be kept
+        elsewhere (quarantine) and applied when it is replayed. Returns the ones released
+        (those applied or released meanwhile are skipped)."""
+        with self._uow() as uow:
+            released = []
+            for command_id in command_ids:
+                found = uow.held.find(command_id)
+                if found is None:
+                    continue  # applied meanwhile, or released by someone else
+                nhs, held = found
+                record = uow.people.get(nhs)
+                if record is not None:
+                    record.held = max(0, record.held - 1)
+                    uow.people.save(record, [], command_id)
+                uow.held.remove(command_id)
+                uow.inbox.forget(command_id)
+                released.append(held)
+            if alongside is not None:
+                alongside(uow, released)
+            uow.commit()
+        return released
 
     def _handle(self, uow: UnitOfWork, cmd: c.Command) -> Outcome:
         if not cmd.command_id:

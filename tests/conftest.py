@@ -110,7 +110,7 @@ def prepared_engine(url: str) -> Engine:
 
 REGISTER_TABLES = ("determination", "entitlement_status", "entitlement_version", "entitlement",
                    "person_version", "person", "inbox",
-                   "outbox", "held_command")
+                   "outbox", "held_command", "inbound_message")
 
 
 def empty_register(engine: Engine) -> None:

@@ -7,7 +7,7 @@ from sqlalchemy import text
 
 from adapter import config
 from adapter.bootstrap import Register, build
-from adapter.http import fhir
+from adapter.http import fhir, hl7v2
 
 
 def create_app(settings: config.Settings | None = None,
@@ -17,6 +17,7 @@ def create_app(settings: config.Settings | None = None,
     app = Flask("s117")
     app.extensions["s117"] = register
     fhir.install(app, register)
+    hl7v2.install(app)
 
     @app.get("/healthz")
     def health():  # type: ignore[no-untyped-def]

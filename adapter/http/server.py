@@ -1,8 +1,18 @@
-"""Run the Flask app under gunicorn from `s117 serve` (one command for both modes)."""
+"""Run the Flask app under gunicorn from `s117 serve` (one command for both modes).
+
+gunicorn may run several worker processes, and only one process can listen on the MLLP port:
+so `s117 serve` starts `s117 mllp` as one child process of its own (same environment, stopped
+with the server, and by the kernel if the server is killed) rather than in each worker."""
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import logging
+import signal
+import socket
+import subprocess
+import sys
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
@@ -29,11 +39,48 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         return create_app(self.settings)
 
 
-def run(settings: config.Settings, *, host: str, port: int, workers: int) -> None:
+def _die_with_parent() -> None:
+    """In the child: ask Linux to send SIGTERM when the server process dies, even by
+    SIGKILL, so no listener is left holding the port."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def start_mllp(host: str, port: int) -> subprocess.Popen[bytes] | None:
+    if not _port_free(host, port):
+        log.error("MLLP port %s:%s is in use: HL7 v2 over MLLP is not served by this "
+                  "server (HTTP, including POST /hl7v2, is)", host, port)
+        return None
+    return subprocess.Popen(
+        [sys.executable, "-c", "from adapter.cli import main; main()", "mllp", "--host", host,
+         "--port", str(port)], preexec_fn=_die_with_parent)
+
+
+def run(settings: config.Settings, *, host: str, port: int, workers: int,
+        mllp_port: int = 0) -> None:
     if settings.auth == "off":
         log.warning("S117_AUTH=off: no authentication (allowed only with SQLite, for "
                     "development)")
     # Prepare the embedded database once, before workers fork.
     prepare_embedded(settings, database.make_engine(settings.database_url))
-    _Gunicorn(settings, {"bind": f"{host}:{port}", "workers": workers,
-                         "accesslog": "-", "timeout": 60}).run()
+    listener = start_mllp(host, mllp_port) if mllp_port else None
+    try:
+        _Gunicorn(settings, {"bind": f"{host}:{port}", "workers": workers,
+                             "accesslog": "-", "timeout": 60}).run()
+    finally:
+        if listener is not None:
+            listener.terminate()
+            try:
+                listener.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                listener.kill()

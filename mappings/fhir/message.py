@@ -12,6 +12,7 @@ ends it."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -25,6 +26,7 @@ from register.errors import InvalidData
 from register.model import Address
 
 Resource = dict[str, Any]
+ODS_CODE = re.compile(r"^[A-Z0-9]{3,6}$")
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,7 @@ def read(bundle: Resource) -> Message:
         raise _fail(f"eventCoding must be one of {', '.join(EVENTS)} from {url.CS_EVENT}",
                     "Bundle.entry[0].resource.eventCoding")
     trust = code_of_reference(header.get("sender"))
-    if not trust:
+    if not trust or not ODS_CODE.match(trust):
         raise _fail("the sender must be the trust, with its ODS code",
                     "Bundle.entry[0].resource.sender")
     message_id = bundle.get("id") or header.get("id")

@@ -263,6 +263,9 @@ class SqlInbox:
         self.session.execute(update(InboxRow).where(InboxRow.command_id == command_id)
                              .values(kind=kind, outcome=outcome, detail=detail))
 
+    def forget(self, command_id: str) -> None:
+        self.session.execute(delete(InboxRow).where(InboxRow.command_id == command_id))
+
 
 class SqlOutbox:
     def __init__(self, session: Session, appends: Appends) -> None:
@@ -293,6 +296,13 @@ class SqlHeld:
                                     .order_by(HeldRow.id))
         return [HeldCommand(codec.load_command(r.kind, r.payload), r.reason, r.received_at)
                 for r in rows]
+
+    def find(self, command_id: str) -> tuple[str, HeldCommand] | None:
+        row = self.session.scalar(select(HeldRow).where(HeldRow.command_id == command_id))
+        if row is None:
+            return None
+        return row.nhs_number, HeldCommand(codec.load_command(row.kind, row.payload),
+                                           row.reason, row.received_at)
 
     def remove(self, command_id: str) -> None:
         self.session.execute(delete(HeldRow).where(HeldRow.command_id == command_id))

@@ -206,3 +206,24 @@ def test_queues_declare_creates_the_topology_and_writes_the_definitions(
     assert json.loads(written.read_text()) == topology.definitions()
     refused = run("queues", "declare", cwd=tmp_path)
     assert refused.returncode == 2 and "S117_AMQP_URL is not set" in refused.stderr
+
+
+def test_mappings_check_names_every_wrong_key_and_maps_a_sample(tmp_path: Path):
+    good = Path(__file__).resolve().parents[2] / "mappings" / "trusts" / \
+        "ZT001-obx-legal-status.yaml"
+    sample = tmp_path / "obx.hl7"
+    sample.write_text("MSH|^~\\&|PAS|ZT001|S117|S117|20250110100000||ADT^A01|S-1|P|2.4\n"
+                      "EVN||20250110100000\nPID|1||9990000018^^^NHS||X\n"
+                      "PV1|1|I" + "|" * 42 + "20250110100000" + "|" * 6 + "ALT-1\n"
+                      "OBX|1|CE|MHA-LS||S3" + "|" * 9 + "20250111\n")
+    checked = run("mappings", "check", str(good), "--sample", str(sample), cwd=tmp_path)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "OBX-3 MHA-LS" in checked.stdout and "S3 -> 03" in checked.stdout
+    assert "Admit  hl7v2:ZT001:S-1:0" in checked.stdout
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: bad\nsenders: [rx1]\nstay_id: PV1.19\n"
+                   "legal_status: {codes: {S3: '77'}}\n")
+    refused = run("mappings", "check", str(bad), cwd=tmp_path)
+    assert refused.returncode == 1
+    for key in ("senders.0", "stay_id", "legal_status.codes.S3"):
+        assert key in refused.stdout, refused.stdout

@@ -35,7 +35,12 @@ def _resolve(args: list[str]) -> None:
 
 
 def test_compose_runs_the_api_and_migration_from_the_project_image() -> None:
-    assert {"postgres", "rabbitmq", "migrate", "api"} <= set(COMPOSE["services"])
+    assert {"postgres", "rabbitmq", "migrate", "api", "queues-declare", "mllp", "worker"} \
+        <= set(COMPOSE["services"])
+    assert COMPOSE["services"]["queues-declare"]["restart"] == "no"
+    workers = [s["command"] for s in COMPOSE["services"].values()
+               if s.get("command", [""])[0] == "worker"]
+    assert sorted(w[2] for w in workers) == [str(i) for i in range(len(workers))]
     assert COMPOSE["services"]["migrate"]["command"] == ["db", "upgrade"]
     dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
     assert 'ENTRYPOINT ["s117"]' in dockerfile

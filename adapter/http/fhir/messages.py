@@ -1,22 +1,38 @@
 """`POST /fhir/$process-message`: a trust EPR's FHIR message Bundle becomes register commands
-(mappings/fhir/message.py), applied together, once per message id. The answer is a response
-message (MessageHeader.response.code ok) or an OperationOutcome saying what and where."""
+(mappings/fhir/message.py), applied together, once per message id, through the inbound bus
+(the same path as HL7 v2, routing key `fhir.<sender ODS>`).
+
+- embedded: the bus applies the message before answering: 200 with a response message
+  (MessageHeader.response.code ok, each command's outcome), or the refusal as an
+  OperationOutcome (the message is kept in quarantine);
+- networked: the answer comes once RabbitMQ has confirmed the message: 202 Accepted with an
+  OperationOutcome saying it was accepted for asynchronous processing (FHIR messaging's
+  asynchronous mode); `s117 worker` applies it, and a refusal found then is in quarantine.
+
+A request refused here (not JSON, not valid R4, not a message the register takes) is answered
+with its OperationOutcome and also kept in quarantine, so nothing a trust sent is lost."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 from uuid import uuid4
 
-from flask import Response, current_app
+from flask import Response, current_app, request
 
 from adapter.http.fhir import incoming
-from adapter.http.fhir.errors import register_error
+from adapter.http.fhir.errors import FhirError, Issue, outcome, register_error
 from adapter.http.fhir.responses import fhir_json
 from adapter.http.fhir.routes import blueprint
 from fhir_profiles import canonical as url
 from mappings.fhir import message
-from register.errors import CommandRefused
+from queues import topology
+from queues.inbound.amqp import Unavailable
+from queues.inbound.bus import Inbound
+from queues.inbound.decoders import digest_key
+from queues.inbound.envelope import Envelope, Result
+from register.errors import RegisterError
 
 
 def _response(request_bundle: dict[str, Any], msg: message.Message,
@@ -37,12 +53,73 @@ def _response(request_bundle: dict[str, Any], msg: message.Message,
             }}]}
 
 
+def _inbound() -> Inbound:
+    inbound = current_app.extensions.get("s117.inbound")
+    if inbound is None:  # built in the worker process, after gunicorn forks
+        from queues.inbound.bus import build
+
+        register = current_app.extensions["s117"]
+        inbound = build(register.settings, name="http fhir", register=register)
+        current_app.extensions["s117.inbound"] = inbound
+    return inbound
+
+
+def _publish(envelope: Envelope) -> Result | None:
+    try:
+        return _inbound().bus.publish(envelope)
+    except Unavailable as exc:
+        raise FhirError(503, Issue("error", "transient", f"the message could not be stored "
+                                   f"({exc}); nothing was kept: send it again")) from None
+
+
+def _keep_refused(raw: bytes, status: int, issues: list[Issue]) -> None:
+    """Quarantine a refused request as it came. The reason travels in AMQP headers, so it
+    names the status, issue codes and element paths only, never the values."""
+    where = "; ".join(f"{i.code} at {', '.join(i.expression) or 'the message'}"
+                      for i in issues[:5])
+    key = digest_key("fhir", raw)
+    sender = "unknown"
+    try:
+        bundle = json.loads(raw)
+        header = bundle["entry"][0]["resource"]
+        sender = message.code_of_reference(header.get("sender")) or "unknown"
+        if bundle.get("id") and sender != "unknown":
+            key = f"fhir:{sender}:{bundle['id']}"
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+        pass
+    if not message.ODS_CODE.match(sender):
+        sender = "unknown"
+    _publish(Envelope(routing_key=f"fhir.{sender}", body=raw,
+                      partition=topology.partition_of(key), message_id=key,
+                      rejected=f"refused by POST /fhir/$process-message with HTTP {status}: "
+                               f"{where}", rejected_kind=f"http-{status}"))
+
+
 @blueprint.post("/$process-message")
 def process_message() -> Response:
-    bundle = incoming.checked(incoming.body("Bundle"))
-    msg, commands = message.commands(bundle)
+    raw = request.get_data(cache=True)
     try:
-        outcomes = current_app.extensions["s117"].service.handle_all(commands)
-    except CommandRefused as exc:
-        raise register_error(exc.cause) from None
-    return fhir_json(_response(bundle, msg, outcomes))
+        bundle = incoming.checked(incoming.body("Bundle"))
+        msg, commands = message.commands(bundle)
+    except FhirError as error:
+        _keep_refused(raw, error.status, list(error.issues))
+        raise
+    except RegisterError as exc:
+        error = register_error(exc)
+        _keep_refused(raw, error.status, list(error.issues))
+        raise error from None
+    key = f"fhir:{msg.trust}:{msg.message_id}"
+    result = _publish(Envelope(routing_key=f"fhir.{msg.trust}", body=raw,
+                               partition=topology.partition_of(commands[0].nhs_number),
+                               message_id=key))
+    if result is None:
+        return fhir_json(outcome(Issue(
+            "information", "informational",
+            f"message {msg.message_id} accepted for asynchronous processing: it is stored "
+            "and will be applied once (a re-send is recognised); refusals are kept in "
+            "quarantine")), 202)
+    if result.status == "quarantined":
+        if isinstance(result.problem, RegisterError):
+            raise register_error(result.problem)
+        raise FhirError(422, Issue("error", "processing", result.reason))
+    return fhir_json(_response(bundle, msg, result.outcomes))

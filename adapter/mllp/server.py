@@ -1,0 +1,122 @@
+"""The MLLP listener (asyncio): each connection reads frames (adapter/mllp/framing.py) and
+answers each message with its ACK, in order, before reading the next one's answer; checking
+and publishing run in a thread pool so one slow message does not hold up other connections.
+Bad input (garbage, a broken frame, an oversized message) gets an AR and the connection stays
+open; only the peer, or shutdown, closes it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from adapter.config import Settings
+from adapter.hl7v2_intake import Answer, Hl7Intake
+from adapter.mllp.framing import CR, EB, SB, Broken, Event, Frame, Framer, Stray, TooLarge
+from mappings.hl7v2 import errors as e
+
+log = logging.getLogger("s117.mllp")
+
+PAUSE = 1.0  # seconds of silence after which stray bytes are answered
+
+
+class MllpServer:
+    def __init__(self, intake: Hl7Intake, *, host: str, port: int, threads: int = 4) -> None:
+        self.intake = intake
+        self.host, self.port = host, port
+        self.max_bytes = intake.max_bytes
+        self.executor = ThreadPoolExecutor(threads, thread_name_prefix="mllp")
+        self.connections: set[asyncio.Task[None]] = set()
+        self.answered = 0
+
+    def _handle(self, event: Event) -> Answer:
+        started = time.perf_counter()
+        if isinstance(event, Frame):
+            answer = self.intake.receive(event.body)
+        elif isinstance(event, TooLarge):
+            answer = self.intake.too_large(event.head, event.size)
+        elif isinstance(event, Stray):
+            answer = self.intake.receive(event.head, transport=e.reject(
+                e.SEGMENT_SEQUENCE, "stray-bytes",
+                f"{event.size:,} bytes arrived outside an MLLP frame: a message must start "
+                "with <VT> (0x0B) and end with <FS><CR> (0x1C 0x0D)"), size=event.size)
+        else:
+            assert isinstance(event, Broken)
+            answer = self.intake.receive(event.head, transport=e.reject(
+                e.SEGMENT_SEQUENCE, "broken-frame",
+                f"a new frame started (<VT>) after {event.size:,} bytes, before this one "
+                "ended with <FS><CR>: the partial message was not taken"), size=event.size)
+        if answer.code != "AA":
+            # Only the label: the reason may quote the message.
+            log.info("answered %s (%s) in %.1f ms", answer.code,
+                     answer.problem.kind if answer.problem else "", (time.perf_counter() -
+                                                                      started) * 1000)
+        return answer
+
+    async def _answer(self, events: list[Event], writer: asyncio.StreamWriter) -> None:
+        loop = asyncio.get_running_loop()
+        for event in events:
+            answer = await loop.run_in_executor(self.executor, self._handle, event)
+            writer.write(SB + answer.ack + EB + CR)
+            await writer.drain()
+            self.answered += 1
+
+    async def _connection(self, reader: asyncio.StreamReader,
+                          writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self.connections.add(task)
+        framer = Framer(self.max_bytes)
+        try:
+            while True:
+                try:
+                    data = await asyncio.wait_for(reader.read(1 << 16),
+                                                  PAUSE if framer.waiting else None)
+                except TimeoutError:
+                    await self._answer(framer.idle(), writer)
+                    continue
+                if not data:
+                    # The peer closed its side: answer a last frame that lacked its <CR>.
+                    await self._answer(framer.idle(), writer)
+                    break
+                await self._answer(framer.feed(data), writer)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass  # the peer went away; whatever it sent completely has been answered
+        finally:
+            self.connections.discard(task)
+            writer.close()
+
+    async def serve(self, ready: Callable[[], None] | None = None) -> None:
+        server = await asyncio.start_server(self._connection, self.host, self.port,
+                                            limit=1 << 16, reuse_address=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        bound = ", ".join(str(s.getsockname()[:2]) for s in server.sockets)
+        log.info("MLLP listening on %s (largest message %s bytes)", bound, self.max_bytes)
+        if ready is not None:
+            ready()
+        async with server:
+            await stop.wait()
+            server.close()  # no new connections; those open finish the message in hand
+            if self.connections:
+                await asyncio.wait(self.connections, timeout=10)
+        self.executor.shutdown(wait=True)
+        self.intake.bus.close()
+
+
+def run(settings: Settings, *, host: str, port: int) -> None:
+    from queues.inbound.bus import build
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("pika").setLevel(logging.WARNING)
+    inbound = build(settings, name="mllp")
+    server = MllpServer(Hl7Intake(inbound), host=host, port=port,
+                        threads=4 if settings.amqp_url else 1)
+    mode = "networked: RabbitMQ" if settings.amqp_url else "embedded: in-process"
+    asyncio.run(server.serve(lambda: print(f"s117 mllp listening on {host}:{port} ({mode})",
+                                           flush=True)))

@@ -1,0 +1,138 @@
+"""Decoders: the body of an inbound message -> register commands, chosen by the first word
+of the routing key. A new channel plugs in with one line in FACTORIES (the council batch feed
+adds `"council": ...`).
+
+A decoder returns `Decoded` or raises `Refused` with an identifier-free `kind`, a `reason` in
+words, and its own error object (`problem`) for the transport's answer (HL7 ACK,
+OperationOutcome)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from adapter.config import Settings
+from fhir_profiles import validate
+from mappings.fhir import message as fhir_message
+from mappings.hl7v2 import adt
+from mappings.hl7v2.errors import Hl7Problem
+from mappings.hl7v2.message import Hl7Message, read
+from mappings.hl7v2.profiles import Profiles
+from register.commands import Command
+from register.errors import InvalidData
+
+
+@dataclass(frozen=True)
+class Decoded:
+    message_key: str
+    sender: str
+    partition_key: str  # the NHS number: one person's messages share a partition
+    commands: list[Command]
+
+
+class Refused(Exception):
+    def __init__(self, kind: str, reason: str, problem: object | None = None,
+                 message_key: str | None = None, sender: str | None = None) -> None:
+        super().__init__(reason)
+        self.kind = kind
+        self.reason = reason
+        self.problem = problem
+        self.message_key = message_key
+        self.sender = sender
+
+
+class Decoder(Protocol):
+    def __call__(self, body: bytes) -> Decoded: ...
+
+
+def digest_key(channel: str, body: bytes) -> str:
+    """A message key for bytes that name no message (garbage, unparseable)."""
+    return f"{channel}:?:{hashlib.sha256(body).hexdigest()[:32]}"
+
+
+class Hl7v2Decoder:
+    def __init__(self, profiles: Profiles) -> None:
+        self.profiles = profiles
+
+    def examine(self, body: bytes) -> tuple[Hl7Message | None, Decoded | None,
+                                            Hl7Problem | None]:
+        """Everything a transport needs for its ACK: the parsed message (if it parses), and
+        the commands or the problem."""
+        message = None
+        try:
+            message = read(body)
+            decoded = adt.decode(message, self.profiles.for_sender(message.sender))
+        except Hl7Problem as problem:
+            return message, None, problem
+        except InvalidData as exc:  # a broken trust profile: the message waits for the fix
+            return message, None, Hl7Problem("AE", 207, "trust-profile", str(exc))
+        return message, Decoded(decoded.message_key, decoded.sender, decoded.nhs_number,
+                                decoded.commands), None
+
+    def __call__(self, body: bytes) -> Decoded:
+        message, decoded, problem = self.examine(body)
+        if decoded is not None:
+            return decoded
+        assert problem is not None
+        known = message is not None and message.sender and message.control_id
+        raise Refused(problem.kind, str(problem), problem,
+                      f"hl7v2:{message.sender}:{message.control_id}" if known and message
+                      else None, message.sender if message and message.sender else None)
+
+
+def decode_fhir(body: bytes) -> Decoded:
+    """A FHIR message Bundle (JSON) -> the commands of mappings/fhir/message.py."""
+    try:
+        bundle: Any = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise Refused("not-json", f"the body is not JSON ({exc})") from None
+    if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
+        raise Refused("not-a-bundle", "the body must be a FHIR Bundle of type message")
+    header = ((bundle.get("entry") or [{}])[0] or {}).get("resource") or {}
+    sender = fhir_message.code_of_reference(header.get("sender")) \
+        if isinstance(header, dict) else None
+    key = f"fhir:{sender}:{bundle['id']}" if sender and bundle.get("id") else None
+    issues = [i for i in validate.validate(bundle) if i.severity in ("error", "fatal")]
+    if issues:
+        first = issues[0]
+        raise Refused("invalid-fhir", f"{'/'.join(first.expression) or 'Bundle'}: "
+                      f"{first.diagnostics}", issues, key, sender)
+    try:
+        msg, commands = fhir_message.commands(bundle)
+    except InvalidData as exc:
+        raise Refused("fhir-content", str(exc), exc, key, sender) from None
+    return Decoded(f"fhir:{msg.trust}:{msg.message_id}", msg.trust, commands[0].nhs_number,
+                   commands)
+
+
+def _hl7v2(settings: Settings) -> Decoder:
+    extra = Path(settings.trust_profiles) if settings.trust_profiles else None
+    return Hl7v2Decoder(Profiles(extra))
+
+
+FACTORIES: dict[str, Callable[[Settings], Decoder]] = {
+    "hl7v2": _hl7v2,
+    "fhir": lambda settings: decode_fhir,
+}
+
+
+class Decoders:
+    """One decoder per routing-key prefix, made once per process."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.by_prefix: dict[str, Decoder] = {p: f(settings) for p, f in FACTORIES.items()}
+
+    def __getitem__(self, prefix: str) -> Decoder:
+        return self.by_prefix[prefix]
+
+    def decode(self, routing_key: str, body: bytes) -> Decoded:
+        prefix = routing_key.split(".", 1)[0]
+        decoder = self.by_prefix.get(prefix)
+        if decoder is None:
+            raise Refused("unknown-channel", f"no decoder for routing key prefix {prefix!r}: "
+                          f"known are {', '.join(sorted(self.by_prefix))}")
+        return decoder(body)
