@@ -44,6 +44,22 @@ class Message:
         return f"fhir-message:{self.trust}:{self.message_id}:{index}"
 
 
+FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+
+
+def peek(bundle: Any) -> tuple[str | None, str | None]:
+    """(sender ODS code, Bundle.id) of a message that may be any shape at all (a refused
+    one is still filed by sender), each None unless it is what the contract says."""
+    try:
+        header = bundle["entry"][0]["resource"]
+        found = code_of_reference(header.get("sender"))
+    except (KeyError, IndexError, TypeError, AttributeError):
+        return None, None
+    sender = found if isinstance(found, str) and ODS_CODE.match(found) else None
+    ident = bundle.get("id")
+    return sender, ident if isinstance(ident, str) and FHIR_ID.fullmatch(ident) else None
+
+
 def _fail(message: str, where: str) -> InvalidData:
     return InvalidData(message, field=where)
 

@@ -90,12 +90,12 @@ def decode_fhir(body: bytes) -> Decoded:
         bundle: Any = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise Refused("not-json", f"the body is not JSON ({exc})") from None
+    except RecursionError:
+        raise Refused("not-json", "the body is nested too deeply to read") from None
     if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
         raise Refused("not-a-bundle", "the body must be a FHIR Bundle of type message")
-    header = ((bundle.get("entry") or [{}])[0] or {}).get("resource") or {}
-    sender = fhir_message.code_of_reference(header.get("sender")) \
-        if isinstance(header, dict) else None
-    key = f"fhir:{sender}:{bundle['id']}" if sender and bundle.get("id") else None
+    sender, ident = fhir_message.peek(bundle)
+    key = f"fhir:{sender}:{ident}" if sender and ident else None
     issues = [i for i in validate.validate(bundle) if i.severity in ("error", "fatal")]
     if issues:
         first = issues[0]

@@ -163,3 +163,10 @@ def test_bytes_that_are_not_json_are_refused(fuzz_base: str, raw: bytes) -> None
     for path in ("Patient", "$process-message", "$validate", ""):
         _check(requests.post(f"{fuzz_base}/fhir/{path}", data=raw, headers=FHIR_JSON,
                              timeout=30))
+
+
+def test_json_nested_beyond_any_parser_is_refused(fuzz_base: str) -> None:
+    for raw in (b"[" * 100_000, b'{"a":' * 50_000):
+        for path in ("Patient", "$process-message", "$validate"):
+            _check(requests.post(f"{fuzz_base}/fhir/{path}", data=raw, headers=FHIR_JSON,
+                                 timeout=30))

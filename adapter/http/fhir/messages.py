@@ -78,17 +78,15 @@ def _keep_refused(raw: bytes, status: int, issues: list[Issue]) -> None:
     where = "; ".join(f"{i.code} at {', '.join(i.expression) or 'the message'}"
                       for i in issues[:5])
     key = digest_key("fhir", raw)
-    sender = "unknown"
+    # A refused body can be any shape: take the sender and id only where they are what the
+    # contract says (an ODS code, a FHIR id), else file it under a digest of the bytes.
     try:
-        bundle = json.loads(raw)
-        header = bundle["entry"][0]["resource"]
-        sender = message.code_of_reference(header.get("sender")) or "unknown"
-        if bundle.get("id") and sender != "unknown":
-            key = f"fhir:{sender}:{bundle['id']}"
-    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
-        pass
-    if not message.ODS_CODE.match(sender):
-        sender = "unknown"
+        found, ident = message.peek(json.loads(raw))
+    except (ValueError, RecursionError):
+        found, ident = None, None
+    sender = found or "unknown"
+    if found and ident:
+        key = f"fhir:{found}:{ident}"
     _publish(Envelope(routing_key=f"fhir.{sender}", body=raw,
                       partition=topology.partition_of(key), message_id=key,
                       rejected=f"refused by POST /fhir/$process-message with HTTP {status}: "
