@@ -89,7 +89,9 @@ def named_cases(areas: list[Area]) -> list[Case]:
                           trust_ods="RXE", stay_ref="R200", at=_t("2024-08-01")))
     end = c.EndEntitlement(command_id="demo-cto-end", nhs_number=nhs, entitlement_id="",
                            decision_date=date(2025, 1, 10), la_agreed=True, icb_agreed=True,
-                           person_involved=True, reasons=(EndReason.NO_LONGER_NEEDED,))
+                           person_involved=True, reasons=(EndReason.NO_LONGER_NEEDED,),
+                           la_agreed_by="Rotherham s117 lead", la_agreed_on=date(2025, 1, 10),
+                           icb_agreed_by="South Yorkshire ICB", icb_agreed_on=date(2025, 1, 10))
     cases.append(Case("Community treatment order (E3, D2): entitled, and cannot be ended",
                       nhs, cto, end))
     return cases
