@@ -95,7 +95,7 @@ def check_line(line: ServiceLine, plan: AftercarePlan, refdata: RefData, where: 
                 "an s117 service must meet a need arising from the mental disorder "
                 "(s117(6)); a need that does not is met under the Care Act, CHC or FNC",
                 rule="F2", field=f"{where}.meets_disorder_need")
-        for funder, kind in kinds:
+        for _, kind in kinds:
             if kind in (PERSON, HOUSING_BENEFIT):
                 rule = "F4" if accommodation or kind == HOUSING_BENEFIT else "F1"
                 raise RuleViolation(

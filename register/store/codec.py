@@ -11,7 +11,6 @@ from pydantic import TypeAdapter
 from register import commands as c
 from register.model import Entitlement, PersonFacts
 
-
 T = TypeVar("T")
 
 
