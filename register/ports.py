@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Protocol
 
-from register.casework import Casework
+from register.casework import Casework, PlanState
 from register.commands import Command
 from register.events import EntitlementEvent
 from register.model import Entitlement, PersonFacts
@@ -71,6 +71,18 @@ class StoredEntitlement:
     updated_at: datetime
     residence_la: str | None
     next_review_due: date | None
+
+
+@dataclass(frozen=True)
+class StoredPlan:
+    """An aftercare plan as shown, as stored, with its version."""
+
+    state: PlanState
+    person_id: int
+    version: int
+    updated_at: datetime
+    responsible_la: str | None = None
+    responsible_icb: str | None = None
 
 
 class People(Protocol):

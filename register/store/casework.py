@@ -37,7 +37,8 @@ def _rows(record: PersonRecord, casework: Casework) -> dict[str, Any]:
               "snapshot": codec.dump(s)} for s in casework.plans]
     tasks = [{"key": t.key, "entitlement_id": t.entitlement_id, "code": t.kind.value,
               "status": t.status.value, "owner": t.owner, "icb": t.icb,
-              "authored_on": t.authored_on, "due_on": t.due_on, "plan_id": t.plan_id}
+              "authored_on": t.authored_on, "due_on": t.due_on, "plan_id": t.plan_id,
+              "business_status": t.business_status}
              for t in casework.tasks]
     alerts = [{"key": a.key, "entitlement_id": a.entitlement_id, "code": a.code.value,
                "since": a.since, "until": a.until, "owner": a.owner, "icb": a.icb}

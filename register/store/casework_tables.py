@@ -57,6 +57,7 @@ class TaskRow(Base):
     authored_on: Mapped[date] = mapped_column(Date)
     due_on: Mapped[date | None] = mapped_column(Date)
     plan_id: Mapped[str | None] = mapped_column(String(64))
+    business_status: Mapped[str | None] = mapped_column(String(40))
 
     __table_args__ = (Index("ix_task_code_status_owner", "code", "status", "owner"),
                       Index("ix_task_code_status_icb", "code", "status", "icb"))

@@ -12,21 +12,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from register import casework
 from register.casework import Casework, PlanState
-from register.ports import StoredEntitlement, StoredPerson
+from register.ports import StoredEntitlement, StoredPerson, StoredPlan
 from register.rules.ports import LocalityPolicy
 from register.store import codec
 from register.store.casework_tables import AlertRow, CarePlanRow, CarePlanVersionRow, TaskRow
 from register.store.orm import EntitlementRow, PersonRow
-
-
-@dataclass(frozen=True)
-class StoredPlan:
-    state: PlanState
-    person_id: int
-    version: int
-    updated_at: datetime
-    responsible_la: str | None = None
-    responsible_icb: str | None = None
 
 
 @dataclass(frozen=True)
@@ -57,7 +47,9 @@ class TaskFilter:
     icbs: tuple[str, ...] = ()
     entitlement_ids: tuple[str, ...] = ()
     plan_ids: tuple[str, ...] = ()
-    due_before: date | None = None
+    business_statuses: tuple[str, ...] = ()
+    due_before: date | None = None  # due before this day (overdue on it)
+    due_from: date | None = None  # due on or after this day
 
 
 @dataclass(frozen=True)
@@ -68,6 +60,7 @@ class AlertFilter:
     icbs: tuple[str, ...] = ()
     active_on: date | None = None  # only alerts in force on this day
     inactive_on: date | None = None  # only alerts not in force on this day
+    begun_by: date | None = None  # only alerts that had begun by this day
 
 
 def _plan(row: CarePlanRow | CarePlanVersionRow, person_id: int, updated: datetime,
@@ -150,11 +143,14 @@ class CaseworkViews:
         for column, values in ((t.person_id, where.person_ids), (t.code, where.codes),
                                (t.status, where.statuses), (t.owner, where.owners),
                                (t.icb, where.icbs), (t.entitlement_id, where.entitlement_ids),
-                               (t.plan_id, where.plan_ids)):
+                               (t.plan_id, where.plan_ids),
+                               (t.business_status, where.business_statuses)):
             if values:
                 query = query.where(column.in_(values))
         if where.due_before:
             query = query.where(t.due_on < where.due_before)
+        if where.due_from:
+            query = query.where(t.due_on >= where.due_from)
         return self._page(query, (t.authored_on, t.person_id, t.key), offset, count)
 
     def search_alerts(self, where: AlertFilter, *, offset: int = 0, count: int | None = 50
@@ -169,8 +165,9 @@ class CaseworkViews:
             day = where.active_on
             query = query.where(a.since <= day, or_(a.until.is_(None), a.until > day))
         if where.inactive_on:
-            day = where.inactive_on
-            query = query.where(or_(a.since > day, a.until <= day))
+            query = query.where(a.until <= where.inactive_on)
+        if where.begun_by:
+            query = query.where(a.since <= where.begun_by)
         return self._page(query, (a.since, a.person_id, a.key), offset, count)
 
     def _page(self, query: Select, order: tuple, offset: int,  # type: ignore[type-arg]

@@ -91,6 +91,7 @@ def upgrade() -> None:
         sa.Column("authored_on", sa.Date(), nullable=False),
         sa.Column("due_on", sa.Date(), nullable=True),
         sa.Column("plan_id", sa.String(length=64), nullable=True),
+        sa.Column("business_status", sa.String(length=40), nullable=True),
         sa.ForeignKeyConstraint(
             ["person_id"], ["person.id"], name=op.f("fk_task_person_id_person")
         ),
