@@ -5,12 +5,7 @@ for the writes, refusals and operations."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import time
-import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import requests
@@ -22,7 +17,7 @@ from fhirpy import SyncFHIRClient
 from fhirpy.base.searchset import Raw
 
 from register.nhs_number import synthetic
-from tests.e2e.test_cli import S117, free_port, run
+from tests.e2e.server import demo_server
 
 NHS = "https://fhir.nhs.uk/Id/nhs-number"
 CS = "https://fhir.s117-register.uk/CodeSystem"
@@ -32,27 +27,8 @@ FHIR_JSON = {"Content-Type": "application/fhir+json"}
 @pytest.fixture(scope="module")
 def base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A demo register served by `s117 serve`, as the README tells a user to start it."""
-    path: Path = tmp_path_factory.mktemp("fhir")
-    assert run("demo", "--people", "60", cwd=path).returncode == 0
-    port = free_port()
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("S117_")}
-    server = subprocess.Popen([S117, "serve", "--port", str(port)], cwd=path, env=environ,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/healthz", timeout=2).close()
-                break
-            except OSError:
-                assert server.poll() is None, server.stdout.read() if server.stdout else ""
-                assert time.monotonic() < deadline, "s117 serve did not answer in 60 s"
-                time.sleep(0.3)
-        yield f"{url}/fhir"
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    with demo_server(tmp_path_factory.mktemp("fhir")) as url:
+        yield url
 
 
 def ident(nhs: str) -> str:
