@@ -318,7 +318,12 @@ def open_dispute(facts: PersonFacts, cmd: c.OpenDispute, entitlement_id: str,
     not_after(cmd.opened_on, today, "opened_on")
     existing = facts.dispute(cmd.dispute_id)
     if existing is not None:
-        raise InvalidData(f"dispute {cmd.dispute_id} is already recorded", field="dispute_id")
+        # A feed that sends the dispute again as it stands changes nothing.
+        if (existing.entitlement_id, existing.parties, existing.opened_on) == (
+                entitlement_id, list(cmd.parties), cmd.opened_on):
+            return
+        raise InvalidData(f"dispute {cmd.dispute_id} is already recorded with other "
+                          "parties or date", field="dispute_id")
     if any(d.entitlement_id == entitlement_id and d.is_open for d in facts.disputes):
         raise RuleViolation("a dispute about this entitlement is already open: refer or "
                             "resolve it", rule="L5", field="entitlement_id")
@@ -338,6 +343,10 @@ def update_dispute(facts: PersonFacts, cmd: c.UpdateDispute, stay_key: str,
     if cmd.on < dispute.opened_on:
         raise InvalidData(f"{cmd.on} is before the dispute was opened ({dispute.opened_on})",
                           field="on")
+    if (cmd.status, cmd.on) in ((dispute.status, dispute.referred_on),
+                                (dispute.status, dispute.resolved_on)) and \
+            cmd.resolved_la == dispute.resolved_la:
+        return  # sent again as it stands: nothing changes
     if not dispute.is_open:
         raise RuleViolation(f"dispute {dispute.id} was resolved on {dispute.resolved_on}: "
                             "open a new one if responsibility is disputed again", rule="L5",

@@ -101,3 +101,31 @@ def plan(entitlement_id: str, *lines: ServiceLine, plan_id: str = "P1",
         [AssessedNeed(code, arises) for code, arises in needs],
         CareCoordinator(coordinator, "RLQ") if coordinator else None,
         agreed_on=date.fromisoformat(agreed) if agreed else None)
+
+
+def council_file(*rows: dict[str, str], columns: tuple[str, ...] | None = None) -> bytes:
+    """A council batch file (UTF-8 CSV) with the given rows; every column by default."""
+    import csv
+    import io
+
+    from mappings.council.schema import HEADER
+
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(columns or HEADER), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue().encode("utf-8")
+
+
+def plan_rows(nhs: str, plan_id: str = "CP-1", *, status: str = "active",
+              funders: str = "E06000019=60;QGH=40", cost: str = "1450.00",
+              service: str = "supported-accommodation") -> list[dict[str, str]]:
+    """A plan row and one service line row, as a council system writes them."""
+    return [
+        {"record": "plan", "nhs_number": nhs, "plan_id": plan_id, "plan_status": status,
+         "agreed_on": "2024-05-10", "care_coordinator": "Dee Patel", "coordinator_org": "R1A",
+         "needs": "accommodation:Y;physical-health:N"},
+        {"record": "line", "nhs_number": nhs, "plan_id": plan_id, "line_id": "L1",
+         "service_type": service, "provider": "Riverside Supported Living",
+         "starts_on": "2024-05-10", "weekly_cost": cost, "funding_basis": "s117",
+         "funders": funders, "line_needs": "accommodation"}]

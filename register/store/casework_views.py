@@ -118,6 +118,12 @@ class CaseworkViews:
 
     # -- a person's casework -------------------------------------------------------------
 
+    def people(self) -> list[str]:
+        """Every NHS number on the register (merged-away records excluded)."""
+        with self.sessions() as session:
+            return list(session.scalars(select(PersonRow.nhs_number).where(
+                PersonRow.merged_into.is_(None)).order_by(PersonRow.id)))
+
     def person_casework(self, person_id: int) -> PersonCasework | None:
         with self.sessions() as session:
             row = session.get(PersonRow, person_id)
