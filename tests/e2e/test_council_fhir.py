@@ -273,7 +273,12 @@ def test_l5_a_dispute_is_opened_referred_and_resolved_through_task(client: SyncF
     assert la["valueReference"]["identifier"]["value"] == SWINDON
     periods = [e for e in after["extension"] if e["url"].endswith("ResponsibilityPeriod")]
     assert len(periods) >= 1 and "responsibility-disputed" not in flags(client, OUT_OF_AREA)
-    again = requests.put(f"{base}/Task/{opened.id}", json=resolved, headers=FHIR_JSON,
+    same = requests.put(f"{base}/Task/{opened.id}", json=resolved, headers=FHIR_JSON,
+                        timeout=10)
+    assert same.status_code == 200  # sent again as it stands: nothing changes
+    otherwise = {**resolved, "output": [param("resolved-local-authority",
+                                              valueReference=org(HEREFORDSHIRE))]}
+    again = requests.put(f"{base}/Task/{opened.id}", json=otherwise, headers=FHIR_JSON,
                          timeout=10)
     assert again.status_code == 422 and again.json()["issue"][0]["details"]["coding"][0][
         "code"] == "L5"
