@@ -7,10 +7,10 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from register.casework import Casework, PlanState
+from register.casework import Casework
 from register.ports import PersonRecord
 from register.store import codec
 from register.store.casework_tables import (
@@ -51,9 +51,17 @@ def _digest(rows: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+EMPTY_DIGEST = _digest({"plans": [], "tasks": [], "alerts": []})
+
+
 class SqlCasework:
+    """Keeps each person's casework as last saved in this unit of work and writes it at
+    commit, once per person, with plain multi-row statements (most commands of a trust's
+    feed change a person's casework, so this is on the hot path)."""
+
     def __init__(self, session: Session) -> None:
         self.session = session
+        self._pending: dict[int, tuple[dict[str, Any], str, bool]] = {}
 
     def plan_version(self, plan_id: str) -> int:
         return self.session.scalar(select(CarePlanRow.version)
@@ -61,22 +69,36 @@ class SqlCasework:
 
     def save(self, record: PersonRecord, casework: Casework, command_id: str) -> None:
         assert record.id is not None  # the person row is written first
-        rows = _rows(record, casework)
-        digest = _digest(rows)
-        state = self.session.get(CaseworkStateRow, record.id)
-        if state is not None and state.digest == digest:
-            return
-        if state is None:
-            self.session.add(CaseworkStateRow(person_id=record.id, digest=digest))
-        else:
-            state.digest = digest
-        self._plans(record.id, rows["plans"], command_id)
-        # Task and alert rows are an index, rebuilt whole for the person.
-        for table, items in ((TaskRow, rows["tasks"]), (AlertRow, rows["alerts"])):
-            self.session.execute(delete(table).where(table.person_id == record.id))
-            if items:
-                self.session.execute(insert(table), [{"person_id": record.id, **item}
-                                                     for item in items])
+        known = self._pending.get(record.id, (None, None, record.version > 0))[2]
+        self._pending[record.id] = (_rows(record, casework), command_id, known)
+
+    def write(self) -> None:
+        """At commit: for each person whose casework changed, the digest, the plans and a
+        fresh index of tasks and alerts."""
+        state = CaseworkStateRow.__table__
+        # Core statements on the session's connection: no ORM bookkeeping for index rows.
+        conn = self.session.connection()
+        for person_id, (rows, command_id, known) in self._pending.items():
+            digest = _digest(rows)
+            # A person new in this transaction has nothing stored, and no stored digest means
+            # no casework: most admissions (a planned entitlement) cost nothing here.
+            stored = conn.execute(select(state.c.digest).where(
+                state.c.person_id == person_id)).scalar() if known else None
+            if stored == digest or (stored is None and digest == EMPTY_DIGEST):
+                continue
+            if stored is None:
+                conn.execute(insert(state), {"person_id": person_id, "digest": digest})
+            else:
+                conn.execute(state.update().where(state.c.person_id == person_id)
+                             .values(digest=digest))
+            self._plans(person_id, rows["plans"], command_id)
+            for table, items in ((TaskRow.__table__, rows["tasks"]),
+                                 (AlertRow.__table__, rows["alerts"])):
+                conn.execute(table.delete().where(table.c.person_id == person_id))
+                if items:
+                    conn.execute(insert(table), [{"person_id": person_id, **item}
+                                                 for item in items])
+        self._pending.clear()
 
     def _plans(self, person_id: int, plans: list[dict[str, Any]], command_id: str) -> None:
         """Upsert each plan; a changed plan is a new version, and every version is kept.
@@ -101,7 +123,3 @@ class SqlCasework:
             self.session.add(CarePlanVersionRow(
                 plan_id=row.id, version=row.version, person_id=person_id,
                 snapshot=row.snapshot, recorded_at=now, command_id=command_id))
-
-
-def load_plan(snapshot: dict[str, Any]) -> PlanState:
-    return codec.load(PlanState, snapshot)

@@ -324,6 +324,7 @@ class SqlUnitOfWork:
     def commit(self) -> None:
         try:
             self.session.flush()
+            self.casework.write()
             self.appends.write(self.session)
             self.session.commit()
         except (StaleDataError, IntegrityError) as exc:

@@ -378,3 +378,55 @@ def test_everything_emitted_is_valid_r4_and_meets_its_profile(client: SyncFHIRCl
     for resource in emitted:
         problems = [i for i in validate(resource) if i.severity == "error"]
         assert problems == [], (resource["resourceType"], resource.get("id"), problems)
+
+
+def test_reads_by_id_and_the_limits_of_derived_resources(client: SyncFHIRClient, base: str):
+    patient = person(client, PRIYA)
+    [flag] = client.resources("Flag").search(patient=f"Patient/{patient}",
+                                             code="review-overdue").fetch()
+    again = requests.get(f"{base}/Flag/{flag.id}", timeout=10)
+    assert again.status_code == 200 and again.json()["code"] == flag["code"]
+    [found] = client.resources("Flag").search(_id=flag.id).fetch()
+    assert found.id == flag.id
+    [due] = client.resources("Task").search(patient=f"Patient/{patient}", code="review",
+                                            status="requested").fetch()
+    assert requests.get(f"{base}/Task/{due.id}", timeout=10).json()["id"] == due.id
+    history = requests.get(f"{base}/Task/{due.id}/_history", timeout=10)
+    assert history.status_code == 404 and "no versions" in history.text
+    assert requests.get(f"{base}/Task/{patient}-nothing-here", timeout=10).status_code == 404
+    plan = client.resources("CarePlan").search(patient=f"Patient/{patient}").fetch()[0]
+    other = person(client, SARAH)
+    moved = {**dict(plan), "subject": {"reference": f"Patient/{other}"}}
+    refused = requests.put(f"{base}/CarePlan/{plan.id}", json=moved, headers=FHIR_JSON,
+                           timeout=10)
+    assert refused.status_code == 422 and refused.json()["issue"][0]["expression"] == [
+        "CarePlan.subject"]
+    unknown = requests.put(f"{base}/CarePlan/no-such-plan", json={**dict(plan),
+                                                                  "id": "no-such-plan"},
+                           headers=FHIR_JSON, timeout=10)
+    assert unknown.status_code == 404
+
+
+def test_a_transaction_with_a_plan_that_breaks_f2_changes_nothing(client: SyncFHIRClient,
+                                                                   base: str):
+    patient, entitlement = person(client, REDETAINED), episode(client, REDETAINED).id
+    before = client.resources("CarePlan").search(patient=f"Patient/{patient}").count()
+    bad = plan(patient, entitlement, activity("day-services", "s117",
+                                              [share(org(SWINDON), 70)], 60))
+    bad["status"] = "draft"
+    review_entry = task("review", patient, f"EpisodeOfCare/{entitlement}",
+                        period={"end": "2026-11-25"},
+                        inputs=[param("person-involved", valueBoolean=True)],
+                        outputs=[param("needs-arise-from-disorder", valueBoolean=True)])
+    refused = requests.post(base, headers=FHIR_JSON, timeout=10, json={
+        "resourceType": "Bundle", "type": "transaction", "entry": [
+            {"resource": review_entry, "request": {"method": "POST", "url": "Task"}},
+            {"resource": bad, "request": {"method": "POST", "url": "CarePlan"}}]})
+    assert refused.status_code == 422
+    issue = refused.json()["issue"][0]
+    assert issue["expression"][0].startswith("Bundle.entry[1]")
+    assert issue["details"]["coding"][0]["code"] == "F2"
+    assert client.resources("CarePlan").search(patient=f"Patient/{patient}").count() == before
+    reviews = client.resources("Task").search(patient=f"Patient/{patient}", code="review",
+                                              status="completed").fetch_all()
+    assert not [t for t in reviews if t["executionPeriod"].get("end") == "2026-11-25"]
