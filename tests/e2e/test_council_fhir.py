@@ -367,12 +367,15 @@ def test_everything_emitted_is_valid_r4_and_meets_its_profile(client: SyncFHIRCl
     from tests.fhir_js import errors, validate_with_fhirjs
 
     emitted: list[dict[str, Any]] = []
-    for kind in ("CarePlan", "Task", "Flag"):
+    for kind in ("CarePlan", "Task", "Flag", "EpisodeOfCare"):
         bundle = requests.get(f"{base}/{kind}", params={"_count": 200}, timeout=30).json()
         emitted.append(bundle)
         emitted += [e["resource"] for e in bundle["entry"]]
     kinds = {r["resourceType"] for r in emitted}
-    assert {"CarePlan", "Task", "Flag", "Bundle"} <= kinds
+    assert {"CarePlan", "Task", "Flag", "EpisodeOfCare", "Bundle"} <= kinds
+    disputed = [r for r in emitted if r["resourceType"] == "EpisodeOfCare" and any(
+        e["url"].endswith("Extension-S117-Dispute") for e in r.get("extension", []))]
+    assert disputed and all(r.get("careManager") for r in disputed)  # both shown
     found = errors(validate_with_fhirjs(emitted), emitted)
     assert found == [], "\n".join(sorted(set(f.split(" ", 1)[1] for f in found)))
     for resource in emitted:
