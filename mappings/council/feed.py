@@ -22,6 +22,7 @@ from typing import Any
 
 from marshmallow import ValidationError
 
+from mappings import attendees
 from mappings.council.schema import HEADER, CouncilRow
 from register import commands as c
 from register.model import (
@@ -273,12 +274,10 @@ def _line(d: dict[str, Any]) -> ServiceLine:
 
 
 def _attendee(text: str, row: int) -> Attendee:
-    name, _, rest = text.partition("(")
-    parts = [p.strip() for p in rest.rstrip(") ").split(",")] if rest else []
-    if not name.strip() or len(parts) > 2:
+    found = attendees.read(text)
+    if found is None:
         raise _RowError(row, f"attendees: {text!r}: write Name (role, ORG)", "attendees")
-    organisation = parts[1] if len(parts) == 2 else None
-    return Attendee(name.strip(), parts[0] if parts else "", organisation)
+    return found
 
 
 def _dispute(group: PersonGroup, number: int, d: dict[str, Any], nhs: str, la: str,

@@ -11,7 +11,6 @@ a due review's deadline is `restriction.period.end`.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -20,6 +19,7 @@ from typing import Any
 from fhir.resources.R4B.task import Task
 
 from fhir_profiles import canonical as url
+from mappings import attendees
 from mappings.fhir.care_plan import number
 from mappings.fhir.common import NameOf, code_of_reference, instant, org_reference
 from register.casework import AgendaItem, CaseTask, DueReview, TaskKind, TaskStatus
@@ -66,13 +66,8 @@ def _coding(system: str, code: str) -> dict[str, Any]:
     return {"coding": [{"system": system, "code": code}]}
 
 
-def _attendee(a: Attendee) -> str:
-    detail = ", ".join(p for p in (a.role, a.organisation) if p)
-    return f"{a.name} ({detail})" if detail else a.name
-
-
 def _review(r: Review, name_of: NameOf) -> tuple[list[Any], list[Any]]:
-    inputs = [_param("attendee", valueString=_attendee(a)) for a in r.attendees]
+    inputs = [_param("attendee", valueString=attendees.written(a)) for a in r.attendees]
     inputs.append(_param("person-involved", valueBoolean=r.person_involved))
     if r.carer_involved is not None:
         inputs.append(_param("carer-involved", valueBoolean=r.carer_involved))
@@ -322,20 +317,11 @@ def from_json(data: dict[str, Any]) -> TaskInput:
         outputs=_values(data.get("output") or [], "Task.output"))
 
 
-_ATTENDEE = re.compile(r"^(?P<name>[^()]+?)(?: \((?:(?P<role>[^,()]+?)(?:, )?)?"
-                       r"(?P<org>[A-Z][A-Z0-9]{2,8})?\))?$")
-
-
 def attendee(text: str, where: str) -> Attendee:
-    """The inverse of how an attendee is written: `name (role, ORG)`, `name (role)`,
-    `name (ORG)` or `name`; ORG an ODS or GSS code."""
-    found = _ATTENDEE.match(text.strip())
-    if not found:
+    found = attendees.read(text)
+    if found is None:
         raise TaskError(f"attendee {text!r}: write 'name (role, ORG)'", where)
-    role, org = found["role"] or "", found["org"]
-    if role and not org and re.fullmatch(r"[A-Z][A-Z0-9]{2,8}", role):
-        role, org = "", role
-    return Attendee(found["name"].strip(), role.strip(), org)
+    return found
 
 
 PANEL_OUTCOMES = {o.value: o for o in PanelOutcome}
