@@ -433,3 +433,31 @@ def test_a_transaction_with_a_plan_that_breaks_f2_changes_nothing(client: SyncFH
     reviews = client.resources("Task").search(patient=f"Patient/{patient}", code="review",
                                               status="completed").fetch_all()
     assert not [t for t in reviews if t["executionPeriod"].get("end") == "2026-11-25"]
+
+
+def test_a_councils_ordinary_residence_decision_overrides_what_the_trust_implied(
+        client: SyncFHIRClient, base: str):
+    """L1: the trust's message put the 2021 detention's residence in Swindon; Gloucestershire
+    records its decision (who, when, evidence), and the register re-determines, keeping the
+    earlier determination."""
+    nhs, gloucestershire = "9990000042", "E10000013"
+    before = episode(client, nhs)
+    decided = client.resource("Task", **task(
+        "or-decision", person(client, nhs), f"EpisodeOfCare/{before.id}",
+        period={"end": "2026-11-12"},
+        inputs=[param("local-authority", valueReference=org(gloucestershire)),
+                param("decided-by", valueString="OR panel, A. Khan"),
+                param("evidence", valueString="tenancy agreement 2018-2021")]))
+    decided.save()
+    assert decided["status"] == "completed" and decided["code"]["coding"][0]["code"] == \
+        "or-decision"
+    after = episode(client, nhs)
+    la = next(e for e in after["extension"] if e["url"].endswith("ResponsibleLocalAuthority"))
+    assert la["valueReference"]["identifier"]["value"] == gloucestershire
+    basis = [next(p["valueString"] for p in b["extension"] if p["url"] == "reason")
+             for b in after["extension"] if b["url"].endswith("ResponsibilityBasis")]
+    assert any("OR panel, A. Khan" in reason for reason in basis)
+    old = requests.get(f"{base}/EpisodeOfCare/{before.id}/_history/"
+                       f"{before['meta']['versionId']}", timeout=10).json()
+    was = next(e for e in old["extension"] if e["url"].endswith("ResponsibleLocalAuthority"))
+    assert was["valueReference"]["identifier"]["value"] == "E06000030"  # history kept

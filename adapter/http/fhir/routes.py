@@ -183,7 +183,10 @@ def search_episodes() -> Response:
                                                 count=None)
         included += [care_plan.to_json(p, reader.name_of) for p in plans]
     if "Task:focus" in parsed.includes and entitlement_ids:
-        included += casework_tasks(reader, TaskFilter(entitlement_ids=entitlement_ids))
+        # A panel Task's focus is the plan, not the entitlement: it is not a Task:focus match.
+        included += [t for t in casework_tasks(reader, TaskFilter(
+            entitlement_ids=entitlement_ids)) if t["focus"]["reference"].startswith(
+                "EpisodeOfCare/")]
     return _searchset(total, parsed.paging, matches, included, parsed.issues)
 
 
