@@ -12,7 +12,7 @@ from register.refdata.load import load_geography
 from register.refdata.sql import SqlRefData
 from register.service import RegisterService
 from register.store import database
-from register.store.casework_tables import CaseworkStateRow
+from register.store.casework_tables import CaseworkIndexRow
 from register.store.casework_views import CaseworkViews
 from register.store.orm import PersonRow
 from register.store.refdata_tables import Organisation
@@ -45,7 +45,7 @@ def prepare_embedded(settings: Settings, engine: Engine) -> None:
             load_geography(session)
             session.commit()
         unindexed = session.scalar(select(PersonRow.id).limit(1)) is not None and \
-            session.scalar(select(CaseworkStateRow.person_id).limit(1)) is None
+            session.scalar(select(CaseworkIndexRow.person_id).limit(1)) is None
     if unindexed:
         service = RegisterService(lambda: SqlUnitOfWork(sessions), SqlRefData(sessions),
                                   settings.policy)

@@ -1,7 +1,7 @@
 """Tables of the casework read model (register/casework.py), written with the person in the
 same transaction: aftercare plans as shown with every version kept (FHIR CarePlan read,
-vread, history), and indexes of tasks and alerts so searches across people (the panel
-agenda, overdue reviews, open disputes, flags by council) need not read every person."""
+vread, history), and an index of tasks, alerts and plans so searches across people (the
+panel agenda, overdue reviews, open disputes, flags by council) need not read every person."""
 
 from __future__ import annotations
 
@@ -42,50 +42,29 @@ class CarePlanVersionRow(Base):
     command_id: Mapped[str] = mapped_column(String(200))
 
 
-class TaskRow(Base):
-    """Index of a person's tasks (key unique within the person)."""
+class CaseworkIndexRow(Base):
+    """One row per task, alert and plan of a person (`kind`), with the columns searches
+    across people filter on; `key` is unique within the person. A person's rows are compared
+    with what their casework now is and only the rows that differ are rewritten, so a
+    command costs one read here and at most one delete and one insert."""
 
-    __tablename__ = "task"
+    __tablename__ = "casework_index"
 
     person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), primary_key=True)
-    key: Mapped[str] = mapped_column(String(40), primary_key=True)
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))  # task | alert | plan
     entitlement_id: Mapped[str] = mapped_column(String(36))
-    code: Mapped[str] = mapped_column(String(20))
-    status: Mapped[str] = mapped_column(String(16))
-    owner: Mapped[str | None] = mapped_column(String(9))
+    code: Mapped[str] = mapped_column(String(30))  # task type, flag code, plan status
+    status: Mapped[str | None] = mapped_column(String(16))  # a task's
+    business_status: Mapped[str | None] = mapped_column(String(40))  # a task's
+    owner: Mapped[str | None] = mapped_column(String(9))  # the council that acts
     icb: Mapped[str | None] = mapped_column(String(5))
-    authored_on: Mapped[date] = mapped_column(Date)
-    due_on: Mapped[date | None] = mapped_column(Date)
-    plan_id: Mapped[str | None] = mapped_column(String(64))
-    business_status: Mapped[str | None] = mapped_column(String(40))
-
-    __table_args__ = (Index("ix_task_code_status_owner", "code", "status", "owner"),
-                      Index("ix_task_code_status_icb", "code", "status", "icb"))
-
-
-class AlertRow(Base):
-    """Index of a person's alerts (FHIR Flag), each a dated period."""
-
-    __tablename__ = "alert"
-
-    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), primary_key=True)
-    key: Mapped[str] = mapped_column(String(40), primary_key=True)
-    entitlement_id: Mapped[str] = mapped_column(String(36))
-    code: Mapped[str] = mapped_column(String(30))
-    since: Mapped[date] = mapped_column(Date)
+    authored_on: Mapped[date | None] = mapped_column(Date)  # a task's request
+    due_on: Mapped[date | None] = mapped_column(Date)  # a task's deadline
+    since: Mapped[date | None] = mapped_column(Date)  # an alert's period
     until: Mapped[date | None] = mapped_column(Date)
-    owner: Mapped[str | None] = mapped_column(String(9))
-    icb: Mapped[str | None] = mapped_column(String(5))
+    plan_id: Mapped[str | None] = mapped_column(String(64))
+    digest: Mapped[str | None] = mapped_column(String(64))  # a plan's: of the plan as shown
 
-    __table_args__ = (Index("ix_alert_code_owner", "code", "owner"),
-                      Index("ix_alert_code_icb", "code", "icb"))
-
-
-class CaseworkStateRow(Base):
-    """A digest of the casework last written for a person, so a command that changes none
-    of it costs one primary-key read."""
-
-    __tablename__ = "casework_state"
-
-    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), primary_key=True)
-    digest: Mapped[str] = mapped_column(String(64))
+    __table_args__ = (Index("ix_casework_index_kind_code_owner", "kind", "code", "owner"),
+                      Index("ix_casework_index_kind_code_icb", "kind", "code", "icb"))

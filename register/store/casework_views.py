@@ -15,7 +15,7 @@ from register.casework import Casework, PlanState
 from register.ports import StoredEntitlement, StoredPerson, StoredPlan
 from register.rules.ports import LocalityPolicy
 from register.store import codec
-from register.store.casework_tables import AlertRow, CarePlanRow, CarePlanVersionRow, TaskRow
+from register.store.casework_tables import CarePlanRow, CarePlanVersionRow, CaseworkIndexRow
 from register.store.orm import EntitlementRow, PersonRow
 
 
@@ -144,8 +144,8 @@ class CaseworkViews:
     def search_tasks(self, where: TaskFilter, *, offset: int = 0, count: int | None = 50
                      ) -> tuple[int, list[tuple[int, str]]]:
         """(total, one page of (person id, task key)), oldest request first."""
-        t = TaskRow
-        query = select(t.person_id, t.key)
+        t = CaseworkIndexRow
+        query = select(t.person_id, t.key).where(t.kind == "task")
         for column, values in ((t.person_id, where.person_ids), (t.code, where.codes),
                                (t.status, where.statuses), (t.owner, where.owners),
                                (t.icb, where.icbs), (t.entitlement_id, where.entitlement_ids),
@@ -161,8 +161,8 @@ class CaseworkViews:
 
     def search_alerts(self, where: AlertFilter, *, offset: int = 0, count: int | None = 50
                       ) -> tuple[int, list[tuple[int, str]]]:
-        a = AlertRow
-        query = select(a.person_id, a.key)
+        a = CaseworkIndexRow
+        query = select(a.person_id, a.key).where(a.kind == "alert")
         for column, values in ((a.person_id, where.person_ids), (a.code, where.codes),
                                (a.owner, where.owners), (a.icb, where.icbs)):
             if values:

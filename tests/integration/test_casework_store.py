@@ -20,7 +20,7 @@ from register.nhs_number import synthetic
 from register.queries import overdue_reviews
 from register.rules.ports import LocalityPolicy
 from register.store import database
-from register.store.casework_tables import AlertRow, CarePlanRow, TaskRow
+from register.store.casework_tables import CarePlanRow, CaseworkIndexRow
 from register.store.casework_views import AlertFilter, CaseworkViews, TaskFilter
 from register.store.orm import DeterminationRow, OutboxRow
 from tests.builders import line
@@ -192,7 +192,8 @@ def test_l5_a_dispute_runs_alongside_the_entitlement_and_resolving_redetermines(
     assert not any(r.startswith("L5") for r in answer.needs_review)
     assert count(engine, DeterminationRow) == 2  # the first determination is kept
     with Session(engine) as session:
-        tasks = {r.code: r.status for r in session.scalars(select(TaskRow))}
+        tasks = {r.code: r.status for r in session.scalars(select(CaseworkIndexRow).where(
+            CaseworkIndexRow.kind == "task"))}
         assert tasks["or-dispute"] == "completed" and tasks["or-decision"] == "completed"
     with pytest.raises(RuleViolation):
         service.handle(c.UpdateDispute(command_id="dispute-1-again", nhs_number=nhs,
@@ -208,7 +209,8 @@ def test_l5_the_interim_lead_is_where_the_person_is_unless_agreed(engine, servic
                                  entitlement_id=None, parties=(HEREFORDSHIRE, SWINDON),
                                  opened_on=date(2024, 6, 1)))
     with Session(engine) as session:
-        [owner] = session.scalars(select(TaskRow.owner).where(TaskRow.code == "or-dispute"))
+        [owner] = session.scalars(select(CaseworkIndexRow.owner).where(
+            CaseworkIndexRow.code == "or-dispute"))
     assert owner == SWINDON
     with pytest.raises(RuleViolation) as refused:
         service.handle(c.OpenDispute(command_id="d2", nhs_number=nhs,
@@ -251,6 +253,6 @@ def test_a_merge_moves_plans_and_casework_to_the_surviving_record(engine, servic
     work = views(engine).person_casework(plan.person_id)
     assert work.person.facts.nhs_number == survivor
     with Session(engine) as session:
-        owners = set(session.scalars(select(AlertRow.person_id)))
+        owners = set(session.scalars(select(CaseworkIndexRow.person_id)))
     assert owners == {plan.person_id}
     assert any(t.kind is TaskKind.REVIEW for t in work.casework.tasks)

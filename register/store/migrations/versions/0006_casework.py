@@ -1,5 +1,6 @@
-"""Casework read model: aftercare plans as shown (with every version), and indexes of
-each person"s tasks and alerts (FHIR CarePlan, Task, Flag; the panel agenda; overdue reviews).
+"""Casework read model: aftercare plans as shown (with every version), and an index of each
+person's tasks, alerts and plans (FHIR CarePlan, Task, Flag; the panel agenda; overdue
+reviews).
 
 Revision ID: 0006
 Revises: 0003 (the lead chains it at merge)
@@ -19,25 +20,6 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    op.create_table(
-        "alert",
-        sa.Column("person_id", sa.Integer(), nullable=False),
-        sa.Column("key", sa.String(length=40), nullable=False),
-        sa.Column("entitlement_id", sa.String(length=36), nullable=False),
-        sa.Column("code", sa.String(length=30), nullable=False),
-        sa.Column("since", sa.Date(), nullable=False),
-        sa.Column("until", sa.Date(), nullable=True),
-        sa.Column("owner", sa.String(length=9), nullable=True),
-        sa.Column("icb", sa.String(length=5), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["person_id"], ["person.id"], name=op.f("fk_alert_person_id_person")
-        ),
-        sa.PrimaryKeyConstraint("person_id", "key", name=op.f("pk_alert")),
-    )
-    with op.batch_alter_table("alert", schema=None) as batch_op:
-        batch_op.create_index("ix_alert_code_icb", ["code", "icb"], unique=False)
-        batch_op.create_index("ix_alert_code_owner", ["code", "owner"], unique=False)
-
     op.create_table(
         "care_plan",
         sa.Column("id", sa.String(length=64), nullable=False),
@@ -71,36 +53,33 @@ def upgrade() -> None:
         )
 
     op.create_table(
-        "casework_state",
+        "casework_index",
         sa.Column("person_id", sa.Integer(), nullable=False),
-        sa.Column("digest", sa.String(length=64), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["person_id"], ["person.id"], name=op.f("fk_casework_state_person_id_person")
-        ),
-        sa.PrimaryKeyConstraint("person_id", name=op.f("pk_casework_state")),
-    )
-    op.create_table(
-        "task",
-        sa.Column("person_id", sa.Integer(), nullable=False),
-        sa.Column("key", sa.String(length=40), nullable=False),
+        sa.Column("key", sa.String(length=80), nullable=False),
+        sa.Column("kind", sa.String(length=8), nullable=False),
         sa.Column("entitlement_id", sa.String(length=36), nullable=False),
-        sa.Column("code", sa.String(length=20), nullable=False),
-        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("code", sa.String(length=30), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=True),
+        sa.Column("business_status", sa.String(length=40), nullable=True),
         sa.Column("owner", sa.String(length=9), nullable=True),
         sa.Column("icb", sa.String(length=5), nullable=True),
-        sa.Column("authored_on", sa.Date(), nullable=False),
+        sa.Column("authored_on", sa.Date(), nullable=True),
         sa.Column("due_on", sa.Date(), nullable=True),
+        sa.Column("since", sa.Date(), nullable=True),
+        sa.Column("until", sa.Date(), nullable=True),
         sa.Column("plan_id", sa.String(length=64), nullable=True),
-        sa.Column("business_status", sa.String(length=40), nullable=True),
+        sa.Column("digest", sa.String(length=64), nullable=True),
         sa.ForeignKeyConstraint(
-            ["person_id"], ["person.id"], name=op.f("fk_task_person_id_person")
+            ["person_id"], ["person.id"], name=op.f("fk_casework_index_person_id_person")
         ),
-        sa.PrimaryKeyConstraint("person_id", "key", name=op.f("pk_task")),
+        sa.PrimaryKeyConstraint("person_id", "key", name=op.f("pk_casework_index")),
     )
-    with op.batch_alter_table("task", schema=None) as batch_op:
-        batch_op.create_index("ix_task_code_status_icb", ["code", "status", "icb"], unique=False)
+    with op.batch_alter_table("casework_index", schema=None) as batch_op:
         batch_op.create_index(
-            "ix_task_code_status_owner", ["code", "status", "owner"], unique=False
+            "ix_casework_index_kind_code_icb", ["kind", "code", "icb"], unique=False
+        )
+        batch_op.create_index(
+            "ix_casework_index_kind_code_owner", ["kind", "code", "owner"], unique=False
         )
 
     op.create_table(
@@ -124,12 +103,11 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("care_plan_version")
-    with op.batch_alter_table("task", schema=None) as batch_op:
-        batch_op.drop_index("ix_task_code_status_owner")
-        batch_op.drop_index("ix_task_code_status_icb")
+    with op.batch_alter_table("casework_index", schema=None) as batch_op:
+        batch_op.drop_index("ix_casework_index_kind_code_owner")
+        batch_op.drop_index("ix_casework_index_kind_code_icb")
 
-    op.drop_table("task")
-    op.drop_table("casework_state")
+    op.drop_table("casework_index")
     with op.batch_alter_table("care_plan", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_care_plan_responsible_la"))
         batch_op.drop_index(batch_op.f("ix_care_plan_responsible_icb"))
@@ -137,8 +115,3 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_care_plan_entitlement_id"))
 
     op.drop_table("care_plan")
-    with op.batch_alter_table("alert", schema=None) as batch_op:
-        batch_op.drop_index("ix_alert_code_owner")
-        batch_op.drop_index("ix_alert_code_icb")
-
-    op.drop_table("alert")
