@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from adapter.config import Settings
@@ -12,6 +12,9 @@ from register.refdata.load import load_geography
 from register.refdata.sql import SqlRefData
 from register.service import RegisterService
 from register.store import database
+from register.store.casework_tables import CaseworkIndexRow
+from register.store.casework_views import CaseworkViews
+from register.store.orm import PersonRow
 from register.store.refdata_tables import Organisation
 from register.store.uow import SqlUnitOfWork
 
@@ -30,7 +33,8 @@ class Register:
 
 def prepare_embedded(settings: Settings, engine: Engine) -> None:
     """On a SQLite file, bring the schema to head and load the shipped geography if it is
-    missing, so that `s117 serve` and `s117 demo` work with no set-up step."""
+    missing, so that `s117 serve` and `s117 demo` work with no set-up step. A file made
+    before the casework tables existed gets its casework derived once (`s117 db reindex`)."""
     if not settings.embedded:
         return
     # Migrations are idempotent: an older embedded file is brought up to date on start.
@@ -40,6 +44,13 @@ def prepare_embedded(settings: Settings, engine: Engine) -> None:
         if session.query(Organisation).first() is None:
             load_geography(session)
             session.commit()
+        unindexed = session.scalar(select(PersonRow.id).limit(1)) is not None and \
+            session.scalar(select(CaseworkIndexRow.person_id).limit(1)) is None
+    if unindexed:
+        service = RegisterService(lambda: SqlUnitOfWork(sessions), SqlRefData(sessions),
+                                  settings.policy)
+        for nhs in CaseworkViews(sessions, settings.policy).people():
+            service.refresh(nhs)
 
 
 def build(settings: Settings, *, prepare: bool = True) -> Register:

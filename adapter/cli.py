@@ -24,18 +24,27 @@ queues_app = typer.Typer(help="RabbitMQ topology (networked mode).", no_args_is_
 quarantine_app = typer.Typer(help="Inbound messages that could not be applied: list, show, "
                              "replay.", no_args_is_help=True)
 mappings_app = typer.Typer(help="Per-trust HL7 v2 mapping profiles.", no_args_is_help=True)
+import_app = typer.Typer(help="Batch files from other systems.", no_args_is_help=True)
+export_app = typer.Typer(help="Extracts of the register.", no_args_is_help=True)
+panel_app = typer.Typer(help="The funding and quality panel.", no_args_is_help=True)
+reviews_app = typer.Typer(help="s117 reviews (R1-R3).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(refdata_app, name="refdata")
 app.add_typer(queues_app, name="queues")
 app.add_typer(quarantine_app, name="quarantine")
 app.add_typer(mappings_app, name="mappings")
+app.add_typer(import_app, name="import")
+app.add_typer(export_app, name="export")
+app.add_typer(panel_app, name="panel")
+app.add_typer(reviews_app, name="reviews")
 console = Console()
 errors = Console(stderr=True)
 
 
-def progress_bar() -> Progress:
+def progress_bar(on: Console | None = None) -> Progress:
+    """A progress bar, on stdout unless the command writes its result there."""
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), console=console, transient=False)
+                    TimeElapsedColumn(), console=on or console, transient=False)
 
 
 def _fail(exc: RegisterError) -> None:
@@ -59,6 +68,142 @@ def db_upgrade() -> None:
     settings = _settings()
     database.upgrade(settings.database_url)
     console.print("database at head revision")
+
+
+@db_app.command("reindex")
+def db_reindex() -> None:
+    """Derive every person's entitlements and casework again with the rules and locality
+    policy now in force (after an upgrade or a policy change); changes are announced."""
+    from adapter.bootstrap import build
+    from adapter.casework import reindex
+
+    register = build(_settings())
+    with progress_bar() as bar:
+        task = bar.add_task("re-deriving", total=None)
+        people, events = reindex(register, progress=lambda n, total: bar.update(
+            task, completed=n, total=total))
+    console.print(f"{people} people re-derived; {events} changes announced")
+
+
+def _la(code: str, register) -> None:  # type: ignore[no-untyped-def]
+    if register.refdata.name(code) is None:
+        errors.print(f"[red]error:[/red] {code!r} is not a known council or ICB code")
+        raise typer.Exit(2)
+
+
+@import_app.command("council")
+def import_council(
+    file: Annotated[Path, typer.Argument(help="the council's CSV file (docs/council.md)")],
+    la: Annotated[str, typer.Option("--la", help="the council sending it (GSS code)")],
+    report: Annotated[Path | None, typer.Option(help="also write the per-row report as CSV")]
+    = None,
+) -> None:
+    """Import a council batch file: each person's rows are applied together or not at all;
+    every row is reported. Importing the same file again changes nothing. Exit status 1 if
+    any row was refused, 2 if the file was."""
+    from adapter.bootstrap import build
+    from adapter.casework import print_import_report
+    from adapter.council import apply, write_report
+    from mappings.council import FileRefused, decode
+
+    if not file.exists():
+        errors.print(f"[red]error:[/red] {file} does not exist")
+        raise typer.Exit(2)
+    register = build(_settings())
+    _la(la, register)
+    try:
+        batch = decode(file.read_bytes(), la)
+    except FileRefused as exc:
+        errors.print(f"[red]error:[/red] {file.name}: {exc}; nothing was imported")
+        raise typer.Exit(2) from None
+    with progress_bar() as bar:
+        task = bar.add_task(f"importing {file.name}", total=len(batch.groups))
+        reports = apply(register.service, batch,
+                        progress=lambda n: bar.update(task, completed=n))
+    print_import_report(console, batch, reports)
+    if report:
+        write_report(report, reports)
+    if any(r.status in ("rejected", "not-applied") for r in reports):
+        raise typer.Exit(1)
+
+
+@export_app.command("register")
+def export_register(
+    la: Annotated[str | None, typer.Option("--la", help="responsible council (GSS)")] = None,
+    icb: Annotated[str | None, typer.Option("--icb", help="responsible ICB (ODS)")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="csv | xlsx | ndjson")] = "csv",
+    output: Annotated[Path | None, typer.Option(help="file (csv, xlsx) or folder (ndjson); "
+                                                     "csv and ndjson default to stdout")]
+    = None,
+    on: Annotated[str | None, typer.Option("--date", help="as of YYYY-MM-DD (default today)")]
+    = None,
+) -> None:
+    """The joint register: who is entitled, since when, responsible bodies, services and
+    funding split, last and next review, end date; or FHIR bulk-style NDJSON."""
+    from adapter.bootstrap import build
+    from adapter.export import FORMATS, export
+
+    if (la is None) == (icb is None):
+        errors.print("[red]error:[/red] give one of --la or --icb")
+        raise typer.Exit(2)
+    if fmt not in FORMATS:
+        errors.print(f"[red]error:[/red] --format {fmt!r}: one of {', '.join(FORMATS)}")
+        raise typer.Exit(2)
+    if fmt == "xlsx" and output is None:
+        errors.print("[red]error:[/red] an xlsx export needs --output FILE")
+        raise typer.Exit(2)
+    try:
+        as_of = date.fromisoformat(on) if on else date.today()
+    except ValueError:
+        errors.print(f"[red]error:[/red] --date {on!r} is not YYYY-MM-DD")
+        raise typer.Exit(2) from None
+    register = build(_settings())
+    _la(la or icb or "", register)
+    with progress_bar(errors if output is None else console) as bar:
+        task = bar.add_task("exporting", total=None)
+        count = export(register, fmt, output, la=la, icb=icb, on=as_of,
+                       progress=lambda n, total: bar.update(task, completed=n, total=total))
+    errors.print(f"exported {count} entitlements" + (f" to {output}" if output else ""))
+
+
+@panel_app.command("agenda")
+def panel_agenda(
+    la: Annotated[str | None, typer.Option("--la", help="responsible council (GSS)")] = None,
+    icb: Annotated[str | None, typer.Option("--icb", help="responsible ICB (ODS)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+) -> None:
+    """Service lines waiting for a panel decision, oldest request first, with their age."""
+    from adapter.bootstrap import build
+    from adapter.casework import agenda, print_agenda
+
+    register = build(_settings())
+    items = agenda(register, la=la, icb=icb, on=date.today())
+    if as_json:
+        sys.stdout.write(json.dumps([i.to_json() for i in items], indent=2) + "\n")
+    else:
+        print_agenda(console, items)
+
+
+@reviews_app.command("overdue")
+def reviews_overdue(
+    la: Annotated[str | None, typer.Option("--la", help="responsible council (GSS)")] = None,
+    icb: Annotated[str | None, typer.Option("--icb", help="responsible ICB (ODS)")] = None,
+    on: Annotated[str | None, typer.Option("--date", help="as of YYYY-MM-DD (default today)")]
+    = None,
+) -> None:
+    """Entitlements whose s117 review is overdue (R3), the longest overdue first."""
+    from adapter.bootstrap import build
+    from adapter.casework import print_overdue
+    from register.queries import overdue_reviews
+
+    try:
+        as_of = date.fromisoformat(on) if on else date.today()
+    except ValueError:
+        errors.print(f"[red]error:[/red] --date {on!r} is not YYYY-MM-DD")
+        raise typer.Exit(2) from None
+    register = build(_settings())
+    print_overdue(console, register, overdue_reviews(register.uow(), as_of,
+                                                     local_authority=la, icb=icb), as_of)
 
 
 @queues_app.command("declare")

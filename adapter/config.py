@@ -13,7 +13,8 @@ import yaml
 from marshmallow import Schema, ValidationError, fields, post_load, validate
 
 from register.errors import InvalidData
-from register.rules.ports import LocalityPolicy
+from register.model import ServiceType
+from register.rules.ports import DEFAULT_PANEL_SERVICE_TYPES, LocalityOverride, LocalityPolicy
 from register.rules.ruleset import RULE_SETS
 
 VARIABLES: dict[str, str] = {
@@ -25,7 +26,8 @@ VARIABLES: dict[str, str] = {
     "S117_JWKS_URL": "JWKS URL to verify bearer tokens (with S117_AUTH=jwt)",
     "S117_JWT_PUBLIC_KEY": "path to a PEM public key to verify bearer tokens",
     "S117_LOCALITY_POLICY": "path to a YAML/JSON locality policy (review intervals, s17 leave, "
-                            "enabled rule sets); default: the national defaults",
+                            "enabled rule sets, panel thresholds, per-council overrides); "
+                            "default: the national defaults",
     "S117_BASE_URL": "public base URL of the server (default http://127.0.0.1:8080)",
     "S117_MAX_BODY_BYTES": "largest request body the HTTP API accepts, in bytes; larger "
                            "bodies get 413 (default 5242880, 5 MB)",
@@ -42,16 +44,43 @@ VARIABLES: dict[str, str] = {
 DEFAULT_DATABASE_URL = "sqlite:///s117.db"
 
 
+SERVICE_TYPES = fields.List(fields.String(validate=validate.OneOf([t.value
+                                                                    for t in ServiceType])))
+
+
+class LocalityOverrideSchema(Schema):
+    """What one council (by GSS code) sets differently; anything left out is inherited."""
+
+    first_review_days = fields.Integer(validate=validate.Range(1, 366))
+    review_interval_months = fields.Integer(validate=validate.Range(1, 24))
+    panel_weekly_cost = fields.Decimal(validate=validate.Range(min=0))
+    panel_service_types = SERVICE_TYPES
+
+    @post_load
+    def make(self, data: dict[str, object], **_: object) -> LocalityOverride:
+        if "panel_service_types" in data:
+            data["panel_service_types"] = frozenset(data["panel_service_types"])  # type: ignore[arg-type]
+        return LocalityOverride(**data)  # type: ignore[arg-type]
+
+
 class LocalityPolicySchema(Schema):
     first_review_days = fields.Integer(load_default=42, validate=validate.Range(1, 366))
     review_interval_months = fields.Integer(load_default=12, validate=validate.Range(1, 24))
     s17_leave_with_plan_starts_entitlement = fields.Boolean(load_default=False)
     enabled_rule_sets = fields.List(
         fields.String(validate=validate.OneOf([rs.id for rs in RULE_SETS])), load_default=list)
+    panel_weekly_cost = fields.Decimal(load_default=LocalityPolicy.panel_weekly_cost,
+                                       validate=validate.Range(min=0))
+    panel_service_types = fields.List(SERVICE_TYPES.inner,
+                                      load_default=lambda: sorted(DEFAULT_PANEL_SERVICE_TYPES))
+    localities = fields.Dict(keys=fields.String(validate=validate.Regexp(
+        r"^[EW]0[6-9]\d{6}$|^E10\d{6}$", error="is not a council GSS code")),
+        values=fields.Nested(LocalityOverrideSchema), load_default=dict)
 
     @post_load
     def make(self, data: dict[str, object], **_: object) -> LocalityPolicy:
         data["enabled_rule_sets"] = frozenset(data["enabled_rule_sets"])  # type: ignore[arg-type]
+        data["panel_service_types"] = frozenset(data["panel_service_types"])  # type: ignore[arg-type]
         return LocalityPolicy(**data)  # type: ignore[arg-type]
 
 

@@ -4,8 +4,9 @@ and the Supreme Court made famous, explained."""
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
+from decimal import Decimal
 
 from rich.console import Console
 from rich.table import Table
@@ -16,10 +17,24 @@ from adapter.render import print_answer
 from adapter.synthetic import Area, Generator, fixture_areas, fixture_path
 from register import commands as c
 from register.errors import RegisterError
-from register.model import Address, EndReason
+from register.model import (
+    HOUSING_BENEFIT,
+    Address,
+    AssessedNeed,
+    CareCoordinator,
+    EndReason,
+    FundingBasis,
+    FundingShare,
+    PanelOutcome,
+    PlanStatus,
+    ServiceLine,
+    ServiceType,
+)
 from register.nhs_number import synthetic
 from register.queries import caseload, responsibility
 from register.refdata import load
+from register.store.casework_views import CaseworkViews
+from register.store.views import RegisterViews
 
 
 @dataclass(frozen=True)
@@ -27,7 +42,8 @@ class Case:
     title: str
     nhs_number: str
     commands: list[c.Command]
-    refused: c.Command | None = None
+    refused: c.Command | None = None  # an attempt the rules refuse, shown as such
+    attempt: str = "attempt to end it"
 
 
 def _t(day: str, hour: int = 10) -> datetime:
@@ -89,10 +105,67 @@ def named_cases(areas: list[Area]) -> list[Case]:
                           trust_ods="RXE", stay_ref="R200", at=_t("2024-08-01")))
     end = c.EndEntitlement(command_id="demo-cto-end", nhs_number=nhs, entitlement_id="",
                            decision_date=date(2025, 1, 10), la_agreed=True, icb_agreed=True,
-                           person_involved=True, reasons=(EndReason.NO_LONGER_NEEDED,))
+                           person_involved=True, reasons=(EndReason.NO_LONGER_NEEDED,),
+                           la_agreed_by="Rotherham s117 lead", la_agreed_on=date(2025, 1, 10),
+                           icb_agreed_by="South Yorkshire ICB", icb_agreed_on=date(2025, 1, 10))
     cases.append(Case("Community treatment order (E3, D2): entitled, and cannot be ended",
                       nhs, cto, end))
+    cases[0].commands.append(_placement_plan(synthetic(0), swindon))
+    cases += _ombudsman_cases(hereford, stay)
     return cases
+
+
+def _line(line_id: str, service: str, funders: str, cost: str, **more: object) -> ServiceLine:
+    shares = [FundingShare(code, Decimal(pct)) for code, pct in
+              (part.split("=") for part in funders.split(";"))]
+    return ServiceLine(line_id, ServiceType(service), FundingBasis(more.pop("basis", "s117")),
+                       shares, weekly_cost=Decimal(cost), **more)  # type: ignore[arg-type]
+
+
+def _placement_plan(nhs: str, placed_in: Area) -> c.RecordCarePlan:
+    """Split funding for the out-of-area placement: the supported accommodation waits for
+    the panel (its weekly cost is over the default threshold)."""
+    return c.RecordCarePlan(
+        command_id="demo-ooa-plan", nhs_number=nhs, plan_id="demo-ooa-plan",
+        entitlement_id=None, status=PlanStatus.ACTIVE, agreed_on=date(2024, 5, 10),
+        care_coordinator=CareCoordinator("Dee Patel, community mental health team", "R1A"),
+        needs=(AssessedNeed("accommodation", True), AssessedNeed("mental-healthcare", True),
+               AssessedNeed("other-area-agencies", True)),
+        lines=(_line("home", "supported-accommodation", "E06000019=60;QGH=40", "1450",
+                     provider=f"Supported living, {placed_in.postcode}",
+                     needs=["accommodation", "other-area-agencies"],
+                     starts_on=date(2024, 5, 10)),
+               _line("therapy", "psychological-therapy", "QGH=100", "180",
+                     needs=["mental-healthcare"], starts_on=date(2024, 5, 10))),
+        author="E06000019")
+
+
+def _ombudsman_cases(hereford: Area, stay) -> list[Case]:  # type: ignore[no-untyped-def]
+    """Sarah's and Priya's situations (seed 000), which must show as flags, not silence."""
+    sarah, priya = synthetic(5), synthetic(6)
+    priya_cmds = stay(priya, "priya", "R1A", "P016", hereford, "2016-02-01", "03",
+                      "2016-06-15")
+    flat = _line("flat", "supported-accommodation", "E06000019=100", "320",
+                 provider="Sheltered housing scheme", needs=["accommodation"])
+    plan = c.RecordCarePlan(
+        command_id="demo-priya-plan", nhs_number=priya, plan_id="demo-priya-plan",
+        entitlement_id=None, status=PlanStatus.ACTIVE, agreed_on=date(2016, 6, 15),
+        care_coordinator=CareCoordinator("Hereford community mental health team", "R1A"),
+        needs=(AssessedNeed("accommodation", True),), lines=(flat,))
+    priya_cmds += [plan, c.RecordPanelDecision(
+        command_id="demo-priya-panel", nhs_number=priya, plan_id="demo-priya-plan",
+        line_id="flat", outcome=PanelOutcome.APPROVED, decided_on=date(2016, 7, 1),
+        members=("E06000019", "05T"))]
+    by_housing_benefit = replace(plan, command_id="demo-priya-hb", lines=(replace(
+        flat, funders=[FundingShare("E06000019", Decimal(40)),
+                       FundingShare(HOUSING_BENEFIT, Decimal(60))]),))
+    return [
+        Case("Sarah (Ombudsman 19 016 759): discharged with no aftercare plan and no care "
+             "coordinator (E2, R1)", sarah,
+             stay(sarah, "sarah", "R1A", "S019", hereford, "2025-03-01", "03", "2025-05-02")),
+        Case("Priya (Ombudsman 18 O10 781): s117 sheltered accommodation since 2016, never "
+             "reviewed (F4, R3)", priya, priya_cmds, by_housing_benefit,
+             "attempt to fund it through housing benefit")]
 
 
 def run_demo(settings: config.Settings, console: Console, *, people: int, seed: int) -> None:
@@ -128,16 +201,29 @@ def run_demo(settings: config.Settings, console: Console, *, people: int, seed: 
         answer = responsibility(register.uow(), register.refdata, settings.policy,
                                 case.nhs_number, today)
         print_answer(console, answer)
+        _print_flags(console, register, case.nhs_number, today)
         if case.refused is not None and answer.entitlement_id:
-            attempt = c.EndEntitlement(**{**case.refused.__dict__,
-                                          "entitlement_id": answer.entitlement_id})
+            attempt = case.refused
+            if getattr(attempt, "entitlement_id", None) == "":
+                attempt = replace(attempt, entitlement_id=answer.entitlement_id)
             try:
                 register.service.handle(attempt)
-                console.print("[red]the end decision was accepted (unexpected)[/red]")
+                console.print(f"[red]{case.attempt}: accepted (unexpected)[/red]")
             except RegisterError as exc:
-                console.print(f"[bold]attempt to end it:[/bold] refused: {exc}")
+                console.print(f"[bold]{case.attempt}:[/bold] refused: {exc}")
         console.print(f"try: s117 responsibility {case.nhs_number}\n")
     _summary(console, register)
+
+
+def _print_flags(console: Console, register, nhs: str,  # type: ignore[no-untyped-def]
+                 today: date) -> None:
+    views = CaseworkViews(register.sessions, register.settings.policy)
+    ids = RegisterViews(register.sessions).person_ids_by_nhs_number((nhs,))
+    work = views.person_casework(ids[0]) if ids else None
+    active = [a for a in work.casework.alerts if a.active_on(today)] if work else []
+    for alert in active:
+        console.print(f"[bold magenta]flag[/bold magenta] {alert.code.value}: {alert.reason} "
+                      f"(rule {alert.rule_id})")
 
 
 def _summary(console: Console, register) -> None:  # type: ignore[no-untyped-def]

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from fhir_profiles import canonical as url
+from register.model import NEED_CATEGORIES
 
 Resource = dict[str, Any]
 FOLDER = Path(__file__).with_name("resources")
@@ -42,9 +43,20 @@ def _last(canonical: str) -> str:
 Sub = tuple[str, list[str], int, str, str] | tuple[str, list[str], int, str, str, str]
 
 
+TARGETS = {"Organization": UKCORE_ORG, "Patient": url.PATIENT}
+
+
 def _types(codes: list[str]) -> list[Resource]:
-    return [{"code": "Reference", "targetProfile": [UKCORE_ORG]} if c == "Reference"
-            else {"code": c} for c in codes]
+    """`Reference` is to an Organization; `Reference(Organization|Patient)` names targets."""
+    out: list[Resource] = []
+    for code in codes:
+        if code.startswith("Reference"):
+            targets = code.partition("(")[2].rstrip(")").split("|") if "(" in code \
+                else ["Organization"]
+            out.append({"code": "Reference", "targetProfile": [TARGETS[t] for t in targets]})
+        else:
+            out.append({"code": code})
+    return out
 
 
 def extension(canonical: str, title: str, description: str, contexts: list[str],
@@ -143,9 +155,40 @@ EXTENSIONS = [
               ["Coverage", "CarePlan.activity"], ["Coding"], binding=url.vs("s117-funding-basis")),
     extension(url.EXT_FUNDING_SHARE, "S117 Funding Share",
               "One funder's share of a service; the shares of one service add up to 100% "
-              "(rule F2).", ["CarePlan.activity"],
-              subs=[("funder", ["Reference"], 1, "1", "the council or ICB paying this share"),
-                    ("percent", ["decimal"], 1, "1", "share in percent, 0-100")]),
+              "(rule F2). The funder is a council or NHS commissioner (Organization), the "
+              "person (their Patient: only for a Care Act service or an s117A top-up, rules "
+              "F1 and F4), or housing benefit (identifier system "
+              f"{url.PAYER}, value housing-benefit: never for an s117 service).",
+              ["CarePlan.activity"],
+              subs=[("funder", ["Reference(Organization|Patient)"], 1, "1",
+                     "who pays this share"),
+                    ("percent", ["decimal"], 1, "1", "share in percent, more than 0 and at "
+                     "most 100")]),
+    extension(url.EXT_SERVICE_LINE, "S117 Service Line",
+              "What the register records of one service of an aftercare plan besides its "
+              "funding: weekly cost, whether it meets a need arising from the mental disorder "
+              "(s117(6)), whether it is health care (rule F3; default by service type), when "
+              "its funding was requested (rule F5), and, set by the register, where its panel "
+              "decision stands.", ["CarePlan.activity"],
+              subs=[("weekly-cost", ["Money"], 0, "1", "cost per week (GBP)"),
+                    ("meets-mental-disorder-need", ["boolean"], 0, "1",
+                     "meets a need arising from the mental disorder (default true)"),
+                    ("health-care", ["boolean"], 0, "1", "health care (default: by type)"),
+                    ("requested", ["date"], 0, "1", "when funding (a personal health budget, "
+                     "a direct payment) was requested"),
+                    ("panel", ["code"], 0, "1", "set by the register: where the line's panel "
+                     "decision stands", url.vs("s117-panel-status")),
+                    ("panel-reason", ["string"], 0, "1", "set by the register: why the line "
+                     "goes to the panel")]),
+    extension(url.EXT_ASSESSED_NEED, "S117 Assessed Need",
+              "One aspect of need assessed for the plan (MHA Code of Practice 34.19, seed 004 "
+              "appendix A) and whether it arises from the mental disorder: services meeting "
+              "such a need are s117 and free (rules F1, F4).", ["CarePlan"],
+              subs=[("category", ["Coding"], 1, "1", "the aspect of need",
+                     url.vs("s117-need-category")),
+                    ("arises-from-disorder", ["boolean"], 1, "1",
+                     "the need arises from the mental disorder"),
+                    ("note", ["string"], 0, "1", "the assessment in words")]),
     extension(url.EXT_NEXT_REVIEW_DUE, "S117 Next Review Due",
               "When the next s117 review is due (rules R1-R3).", ["EpisodeOfCare"], ["date"]),
     extension(url.EXT_RULE_SET, "S117 Rule Set",
@@ -258,25 +301,67 @@ FUNDING = profile(
     [("s117-cov-1", "s117 aftercare is free to the person (F1)",
       "costToBeneficiary.all(value.ofType(Money).value = 0)")])
 
+ACTIVITY = "CarePlan.activity"
 AFTERCARE_PLAN = profile(
     url.AFTERCARE_PLAN, "CarePlan", url.UKCORE_CARE_PLAN, "S117 Aftercare Plan",
-    "The s117 aftercare plan: each service with its funding basis and the shares of its "
-    "funders (rule F2), and the Code of Practice 34.19 needs it meets.",
-    [{"id": "CarePlan.activity.extension", "path": "CarePlan.activity.extension",
+    "The s117 aftercare plan of one entitlement (`supportingInfo` references the "
+    "EpisodeOfCare): the needs assessed against the Code of Practice 34.19 list, the care "
+    "coordinator (a contained CareTeam), and each service (`activity`, its `id` the line id) "
+    "with its type, provider, dates, funding basis and the shares of its funders (rule F2).",
+    [_ext_slicing("CarePlan"),
+     _ext_slice("CarePlan", "assessedNeed", url.EXT_ASSESSED_NEED),
+     {"id": "CarePlan.status", "path": "CarePlan.status", "binding": {
+         "strength": "required", "valueSet": url.vs("s117-plan-status")}},
+     {"id": "CarePlan.intent", "path": "CarePlan.intent", "fixedCode": "plan"},
+     {"id": "CarePlan.subject", "path": "CarePlan.subject", "min": 1},
+     {"id": f"{ACTIVITY}.extension", "path": f"{ACTIVITY}.extension",
       "slicing": {"discriminator": [{"type": "value", "path": "url"}], "rules": "open"}},
-     {"id": "CarePlan.activity.extension:fundingBasis", "path": "CarePlan.activity.extension",
+     {"id": f"{ACTIVITY}.extension:fundingBasis", "path": f"{ACTIVITY}.extension",
       "sliceName": "fundingBasis", "min": 1, "max": "1",
       "type": [{"code": "Extension", "profile": [url.EXT_FUNDING_BASIS]}]},
-     {"id": "CarePlan.activity.extension:fundingShare", "path": "CarePlan.activity.extension",
+     {"id": f"{ACTIVITY}.extension:fundingShare", "path": f"{ACTIVITY}.extension",
       "sliceName": "fundingShare", "min": 1, "max": "*",
       "type": [{"code": "Extension", "profile": [url.EXT_FUNDING_SHARE]}]},
-     {"id": "CarePlan.activity.detail.reasonCode", "path": "CarePlan.activity.detail.reasonCode",
+     {"id": f"{ACTIVITY}.extension:serviceLine", "path": f"{ACTIVITY}.extension",
+      "sliceName": "serviceLine", "min": 0, "max": "1",
+      "type": [{"code": "Extension", "profile": [url.EXT_SERVICE_LINE]}]},
+     {"id": f"{ACTIVITY}.detail", "path": f"{ACTIVITY}.detail", "min": 1},
+     {"id": f"{ACTIVITY}.detail.code", "path": f"{ACTIVITY}.detail.code", "min": 1,
+      "binding": {"strength": "required", "valueSet": url.vs("s117-service-type")}},
+     {"id": f"{ACTIVITY}.detail.reasonCode", "path": f"{ACTIVITY}.detail.reasonCode",
       "binding": {"strength": "extensible", "valueSet": url.vs("s117-need-category")}}],
-    [("s117-cp-1", "The funding shares of each service add up to 100%",
+    [("s117-cp-1", "The funding shares of each service add up to 100% (rule F2)",
       f"activity.all(extension.where(url = '{url.EXT_FUNDING_SHARE}').extension"
-      ".where(url = 'percent').value.ofType(decimal).aggregate($this + $total, 0) = 100)")])
+      ".where(url = 'percent').value.ofType(decimal).aggregate($this + $total, 0) = 100)"),
+     ("s117-cp-2", "A care coordinator is a contained CareTeam the plan refers to",
+      "contained.ofType(CareTeam).count() <= 1")])
 
-PROFILES = [PATIENT, DETENTION, ENTITLEMENT, FUNDING, AFTERCARE_PLAN]
+TASK = profile(
+    url.TASK, "Task", url.UKCORE_TASK, "S117 Task",
+    "Council and joint casework on an s117 entitlement: a review held or due (rules R1-R3), "
+    "an ordinary-residence decision (L1) or dispute (L5), a panel decision on a service line "
+    "or a line awaiting one, the joint end decision (D1-D5). Inputs and outputs are typed "
+    "from the s117-task-parameter code system.",
+    [{"id": "Task.code", "path": "Task.code", "min": 1,
+      "binding": {"strength": "required", "valueSet": url.vs("s117-task-type")}},
+     {"id": "Task.for", "path": "Task.for", "min": 1},
+     {"id": "Task.focus", "path": "Task.focus", "min": 1},
+     {"id": "Task.input.type", "path": "Task.input.type",
+      "binding": {"strength": "required", "valueSet": url.vs("s117-task-parameter")}},
+     {"id": "Task.output.type", "path": "Task.output.type",
+      "binding": {"strength": "required", "valueSet": url.vs("s117-task-parameter")}}])
+
+FLAG = profile(
+    url.FLAG, "Flag", url.UKCORE_FLAG, "S117 Flag",
+    "An alert on a person's s117 record, in force for a period: entitled to free s117 "
+    "aftercare, responsibility disputed (L5), review overdue (R3), no aftercare plan or no "
+    "care coordinator once aftercare has begun (E2). Set by the register, never written.",
+    [{"id": "Flag.code", "path": "Flag.code",
+      "binding": {"strength": "required", "valueSet": url.vs("s117-flag")}},
+     {"id": "Flag.period", "path": "Flag.period", "min": 1},
+     {"id": "Flag.period.start", "path": "Flag.period.start", "min": 1}])
+
+PROFILES = [PATIENT, DETENTION, ENTITLEMENT, FUNDING, AFTERCARE_PLAN, TASK, FLAG]
 
 # -- code systems and value sets ---------------------------------------------------------------
 
@@ -330,45 +415,111 @@ END_REASONS: list[Concept] = [
     ("refused-services", "Refused services", "Never sufficient on its own (rule D3).")]
 
 FUNDING_BASES: list[Concept] = [
-    ("s117", "Section 117", "Aftercare under s117: free to the person (F1)."),
+    ("s117", "Section 117", "Aftercare under s117: meets a need arising from the mental "
+     "disorder; free to the person (F1)."),
     ("care-act", "Care Act 2014", "A need not arising from the mental disorder, met under the "
      "Care Act (may be charged)."),
     ("chc", "NHS Continuing Healthcare", "Met under NHS CHC, not s117."),
     ("fnc", "NHS-funded nursing care", "Met under FNC, not s117."),
-    ("personal-contribution", "Personal contribution", "The person pays: only a top-up for a "
-     "preferred placement (s117A) is permitted under s117 (F4)."),
-    ("personal-health-budget", "Personal health budget", "A funding method of a service line "
-     "(F5)."),
-    ("direct-payment", "Direct payment", "A funding method of a service line (F5).")]
+    ("s117a-top-up", "s117A top-up", "The person's own payment for a preferred, more "
+     "expensive placement (s117A): the only personal payment towards s117 accommodation "
+     "(F4).")]
 
-NEEDS: list[str] = [
-    "Continuing mental healthcare, whether in the community or on an out-patient basis.",
-    "The psychological needs of the patient and, where appropriate, of their carers.",
-    "Physical healthcare.",
-    "Daytime activities or employment.",
-    "Appropriate accommodation.",
-    "Identified risks and safety issues.",
-    "Any specific needs arising from co-existing physical disability, sensory impairment, "
-    "learning disability or autistic spectrum disorder.",
-    "Any specific needs arising from drug, alcohol or substance misuse.",
-    "Any parenting or caring needs.",
-    "Social, cultural or spiritual needs.",
-    "Counselling and personal support.",
-    "Assistance in welfare rights and managing finances.",
-    "The involvement of authorities and agencies in a different area, if the patient is not "
-    "going to live locally.",
-    "The involvement of other agencies, for example the probation service or voluntary "
-    "organisations.",
-    "For a restricted patient, the conditions imposed or likely to be imposed on their "
-    "conditional discharge.",
-    "Contingency plans (should the patient's mental health deteriorate) and crisis contact "
-    "details."]
-NEED_CODES = ["mental-healthcare", "psychological", "physical-health", "daytime-activity",
-              "accommodation", "risk-and-safety", "disability", "substance-misuse",
-              "parenting-caring", "social-cultural-spiritual", "counselling-support",
-              "welfare-finances", "other-area-agencies", "other-agencies",
-              "restriction-conditions", "contingency-crisis"]
+SERVICE_TYPES: list[Concept] = [
+    ("residential-care", "Residential care", "A care home placement (specialist "
+     "accommodation, F4 and D4)."),
+    ("nursing-care", "Nursing care", "A nursing home placement (specialist accommodation; "
+     "health care, F3)."),
+    ("supported-accommodation", "Supported accommodation", "Supported living, extra care or "
+     "sheltered housing (specialist accommodation; never ordinary accommodation, F4)."),
+    ("domiciliary", "Domiciliary care", "Care and support at home."),
+    ("day-services", "Day services", "Day centres and daytime activities."),
+    ("medication", "Medication", "Administering medication for the mental disorder (health "
+     "care, F3)."),
+    ("psychological-therapy", "Psychological therapy", "Psychological support and therapy "
+     "(health care, F3)."),
+    ("employment-support", "Employment support", "Support into work, training or "
+     "volunteering."),
+    ("personal-health-budget", "Personal health budget", "A sum the person uses to meet "
+     "their s117 needs; right since December 2019 (health care, F3; request and decision "
+     "recorded, F5)."),
+    ("direct-payment", "Direct payment", "Money from the council for the person to arrange "
+     "their own support (request and decision recorded, F5)."),
+    ("other", "Other", "Any other aftercare service; say whether it is health care.")]
 
+PANEL_STATUSES: list[Concept] = [
+    ("not-required", "Not required", "The line does not go to the panel under the locality "
+     "policy."),
+    ("pending", "Pending", "Waiting for the panel (on its agenda)."),
+    ("deferred", "Deferred", "The panel deferred it: still on its agenda."),
+    ("approved", "Approved", "The panel approved it."),
+    ("approved-with-changes", "Approved with changes", "The panel approved it with changes."),
+    ("declined", "Declined", "The panel declined it.")]
+
+TASK_TYPES: list[Concept] = [
+    ("review", "s117 review", "A review held (completed) or the next one due (requested), "
+     "rules R1-R3."),
+    ("or-decision", "Ordinary residence decision", "A council's decision on where the "
+     "person was ordinarily resident before detention (rule L1)."),
+    ("or-dispute", "Ordinary residence dispute", "A dispute between councils, open, "
+     "referred to the Secretary of State, or resolved (rule L5)."),
+    ("panel-decision", "Panel decision", "A panel's decision on a service line (completed), "
+     "or a line waiting for one (requested): the panel agenda."),
+    ("end-decision", "Joint end decision", "The joint decision to end s117 aftercare "
+     "(rules D1-D5); made by the $end-entitlement operation.")]
+
+TASK_PARAMETERS: list[Concept] = [
+    ("attendee", "Attendee", "Someone who took part: name (role, organisation)."),
+    ("person-involved", "Person involved", "The person took part."),
+    ("carer-involved", "Carer or advocate involved", "A carer or advocate took part."),
+    ("reviewed-by", "Reviewed by", "The organisation that held the review."),
+    ("outcome", "Outcome", "What was decided."),
+    ("needs-arise-from-disorder", "Needs arise from the mental disorder",
+     "The review found the person's needs still arise from their mental disorder."),
+    ("rule", "Rule", "The rule the task follows from (s117-rule)."),
+    ("reason", "Reason", "Why, in words."),
+    ("local-authority", "Local authority", "The council of ordinary residence."),
+    ("decided-by", "Decided by", "Who decided."),
+    ("decided-by-organisation", "Decided by organisation", "The council that decided."),
+    ("evidence", "Evidence", "The evidence the decision rests on."),
+    ("party", "Party", "A council in the dispute."),
+    ("interim-lead", "Interim lead", "The council that arranges aftercare meanwhile."),
+    ("note", "Note", "Free text."),
+    ("resolved-local-authority", "Resolved: council of ordinary residence",
+     "The council the resolution names."),
+    ("referred", "Referred", "When the dispute was referred to the Secretary of State."),
+    ("service-line", "Service line", "The id of the plan's service line (activity.id)."),
+    ("service-type", "Service type", "The line's service type."),
+    ("weekly-cost", "Weekly cost", "The line's weekly cost."),
+    ("panel-reason", "Panel reason", "Why the line goes to the panel."),
+    ("member", "Panel member", "An organisation that took the decision."),
+    ("la-agreed-by", "Council agreed by", "Who agreed for the responsible council."),
+    ("la-agreed-on", "Council agreed on", "When the council agreed."),
+    ("icb-agreed-by", "ICB agreed by", "Who agreed for the responsible ICB."),
+    ("icb-agreed-on", "ICB agreed on", "When the ICB agreed."),
+    ("moved-to-suitable-accommodation", "Moved to suitable accommodation",
+     "Rule D4: moved from specialist to other suitable accommodation first."),
+    ("end-date", "End date", "The formal date s117 aftercare ended (rule D5).")]
+
+BUSINESS_STATUSES: list[Concept] = [
+    ("due", "Due", "Not yet due."),
+    ("overdue", "Overdue", "Past its due date (rule R3)."),
+    ("open", "Open", "A dispute not yet referred or resolved."),
+    ("referred-to-secretary-of-state", "Referred to the Secretary of State",
+     "Care Act s40 via s117(4)."),
+    ("resolved", "Resolved", "The dispute was resolved."),
+    *((c, d, f"Panel: {f}") for c, d, f in PANEL_STATUSES if c != "not-required")]
+
+FLAGS: list[Concept] = [
+    ("entitled", "Entitled to free s117 aftercare", "Services meeting needs arising from the "
+     "mental disorder are free (s117, rule F1)."),
+    ("responsibility-disputed", "Responsibility disputed", "Councils dispute ordinary "
+     "residence; an interim lead arranges aftercare meanwhile (rule L5)."),
+    ("review-overdue", "Review overdue", "The s117 review is past its due date (rule R3)."),
+    ("no-aftercare-plan", "No aftercare plan", "Aftercare has begun with no aftercare plan "
+     "in force (rule E2; the Ombudsman's Sarah case)."),
+    ("no-care-coordinator", "No care coordinator", "The aftercare plan names no care "
+     "coordinator (MHA Code of Practice 34.5).")]
 
 def rule_concepts() -> list[Concept]:
     """One concept per rule id: the short title from RULES.md and the citation the engine
@@ -410,27 +561,51 @@ def code_systems() -> list[Resource]:
                     "Reasons given for ending s117 aftercare (rules D1-D3).", END_REASONS),
         code_system(url.CS_NEED_CATEGORY, "S117 Need Category",
                     "The sixteen aspects of need of the MHA Code of Practice para 34.19.",
-                    [(c, d.split(",")[0].rstrip("."), d) for c, d in zip(NEED_CODES, NEEDS,
-                                                                         strict=True)]),
+                    [(c, d.split(",")[0].rstrip("."), d) for c, d in NEED_CATEGORIES.items()]),
         code_system(url.CS_RULE, "S117 Rule", "The rules the register applies, each with the "
                     "law or guidance it rests on.", rule_concepts()),
         code_system(url.CS_COVERAGE_TYPE, "S117 Coverage Type",
                     "Which side of s117 aftercare a Coverage is.",
                     [("s117-social-care", "Section 117 social care",
                       "The local authority's responsibility."),
-                     ("s117-health", "Section 117 health care", "The ICB's responsibility.")])]
+                     ("s117-health", "Section 117 health care", "The ICB's responsibility.")]),
+        code_system(url.CS_SERVICE_TYPE, "S117 Service Type",
+                    "Types of aftercare service on a plan (the issue's list; seeds 000, 004).",
+                    SERVICE_TYPES),
+        code_system(url.CS_PANEL_STATUS, "S117 Panel Status",
+                    "Where a service line's panel decision stands.", PANEL_STATUSES),
+        code_system(url.CS_TASK_TYPE, "S117 Task Type", "The kinds of s117 casework task.",
+                    TASK_TYPES),
+        code_system(url.CS_TASK_PARAMETER, "S117 Task Parameter",
+                    "Types of the inputs and outputs of an S117Task.", TASK_PARAMETERS),
+        code_system(url.CS_BUSINESS_STATUS, "S117 Business Status",
+                    "Where an S117Task stands beyond its FHIR status.", BUSINESS_STATUSES),
+        code_system(url.CS_FLAG, "S117 Flag", "Alerts on a person's s117 record.", FLAGS)]
+
+
+# Plan statuses the register takes: a subset of FHIR request-status.
+PLAN_STATUS = _common("ValueSet", "s117-plan-status", url.vs("s117-plan-status"),
+                      "S117 Plan Status", "The statuses an aftercare plan may have: draft, "
+                      "active (in force; at most one per entitlement), completed, revoked.")
+PLAN_STATUS["compose"] = {"include": [{"system": "http://hl7.org/fhir/request-status",
+                                       "concept": [{"code": c} for c in (
+                                           "draft", "active", "completed", "revoked")]}]}
 
 
 # -- search parameters and operations ----------------------------------------------------------
 
-def search_parameter(code: str, kind: str, description: str,
-                     expression: str | None) -> Resource:
-    sp = _common("SearchParameter", code, f"{url.SEARCH_PARAMETER}/{code}",
-                 f"EpisodeOfCare {code}", description)
+def search_parameter(code: str, kind: str, description: str, expression: str | None,
+                     base: str = "EpisodeOfCare", target: str | None = None) -> Resource:
+    """One search parameter; those of EpisodeOfCare keep the plain code as their id."""
+    ident = code if base == "EpisodeOfCare" else f"{base.lower()}-{code}"
+    sp = _common("SearchParameter", ident, f"{url.SEARCH_PARAMETER}/{ident}",
+                 f"{base} {code}", description)
     del sp["title"]  # SearchParameter has no title in R4
-    sp.update({"code": code, "base": ["EpisodeOfCare"], "type": kind})
+    sp.update({"code": code, "base": [base], "type": kind})
     if expression:
         sp["expression"] = expression
+    if target:
+        sp["target"] = [target]
     return sp
 
 
@@ -450,6 +625,26 @@ SEARCH_PARAMETERS = [
                                                                "Identifier")),
     search_parameter("out-of-area", "special", "true: the person lives outside the "
                      "responsible local authority (rule L2); false: inside it.", None)]
+
+# Casework: the responsible bodies come from the entitlement a plan, task or flag belongs
+# to, which none of them carries as an element, so those have no expression.
+CASEWORK_SEARCH_PARAMETERS = [
+    search_parameter("entitlement", "reference", "Plans of an entitlement "
+                     "(EpisodeOfCare/<id>); `_include`/`_revinclude` CarePlan:entitlement.",
+                     "CarePlan.supportingInfo", "CarePlan", "EpisodeOfCare"),
+    search_parameter("responsible-la", "token", "Plans of entitlements a council is "
+                     "responsible for, by GSS code.", None, "CarePlan"),
+    search_parameter("responsible-icb", "token", "Plans of entitlements an ICB is "
+                     "responsible for, by ODS code.", None, "CarePlan"),
+    search_parameter("responsible-icb", "token", "Tasks on entitlements an ICB is "
+                     "responsible for, by ODS code (`owner` is the council).", None, "Task"),
+    search_parameter("code", "token", "Flags by s117-flag code.", "Flag.code", "Flag"),
+    search_parameter("status", "token", "active or inactive, as of today.", "Flag.status",
+                     "Flag"),
+    search_parameter("responsible-la", "token", "Flags on entitlements a council is "
+                     "responsible for, by GSS code.", None, "Flag"),
+    search_parameter("responsible-icb", "token", "Flags on entitlements an ICB is "
+                     "responsible for, by ODS code.", None, "Flag")]
 
 Param = tuple[str, str, int, str, str, str]  # name, use, min, max, type, documentation
 
@@ -515,14 +710,27 @@ OPERATIONS = [
               "Record the joint decision to end s117 aftercare; refused under rules D1-D4.",
               ["EpisodeOfCare"], system=False, type_level=False, instance=True,
               affects_state=True, parameters=[
-                  ("decision-date", "in", 1, "1", "date", "date of the joint decision"),
+                  ("decision-date", "in", 1, "1", "date", "date of the joint decision, at a "
+                   "review (rule D1)"),
                   ("la-agreed", "in", 1, "1", "boolean", "the responsible LA agreed"),
+                  ("la-agreed-by", "in", 0, "1", "string", "who agreed for the LA (rule D1: "
+                   "required)"),
+                  ("la-agreed-on", "in", 0, "1", "date", "when the LA agreed (rule D1: "
+                   "required)"),
                   ("icb-agreed", "in", 1, "1", "boolean", "the responsible ICB agreed"),
+                  ("icb-agreed-by", "in", 0, "1", "string", "who agreed for the ICB (rule D1: "
+                   "required)"),
+                  ("icb-agreed-on", "in", 0, "1", "date", "when the ICB agreed (rule D1: "
+                   "required)"),
                   ("person-involved", "in", 1, "1", "boolean", "the person was involved"),
+                  ("carer-involved", "in", 0, "1", "boolean", "a carer or advocate was "
+                   "involved (omit if the person has none)"),
                   ("reason", "in", 1, "*", "Coding", "s117-end-reason codes"),
                   ("note", "in", 0, "1", "string", "free text"),
                   ("moved-to-suitable-accommodation", "in", 0, "1", "boolean",
                    "rule D4: moved from specialist to other suitable accommodation"),
+                  ("end-date", "in", 0, "1", "date", "rule D5: the formal date s117 aftercare "
+                   "ends (default the decision date)"),
                   ("return", "out", 1, "1", "EpisodeOfCare", "the ended entitlement")]),
     operation("reinstate", "Reinstate S117 Entitlement",
               "Reinstate an ended entitlement whose needs arose again (rule D6).",
@@ -576,7 +784,31 @@ CLINICAL = {
                  [("beneficiary", "reference", None)], []),
     "Organization": (url.UKCORE_ORGANIZATION, ["read", "search-type"],
                      [("_id", "token", None), ("identifier", "token", None)], []),
+    "CarePlan": (url.AFTERCARE_PLAN, ["read", "vread", "history-instance", "search-type",
+                                      "create", "update"],
+                 [("_id", "token", None), ("patient", "reference", None),
+                  ("status", "token", None),
+                  *((sp["code"], sp["type"], sp["url"]) for sp in CASEWORK_SEARCH_PARAMETERS
+                    if sp["base"] == ["CarePlan"])], []),
+    "Task": (url.TASK, ["read", "search-type", "create", "update"],
+             [("_id", "token", None), ("patient", "reference", None), ("code", "token", None),
+              ("status", "token", None), ("business-status", "token", None),
+              ("owner", "reference", None), ("focus", "reference", None),
+              *((sp["code"], sp["type"], sp["url"]) for sp in CASEWORK_SEARCH_PARAMETERS
+                if sp["base"] == ["Task"])], []),
+    "Flag": (url.FLAG, ["read", "search-type"],
+             [("_id", "token", None), ("patient", "reference", None),
+              *((sp["code"], sp["type"], sp["url"]) for sp in CASEWORK_SEARCH_PARAMETERS
+                if sp["base"] == ["Flag"])], []),
 }
+# Includes each type offers, and what tells a client how versions and writes work.
+INCLUDES = {"EpisodeOfCare": (["EpisodeOfCare:patient"],
+                              ["Coverage:beneficiary", "CarePlan:entitlement", "Task:focus"]),
+            "CarePlan": (["CarePlan:entitlement", "CarePlan:patient"], []),
+            "Task": (["Task:focus", "Task:patient"], []),
+            "Flag": (["Flag:patient"], [])}
+# Tasks and flags are derived from the person's record and carry no versions of their own.
+UNVERSIONED = {"Task", "Flag"}
 CONFORMANCE = ["StructureDefinition", "CodeSystem", "ValueSet", "SearchParameter",
                "OperationDefinition"]
 
@@ -587,18 +819,22 @@ def capability_statement() -> Resource:
                  "Section 117 aftercare: what this server does.")
     resources = []
     for kind, (profile_url, interactions, params, ops) in CLINICAL.items():
+        versioned = kind not in UNVERSIONED
         entry: Resource = {"type": kind, "profile": profile_url,
                            "interaction": [{"code": i} for i in interactions],
-                           "versioning": "versioned", "readHistory": True,
+                           "versioning": "versioned" if versioned else "no-version",
+                           "readHistory": versioned,
                            "searchParam": [{"name": n, "type": t, **({"definition": d} if d
                                                                      else {})}
                                            for n, t, d in params]}
         if "update" in interactions:
-            entry.update({"updateCreate": False, "conditionalCreate": True,
+            entry.update({"updateCreate": False, "conditionalCreate": kind == "Patient",
                           "conditionalUpdate": False})
-        if kind == "EpisodeOfCare":
-            entry["searchInclude"] = ["EpisodeOfCare:patient"]
-            entry["searchRevInclude"] = ["Coverage:beneficiary"]
+        includes, revincludes = INCLUDES.get(kind, ([], []))
+        if includes:
+            entry["searchInclude"] = includes
+        if revincludes:
+            entry["searchRevInclude"] = revincludes
         if ops:
             entry["operation"] = [{"name": o, "definition": f"{url.OPERATION}/{o}"}
                                   for o in ops]
@@ -621,7 +857,9 @@ def all_resources() -> Iterator[Resource]:
     for system in code_systems():
         yield system
         yield value_set(system)
+    yield PLAN_STATUS
     yield from SEARCH_PARAMETERS
+    yield from CASEWORK_SEARCH_PARAMETERS
     yield from OPERATIONS
     yield capability_statement()
 

@@ -26,6 +26,8 @@ DETENTION = sd("S117Detention")
 ENTITLEMENT = sd("S117Entitlement")
 FUNDING = sd("S117Funding")
 AFTERCARE_PLAN = sd("S117AftercarePlan")
+TASK = sd("S117Task")
+FLAG = sd("S117Flag")
 
 # Extensions
 EXT_LEGAL_STATUS_PERIOD = sd("Extension-S117-LegalStatusPeriod")  # code, period, restricted
@@ -41,6 +43,8 @@ EXT_DISPUTE = sd("Extension-S117-Dispute")  # status, party*, interim-lead, open
 EXT_FUNDING_BASIS = sd("Extension-S117-FundingBasis")  # valueCoding
 EXT_FUNDING_SHARE = sd("Extension-S117-FundingShare")  # funder (valueReference), share
 EXT_NEXT_REVIEW_DUE = sd("Extension-S117-NextReviewDue")  # valueDate
+EXT_SERVICE_LINE = sd("Extension-S117-ServiceLine")  # weekly cost, needs, panel, ...
+EXT_ASSESSED_NEED = sd("Extension-S117-AssessedNeed")  # category, arises-from-disorder, note
 EXT_RULE_SET = sd("Extension-S117-RuleSet")  # valueCode: the dated rule set used
 
 # The project's code systems (value set of the same name holds all codes)
@@ -51,6 +55,12 @@ CS_END_REASON = cs("s117-end-reason")
 CS_NEED_CATEGORY = cs("s117-need-category")
 CS_RULE = cs("s117-rule")
 CS_COVERAGE_TYPE = cs("s117-coverage-type")
+CS_SERVICE_TYPE = cs("s117-service-type")
+CS_PANEL_STATUS = cs("s117-panel-status")
+CS_TASK_TYPE = cs("s117-task-type")
+CS_TASK_PARAMETER = cs("s117-task-parameter")
+CS_BUSINESS_STATUS = cs("s117-business-status")
+CS_FLAG = cs("s117-flag")
 
 # Search parameters and operations
 SEARCH_PARAMETER = f"{BASE}/SearchParameter"
@@ -61,6 +71,17 @@ NHS_NUMBER = "https://fhir.nhs.uk/Id/nhs-number"
 ODS_CODE = "https://fhir.nhs.uk/Id/ods-organization-code"
 GSS_CODE = f"{BASE}/Id/ons-gss-code"
 STAY_ID = f"{BASE}/Id/stay"  # value: "<trust ODS>/<stay ref>"
+PAYER = f"{BASE}/Id/payer"  # value: housing-benefit (a payer that is not an organisation)
+
+
+def care_plan_id_system(la_gss: str) -> str:
+    """Identifier system of a council's own plan ids (the council's system, by GSS code)."""
+    return f"{BASE}/Id/care-plan/{la_gss}"
+
+
+UKCORE_TASK = "https://fhir.hl7.org.uk/StructureDefinition/UKCore-Task"
+UKCORE_FLAG = "https://fhir.hl7.org.uk/StructureDefinition/UKCore-Flag"
+FLAG_CATEGORY = "http://terminology.hl7.org/CodeSystem/flag-category"
 UKCORE_PATIENT = "https://fhir.hl7.org.uk/StructureDefinition/UKCore-Patient"
 UKCORE_ENCOUNTER = "https://fhir.hl7.org.uk/StructureDefinition/UKCore-Encounter"
 UKCORE_EPISODE_OF_CARE = "https://fhir.hl7.org.uk/StructureDefinition/UKCore-EpisodeOfCare"

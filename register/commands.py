@@ -10,7 +10,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from register.model import Address, EndReason
+from register.model import (
+    Address,
+    AssessedNeed,
+    Attendee,
+    CareCoordinator,
+    DisputeStatus,
+    EndReason,
+    PanelOutcome,
+    PlanStatus,
+    ServiceLine,
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -142,10 +152,13 @@ class RecordOrdinaryResidence(Command):
     decided_on: date
     evidence: str = ""
     stay_key: str | None = None
+    decided_by_org: str | None = None  # the council recording it (GSS code)
 
 
 @dataclass(frozen=True, kw_only=True)
 class EndEntitlement(Command):
+    """The joint end decision (D1-D5): who agreed for each body and when."""
+
     entitlement_id: str
     decision_date: date
     la_agreed: bool
@@ -154,6 +167,12 @@ class EndEntitlement(Command):
     reasons: tuple[EndReason, ...] = ()
     note: str = ""
     moved_to_suitable_accommodation: bool = False
+    la_agreed_by: str = ""
+    la_agreed_on: date | None = None
+    icb_agreed_by: str = ""
+    icb_agreed_on: date | None = None
+    carer_involved: bool | None = None
+    end_date: date | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -165,9 +184,68 @@ class ReinstateEntitlement(Command):
 
 @dataclass(frozen=True, kw_only=True)
 class RecordReview(Command):
-    entitlement_id: str
+    """An s117 review that took place (R3); `entitlement_id` None: the person's latest."""
+
+    entitlement_id: str | None
     on: date
     outcome: str = ""
     person_involved: bool = True
     needs_arise_from_disorder: bool = True
-    attendees: tuple[str, ...] = field(default=())
+    attendees: tuple[Attendee, ...] = field(default=())
+    carer_involved: bool | None = None
+    reviewed_by: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecordCarePlan(Command):
+    """Create or replace an aftercare plan, whole (FHIR create/update, a council file's
+    plan with its lines); `entitlement_id` None: the person's latest entitlement."""
+
+    plan_id: str
+    entitlement_id: str | None
+    status: PlanStatus
+    lines: tuple[ServiceLine, ...] = ()
+    needs: tuple[AssessedNeed, ...] = ()
+    care_coordinator: CareCoordinator | None = None
+    agreed_on: date | None = None
+    ends_on: date | None = None
+    author: str | None = None
+    external_id: str | None = None
+    external_system: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecordPanelDecision(Command):
+    """A panel's decision on one service line of a plan."""
+
+    plan_id: str
+    line_id: str
+    outcome: PanelOutcome
+    decided_on: date
+    members: tuple[str, ...] = ()
+    note: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class OpenDispute(Command):
+    """Councils dispute ordinary residence (L5); the interim lead defaults to the council
+    where the person lives, if it is a party."""
+
+    dispute_id: str
+    entitlement_id: str | None
+    parties: tuple[str, ...]
+    opened_on: date
+    interim_lead: str | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class UpdateDispute(Command):
+    """Refer a dispute to the Secretary of State, or resolve it naming the council of
+    ordinary residence (which re-determines responsibility, history kept)."""
+
+    dispute_id: str
+    status: DisputeStatus
+    on: date
+    resolved_la: str | None = None
+    note: str = ""

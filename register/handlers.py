@@ -8,20 +8,26 @@ service then holds it and retries it after the next command for that person.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable
 from datetime import date
 
 from register import commands as c
 from register import legal_status
-from register.errors import InvalidData, RuleViolation
+from register.errors import InvalidData, NotFound, RuleViolation
 from register.model import (
     Address,
     AddressPeriod,
+    AftercarePlan,
+    Dispute,
+    DisputeStatus,
     GpRegistration,
     LegalStatusPeriod,
     OrdinaryResidenceDecision,
+    PanelDecision,
     PersonFacts,
+    PlanStatus,
     Reinstatement,
     Review,
     Stay,
@@ -47,6 +53,25 @@ def require_la(value: str | None, field: str) -> None:
     if value is not None and not _GSS_LA.match(value):
         raise InvalidData(f"{value!r} is not a local authority GSS code (E06-E10, W06)",
                           field=field)
+
+
+def require_org(value: str | None, field: str) -> None:
+    """An organisation named by GSS code (a council) or ODS code (an NHS body, a trust)."""
+    if value is not None and not (_GSS_LA.match(value) or _ODS.match(value)):
+        raise InvalidData(f"{value!r} is neither a council GSS code nor an ODS code",
+                          field=field)
+
+
+def not_after(day: date, today: date, field: str) -> None:
+    """What a command records as having happened cannot have happened after today."""
+    if day > today:
+        raise InvalidData(f"{day} is in the future: record it once it has happened",
+                          field=field)
+
+
+def stable_id(*parts: object) -> str:
+    """A short id that is the same whenever the same parts are given."""
+    return hashlib.sha256("\x1f".join(map(str, parts)).encode()).hexdigest()[:16]
 
 
 def _stay(facts: PersonFacts, cmd: c.StayCommand) -> Stay:
@@ -196,6 +221,10 @@ def record_death(facts: PersonFacts, cmd: c.RecordDeath) -> None:
 def record_ordinary_residence(facts: PersonFacts, cmd: c.RecordOrdinaryResidence,
                               qualifying_stays: list[str]) -> None:
     require_la(cmd.la_gss, "la_gss")
+    require_la(cmd.decided_by_org, "decided_by_org")
+    if not cmd.decided_by.strip():
+        raise InvalidData("an ordinary residence decision says who decided",
+                          field="decided_by")
     key = cmd.stay_key or (qualifying_stays[-1] if qualifying_stays else None)
     if key is None or facts.stay(key) is None:
         raise InvalidData("no qualifying stay to attach the ordinary residence decision to",
@@ -203,21 +232,149 @@ def record_ordinary_residence(facts: PersonFacts, cmd: c.RecordOrdinaryResidence
     facts.or_decisions = [d for d in facts.or_decisions
                           if not (d.stay_key == key and d.decided_on == cmd.decided_on)]
     facts.or_decisions.append(OrdinaryResidenceDecision(key, cmd.la_gss, cmd.decided_by,
-                                                        cmd.decided_on, cmd.evidence))
+                                                        cmd.decided_on, cmd.evidence,
+                                                        cmd.decided_by_org))
 
 
 def reinstate(facts: PersonFacts, cmd: c.ReinstateEntitlement) -> None:
     facts.reinstatements.append(Reinstatement(cmd.entitlement_id, cmd.on, cmd.reason))
 
 
-def record_review(facts: PersonFacts, cmd: c.RecordReview) -> None:
+def record_review(facts: PersonFacts, cmd: c.RecordReview, entitlement_id: str) -> None:
     if not cmd.person_involved:
         raise RuleViolation("the person must be involved in an s117 review", rule="R3",
                             field="person_involved")
+    require_org(cmd.reviewed_by, "reviewed_by")
+    for i, attendee in enumerate(cmd.attendees):
+        if not attendee.name.strip():
+            raise InvalidData("each attendee has a name", field=f"attendees[{i}].name")
+        require_org(attendee.organisation, f"attendees[{i}].organisation")
     facts.reviews = [r for r in facts.reviews
-                     if not (r.entitlement_id == cmd.entitlement_id and r.on == cmd.on)]
-    facts.reviews.append(Review(cmd.entitlement_id, cmd.on, cmd.outcome, cmd.person_involved,
-                                cmd.needs_arise_from_disorder))
+                     if not (r.entitlement_id == entitlement_id and r.on == cmd.on)]
+    facts.reviews.append(Review(entitlement_id, cmd.on, cmd.outcome, cmd.person_involved,
+                                cmd.needs_arise_from_disorder, list(cmd.attendees),
+                                cmd.carer_involved, cmd.reviewed_by))
+    facts.reviews.sort(key=lambda r: r.on)
+
+
+def record_care_plan(facts: PersonFacts, cmd: c.RecordCarePlan, entitlement_id: str,
+                     today: date) -> AftercarePlan:
+    """The plan as given replaces the one recorded under its id (kept: when the register
+    was first told of it). Checking F1-F5 is the caller's, with the reference data."""
+    existing = facts.plan(cmd.plan_id)
+    if existing and existing.entitlement_id != entitlement_id:
+        raise InvalidData(f"plan {cmd.plan_id} belongs to another entitlement "
+                          f"({existing.entitlement_id}); a plan does not move",
+                          field="entitlement_id")
+    require_org(cmd.author, "author")
+    if cmd.care_coordinator:
+        require_org(cmd.care_coordinator.organisation, "care_coordinator.organisation")
+    if cmd.agreed_on:
+        not_after(cmd.agreed_on, today, "agreed_on")
+    if cmd.agreed_on and cmd.ends_on and cmd.ends_on < cmd.agreed_on:
+        raise InvalidData(f"the plan ends ({cmd.ends_on}) before it was agreed "
+                          f"({cmd.agreed_on})", field="ends_on")
+    if cmd.status is PlanStatus.ACTIVE:
+        other = facts.active_plan(entitlement_id)
+        if other and other.id != cmd.plan_id:
+            raise RuleViolation(f"plan {other.id} is already in force for this entitlement: "
+                                "complete or revoke it, or update it, rather than start a "
+                                "second one", field="status")
+    plan = AftercarePlan(
+        id=cmd.plan_id, entitlement_id=entitlement_id, status=cmd.status,
+        lines=list(cmd.lines), needs=list(cmd.needs), care_coordinator=cmd.care_coordinator,
+        agreed_on=cmd.agreed_on, ends_on=cmd.ends_on,
+        recorded_on=existing.recorded_on if existing and existing.recorded_on else today,
+        author=cmd.author, external_id=cmd.external_id, external_system=cmd.external_system)
+    facts.plans = [p for p in facts.plans if p.id != cmd.plan_id] + [plan]
+    return plan
+
+
+def record_panel_decision(facts: PersonFacts, cmd: c.RecordPanelDecision,
+                          today: date) -> None:
+    plan = facts.plan(cmd.plan_id)
+    if plan is None:
+        raise NotFound(f"plan {cmd.plan_id} is not recorded for this person", field="plan_id")
+    line = plan.line(cmd.line_id)
+    if line is None:
+        raise NotFound(f"plan {cmd.plan_id} has no service line {cmd.line_id}",
+                       field="line_id")
+    not_after(cmd.decided_on, today, "decided_on")
+    if line.requested_on and cmd.decided_on < line.requested_on:
+        raise InvalidData(f"the decision of {cmd.decided_on} is before the request of "
+                          f"{line.requested_on}", field="decided_on")
+    if not cmd.members:
+        raise InvalidData("a panel decision names the organisations that made it",
+                          field="members")
+    for i, member in enumerate(cmd.members):
+        require_org(member, f"members[{i}]")
+    decision = PanelDecision(stable_id(cmd.plan_id, cmd.line_id, cmd.decided_on),
+                             cmd.plan_id, cmd.line_id, cmd.outcome, cmd.decided_on,
+                             list(cmd.members), cmd.note, line.weekly_cost)
+    # The same line decided again on the same day is a correction of that decision.
+    facts.panel_decisions = [d for d in facts.panel_decisions if d.id != decision.id]
+    facts.panel_decisions.append(decision)
+    facts.panel_decisions.sort(key=lambda d: d.decided_on)
+
+
+def open_dispute(facts: PersonFacts, cmd: c.OpenDispute, entitlement_id: str,
+                 interim_lead: str, today: date) -> None:
+    not_after(cmd.opened_on, today, "opened_on")
+    existing = facts.dispute(cmd.dispute_id)
+    if existing is not None:
+        # A feed that sends the dispute again as it stands changes nothing.
+        if (existing.entitlement_id, existing.parties, existing.opened_on) == (
+                entitlement_id, list(cmd.parties), cmd.opened_on):
+            return
+        raise InvalidData(f"dispute {cmd.dispute_id} is already recorded with other "
+                          "parties or date", field="dispute_id")
+    if any(d.entitlement_id == entitlement_id and d.is_open for d in facts.disputes):
+        raise RuleViolation("a dispute about this entitlement is already open: refer or "
+                            "resolve it", rule="L5", field="entitlement_id")
+    facts.disputes.append(Dispute(entitlement_id, list(cmd.parties), interim_lead,
+                                  cmd.opened_on, id=cmd.dispute_id, note=cmd.note))
+
+
+def update_dispute(facts: PersonFacts, cmd: c.UpdateDispute, stay_key: str,
+                   today: date) -> None:
+    """Refer or resolve; resolving records the council of ordinary residence as an OR
+    decision on the entitlement's stay, so L1 re-determines with the history kept."""
+    dispute = facts.dispute(cmd.dispute_id)
+    if dispute is None:
+        raise NotFound(f"dispute {cmd.dispute_id} is not recorded for this person",
+                       field="dispute_id")
+    not_after(cmd.on, today, "on")
+    if cmd.on < dispute.opened_on:
+        raise InvalidData(f"{cmd.on} is before the dispute was opened ({dispute.opened_on})",
+                          field="on")
+    if (cmd.status, cmd.on) in ((dispute.status, dispute.referred_on),
+                                (dispute.status, dispute.resolved_on)) and \
+            cmd.resolved_la == dispute.resolved_la:
+        return  # sent again as it stands: nothing changes
+    if not dispute.is_open:
+        raise RuleViolation(f"dispute {dispute.id} was resolved on {dispute.resolved_on}: "
+                            "open a new one if responsibility is disputed again", rule="L5",
+                            field="status")
+    if cmd.status is DisputeStatus.REFERRED:
+        if dispute.status is DisputeStatus.REFERRED:
+            raise RuleViolation(f"dispute {dispute.id} was referred on {dispute.referred_on}",
+                                rule="L5", field="status")
+        dispute.status, dispute.referred_on = DisputeStatus.REFERRED, cmd.on
+    elif cmd.status is DisputeStatus.RESOLVED:
+        require_la(cmd.resolved_la, "resolved_la")
+        if cmd.resolved_la is None:
+            raise InvalidData("resolving a dispute names the council of ordinary residence",
+                              field="resolved_la")
+        dispute.status, dispute.resolved_on = DisputeStatus.RESOLVED, cmd.on
+        dispute.resolved_la = cmd.resolved_la
+        facts.or_decisions.append(OrdinaryResidenceDecision(
+            stay_key, cmd.resolved_la, f"resolution of dispute {dispute.id}", cmd.on,
+            cmd.note or f"dispute between {', '.join(dispute.parties)} resolved"))
+    else:
+        raise InvalidData("a dispute is referred or resolved; it is opened by OpenDispute",
+                          field="status")
+    if cmd.note:
+        dispute.note = cmd.note
 
 
 def merge_into(survivor: PersonFacts, retired: PersonFacts) -> None:
@@ -238,12 +395,14 @@ def merge_into(survivor: PersonFacts, retired: PersonFacts) -> None:
     survivor.reinstatements += retired.reinstatements
     survivor.reviews += retired.reviews
     survivor.disputes += retired.disputes
-    survivor.specialist_accommodation += retired.specialist_accommodation
+    survivor.plans += [p for p in retired.plans if survivor.plan(p.id) is None]
+    survivor.panel_decisions += retired.panel_decisions
     survivor.date_of_birth = survivor.date_of_birth or retired.date_of_birth
     survivor.died_on = survivor.died_on or retired.died_on
     retired.merged_into = survivor.nhs_number
     retired.stays, retired.or_decisions, retired.end_decisions = [], [], []
     retired.reinstatements, retired.reviews, retired.disputes = [], [], []
+    retired.plans, retired.panel_decisions = [], []
 
 
 STAY_EVENTS: dict[type[c.StayCommand], StayEventKind] = {
@@ -264,6 +423,5 @@ SIMPLE: dict[type[c.Command], Callable] = {
     c.CancelDischarge: cancel_discharge,
     c.RecordDeath: record_death,
     c.ReinstateEntitlement: reinstate,
-    c.RecordReview: record_review,
     **{cls: _event(kind) for cls, kind in STAY_EVENTS.items()},
 }

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from decimal import Decimal
 from enum import StrEnum
 
 
@@ -87,9 +88,10 @@ class OrdinaryResidenceDecision:
 
     stay_key: str
     la_gss: str
-    decided_by: str
+    decided_by: str  # who decided (officer, team)
     decided_on: date
     evidence: str = ""
+    decided_by_org: str | None = None  # the council that recorded it (GSS code)
 
 
 class EndReason(StrEnum):
@@ -105,6 +107,10 @@ class EndReason(StrEnum):
 
 @dataclass
 class EndDecision:
+    """The joint decision to end s117 aftercare (D1-D5): each body's agreement with who gave
+    it and when, the person's (and carer's or advocate's) involvement, the reasons, and the
+    formal date aftercare ends."""
+
     entitlement_id: str
     decision_date: date
     la_agreed: bool
@@ -113,6 +119,16 @@ class EndDecision:
     reasons: list[EndReason]
     note: str = ""
     moved_to_suitable_accommodation: bool = False
+    la_agreed_by: str = ""
+    la_agreed_on: date | None = None
+    icb_agreed_by: str = ""
+    icb_agreed_on: date | None = None
+    carer_involved: bool | None = None  # None: no carer or advocate is involved
+    end_date: date | None = None  # D5: formal end of s117; None = the decision date
+
+    @property
+    def ends_on(self) -> date:
+        return self.end_date or self.decision_date
 
 
 @dataclass
@@ -123,12 +139,28 @@ class Reinstatement:
 
 
 @dataclass
+class Attendee:
+    """Someone who took part in a review: name, role (e.g. care coordinator, advocate)
+    and organisation (ODS or GSS code) where known."""
+
+    name: str
+    role: str = ""
+    organisation: str | None = None
+
+
+@dataclass
 class Review:
+    """An s117 review (R1-R3): who took part, what was decided, and whether the person's
+    needs still arise from their mental disorder."""
+
     entitlement_id: str
     on: date
     outcome: str = ""
     person_involved: bool = True
     needs_arise_from_disorder: bool = True
+    attendees: list[Attendee] = field(default_factory=list)
+    carer_involved: bool | None = None  # None: no carer or advocate is involved
+    reviewed_by: str | None = None  # organisation that held the review (GSS or ODS)
 
 
 class DisputeStatus(StrEnum):
@@ -139,6 +171,8 @@ class DisputeStatus(StrEnum):
 
 @dataclass
 class Dispute:
+    """An ordinary-residence dispute between councils (L5)."""
+
     entitlement_id: str
     parties: list[str]  # LA GSS codes
     interim_lead: str
@@ -146,6 +180,185 @@ class Dispute:
     status: DisputeStatus = DisputeStatus.OPEN
     resolved_on: date | None = None
     resolved_la: str | None = None
+    id: str = ""
+    referred_on: date | None = None
+    note: str = ""
+
+    @property
+    def is_open(self) -> bool:
+        return self.status is not DisputeStatus.RESOLVED
+
+
+# --- aftercare plans (F1-F5) -------------------------------------------------------------
+
+
+class ServiceType(StrEnum):
+    RESIDENTIAL_CARE = "residential-care"
+    NURSING_CARE = "nursing-care"
+    SUPPORTED_ACCOMMODATION = "supported-accommodation"
+    DOMICILIARY = "domiciliary"
+    DAY_SERVICES = "day-services"
+    MEDICATION = "medication"
+    PSYCHOLOGICAL_THERAPY = "psychological-therapy"
+    EMPLOYMENT_SUPPORT = "employment-support"
+    PERSONAL_HEALTH_BUDGET = "personal-health-budget"
+    DIRECT_PAYMENT = "direct-payment"
+    OTHER = "other"
+
+
+# Specialist accommodation (F4, D4) and services that are health care (F3) by their type.
+ACCOMMODATION = frozenset({ServiceType.RESIDENTIAL_CARE, ServiceType.NURSING_CARE,
+                           ServiceType.SUPPORTED_ACCOMMODATION})
+HEALTH_CARE = frozenset({ServiceType.NURSING_CARE, ServiceType.MEDICATION,
+                         ServiceType.PSYCHOLOGICAL_THERAPY, ServiceType.PERSONAL_HEALTH_BUDGET})
+# Funding methods whose request and decision dates must be recorded (F5).
+PERSONAL_BUDGETS = frozenset({ServiceType.PERSONAL_HEALTH_BUDGET, ServiceType.DIRECT_PAYMENT})
+
+
+class FundingBasis(StrEnum):
+    S117 = "s117"
+    CARE_ACT = "care-act"
+    CHC = "chc"
+    FNC = "fnc"
+    S117A_TOP_UP = "s117a-top-up"  # the person's top-up for a preferred placement (F4)
+
+
+# Payers that are not organisations (every other funder is an LA GSS or NHS ODS code).
+PERSON = "person"
+HOUSING_BENEFIT = "housing-benefit"
+
+
+# The sixteen aspects of need of the MHA Code of Practice para 34.19 (seed 004 appendix A).
+NEED_CATEGORIES: dict[str, str] = {
+    "mental-healthcare": "Continuing mental healthcare, whether in the community or on an "
+                         "out-patient basis.",
+    "psychological": "The psychological needs of the patient and, where appropriate, of "
+                     "their carers.",
+    "physical-health": "Physical healthcare.",
+    "daytime-activity": "Daytime activities or employment.",
+    "accommodation": "Appropriate accommodation.",
+    "risk-and-safety": "Identified risks and safety issues.",
+    "disability": "Any specific needs arising from co-existing physical disability, sensory "
+                  "impairment, learning disability or autistic spectrum disorder.",
+    "substance-misuse": "Any specific needs arising from drug, alcohol or substance misuse.",
+    "parenting-caring": "Any parenting or caring needs.",
+    "social-cultural-spiritual": "Social, cultural or spiritual needs.",
+    "counselling-support": "Counselling and personal support.",
+    "welfare-finances": "Assistance in welfare rights and managing finances.",
+    "other-area-agencies": "The involvement of authorities and agencies in a different area, "
+                           "if the patient is not going to live locally.",
+    "other-agencies": "The involvement of other agencies, for example the probation service "
+                      "or voluntary organisations.",
+    "restriction-conditions": "For a restricted patient, the conditions imposed or likely to "
+                              "be imposed on their conditional discharge.",
+    "contingency-crisis": "Contingency plans (should the patient's mental health deteriorate) "
+                          "and crisis contact details.",
+}
+
+
+@dataclass
+class AssessedNeed:
+    category: str  # a NEED_CATEGORIES code
+    arises_from_disorder: bool = True
+    note: str = ""
+
+
+@dataclass
+class FundingShare:
+    funder: str  # LA GSS code, NHS ODS code (ICB or sub-ICB), PERSON or HOUSING_BENEFIT
+    percent: Decimal
+
+
+@dataclass
+class ServiceLine:
+    """One service of an aftercare plan with its funding (F2)."""
+
+    id: str
+    service_type: ServiceType
+    funding_basis: FundingBasis
+    funders: list[FundingShare]
+    weekly_cost: Decimal | None = None
+    provider: str = ""
+    description: str = ""
+    starts_on: date | None = None
+    ends_on: date | None = None
+    meets_disorder_need: bool = True  # meets a need arising from the mental disorder
+    health_care: bool | None = None  # None: classed by its service type (HEALTH_CARE)
+    needs: list[str] = field(default_factory=list)  # NEED_CATEGORIES codes it meets
+    requested_on: date | None = None  # funding (PHB, direct payment) requested (F5)
+
+    @property
+    def is_accommodation(self) -> bool:
+        return self.service_type in ACCOMMODATION
+
+    @property
+    def is_health_care(self) -> bool:
+        if self.health_care is not None:
+            return self.health_care
+        return self.service_type in HEALTH_CARE or self.funding_basis in (FundingBasis.CHC,
+                                                                          FundingBasis.FNC)
+
+    def share_of(self, funder: str) -> Decimal:
+        return sum((s.percent for s in self.funders if s.funder == funder), Decimal(0))
+
+
+@dataclass
+class CareCoordinator:
+    name: str
+    organisation: str | None = None  # ODS or GSS code
+
+
+class PlanStatus(StrEnum):
+    DRAFT = "draft"
+    ACTIVE = "active"
+    COMPLETED = "completed"
+    REVOKED = "revoked"
+
+
+@dataclass
+class AftercarePlan:
+    """The s117 aftercare plan of one entitlement (FHIR CarePlan S117AftercarePlan)."""
+
+    id: str
+    entitlement_id: str
+    status: PlanStatus
+    lines: list[ServiceLine] = field(default_factory=list)
+    needs: list[AssessedNeed] = field(default_factory=list)
+    care_coordinator: CareCoordinator | None = None
+    agreed_on: date | None = None
+    ends_on: date | None = None
+    recorded_on: date | None = None  # when the register was first told of this plan
+    author: str | None = None  # organisation that recorded it (GSS or ODS code)
+    external_id: str | None = None  # the council system's own plan id
+    external_system: str | None = None  # ... and whose (LA GSS code)
+
+    def line(self, line_id: str) -> ServiceLine | None:
+        return next((ln for ln in self.lines if ln.id == line_id), None)
+
+
+class PanelOutcome(StrEnum):
+    APPROVED = "approved"
+    APPROVED_WITH_CHANGES = "approved-with-changes"
+    DEFERRED = "deferred"
+    DECLINED = "declined"
+
+
+FINAL_OUTCOMES = frozenset({PanelOutcome.APPROVED, PanelOutcome.APPROVED_WITH_CHANGES,
+                            PanelOutcome.DECLINED})
+
+
+@dataclass
+class PanelDecision:
+    """A funding/quality panel's decision on one service line (seeds 001, 004)."""
+
+    id: str
+    plan_id: str
+    line_id: str
+    outcome: PanelOutcome
+    decided_on: date
+    members: list[str] = field(default_factory=list)  # organisations present (GSS/ODS)
+    note: str = ""
+    weekly_cost: Decimal | None = None  # the cost the panel considered
 
 
 @dataclass
@@ -162,13 +375,24 @@ class PersonFacts:
     reinstatements: list[Reinstatement] = field(default_factory=list)
     reviews: list[Review] = field(default_factory=list)
     disputes: list[Dispute] = field(default_factory=list)
-    # Entitlements whose care plan includes specialist accommodation (D4); set by care plans.
-    specialist_accommodation: list[str] = field(default_factory=list)
+    plans: list[AftercarePlan] = field(default_factory=list)
+    panel_decisions: list[PanelDecision] = field(default_factory=list)
     died_on: date | None = None
     merged_into: str | None = None
 
     def stay(self, key: str) -> Stay | None:
         return next((s for s in self.stays if s.key == key), None)
+
+    def plan(self, plan_id: str) -> AftercarePlan | None:
+        return next((p for p in self.plans if p.id == plan_id), None)
+
+    def active_plan(self, entitlement_id: str) -> AftercarePlan | None:
+        """The plan in force for an entitlement (at most one is active at a time)."""
+        return next((p for p in self.plans if p.entitlement_id == entitlement_id
+                     and p.status is PlanStatus.ACTIVE), None)
+
+    def dispute(self, dispute_id: str) -> Dispute | None:
+        return next((d for d in self.disputes if d.id == dispute_id), None)
 
     def address_on(self, day: date) -> Address | None:
         current = [a for a in self.addresses if a.valid_from <= day]
@@ -239,6 +463,8 @@ class Entitlement:
     ended_on: date | None = None
     end_reasons: list[str] = field(default_factory=list)
     needs_review: list[str] = field(default_factory=list)
+    disputes: list[Dispute] = field(default_factory=list)  # L5, as recorded
+    care_coordinator: str | None = None  # named in the active aftercare plan
 
     def responsibility_on(self, day: date) -> Responsibility | None:
         current = [r for r in self.responsibilities if r.effective_from <= day]

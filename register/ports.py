@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Protocol
 
+from register.casework import Casework, PlanState
 from register.commands import Command
 from register.events import EntitlementEvent
 from register.model import Entitlement, PersonFacts
@@ -72,6 +73,18 @@ class StoredEntitlement:
     next_review_due: date | None
 
 
+@dataclass(frozen=True)
+class StoredPlan:
+    """An aftercare plan as shown, as stored, with its version."""
+
+    state: PlanState
+    person_id: int
+    version: int
+    updated_at: datetime
+    responsible_la: str | None = None
+    responsible_icb: str | None = None
+
+
 class People(Protocol):
     def get(self, nhs_number: str) -> PersonRecord | None: ...
     def add(self, record: PersonRecord) -> None: ...
@@ -83,7 +96,8 @@ class People(Protocol):
 
     def search(self, *, local_authority: str | None = None, icb: str | None = None,
                residence_la: str | None = None, out_of_area: bool = False,
-               status: str | None = None, limit: int = 1000) -> list[EntitlementSummary]: ...
+               status: str | None = None, review_due_before: date | None = None,
+               limit: int = 1000) -> list[EntitlementSummary]: ...
 
 
 class Inbox(Protocol):
@@ -109,11 +123,22 @@ class Held(Protocol):
     def rekey(self, old_nhs_number: str, new_nhs_number: str) -> None: ...
 
 
+class CaseworkStore(Protocol):
+    """The derived casework of each person (plans as shown, tasks, alerts), kept beside the
+    facts in the same transaction so that searches across people can find it."""
+
+    def save(self, record: PersonRecord, casework: Casework, command_id: str) -> None: ...
+    def plan_version(self, plan_id: str) -> int:
+        """Stored version of an aftercare plan (0: not stored)."""
+        ...
+
+
 class UnitOfWork(Protocol):
     people: People
     inbox: Inbox
     outbox: Outbox
     held: Held
+    casework: CaseworkStore
 
     def __enter__(self) -> UnitOfWork: ...
     def __exit__(self, *args: object) -> None: ...

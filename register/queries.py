@@ -117,3 +117,12 @@ def caseload(uow: UnitOfWork, *, local_authority: str | None = None, icb: str | 
         return uow.people.search(local_authority=local_authority, icb=icb,
                                  residence_la=residence_la, out_of_area=out_of_area,
                                  status=status, limit=limit)
+
+
+def overdue_reviews(uow: UnitOfWork, on: date, *, local_authority: str | None = None,
+                    icb: str | None = None, limit: int = 100_000) -> list[EntitlementSummary]:
+    """R3: active entitlements whose review was due before `on` and has not been held, as
+    last stored; what a scheduler publishes as `review-overdue` events each day."""
+    with uow:
+        return uow.people.search(local_authority=local_authority, icb=icb, status="active",
+                                 review_due_before=on, limit=limit)

@@ -10,26 +10,34 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 
+from register import casework, handlers
 from register import commands as c
-from register import handlers
 from register.changes import diff
 from register.errors import (
     CommandRefused,
     InvalidData,
     NotFound,
     RegisterError,
+    RuleViolation,
     StaleVersion,
 )
 from register.events import EntitlementEvent
-from register.model import EndDecision, Entitlement, PersonFacts
+from register.model import (
+    DisputeStatus,
+    EndDecision,
+    Entitlement,
+    EntitlementStatus,
+    FundingBasis,
+    PersonFacts,
+)
 from register.nhs_number import require_valid
 from register.ports import HeldCommand, PersonRecord, UnitOfWork
-from register.rules import eligibility, ending, reviews
+from register.rules import eligibility, ending, funding, reviews
 from register.rules.entitlements import derive
-from register.rules.local_authority import la_of_address
+from register.rules.local_authority import interim_lead, la_of_address
 from register.rules.ports import LocalityPolicy, RefData
 
 
@@ -41,13 +49,16 @@ class Outcome:
     reason: str = ""
 
 
-def _check_version(record: PersonRecord, cmd: c.Command) -> None:
+def _check_version(uow: UnitOfWork, record: PersonRecord, cmd: c.Command) -> None:
     if cmd.if_version is None:
         return
-    target = getattr(cmd, "entitlement_id", None)
-    current = record.entitlement_versions.get(target, 0) if target else record.version
+    if isinstance(cmd, c.RecordCarePlan):
+        what, current = "the aftercare plan", uow.casework.plan_version(cmd.plan_id)
+    elif target := getattr(cmd, "entitlement_id", None):
+        what, current = "the entitlement", record.entitlement_versions.get(target, 0)
+    else:
+        what, current = "the person", record.version
     if current != cmd.if_version:
-        what = "the entitlement" if target else "the person"
         raise StaleVersion(f"{what} is at version {current}, not {cmd.if_version}: read it "
                            "again and reapply the change", field="if_version")
 
@@ -127,7 +138,7 @@ class RegisterService:
         if isinstance(cmd, c.MergePatient):
             return Outcome(cmd.command_id, "applied", self._merge(uow, cmd, nhs))
         record, is_new = self._load(uow, nhs)
-        _check_version(record, cmd)
+        _check_version(uow, record, cmd)
         if is_new:
             uow.people.add(record)
         try:
@@ -160,8 +171,17 @@ class RegisterService:
     def _derive(self, facts: PersonFacts) -> list[Entitlement]:
         return derive(facts, self.refdata, self.policy)
 
-    def _entitlement(self, facts: PersonFacts, entitlement_id: str) -> tuple[Entitlement, bool]:
+    def _entitlement(self, facts: PersonFacts,
+                     entitlement_id: str | None) -> tuple[Entitlement, bool]:
+        """The entitlement named, or the person's latest one (council systems do not know
+        the register's entitlement ids); and whether it is the latest."""
         derived = self._derive(facts)
+        if entitlement_id is None:
+            live = [e for e in derived if e.status is not EntitlementStatus.CANCELLED]
+            if not live:
+                raise NotFound("this person has no s117 entitlement to attach this to",
+                               field="entitlement_id")
+            return live[-1], live[-1] is derived[-1]
         for i, ent in enumerate(derived):
             if ent.id == entitlement_id:
                 return ent, i == len(derived) - 1
@@ -169,38 +189,92 @@ class RegisterService:
                        field="entitlement_id")
 
     def _apply(self, facts: PersonFacts, cmd: c.Command) -> None:
+        today = self._today()
         simple = handlers.SIMPLE.get(type(cmd))
         if simple is not None:
-            if isinstance(cmd, c.RecordReview | c.ReinstateEntitlement):
+            if isinstance(cmd, c.ReinstateEntitlement):
                 ent, latest = self._entitlement(facts, cmd.entitlement_id)
-                if isinstance(cmd, c.ReinstateEntitlement):
-                    ending.check_reinstate(ent, latest)
+                ending.check_reinstate(ent, latest)
             simple(facts, cmd)
         elif isinstance(cmd, c.RecordOrdinaryResidence):
             if self.refdata.name(cmd.la_gss) is None:
                 raise InvalidData(f"unknown local authority {cmd.la_gss}", field="la_gss")
+            handlers.not_after(cmd.decided_on, today, "decided_on")
             derived = self._derive(facts)
             stays = derived[-1].qualifying_stays if derived else []
             handlers.record_ordinary_residence(facts, cmd, stays)
         elif isinstance(cmd, c.EndEntitlement):
-            self._end(facts, cmd)
+            self._end(facts, cmd, today)
+        elif isinstance(cmd, c.RecordReview):
+            ent, _ = self._entitlement(facts, cmd.entitlement_id)
+            handlers.not_after(cmd.on, today, "on")
+            handlers.record_review(facts, cmd, ent.id)
+        elif isinstance(cmd, c.RecordCarePlan):
+            ent, _ = self._entitlement(facts, cmd.entitlement_id)
+            if ent.status is EntitlementStatus.CANCELLED:
+                raise RuleViolation("the entitlement was cancelled (its admission was "
+                                    "cancelled): a plan cannot be attached to it",
+                                    field="entitlement_id")
+            plan = handlers.record_care_plan(facts, cmd, ent.id, today)
+            funding.check_plan(plan, self.refdata)
+        elif isinstance(cmd, c.RecordPanelDecision):
+            handlers.record_panel_decision(facts, cmd, today)
+        elif isinstance(cmd, c.OpenDispute):
+            self._open_dispute(facts, cmd, today)
+        elif isinstance(cmd, c.UpdateDispute):
+            dispute = facts.dispute(cmd.dispute_id)
+            if dispute is None:
+                raise NotFound(f"dispute {cmd.dispute_id} is not recorded for this person",
+                               field="dispute_id")
+            if cmd.status is DisputeStatus.RESOLVED and cmd.resolved_la \
+                    and self.refdata.name(cmd.resolved_la) is None:
+                raise InvalidData(f"unknown local authority {cmd.resolved_la}",
+                                  field="resolved_la")
+            ent, _ = self._entitlement(facts, dispute.entitlement_id)
+            handlers.update_dispute(facts, cmd, ent.qualifying_stays[-1], today)
         else:
             raise InvalidData(f"unsupported command {type(cmd).__name__}", field="command")
 
-    def _end(self, facts: PersonFacts, cmd: c.EndEntitlement) -> None:
+    def _open_dispute(self, facts: PersonFacts, cmd: c.OpenDispute, today: date) -> None:
+        """L5: two or more councils, each known; the interim lead is one of them, by default
+        the one where the person is."""
         ent, _ = self._entitlement(facts, cmd.entitlement_id)
-        decision = EndDecision(cmd.entitlement_id, cmd.decision_date, cmd.la_agreed,
-                               cmd.icb_agreed, cmd.person_involved, list(cmd.reasons),
-                               cmd.note, cmd.moved_to_suitable_accommodation)
+        parties = list(dict.fromkeys(cmd.parties))
+        if len(parties) < 2:
+            raise InvalidData("a dispute is between at least two councils", field="parties")
+        for i, party in enumerate(parties):
+            handlers.require_la(party, f"parties[{i}]")
+            if self.refdata.name(party) is None:
+                raise InvalidData(f"unknown local authority {party}", field=f"parties[{i}]")
+        if cmd.interim_lead is not None and cmd.interim_lead not in parties:
+            raise RuleViolation(f"the interim lead {cmd.interim_lead} is not a party to the "
+                                "dispute", rule="L5", field="interim_lead")
+        residence = la_of_address(facts.address_on(cmd.opened_on), self.refdata)
+        lead, _ = interim_lead(parties, residence, cmd.interim_lead)
+        handlers.open_dispute(facts, replace(cmd, parties=tuple(parties)), ent.id, lead, today)
+
+    def _end(self, facts: PersonFacts, cmd: c.EndEntitlement, today: date) -> None:
+        ent, _ = self._entitlement(facts, cmd.entitlement_id)
+        handlers.not_after(cmd.decision_date, today, "decision-date")
+        decision = EndDecision(
+            cmd.entitlement_id, cmd.decision_date, cmd.la_agreed, cmd.icb_agreed,
+            cmd.person_involved, list(cmd.reasons), cmd.note,
+            cmd.moved_to_suitable_accommodation, cmd.la_agreed_by, cmd.la_agreed_on,
+            cmd.icb_agreed_by, cmd.icb_agreed_on, cmd.carer_involved, cmd.end_date)
         stays = [s for s in (facts.stay(k) for k in ent.qualifying_stays) if s]
         restricted = [s for s in stays if (d := eligibility.qualifying_detention(s))
                       and d.restricted]
+        plan = facts.active_plan(ent.id)
+        accommodation = bool(plan) and any(
+            ln.is_accommodation and ln.funding_basis is FundingBasis.S117
+            and (ln.ends_on is None or ln.ends_on > cmd.decision_date)
+            for ln in plan.lines)  # type: ignore[union-attr]
         ending.check_end(
             ent, decision,
             cto_in_force=any(eligibility.cto_in_force(s, cmd.decision_date) for s in stays),
             conditionally_discharged_restricted=any(
                 eligibility.conditionally_discharged(s, cmd.decision_date) for s in restricted),
-            specialist_accommodation=ent.id in facts.specialist_accommodation)
+            specialist_accommodation=accommodation, reviews=facts.reviews)
         facts.end_decisions.append(decision)
 
     def _merge(self, uow: UnitOfWork, cmd: c.MergePatient, nhs: str) -> list[EntitlementEvent]:
@@ -221,6 +295,7 @@ class RegisterService:
         uow.held.rekey(retired_nhs, survivor.facts.nhs_number)
         survivor.held, retired.held = survivor.held + retired.held, 0
         uow.people.save(retired, [], cmd.command_id)
+        uow.casework.save(retired, casework.EMPTY, cmd.command_id)
         events = self._settle(uow, survivor, cmd.command_id)
         return events + self._replay_held(uow, survivor)
 
@@ -237,7 +312,21 @@ class RegisterService:
             e.id: reviews.next_review_due(e, facts.reviews, self.policy)[0]
             for e in entitlements}
         uow.people.save(record, events, command_id)
+        uow.casework.save(record, casework.derive(facts, entitlements, self.policy),
+                          command_id)
         uow.outbox.add(events)
+        return events
+
+    def refresh(self, nhs_number: str) -> list[EntitlementEvent]:
+        """Derive a person's entitlements and casework again from their facts with the
+        rules and policy now in force (after an upgrade or a policy change), announcing
+        whatever changed. Not a command from a sender: nothing enters the inbox."""
+        with self._uow() as uow:
+            record = uow.people.get(require_valid(nhs_number))
+            if record is None:
+                raise NotFound("no record for this NHS number", field="nhs_number")
+            events = self._settle(uow, record, f"refresh:{self._today().isoformat()}")
+            uow.commit()
         return events
 
     def _replay_held(self, uow: UnitOfWork, record: PersonRecord) -> list[EntitlementEvent]:

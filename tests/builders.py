@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from decimal import Decimal
 
 from register.model import (
     Address,
     AddressPeriod,
+    AftercarePlan,
+    AssessedNeed,
+    CareCoordinator,
+    FundingBasis,
+    FundingShare,
     GpRegistration,
     LegalStatusPeriod,
     PersonFacts,
+    PlanStatus,
+    ServiceLine,
+    ServiceType,
     Stay,
     StayEvent,
     StayEventKind,
@@ -68,3 +77,55 @@ def person(*stays: Stay, n: int = 0, born: str | None = "1980-05-01",
     facts.gp_registrations = [GpRegistration(code, date.fromisoformat(day))
                               for code, day in gps]
     return facts
+
+
+def line(line_id: str = "L1", service: str = "domiciliary", basis: str = "s117",
+         funders: str = "E06000019=100", *, cost: str | None = "250",
+         meets: bool = True, needs: tuple[str, ...] = (), requested: str | None = None,
+         health: bool | None = None, ends: str | None = None) -> ServiceLine:
+    """A service line; `funders` as a council file writes them: `E06000019=60;QGH=40`."""
+    shares = [FundingShare(code, Decimal(pct)) for code, pct in
+              (part.split("=") for part in funders.split(";") if part)]
+    return ServiceLine(line_id, ServiceType(service), FundingBasis(basis), shares,
+                       weekly_cost=Decimal(cost) if cost is not None else None,
+                       meets_disorder_need=meets, needs=list(needs),
+                       requested_on=date.fromisoformat(requested) if requested else None,
+                       health_care=health, ends_on=date.fromisoformat(ends) if ends else None)
+
+
+def plan(entitlement_id: str, *lines: ServiceLine, plan_id: str = "P1",
+         status: str = "active", coordinator: str | None = "Jo Bloggs",
+         needs: tuple[tuple[str, bool], ...] = (), agreed: str | None = None) -> AftercarePlan:
+    return AftercarePlan(
+        plan_id, entitlement_id, PlanStatus(status), list(lines),
+        [AssessedNeed(code, arises) for code, arises in needs],
+        CareCoordinator(coordinator, "RLQ") if coordinator else None,
+        agreed_on=date.fromisoformat(agreed) if agreed else None)
+
+
+def council_file(*rows: dict[str, str], columns: tuple[str, ...] | None = None) -> bytes:
+    """A council batch file (UTF-8 CSV) with the given rows; every column by default."""
+    import csv
+    import io
+
+    from mappings.council.schema import HEADER
+
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(columns or HEADER), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue().encode("utf-8")
+
+
+def plan_rows(nhs: str, plan_id: str = "CP-1", *, status: str = "active",
+              funders: str = "E06000019=60;QGH=40", cost: str = "1450.00",
+              service: str = "supported-accommodation") -> list[dict[str, str]]:
+    """A plan row and one service line row, as a council system writes them."""
+    return [
+        {"record": "plan", "nhs_number": nhs, "plan_id": plan_id, "plan_status": status,
+         "agreed_on": "2024-05-10", "care_coordinator": "Dee Patel", "coordinator_org": "R1A",
+         "needs": "accommodation:Y;physical-health:N"},
+        {"record": "line", "nhs_number": nhs, "plan_id": plan_id, "line_id": "L1",
+         "service_type": service, "provider": "Riverside Supported Living",
+         "starts_on": "2024-05-10", "weekly_cost": cost, "funding_basis": "s117",
+         "funders": funders, "line_needs": "accommodation"}]

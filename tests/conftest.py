@@ -109,6 +109,7 @@ def prepared_engine(url: str) -> Engine:
 
 
 REGISTER_TABLES = ("determination", "entitlement_status", "entitlement_version", "entitlement",
+                   "care_plan_version", "care_plan", "casework_index",
                    "person_version", "person", "inbox",
                    "outbox", "held_command", "inbound_message")
 

@@ -37,8 +37,51 @@ def validate_with_fhirjs(resources: list[dict[str, Any]]) -> list[dict[str, Any]
     return results
 
 
-def errors(results: list[dict[str, Any]]) -> list[str]:
-    """Every error-level message, as `Type/id location: message`, and every invalid result."""
-    return [f"{r['resourceType']}/{r.get('id')} {m.get('location')}: {m.get('message')}"
-            for r in results for m in r["messages"] if m.get("severity") == "error"] + \
-        [f"{r['resourceType']}/{r.get('id')} invalid" for r in results if not r["valid"]]
+def _at(resource: Any, location: str) -> Any:
+    """The element at a FHIR.js location such as `Task.input[7].value[x]` (its parent for
+    a choice element), or None."""
+    node = resource
+    for step in location.split(".")[1:-1]:
+        name, _, index = step.partition("[")
+        node = node.get(name) if isinstance(node, dict) else None
+        if index and isinstance(node, list):
+            position = int(index.rstrip("]"))
+            node = node[position] if position < len(node) else None
+    return node
+
+
+def _falsy_choice(resources: list[dict[str, Any]], location: str) -> bool:
+    """FHIR.js reports a required choice element whose value is `false` or `0` (e.g.
+    `Task.input.valueBoolean: false`) as "Missing property": it tests the value for truth.
+    Such a message is FHIR.js's mistake when the element is there with that value."""
+    kind = location.split(".", 1)[0]
+    candidates = [r for r in resources if r.get("resourceType") == kind]
+    candidates += [e.get("resource", {}) for r in resources if r.get("resourceType") == "Bundle"
+                   for e in r.get("entry", []) if e.get("resource", {}).get("resourceType")
+                   == kind]
+    for resource in candidates:
+        parent = _at(resource, location)
+        if isinstance(parent, dict) and any(k.startswith("value") and v in (False, 0)
+                                            and v is not None for k, v in parent.items()):
+            return True
+    return False
+
+
+def errors(results: list[dict[str, Any]],
+           resources: list[dict[str, Any]] | None = None) -> list[str]:
+    """Every error-level message, as `Type/id location: message`, and every invalid result;
+    given the resources, FHIR.js's false "Missing property" on a `false`/`0` choice value is
+    left out (and a result invalid only because of it is not reported)."""
+    out = []
+    for r in results:
+        found = [m for m in r["messages"] if m.get("severity") == "error"]
+        if resources is not None:
+            found = [m for m in found if not (
+                m.get("message") == "Missing property"
+                and str(m.get("location", "")).endswith("value[x]")
+                and _falsy_choice(resources, m["location"]))]
+        out += [f"{r['resourceType']}/{r.get('id')} {m.get('location')}: {m.get('message')}"
+                for m in found]
+        if not r["valid"] and (found or resources is None):
+            out.append(f"{r['resourceType']}/{r.get('id')} invalid")
+    return out

@@ -23,7 +23,7 @@ from mappings.fhir.common import (
     org_reference,
     sub,
 )
-from register.model import EntitlementStatus, RuleApplied
+from register.model import DisputeStatus, EntitlementStatus, RuleApplied
 from register.ports import StoredEntitlement
 
 TO_FHIR_STATUS = {EntitlementStatus.PLANNED: "planned", EntitlementStatus.ACTIVE: "active",
@@ -63,6 +63,25 @@ class EntitlementView:
     residence_la: str | None
     needs_review: tuple[str, ...]
     next_review_due: date | None
+    disputes: tuple[DisputeView, ...] = ()
+    care_coordinator: str | None = None
+
+
+@dataclass(frozen=True)
+class DisputeView:
+    """An ordinary-residence dispute as the EpisodeOfCare shows it (rule L5)."""
+
+    status: DisputeStatus
+    parties: tuple[str, ...]
+    interim_lead: str
+    opened: date
+    resolved: date | None
+
+
+# The Dispute extension's status codes (open | referred | resolved).
+DISPUTE_CODES = {DisputeStatus.OPEN: "open", DisputeStatus.REFERRED: "referred",
+                 DisputeStatus.RESOLVED: "resolved"}
+FROM_DISPUTE_CODES = {v: k for k, v in DISPUTE_CODES.items()}
 
 
 def view_of(stored: StoredEntitlement) -> EntitlementView:
@@ -80,7 +99,10 @@ def view_of(stored: StoredEntitlement) -> EntitlementView:
         determinations=tuple(Period(r.effective_from, r.rule_set, r.local_authority, r.icb)
                              for r in ent.responsibilities),
         residence_la=stored.residence_la, needs_review=tuple(ent.needs_review),
-        next_review_due=stored.next_review_due)
+        next_review_due=stored.next_review_due,
+        disputes=tuple(DisputeView(d.status, tuple(d.parties), d.interim_lead, d.opened_on,
+                                   d.resolved_on) for d in ent.disputes),
+        care_coordinator=ent.care_coordinator)
 
 
 def _body(url_: str, original: str | None, successor: str | None) -> dict[str, Any]:
@@ -131,7 +153,18 @@ def _extensions(v: EntitlementView, name_of: NameOf) -> list[dict[str, Any]]:
     out += [ext(url.EXT_NEEDS_REVIEW, valueString=reason) for reason in v.needs_review]
     if v.next_review_due:
         out.append(ext(url.EXT_NEXT_REVIEW_DUE, valueDate=v.next_review_due.isoformat()))
+    out += [_dispute(d) for d in v.disputes]
     return out
+
+
+def _dispute(d: DisputeView) -> dict[str, Any]:
+    parts = [ext("status", valueCode=DISPUTE_CODES[d.status]),
+             *(ext("party", valueIdentifier=org_identifier(p)) for p in d.parties),
+             ext("interim-lead", valueIdentifier=org_identifier(d.interim_lead)),
+             ext("opened", valueDate=d.opened.isoformat())]
+    if d.resolved:
+        parts.append(ext("resolved", valueDate=d.resolved.isoformat()))
+    return ext(url.EXT_DISPUTE, extension=parts)
 
 
 def to_json(stored: StoredEntitlement, name_of: NameOf) -> dict[str, Any]:
@@ -156,6 +189,9 @@ def to_json(stored: StoredEntitlement, name_of: NameOf) -> dict[str, Any]:
             for (status, on), end in zip(history, ends, strict=True)]
     if v.local_authority:
         data["managingOrganization"] = org_reference(v.local_authority, name_of)
+    if v.care_coordinator:
+        # The plan's care coordinator, by name (the CarePlan's CareTeam has the rest).
+        data["careManager"] = {"display": v.care_coordinator}
     return data
 
 
@@ -203,4 +239,16 @@ def from_fhir(resource: EpisodeOfCare) -> EntitlementView:
                              for e in extensions(data, url.EXT_RESPONSIBILITY_PERIOD)),
         residence_la=_identifier(residence),
         needs_review=tuple(e["valueString"] for e in extensions(data, url.EXT_NEEDS_REVIEW)),
-        next_review_due=date.fromisoformat(due["valueDate"]) if due else None)
+        next_review_due=date.fromisoformat(due["valueDate"]) if due else None,
+        disputes=tuple(_dispute_of(e) for e in extensions(data, url.EXT_DISPUTE)),
+        care_coordinator=(data.get("careManager") or {}).get("display"))
+
+
+def _dispute_of(e: dict[str, Any]) -> DisputeView:
+    resolved = sub(e, "resolved")
+    return DisputeView(
+        FROM_DISPUTE_CODES[sub(e, "status")["valueCode"]],  # type: ignore[index]
+        tuple(p["valueIdentifier"]["value"] for p in e["extension"] if p["url"] == "party"),
+        _identifier(sub(e, "interim-lead")) or "",
+        date.fromisoformat(sub(e, "opened")["valueDate"]),  # type: ignore[index]
+        date.fromisoformat(resolved["valueDate"]) if resolved else None)

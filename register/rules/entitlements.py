@@ -66,7 +66,8 @@ def _timeline(facts: PersonFacts, policy: LocalityPolicy) -> list[_Item]:
         left = departure(stay, detention, policy)
         if left:
             items.append(_Item(left.on, _LEFT, stay, detention, left))
-    items += [_Item(d.decision_date, _END, ref=d.entitlement_id, detail=d)
+    # D5: aftercare ends on the formal end date the decision records.
+    items += [_Item(d.ends_on, _END, ref=d.entitlement_id, detail=d)
               for d in facts.end_decisions]
     items += [_Item(r.on, _REINSTATE, ref=r.entitlement_id, detail=r)
               for r in facts.reinstatements]
@@ -202,18 +203,38 @@ def derive(facts: PersonFacts, refdata: RefData, policy: LocalityPolicy) -> list
 
 def _add_case_reviews(ent: Entitlement, detention: QualifyingDetention,
                       facts: PersonFacts) -> None:
-    """N8 and L5 apply to the entitlement as a whole, once its dates are known."""
+    """N8, L5 and the aftercare plan apply to the entitlement as a whole, once its dates
+    are known."""
     la = ent.current.local_authority if ent.current else None
     special = nhs_body.special_cases(detention, ent.planned_on, ent.ended_on, la)
-    open_disputes = [d for d in facts.disputes
-                     if d.entitlement_id == ent.id and d.resolved_on is None]
+    ent.disputes = [d for d in facts.disputes if d.entitlement_id == ent.id]
     disputed = tuple(review("L5", f"ordinary residence disputed between "
                                   f"{', '.join(d.parties)} since {d.opened_on}; interim lead "
                                   f"{d.interim_lead}; deadlines keep running")
-                     for d in open_disputes)
+                     for d in ent.disputes if d.is_open)
     extra = special + disputed
     if extra and ent.current:
         ent.responsibilities[-1] = replace(
             ent.current, needs_review=(*ent.current.needs_review, *extra))
     ent.needs_review = list(dict.fromkeys(
-        [*ent.needs_review, *(ent.current.needs_review if ent.current else ()), *extra]))
+        [*ent.needs_review, *(ent.current.needs_review if ent.current else ()), *extra,
+         *_plan_reviews(ent, facts)]))
+
+
+def _plan_reviews(ent: Entitlement, facts: PersonFacts) -> tuple[str, ...]:
+    """E2 (Sarah's case): a person who has left hospital has an aftercare plan in force,
+    and the plan names a care coordinator (Code of Practice 34.5). Not about who is
+    responsible, so these stay off the determination."""
+    plan = facts.active_plan(ent.id)
+    ent.care_coordinator = plan.care_coordinator.name \
+        if plan and plan.care_coordinator else None
+    if ent.status is not EntitlementStatus.ACTIVE:
+        return ()
+    started = [c.on for c in ent.status_history if c.status is EntitlementStatus.ACTIVE][-1]
+    if plan is None:
+        return (review("E2", f"aftercare began on {started} with no aftercare plan in force: "
+                             "record the plan and its care coordinator"),)
+    if plan.care_coordinator is None:
+        return (review("E2", f"aftercare plan {plan.id} names no care coordinator (MHA Code "
+                             "of Practice 34.5)"),)
+    return ()

@@ -6,8 +6,10 @@ in-memory implementation and the service a database-backed one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import date
+from decimal import Decimal
 from typing import Protocol
 
 
@@ -36,11 +38,40 @@ class RefData(Protocol):
         """Human name of an LA (GSS), ICB, sub-ICB or GP practice (ODS), if known."""
 
 
+# Service types a panel considers whatever their cost by default: specialist provision
+# (seed 004 5.9.1). Personal budgets always need a recorded decision (F5).
+DEFAULT_PANEL_SERVICE_TYPES = frozenset({"residential-care", "nursing-care",
+                                         "supported-accommodation"})
+
+
+@dataclass(frozen=True)
+class LocalityOverride:
+    """What one local authority sets differently from the regional policy (None: inherit)."""
+
+    first_review_days: int | None = None
+    review_interval_months: int | None = None
+    panel_weekly_cost: Decimal | None = None
+    panel_service_types: frozenset[str] | None = None
+
+
 @dataclass(frozen=True)
 class LocalityPolicy:
-    """Local choices that are configuration, not law (RULES.md R, E4)."""
+    """Local choices that are configuration, not law (RULES.md R, E4; the panel of seeds
+    001 and 004). `localities` overrides them for one responsible LA (by GSS code)."""
 
     first_review_days: int = 42  # R1: six weeks
     review_interval_months: int = 12  # R2: at most twelve months
     s17_leave_with_plan_starts_entitlement: bool = False  # E4, default off
     enabled_rule_sets: frozenset[str] = field(default_factory=frozenset)  # e.g. L6 when commenced
+    # A service line needs a panel decision at or above this weekly cost, or of these types.
+    panel_weekly_cost: Decimal = Decimal(1000)
+    panel_service_types: frozenset[str] = DEFAULT_PANEL_SERVICE_TYPES
+    localities: Mapping[str, LocalityOverride] = field(default_factory=dict)
+
+    def for_la(self, la_gss: str | None) -> LocalityPolicy:
+        """The policy as it applies where `la_gss` is the responsible authority."""
+        found = self.localities.get(la_gss) if la_gss else None
+        if found is None:
+            return self
+        changed = {name: value for name, value in vars(found).items() if value is not None}
+        return replace(self, **changed)

@@ -1,8 +1,10 @@
-"""R: review schedule (intervals are locality policy, not law)."""
+"""R: review schedule (intervals are locality policy, not law, and may differ by the
+responsible local authority)."""
 
 from __future__ import annotations
 
 import calendar
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 from register.model import Entitlement, EntitlementStatus, Review, RuleApplied
@@ -23,6 +25,19 @@ def last_started(entitlement: Entitlement) -> date | None:
     return starts[-1] if starts else None
 
 
+def _local(entitlement: Entitlement, policy: LocalityPolicy) -> LocalityPolicy:
+    return policy.for_la(entitlement.current.local_authority if entitlement.current else None)
+
+
+def reviews_since_start(entitlement: Entitlement, reviews: list[Review]) -> list[Review]:
+    """The reviews of the current active period, oldest first."""
+    started = last_started(entitlement)
+    if started is None:
+        return []
+    return sorted((r for r in reviews if r.entitlement_id == entitlement.id
+                   and r.on >= started), key=lambda r: r.on)
+
+
 def next_review_due(entitlement: Entitlement, reviews: list[Review],
                     policy: LocalityPolicy) -> tuple[date | None, RuleApplied | None]:
     """R1 (first review within six weeks) then R2 (at most the locality interval)."""
@@ -31,15 +46,44 @@ def next_review_due(entitlement: Entitlement, reviews: list[Review],
     started = last_started(entitlement)
     if started is None:
         return None, None
-    done = [r.on for r in reviews if r.entitlement_id == entitlement.id and r.on >= started]
+    local = _local(entitlement, policy)
+    done = reviews_since_start(entitlement, reviews)
     if not done:
-        due = started + timedelta(days=policy.first_review_days)
-        return due, applied("R1", f"first review due by {due}, {policy.first_review_days} days "
+        due = started + timedelta(days=local.first_review_days)
+        return due, applied("R1", f"first review due by {due}, {local.first_review_days} days "
                                   f"after aftercare started on {started}")
-    last = max(done)
-    due = add_months(last, policy.review_interval_months)
-    return due, applied("R2", f"next review due by {due}, {policy.review_interval_months} months "
+    last = done[-1].on
+    due = add_months(last, local.review_interval_months)
+    return due, applied("R2", f"next review due by {due}, {local.review_interval_months} months "
                               f"after the review of {last}")
+
+
+@dataclass(frozen=True)
+class LateReview:
+    """A period in which a review was overdue (R3): from the day after it was due until the
+    day it took place, or open (None) while it still has not."""
+
+    due: date
+    since: date
+    until: date | None
+    rule_id: str  # R1 (first review) or R2 (a later one)
+
+
+def late_reviews(entitlement: Entitlement, reviews: list[Review],
+                 policy: LocalityPolicy) -> list[LateReview]:
+    """Every review of the current active period that was, or is, overdue."""
+    started = last_started(entitlement)
+    if started is None or entitlement.status is not EntitlementStatus.ACTIVE:
+        return []
+    local = _local(entitlement, policy)
+    out = []
+    due, rule = started + timedelta(days=local.first_review_days), "R1"
+    for review in reviews_since_start(entitlement, reviews):
+        if review.on > due:
+            out.append(LateReview(due, due + timedelta(days=1), review.on, rule))
+        due, rule = add_months(review.on, local.review_interval_months), "R2"
+    out.append(LateReview(due, due + timedelta(days=1), None, rule))
+    return out
 
 
 def overdue(due: date | None, on: date) -> bool:

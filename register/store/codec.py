@@ -4,12 +4,14 @@ TypeAdapters so the domain stays plain dataclasses."""
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import TypeAdapter
 
 from register import commands as c
 from register.model import Entitlement, PersonFacts
+
+T = TypeVar("T")
 
 
 @cache
@@ -19,6 +21,10 @@ def _adapter(cls: type) -> TypeAdapter[Any]:
 
 def dump(value: object) -> Any:
     return _adapter(type(value)).dump_python(value, mode="json")
+
+
+def load(cls: type[T], data: Any) -> T:
+    return _adapter(cls).validate_python(data)
 
 
 def load_facts(data: dict[str, Any]) -> PersonFacts:

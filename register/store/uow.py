@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from functools import cache
 from typing import Any
 
@@ -20,6 +20,7 @@ from register.model import Entitlement
 from register.ports import EntitlementSummary, HeldCommand, PersonRecord
 from register.store import codec
 from register.store.base import Base
+from register.store.casework import SqlCasework
 from register.store.orm import (
     DeterminationRow,
     EntitlementRow,
@@ -213,7 +214,8 @@ class SqlPeople:
 
     def search(self, *, local_authority: str | None = None, icb: str | None = None,
                residence_la: str | None = None, out_of_area: bool = False,
-               status: str | None = None, limit: int = 1000) -> list[EntitlementSummary]:
+               status: str | None = None, review_due_before: date | None = None,
+               limit: int = 1000) -> list[EntitlementSummary]:
         query = select(EntitlementRow, PersonRow.nhs_number).join(
             PersonRow, EntitlementRow.person_id == PersonRow.id)
         if local_authority:
@@ -227,6 +229,8 @@ class SqlPeople:
             query = query.where(EntitlementRow.residence_la != EntitlementRow.responsible_la)
         if status:
             query = query.where(EntitlementRow.status == status)
+        if review_due_before:
+            query = query.where(EntitlementRow.next_review_due < review_due_before)
         rows = self.session.execute(query.order_by(EntitlementRow.planned_on,
                                                    EntitlementRow.id).limit(limit))
         return [EntitlementSummary(
@@ -326,6 +330,7 @@ class SqlUnitOfWork:
         self.inbox = SqlInbox(self.session)
         self.outbox = SqlOutbox(self.session, self.appends)
         self.held = SqlHeld(self.session)
+        self.casework = SqlCasework(self.session)
         return self
 
     def __exit__(self, *args: object) -> None:
@@ -335,6 +340,7 @@ class SqlUnitOfWork:
     def commit(self) -> None:
         try:
             self.session.flush()
+            self.casework.write()
             self.appends.write(self.session)
             self.session.commit()
         except (StaleDataError, IntegrityError) as exc:

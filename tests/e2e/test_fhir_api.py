@@ -21,6 +21,7 @@ from register.nhs_number import synthetic
 from tests.servers import demo_server
 
 NHS = "https://fhir.nhs.uk/Id/nhs-number"
+CS = "https://fhir.s117-register.uk/CodeSystem"
 FHIR_JSON = {"Content-Type": "application/fhir+json"}
 
 
@@ -287,9 +288,14 @@ def test_entitlements_are_not_written_directly(base: str):
 # -- $end-entitlement and $reinstate --------------------------------------------------------
 
 def decision(*reasons: str, la: bool = True, icb: bool = True, person: bool = True) -> dict:
+    """A joint end decision: each body's agreement with who and when (rule D1)."""
     return {"resourceType": "Parameters", "parameter": [
         {"name": "decision-date", "valueDate": "2026-11-01"},
         {"name": "la-agreed", "valueBoolean": la}, {"name": "icb-agreed", "valueBoolean": icb},
+        {"name": "la-agreed-by", "valueString": "s117 lead"},
+        {"name": "la-agreed-on", "valueDate": "2026-11-01"},
+        {"name": "icb-agreed-by", "valueString": "ICB s117 commissioner"},
+        {"name": "icb-agreed-on", "valueDate": "2026-10-30"},
         {"name": "person-involved", "valueBoolean": person},
         *({"name": "reason", "valueCoding": {
             "system": "https://fhir.s117-register.uk/CodeSystem/s117-end-reason", "code": r}}
@@ -318,10 +324,34 @@ def test_end_decisions_that_break_a_rule_get_422_with_the_rule_id(base: str):
         "versionId"]
 
 
+def review(person: str, episode: str, day: str, needs_arise: bool) -> dict:
+    """An s117 review held (S117Task), at which the bodies decide (rule D1)."""
+    def param(code: str, **value: object) -> dict:
+        return {"type": {"coding": [{"system": f"{CS}/s117-task-parameter", "code": code}]},
+                **value}
+    return {"resourceType": "Task", "status": "completed", "intent": "plan",
+            "code": {"coding": [{"system": f"{CS}/s117-task-type", "code": "review"}]},
+            "for": {"reference": person}, "focus": {"reference": f"EpisodeOfCare/{episode}"},
+            "executionPeriod": {"start": day, "end": day},
+            "input": [param("attendee", valueString="Dee Patel (care coordinator, R1A)"),
+                      param("person-involved", valueBoolean=True),
+                      param("carer-involved", valueBoolean=True)],
+            "output": [param("outcome", valueString="well and settled"),
+                       param("needs-arise-from-disorder", valueBoolean=needs_arise)]}
+
+
 def test_a_joint_end_decision_ends_and_reinstate_brings_it_back(base: str):
     episode = entitlement_of(base, "9990000026")
-    version = episode["meta"]["versionId"]
     end = f"{base}/EpisodeOfCare/{episode['id']}/$end-entitlement"
+    without_review = requests.post(end, json=decision("no-longer-needed"), timeout=10,
+                                   headers=FHIR_JSON)
+    assert without_review.status_code == 422 and rule_of(without_review) == "D1"
+    held = requests.post(f"{base}/Task", json=review(episode["patient"]["reference"],
+                                                     episode["id"], "2026-10-30", False),
+                         headers=FHIR_JSON, timeout=10)
+    assert held.status_code == 201, held.text
+    episode = entitlement_of(base, "9990000026")
+    version = episode["meta"]["versionId"]
     stale = requests.post(end, json=decision("no-longer-needed"), timeout=10,
                           headers={**FHIR_JSON, "If-Match": f'W/"{int(version) - 1}"'})
     assert stale.status_code == 412, stale.text

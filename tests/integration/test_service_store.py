@@ -134,23 +134,28 @@ def test_an_end_decision_without_both_bodies_is_refused_under_d1(engine, service
     service.handle(admit(nhs))
     service.handle(discharge(nhs))
     ent = ask(engine, uow, nhs).entitlement_id
+    service.handle(c.RecordReview(command_id="review-1", nhs_number=nhs, entitlement_id=ent,
+                                  on=date(2025, 5, 20), outcome="no longer needs aftercare",
+                                  needs_arise_from_disorder=False))
+    agreed = dict(la_agreed_by="Herefordshire s117 lead", la_agreed_on=date(2025, 5, 20),
+                  icb_agreed_by="QGH commissioner", icb_agreed_on=date(2025, 6, 1))
     before = table_dump(engine)
     with pytest.raises(RuleViolation) as refused:
         service.handle(c.EndEntitlement(
             command_id="end-1", nhs_number=nhs, entitlement_id=ent,
             decision_date=date(2025, 6, 1), la_agreed=True, icb_agreed=False,
-            person_involved=True, reasons=(EndReason.NO_LONGER_NEEDED,)))
+            person_involved=True, reasons=(EndReason.NO_LONGER_NEEDED,), **agreed))
     assert refused.value.rule == "D1"
     assert table_dump(engine) == before
     with pytest.raises(NotFound):
         service.handle(c.EndEntitlement(
             command_id="end-2", nhs_number=nhs, entitlement_id="no-such-id",
             decision_date=date(2025, 6, 1), la_agreed=True, icb_agreed=True,
-            person_involved=True, reasons=(EndReason.NO_LONGER_NEEDED,)))
+            person_involved=True, reasons=(EndReason.NO_LONGER_NEEDED,), **agreed))
     ended = service.handle(c.EndEntitlement(
         command_id="end-3", nhs_number=nhs, entitlement_id=ent,
         decision_date=date(2025, 6, 1), la_agreed=True, icb_agreed=True,
-        person_involved=True, reasons=(EndReason.NO_LONGER_NEEDED,)))
+        person_involved=True, reasons=(EndReason.NO_LONGER_NEEDED,), **agreed))
     assert "ended" in [e.event.value for e in ended.events]
     assert ask(engine, uow, nhs).status == "ended"
     assert ask(engine, uow, nhs, date(2025, 5, 31)).status == "active"  # history kept

@@ -19,6 +19,8 @@ from register import legal_status
 from register.model import (
     Address,
     AddressPeriod,
+    Dispute,
+    DisputeStatus,
     Entitlement,
     EntitlementStatus,
     GpRegistration,
@@ -126,6 +128,17 @@ rules = st.builds(RuleApplied, rule_id=st.sampled_from(["E1", "L1", "N4", "N5", 
 
 
 @st.composite
+def disputes(draw: st.DrawFn) -> Dispute:
+    """An ordinary-residence dispute (L5), open, referred or resolved."""
+    status = draw(st.sampled_from(list(DisputeStatus)))
+    opened = draw(DAYS)
+    return Dispute(str(draw(st.uuids())), draw(st.lists(LAS, min_size=2, max_size=3,
+                                                         unique=True)),
+                   draw(LAS), opened, status,
+                   opened + timedelta(days=90) if status is DisputeStatus.RESOLVED else None)
+
+
+@st.composite
 def entitlements(draw: st.DrawFn) -> StoredEntitlement:
     planned = draw(DAYS)
     status = draw(st.sampled_from(list(EntitlementStatus)))
@@ -147,7 +160,9 @@ def entitlements(draw: st.DrawFn) -> StoredEntitlement:
                       status_history=history, responsibilities=responsibilities,
                       ended_on=planned + timedelta(days=500)
                       if status is EntitlementStatus.ENDED else None,
-                      needs_review=draw(st.lists(TEXT, max_size=2)))
+                      needs_review=draw(st.lists(TEXT, max_size=2)),
+                      disputes=draw(st.lists(disputes(), max_size=2)),
+                      care_coordinator=draw(st.none() | TEXT))
     return StoredEntitlement(ent, draw(st.integers(1, 10**6)), draw(st.integers(1, 50)),
                              draw(UPDATED), draw(st.none() | LAS), draw(st.none() | DAYS))
 

@@ -386,7 +386,9 @@ def care_plan(*shares: float) -> Resource:
                     {"url": "funder", "valueReference": {"reference": funder}},
                     {"url": "percent", "valueDecimal": share}]}
                   for funder, share in zip(funders, shares, strict=False))],
-                "detail": {"status": "in-progress", "reasonCode": [{"coding": [
+                "detail": {"status": "in-progress", "code": {"coding": [
+                    {"system": url.CS_SERVICE_TYPE, "code": "supported-accommodation"}]},
+                    "reasonCode": [{"coding": [
                     {"system": url.CS_NEED_CATEGORY, "code": "accommodation"}]}]}}]}
 
 

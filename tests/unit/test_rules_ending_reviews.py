@@ -1,4 +1,4 @@
-"""D1-D7 (ending, reinstating), R1-R3 (reviews), F1 (free)."""
+"""D1-D7 (ending, reinstating), R1-R3 (reviews, with per-locality intervals)."""
 
 from datetime import date
 
@@ -6,10 +6,10 @@ import pytest
 
 from register.errors import RuleViolation
 from register.model import EndDecision, EndReason, EntitlementStatus, Reinstatement, Review
-from register.rules import ending, funding, reviews
+from register.rules import ending, reviews
 from register.rules.entitlements import derive
-from register.rules.ports import LocalityPolicy
-from tests.builders import person, refdata, stay
+from register.rules.ports import LocalityOverride, LocalityPolicy
+from tests.builders import HEREFORDSHIRE, ROTHERHAM, person, refdata, stay
 
 RD = refdata()
 POLICY = LocalityPolicy()
@@ -21,15 +21,25 @@ def active():
     return facts, ent
 
 
-def decision(ent, *reasons, la=True, icb=True, involved=True, moved=False):
+def decision(ent, *reasons, la=True, icb=True, involved=True, moved=False, **more):
+    agreed = dict(la_agreed_by="A. Khan, Herefordshire s117 lead", la_agreed_on=date(2024, 4, 29),
+                  icb_agreed_by="B. Cole, QGH commissioner", icb_agreed_on=date(2024, 5, 1))
     return EndDecision(ent.id, date(2024, 5, 1), la, icb, involved,
                        list(reasons or (EndReason.NO_LONGER_NEEDED,)),
-                       moved_to_suitable_accommodation=moved)
+                       moved_to_suitable_accommodation=moved, **{**agreed, **more})
 
 
-def check(ent, d, cto=False, cond=False, accommodation=False):
+# The joint decision is made at a review that found the needs no longer arise (D1).
+AT_REVIEW = Review("", date(2024, 4, 29), "no longer needs aftercare",
+                   needs_arise_from_disorder=False)
+
+
+def check(ent, d, cto=False, cond=False, accommodation=False, held=None):
+    at_review = [Review(ent.id, AT_REVIEW.on, AT_REVIEW.outcome,
+                        needs_arise_from_disorder=False)]
     ending.check_end(ent, d, cto_in_force=cto, conditionally_discharged_restricted=cond,
-                     specialist_accommodation=accommodation)
+                     specialist_accommodation=accommodation,
+                     reviews=at_review if held is None else held)
 
 
 def test_d1_d5_a_joint_decision_ends_it_and_records_the_date():
@@ -48,6 +58,51 @@ def test_d1_both_bodies_and_the_person_must_be_party_to_it(missing):
     with pytest.raises(RuleViolation) as err:
         check(ent, decision(ent, **{missing: False}))
     assert err.value.rule == "D1"
+
+
+@pytest.mark.parametrize(("given", "field"), [
+    ({"la_agreed_by": ""}, "la-agreed-by"), ({"icb_agreed_on": None}, "icb-agreed-on"),
+    ({"icb_agreed_by": "  "}, "icb-agreed-by"), ({"la_agreed_on": None}, "la-agreed-on")])
+def test_d1_each_bodys_agreement_says_who_and_when(given, field):
+    _, ent = active()
+    with pytest.raises(RuleViolation) as err:
+        check(ent, decision(ent, **given))
+    assert (err.value.rule, err.value.field) == ("D1", field)
+
+
+def test_d1_an_agreement_after_the_joint_decision_is_refused():
+    _, ent = active()
+    with pytest.raises(RuleViolation) as err:
+        check(ent, decision(ent, icb_agreed_on=date(2024, 5, 2)))
+    assert (err.value.rule, err.value.field) == ("D1", "icb-agreed-on")
+
+
+def test_d1_the_decision_is_made_at_a_review_that_found_the_needs_gone():
+    _, ent = active()
+    with pytest.raises(RuleViolation) as err:
+        check(ent, decision(ent), held=[])
+    assert err.value.rule == "D1" and "no review" in err.value.message
+    later = [Review(ent.id, date(2024, 5, 2), needs_arise_from_disorder=False)]
+    with pytest.raises(RuleViolation) as err:  # a review after the decision does not count
+        check(ent, decision(ent), held=later)
+    assert err.value.rule == "D1"
+    still = [Review(ent.id, date(2024, 4, 20), needs_arise_from_disorder=True)]
+    with pytest.raises(RuleViolation) as err:
+        check(ent, decision(ent), held=still)
+    assert err.value.rule == "D1" and "still arise" in err.value.message
+
+
+def test_d5_the_formal_end_date_is_recorded_and_cannot_precede_the_decision():
+    facts, ent = active()
+    with pytest.raises(RuleViolation) as err:
+        check(ent, decision(ent, end_date=date(2024, 4, 30)))
+    assert err.value.rule == "D5"
+    d = decision(ent, end_date=date(2024, 5, 31))
+    check(ent, d)
+    facts.end_decisions.append(d)
+    [ended] = derive(facts, RD, POLICY)
+    assert ended.ended_on == date(2024, 5, 31)
+    assert ended.status_on(date(2024, 5, 30)) is EntitlementStatus.ACTIVE
 
 
 def test_d1_a_planned_entitlement_cannot_be_ended():
@@ -132,15 +187,33 @@ def test_r1_first_review_within_six_weeks_then_r2_at_most_twelve_months():
         date(2024, 2, 29)
 
 
+def test_r1_r2_intervals_follow_the_responsible_councils_locality_policy():
+    """Rotherham (seed 004) reviews at most every 6 months; the region's default is 12."""
+    policy = LocalityPolicy(localities={ROTHERHAM: LocalityOverride(
+        first_review_days=28, review_interval_months=6)})
+    facts = person(stay("A", "2023-01-10", ("03", "2023-01-10"), discharged="2023-03-01",
+                        postcode="S60 1AA", gp="Z40001"))
+    [rotherham] = derive(facts, RD, policy)
+    assert rotherham.current.local_authority == ROTHERHAM
+    assert reviews.next_review_due(rotherham, [], policy)[0] == date(2023, 3, 29)
+    assert reviews.next_review_due(rotherham, [Review(rotherham.id, date(2023, 3, 20))],
+                                   policy)[0] == date(2023, 9, 20)
+    _, hereford = active()
+    assert hereford.current.local_authority == HEREFORDSHIRE
+    assert reviews.next_review_due(hereford, [], policy)[0] == date(2023, 4, 12)
+
+
+def test_r3_late_reviews_are_kept_as_dated_periods():
+    _, ent = active()
+    held = [Review(ent.id, date(2023, 5, 1)), Review(ent.id, date(2024, 3, 1))]
+    late = reviews.late_reviews(ent, held, POLICY)
+    assert [(x.due, x.until, x.rule_id) for x in late] == [
+        (date(2023, 4, 12), date(2023, 5, 1), "R1"),  # first review 19 days late
+        (date(2025, 3, 1), None, "R2")]  # the next one, overdue from 2025-03-02
+    assert late[-1].since == date(2025, 3, 2)
+
+
 def test_r_no_review_is_due_while_planned():
     facts = person(stay("A", "2023-01-10", ("03", "2023-01-10")))
     [ent] = derive(facts, RD, POLICY)
     assert reviews.next_review_due(ent, [], POLICY) == (None, None)
-
-
-def test_f1_no_personal_payment_towards_an_s117_service():
-    with pytest.raises(RuleViolation) as err:
-        funding.check_personal_payment("s117", 10)
-    assert err.value.rule == "F1"
-    funding.check_personal_payment("s117a-top-up", 100)
-    funding.check_personal_payment("s117", 0)

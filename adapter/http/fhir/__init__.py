@@ -10,6 +10,7 @@ from adapter.bootstrap import Register
 # Importing these modules adds their routes to the blueprint.
 from adapter.http.fhir import (  # noqa: F401
     bundles,
+    casework,
     errors,
     everything,
     messages,
@@ -19,11 +20,14 @@ from adapter.http.fhir import (  # noqa: F401
 )
 from adapter.http.fhir.reader import FhirReader
 from adapter.http.fhir.routes import blueprint
+from register.store.casework_views import CaseworkViews
 from register.store.views import RegisterViews
 
 
 def install(app: Flask, register: Register) -> None:
-    app.extensions["s117.fhir"] = FhirReader(RegisterViews(register.sessions), register.refdata)
+    app.extensions["s117.fhir"] = FhirReader(
+        RegisterViews(register.sessions), register.refdata,
+        CaseworkViews(register.sessions, register.settings.policy))
     app.config["MAX_CONTENT_LENGTH"] = register.settings.max_body_bytes
     app.register_blueprint(blueprint)
     errors.install(app)

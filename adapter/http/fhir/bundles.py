@@ -14,7 +14,7 @@ from typing import Any
 
 from flask import Response, current_app
 
-from adapter.http.fhir import incoming, writes
+from adapter.http.fhir import casework, incoming, writes
 from adapter.http.fhir.errors import FhirError, Issue, invalid, outcome, register_error
 from adapter.http.fhir.reader import FhirReader
 from adapter.http.fhir.responses import base_url, bundle, fhir_json
@@ -33,8 +33,8 @@ def _target(entry: Entry) -> tuple[str, str, str | None, str | None]:
     found = _URL.match((request.get("url") or "").removeprefix(base_url() + "/"))
     if method not in ("GET", "POST", "PUT") or not found:
         raise invalid(f"request {method} {request.get('url')!r} is not supported in a Bundle: "
-                      "GET Type/id, POST Patient, PUT Patient/id, "
-                      "POST EpisodeOfCare/id/$end-entitlement or $reinstate", "request")
+                      "GET Type/id, POST Patient, PUT Patient/id, POST or PUT CarePlan and "
+                      "Task, POST EpisodeOfCare/id/$end-entitlement or $reinstate", "request")
     return method, found["type"], found["id"], found["op"]
 
 
@@ -53,6 +53,13 @@ def _plan(entry: Entry) -> writes.Write | None:
     if method == "POST" and kind == "EpisodeOfCare" and resource_id and operation:
         return writes.plan_operation(resource_id, operation, _resource(resource, "Parameters"),
                                      request.get("ifMatch"))
+    if kind in ("CarePlan", "Task") and not operation and (method == "POST") != bool(
+            resource_id):
+        create, update = {"CarePlan": (casework.plan_create_plan, casework.plan_update_plan),
+                          "Task": (casework.plan_create_task, casework.plan_update_task)}[kind]
+        body = _resource(resource, kind)
+        return update(resource_id, body, request.get("ifMatch")) if resource_id \
+            else create(body)
     raise invalid(f"request {method} {request.get('url')} is not supported in a Bundle",
                   "request")
 
@@ -91,10 +98,11 @@ def _read(entry: Entry) -> Entry:
 
 
 def _written(write: writes.Write, data: Entry) -> Entry:
+    version = data["meta"].get("versionId")
     return {"fullUrl": f"{base_url()}/{data['resourceType']}/{data['id']}", "resource": data,
             "response": {"status": "201 Created" if write.created else "200 OK",
                          "location": writes.location(data),
-                         "etag": f'W/"{data["meta"]["versionId"]}"',
+                         "etag": f'W/"{version}"' if version else None,
                          "lastModified": data["meta"]["lastUpdated"]}}
 
 

@@ -7,11 +7,13 @@ well-formed resource that breaks one of our profiles is 422."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from flask import request
 
 from adapter.http.fhir.errors import FhirError, Issue
+from fhir_profiles import canonical as url
 from fhir_profiles import validate
 
 MAX_DEPTH = 48  # deeper than any resource here needs; stops stack-exhausting payloads
@@ -62,6 +64,22 @@ def body(*expected: str) -> dict[str, Any]:
     return data
 
 
+# Profile invariants that state a rule of RULES.md: a breach names the rule, as the register
+# does when it refuses a command.
+INVARIANT_RULES = {"s117-cp-1": "F2", "s117-cov-1": "F1"}
+_KEY = re.compile(r"\((s117-[a-z]+-\d+)\)$")
+
+
+def _issue(found: validate.Issue) -> Issue:
+    issue = Issue(found.severity, found.code, found.diagnostics, list(found.expression))
+    key = _KEY.search(found.diagnostics) if found.code == "invariant" else None
+    if key and key.group(1) in INVARIANT_RULES:
+        issue.details = {"coding": [{"system": url.CS_RULE,
+                                     "code": INVARIANT_RULES[key.group(1)]}],
+                         "text": found.diagnostics}
+    return issue
+
+
 def checked(data: dict[str, Any], profile: str | None = None) -> dict[str, Any]:
     """Refuse the resource if it breaks base R4 (400) or the profile it must meet (422);
     warnings are not refusals."""
@@ -69,5 +87,4 @@ def checked(data: dict[str, Any], profile: str | None = None) -> dict[str, Any]:
     if not issues:
         return data
     status = 400 if any(i.code == "structure" for i in issues) else 422
-    raise FhirError(status, *(Issue(i.severity, i.code, i.diagnostics, list(i.expression))
-                              for i in issues))
+    raise FhirError(status, *(_issue(i) for i in issues))

@@ -80,13 +80,21 @@ class EndEntitlementParams(Schema):
 
     decision_date = fields.Date(required=True, data_key="decision-date")
     la_agreed = fields.Boolean(required=True, data_key="la-agreed")
+    # Who agreed for each body and when are required by rule D1, which the register
+    # applies, so that their absence is refused as a 422 naming D1 rather than as a 400.
+    la_agreed_by = fields.String(load_default="", data_key="la-agreed-by")
+    la_agreed_on = fields.Date(load_default=None, data_key="la-agreed-on")
     icb_agreed = fields.Boolean(required=True, data_key="icb-agreed")
+    icb_agreed_by = fields.String(load_default="", data_key="icb-agreed-by")
+    icb_agreed_on = fields.Date(load_default=None, data_key="icb-agreed-on")
     person_involved = fields.Boolean(required=True, data_key="person-involved")
+    carer_involved = fields.Boolean(load_default=None, data_key="carer-involved")
     reason = fields.List(fields.String(validate=validate.OneOf([r.value for r in EndReason])),
                          required=True, validate=validate.Length(min=1))
     note = fields.String(load_default="")
     moved_to_suitable_accommodation = fields.Boolean(
         load_default=False, data_key="moved-to-suitable-accommodation")
+    end_date = fields.Date(load_default=None, data_key="end-date")
 
 
 class ReinstateParams(Schema):

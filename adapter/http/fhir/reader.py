@@ -11,23 +11,34 @@ what the model would give (tests/unit/test_fhir_mappings.py)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date, datetime
 from typing import Any
 
 from adapter.http.fhir.errors import not_found
-from mappings.fhir import detention, entitlement, funding, organisation, patient
-from mappings.fhir.common import local_id
+from mappings.fhir import care_plan, detention, entitlement, flag, funding, organisation, patient
+from mappings.fhir import task as tasks
+from mappings.fhir.common import LONDON, local_id
 from register.ports import StoredPerson
 from register.refdata.sql import SqlRefData
+from register.store.casework_views import CaseworkViews, PersonCasework
 from register.store.views import RegisterViews
 
 Resource = dict[str, Any]
-CLINICAL_TYPES = ("Patient", "Encounter", "EpisodeOfCare", "Coverage")
+CLINICAL_TYPES = ("Patient", "Encounter", "EpisodeOfCare", "Coverage", "CarePlan", "Task",
+                  "Flag")
+
+
+def today() -> date:
+    """Flags and due dates are judged by the day in England."""
+    return datetime.now(LONDON).date()
 
 
 class FhirReader:
-    def __init__(self, views: RegisterViews, refdata: SqlRefData) -> None:
+    def __init__(self, views: RegisterViews, refdata: SqlRefData,
+                 casework: CaseworkViews) -> None:
         self.views = views
         self.refdata = refdata
+        self.casework = casework
         self.name_of: Callable[[str], str | None] = refdata.name
 
     # -- read ------------------------------------------------------------------------
@@ -35,7 +46,8 @@ class FhirReader:
     def read(self, resource_type: str, resource_id: str) -> Resource:
         handler = {"Patient": self._patient, "Encounter": self._encounter,
                    "EpisodeOfCare": self._episode, "Coverage": self._coverage,
-                   "Organization": self._organisation}.get(resource_type)
+                   "Organization": self._organisation, "CarePlan": self._care_plan,
+                   "Task": self._task, "Flag": self._flag}.get(resource_type)
         found = handler(resource_id) if handler else None
         if found is None:
             raise not_found(f"{resource_type}/{resource_id}")
@@ -71,6 +83,38 @@ class FhirReader:
         org = self.refdata.orgs.get(resource_id)
         return organisation.to_json(org) if org else None
 
+    def _care_plan(self, resource_id: str) -> Resource | None:
+        stored = self.casework.plan(resource_id)
+        return care_plan.to_json(stored, self.name_of) if stored else None
+
+    def person_casework(self, person_id: int) -> PersonCasework | None:
+        return self.casework.person_casework(person_id)
+
+    def task_json(self, work: PersonCasework, key: str) -> Resource | None:
+        found = work.casework.task(key)
+        return tasks.to_json(work.person.id, work.person.updated_at, found, self.name_of,
+                             today()) if found else None
+
+    def flag_json(self, work: PersonCasework, key: str) -> Resource | None:
+        found = next((a for a in work.casework.alerts if a.key == key), None)
+        # An alert that has not begun yet (a review not yet overdue) is not a flag.
+        if found is None or found.since > today():
+            return None
+        return flag.to_json(work.person.id, work.person.updated_at, found, self.name_of,
+                            today())
+
+    def _derived(self, resource_id: str, render: Callable[[PersonCasework, str],
+                                                           Resource | None]) -> Resource | None:
+        parts = tasks.split_id(resource_id)
+        work = self.person_casework(parts[0]) if parts else None
+        return render(work, parts[1]) if work and parts else None
+
+    def _task(self, resource_id: str) -> Resource | None:
+        return self._derived(resource_id, self.task_json)
+
+    def _flag(self, resource_id: str) -> Resource | None:
+        return self._derived(resource_id, self.flag_json)
+
     # -- versions --------------------------------------------------------------------
 
     def vread(self, resource_type: str, resource_id: str, version: str) -> Resource:
@@ -91,6 +135,9 @@ class FhirReader:
         if resource_type == "EpisodeOfCare":
             return [entitlement.to_json(e, self.name_of)
                     for e in self.views.entitlement_history(resource_id)]
+        if resource_type == "CarePlan":
+            return [care_plan.to_json(p, self.name_of)
+                    for p in self.casework.plan_history(resource_id)]
         if resource_type == "Coverage":
             entitlement_id, role = funding.split_id(resource_id)  # type: ignore[misc]
             versions = [funding.to_json(e, role, self.name_of)

@@ -15,15 +15,19 @@ from adapter.http.fhir.errors import FhirError, Issue, invalid, not_found, outco
 from adapter.http.fhir.reader import FhirReader
 from adapter.http.fhir.responses import base_url, bundle, entry, fhir_json, resource_response
 from fhir_profiles import registry
-from mappings.fhir import detention, entitlement, funding, patient, responsibility
+from mappings.fhir import care_plan, detention, entitlement, funding, patient, responsibility
 from mappings.fhir.common import local_id
 from register import queries
+from register.store.casework_views import PlanFilter, TaskFilter
 from register.store.views import EntitlementFilter
 
 blueprint = Blueprint("fhir", __name__, url_prefix="/fhir")
 CONFORMANCE_TYPES = ("StructureDefinition", "CodeSystem", "ValueSet", "SearchParameter",
                      "OperationDefinition", "CapabilityStatement")
-SERVED_TYPES = ("Patient", "Encounter", "EpisodeOfCare", "Coverage", "Organization")
+SERVED_TYPES = ("Patient", "Encounter", "EpisodeOfCare", "Coverage", "Organization",
+                "CarePlan", "Task", "Flag")
+# Derived from the person's record, with no versions of their own.
+UNVERSIONED = ("Task", "Flag")
 
 
 def _register() -> Any:
@@ -91,6 +95,10 @@ def _history_entry(data: dict[str, Any]) -> dict[str, Any]:
 @blueprint.get("/<resource_type>/<resource_id>/_history")
 def history_instance(resource_type: str, resource_id: str) -> Response:
     _known_type(resource_type)
+    if resource_type in UNVERSIONED:
+        raise FhirError(404, Issue("error", "not-supported", f"{resource_type} has no "
+                                   "versions: it is derived from the person's record, which "
+                                   "has (Patient/{id}/_history)", [resource_type]))
     entries = [_history_entry(v) for v in _reader().history(resource_type, resource_id)]
     return fhir_json(bundle("history", entries, total=len(entries)))
 
@@ -126,6 +134,26 @@ def _page_links(total: int, page: search.Paging) -> list[dict[str, str]]:
     return links
 
 
+def casework_tasks(reader: FhirReader, where: TaskFilter, offset: int = 0,
+                   count: int | None = None) -> list[dict[str, Any]]:
+    """Tasks found through the index, rendered from each person's casework."""
+    _, found = reader.casework.search_tasks(where, offset=offset, count=count)
+    return derived_page(reader, found, reader.task_json)
+
+
+def derived_page(reader: FhirReader, found: list[tuple[int, str]], render: Any
+                 ) -> list[dict[str, Any]]:
+    works: dict[int, Any] = {}
+    out = []
+    for person_id, key in found:
+        if person_id not in works:
+            works[person_id] = reader.person_casework(person_id)
+        resource = render(works[person_id], key) if works[person_id] else None
+        if resource is not None:
+            out.append(resource)
+    return out
+
+
 def _searchset(total: int, page: search.Paging, matches: list[Any], included: list[Any],
                issues: list[Issue]) -> Response:
     entries = [entry(m, "match") for m in matches] + [entry(i, "include") for i in included]
@@ -150,6 +178,16 @@ def search_episodes() -> Response:
     if "Coverage:beneficiary" in parsed.includes:
         included += [reader.read("Coverage", cid) for e in found
                      for cid in funding.coverage_ids(e)]
+    entitlement_ids = tuple(e.entitlement.id for e in found)
+    if "CarePlan:entitlement" in parsed.includes and entitlement_ids:
+        _, plans = reader.casework.search_plans(PlanFilter(entitlement_ids=entitlement_ids),
+                                                count=None)
+        included += [care_plan.to_json(p, reader.name_of) for p in plans]
+    if "Task:focus" in parsed.includes and entitlement_ids:
+        # A panel Task's focus is the plan, not the entitlement: it is not a Task:focus match.
+        included += [t for t in casework_tasks(reader, TaskFilter(
+            entitlement_ids=entitlement_ids)) if t["focus"]["reference"].startswith(
+                "EpisodeOfCare/")]
     return _searchset(total, parsed.paging, matches, included, parsed.issues)
 
 

@@ -136,7 +136,8 @@ def episode_of_care(args: MultiDict[str, str], strict: bool) -> Parsed:
     if out_of_area not in (None, "true", "false"):
         raise invalid("out-of-area must be true or false", "out-of-area")
     includes = set(args.getlist("_include")) | set(args.getlist("_revinclude"))
-    supported = {"EpisodeOfCare:patient", "Coverage:beneficiary"}
+    supported = {"EpisodeOfCare:patient", "Coverage:beneficiary", "CarePlan:entitlement",
+                 "Task:focus"}
     for name in includes - supported:
         issues.append(Issue("warning", "not-supported", f"_include/_revinclude {name!r} is not "
                             f"supported (supported: {', '.join(sorted(supported))})",

@@ -10,6 +10,7 @@ detentions, and a client that tries gets a 405 that says which operation to use 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -29,6 +30,7 @@ from fhir_profiles import canonical as url
 from mappings.fhir import patient
 from mappings.fhir.common import LONDON, local_id
 from register import commands as c
+from register.errors import CommandRefused
 from register.model import EndReason
 from register.nhs_number import is_valid
 
@@ -60,9 +62,13 @@ class Write:
 
     resource_type: str
     command: c.Command | None  # None: nothing to apply (a conditional create that matched)
-    resource_id: str | None  # None for a create: found by NHS number once applied
+    resource_id: str | None  # None for a create: found once applied
     nhs_number: str
     created: bool = False
+    # How to find the resource once applied, when its id is not known before (a Task).
+    locate: Callable[[], str] | None = None
+    # The element a register field (e.g. `lines[1].funders`) came from in this resource.
+    expression: Callable[[str | None], str] | None = None
 
 
 def _update_person(view: patient.PatientView, if_version: int | None) -> c.UpdatePerson:
@@ -156,6 +162,9 @@ def plan_operation(resource_id: str, operation: str, data: dict[str, Any],
             icb_agreed=given["icb_agreed"], person_involved=given["person_involved"],
             reasons=tuple(EndReason(r) for r in given["reason"]), note=given["note"],
             moved_to_suitable_accommodation=given["moved_to_suitable_accommodation"],
+            la_agreed_by=given["la_agreed_by"], la_agreed_on=given["la_agreed_on"],
+            icb_agreed_by=given["icb_agreed_by"], icb_agreed_on=given["icb_agreed_on"],
+            carer_involved=given["carer_involved"], end_date=given["end_date"],
             if_version=version)
     elif operation == "reinstate":
         given = parameters.load(parameters.ReinstateParams(), data)
@@ -169,23 +178,36 @@ def plan_operation(resource_id: str, operation: str, data: dict[str, Any],
 
 
 def apply(writes: list[Write]) -> list[tuple[Write, dict[str, Any]]]:
-    """Apply the planned writes in one transaction (all or none) and read back each result."""
-    commands = [w.command for w in writes if w.command]
-    if commands:
-        current_app.extensions["s117"].service.handle_all(commands)
+    """Apply the planned writes in one transaction (all or none) and read back each result.
+    A refusal names the element of the resource the refused field came from."""
+    commanding = [w for w in writes if w.command]
+    if commanding:
+        try:
+            current_app.extensions["s117"].service.handle_all([w.command for w in commanding])
+        except CommandRefused as exc:
+            translate = commanding[exc.index].expression
+            if translate is not None:
+                exc.field = exc.cause.field = translate(exc.cause.field)
+            raise
     out = []
     for write in writes:
-        resource_id = write.resource_id or str(
-            _reader().views.person_ids_by_nhs_number((write.nhs_number,))[0])
+        if write.resource_id:
+            resource_id = write.resource_id
+        elif write.locate:
+            resource_id = write.locate()
+        else:
+            resource_id = str(_reader().views.person_ids_by_nhs_number((write.nhs_number,))[0])
         out.append((write, _reader().read(write.resource_type, resource_id)))
     return out
 
 
 def location(resource: dict[str, Any]) -> str:
-    return f"{resource['resourceType']}/{resource['id']}/_history/{resource['meta']['versionId']}"
+    where = f"{resource['resourceType']}/{resource['id']}"
+    version = resource.get("meta", {}).get("versionId")
+    return f"{where}/_history/{version}" if version else where
 
 
-def _respond(write: Write) -> Response:
+def respond(write: Write) -> Response:
     [(done, resource)] = apply([write])
     response = resource_response(resource, 201 if done.created else 200)
     response.headers["Location"] = f"{base_url()}/{location(resource)}"
@@ -194,13 +216,13 @@ def _respond(write: Write) -> Response:
 
 @blueprint.post("/Patient")
 def create_patient() -> Response:
-    return _respond(plan_create_patient(incoming.body("Patient"),
+    return respond(plan_create_patient(incoming.body("Patient"),
                                         request.headers.get("If-None-Exist")))
 
 
 @blueprint.put("/Patient/<resource_id>")
 def update_patient(resource_id: str) -> Response:
-    return _respond(plan_update_patient(resource_id, incoming.body("Patient"),
+    return respond(plan_update_patient(resource_id, incoming.body("Patient"),
                                         request.headers.get("If-Match")))
 
 
@@ -215,5 +237,5 @@ def entitlement_is_derived(resource_id: str | None = None) -> Response:
 
 @blueprint.post("/EpisodeOfCare/<resource_id>/$<operation>")
 def entitlement_operation(resource_id: str, operation: str) -> Response:
-    return _respond(plan_operation(resource_id, operation, incoming.body("Parameters"),
+    return respond(plan_operation(resource_id, operation, incoming.body("Parameters"),
                                    request.headers.get("If-Match")))

@@ -5,7 +5,12 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
-from register.store import inbound_tables, orm, refdata_tables  # noqa: F401  (the tables)
+from register.store import (  # noqa: F401  (register the tables)
+    casework_tables,
+    inbound_tables,
+    orm,
+    refdata_tables,
+)
 from register.store.base import Base
 
 config = context.config

@@ -1,0 +1,53 @@
+"""Applying a council batch file (mappings.council) through the register service, one
+person at a time, all or nothing per person, and reporting every row: accepted, unchanged
+(already imported), rejected (with the row's reason), or not applied (another row of the
+same person was refused). Used by `s117 import council` and meant for the AMQP worker."""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+from mappings.council import CouncilBatch, RowReport
+from register.errors import CommandRefused, RegisterError
+from register.service import RegisterService
+
+
+def apply(service: RegisterService, batch: CouncilBatch,
+          progress: Callable[[int], None] | None = None) -> list[RowReport]:
+    """Apply each person's commands in one transaction; a report line for every row."""
+    reports = list(batch.rejected)
+    for done, group in enumerate(batch.groups, start=1):
+        try:
+            outcomes = service.handle_all(group.commands)
+        except CommandRefused as exc:
+            cause = exc.cause
+            row = group.row_of(exc.index, cause.field)
+            reports.append(RowReport(row, "rejected", str(cause), cause.field))
+            reports += [RowReport(r, "not-applied", f"row {row} of the same person was "
+                                  "refused: a person's rows are applied together or not at "
+                                  "all") for r in group.all_rows if r != row]
+        except RegisterError as exc:  # a conflict with a concurrent writer: nothing applied
+            reports += [RowReport(r, "rejected", str(exc)) for r in group.all_rows]
+        else:
+            applied_rows = {r for o, rows in zip(outcomes, group.rows, strict=True)
+                            if o.status != "duplicate" for r in rows}
+            reports += [RowReport(r, "accepted" if r in applied_rows else "unchanged",
+                                  "" if r in applied_rows else "already imported")
+                        for r in group.all_rows]
+        if progress:
+            progress(done)
+    return sorted(reports, key=lambda r: r.row)
+
+
+def summary(reports: list[RowReport]) -> Counter[str]:
+    return Counter(r.status for r in reports)
+
+
+def write_report(path: Path, reports: list[RowReport]) -> None:
+    with path.open("w", encoding="utf-8", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(["row", "status", "field", "reason"])
+        writer.writerows([r.row, r.status, r.field or "", r.reason] for r in reports)

@@ -1,0 +1,489 @@
+"""Council and joint casework in FHIR: CarePlan (S117AftercarePlan), Task (S117Task) and
+Flag (S117Flag): searches, and the writes that become register commands.
+
+- `CarePlan`: create and update (If-Match) a whole plan; read, vread, history, search.
+- `Task`: record a review, an ordinary-residence decision, a dispute or a panel decision
+  (POST); refer or resolve a dispute (PUT); search, e.g. the panel agenda
+  `Task?code=panel-decision&status=requested&owner=<GSS>` (oldest request first).
+  The joint end decision is made by `EpisodeOfCare/{id}/$end-entitlement` and shown as a Task.
+- `Flag`: set by the register; read and search only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+from typing import Any
+from uuid import uuid4
+
+from flask import Response, request
+from werkzeug.datastructures import MultiDict
+
+from adapter.http.fhir import incoming, search
+from adapter.http.fhir.errors import FhirError, Issue, invalid, not_found
+from adapter.http.fhir.reader import FhirReader, today
+from adapter.http.fhir.routes import (
+    _query,
+    _reader,
+    _searchset,
+    _strict,
+    blueprint,
+    derived_page,
+)
+from adapter.http.fhir.writes import Write, if_match, respond
+from fhir_profiles import canonical as url
+from mappings.fhir import care_plan, task
+from mappings.fhir.care_plan import PlanError
+from mappings.fhir.task import TaskError, TaskInput
+from register import commands as c
+from register.casework import AlertCode, TaskKind, TaskStatus
+from register.model import DisputeStatus, PanelDecision, PanelOutcome, Review
+from register.store.casework_views import AlertFilter, PlanFilter, TaskFilter
+
+TASK_STATUSES = {s.value for s in TaskStatus}
+
+
+def _references(args: MultiDict[str, str], name: str, kind: str) -> tuple[str, ...]:
+    out = []
+    for value in search.values(args, name):
+        ident = value.removeprefix(f"{kind}/")
+        if not ident or "/" in ident:
+            raise invalid(f"{name}={value!r}: expected {kind}/<id>", name)
+        out.append(ident)
+    return tuple(out)
+
+
+def _patients(args: MultiDict[str, str]) -> tuple[int, ...]:
+    ids = _references(args, "patient", "Patient")
+    if any(not i.isdigit() for i in ids):
+        raise invalid("patient: expected Patient/<id>", "patient")
+    return tuple(int(i) for i in ids)
+
+
+def _codes(args: MultiDict[str, str], name: str, system: str,
+           allowed: set[str]) -> tuple[str, ...]:
+    codes = search._token(args, name, system)
+    for code in codes:
+        if code not in allowed:
+            raise invalid(f"{name} {code!r} is not one of {', '.join(sorted(allowed))}", name)
+    return codes
+
+
+def _window(page: search.Paging) -> tuple[int, int | None]:
+    return page.offset, 0 if page.summary_count else page.count
+
+
+def _includes(args: MultiDict[str, str], supported: set[str],
+              issues: list[Issue]) -> set[str]:
+    asked = set(args.getlist("_include")) | set(args.getlist("_revinclude"))
+    for name in asked - supported:
+        issues.append(Issue("warning", "not-supported", f"_include {name!r} is not supported "
+                            f"here (supported: {', '.join(sorted(supported))})", ["_include"]))
+    return asked & supported
+
+
+def _patients_of(reader: FhirReader, person_ids: list[int]) -> list[dict[str, Any]]:
+    return [reader.read("Patient", str(p)) for p in dict.fromkeys(person_ids)]
+
+
+# -- search ---------------------------------------------------------------------------------
+
+@blueprint.route("/CarePlan", methods=["GET"])
+@blueprint.route("/CarePlan/_search", methods=["POST"])
+def search_plans() -> Response:
+    args = _query()
+    issues = search.unknown(args, {"_id", "patient", "status", "entitlement", "responsible-la",
+                                   "responsible-icb", "_include", "_revinclude"}, _strict())
+    page = search.paging(args)
+    includes = _includes(args, {"CarePlan:entitlement", "CarePlan:patient"}, issues)
+    statuses = search.values(args, "status")
+    for status in statuses:
+        if status not in ("draft", "active", "completed", "revoked"):
+            raise invalid(f"status {status!r}: draft, active, completed or revoked", "status")
+    where = PlanFilter(ids=search.values(args, "_id"), person_ids=_patients(args),
+                       entitlement_ids=_references(args, "entitlement", "EpisodeOfCare"),
+                       statuses=statuses,
+                       local_authorities=search._token(args, "responsible-la", url.GSS_CODE),
+                       icbs=search._token(args, "responsible-icb", url.ODS_CODE))
+    reader = _reader()
+    offset, count = _window(page)
+    total, plans = reader.casework.search_plans(where, offset=offset, count=count)
+    matches = [care_plan.to_json(p, reader.name_of) for p in plans]
+    included: list[Any] = []
+    if "CarePlan:entitlement" in includes:
+        included += [reader.read("EpisodeOfCare", e) for e in
+                     dict.fromkeys(p.state.plan.entitlement_id for p in plans)]
+    if "CarePlan:patient" in includes:
+        included += _patients_of(reader, [p.person_id for p in plans])
+    return _searchset(total, page, matches, included, issues)
+
+
+def task_filter(args: MultiDict[str, str], on: date) -> TaskFilter:
+    """Task search parameters as an index filter; `business-status=overdue` (or `due`) is
+    judged by the due date against `on`."""
+    business = _codes(args, "business-status", url.CS_BUSINESS_STATUS,
+                      {"due", "overdue", "open", "referred-to-secretary-of-state", "resolved",
+                       "pending", "deferred", "approved", "approved-with-changes",
+                       "declined"})
+    timed = {"due", "overdue"} & set(business)
+    if timed == {"due", "overdue"}:
+        timed = set()  # both: every due review
+    focus = search.values(args, "focus")
+    return TaskFilter(
+        person_ids=_patients(args),
+        codes=_codes(args, "code", url.CS_TASK_TYPE, {k.value for k in TaskKind}),
+        statuses=_codes(args, "status", "", TASK_STATUSES),
+        owners=tuple(v.removeprefix("Organization/") for v in search.values(args, "owner")),
+        icbs=search._token(args, "responsible-icb", url.ODS_CODE),
+        entitlement_ids=tuple(f.removeprefix("EpisodeOfCare/") for f in focus
+                              if f.startswith("EpisodeOfCare/")),
+        plan_ids=tuple(f.removeprefix("CarePlan/") for f in focus
+                       if f.startswith("CarePlan/")),
+        business_statuses=tuple(b for b in business if b not in ("due", "overdue")),
+        due_before=on if timed == {"overdue"} else None,
+        due_from=on if timed == {"due"} else None)
+
+
+@blueprint.route("/Task", methods=["GET"])
+@blueprint.route("/Task/_search", methods=["POST"])
+def search_tasks() -> Response:
+    args = _query()
+    issues = search.unknown(args, {"_id", "patient", "code", "status", "business-status",
+                                   "owner", "focus", "responsible-la", "responsible-icb",
+                                   "_include"}, _strict())
+    page = search.paging(args)
+    includes = _includes(args, {"Task:focus", "Task:patient"}, issues)
+    if any(not f.startswith(("EpisodeOfCare/", "CarePlan/"))
+           for f in search.values(args, "focus")):
+        raise invalid("focus: EpisodeOfCare/<id> or CarePlan/<id>", "focus")
+    reader = _reader()
+    where = task_filter(args, today())
+    if args.get("responsible-la"):
+        # The responsible council owns every task but a dispute (its interim lead).
+        where = TaskFilter(**{**where.__dict__, "owners": where.owners + search._token(
+            args, "responsible-la", url.GSS_CODE)})
+    offset, count = _window(page)
+    ids = search.values(args, "_id")
+    if ids:
+        found = [(p, k) for p, k in (task.split_id(i) or (0, "") for i in ids) if k]
+        matches = derived_page(reader, found, reader.task_json)
+        total = len(matches)
+    else:
+        total, found = reader.casework.search_tasks(where, offset=offset, count=count)
+        matches = derived_page(reader, found, reader.task_json)
+    included: list[Any] = []
+    if "Task:focus" in includes:
+        targets = dict.fromkeys(t["focus"]["reference"] for t in matches)
+        included += [reader.read(*ref.split("/", 1)) for ref in targets]
+    if "Task:patient" in includes:
+        included += _patients_of(reader, [p for p, _ in found])
+    return _searchset(total, page, matches, included, issues)
+
+
+@blueprint.route("/Flag", methods=["GET"])
+@blueprint.route("/Flag/_search", methods=["POST"])
+def search_flags() -> Response:
+    args = _query()
+    issues = search.unknown(args, {"_id", "patient", "code", "status", "responsible-la",
+                                   "responsible-icb", "_include"}, _strict())
+    page = search.paging(args)
+    includes = _includes(args, {"Flag:patient"}, issues)
+    status = search.values(args, "status")
+    if any(s not in ("active", "inactive") for s in status) or len(status) > 1:
+        raise invalid("status: active or inactive", "status")
+    on = today()
+    where = AlertFilter(
+        person_ids=_patients(args),
+        codes=_codes(args, "code", url.CS_FLAG, {a.value for a in AlertCode}),
+        owners=search._token(args, "responsible-la", url.GSS_CODE),
+        icbs=search._token(args, "responsible-icb", url.ODS_CODE),
+        # a flag that has not begun (a review not yet overdue) is not shown at all
+        active_on=on if status == ("active",) else None,
+        inactive_on=on if status == ("inactive",) else None, begun_by=on)
+    reader = _reader()
+    offset, count = _window(page)
+    ids = search.values(args, "_id")
+    if ids:
+        found = [(p, k) for p, k in (task.split_id(i) or (0, "") for i in ids) if k]
+        matches = derived_page(reader, found, reader.flag_json)
+        total = len(matches)
+    else:
+        total, found = reader.casework.search_alerts(where, offset=offset, count=count)
+        matches = derived_page(reader, found, reader.flag_json)
+    included = _patients_of(reader, [p for p, _ in found]) if "Flag:patient" in includes \
+        else []
+    return _searchset(total, page, matches, included, issues)
+
+
+# -- CarePlan writes -------------------------------------------------------------------------
+
+def _person(reader: FhirReader, person_id: int) -> str:
+    stored = reader.views.person(person_id)
+    if stored is None:
+        raise invalid(f"Patient/{person_id} is not known to this server", "CarePlan.subject")
+    return stored.facts.nhs_number
+
+
+def _plan_input(data: dict[str, Any], existing: Any = None) -> care_plan.PlanInput:
+    incoming.checked(data, url.AFTERCARE_PLAN)
+    try:
+        return care_plan.from_json(data, existing)
+    except PlanError as exc:
+        raise FhirError(422, Issue("error", "invalid", str(exc), [exc.expression])) from None
+    except ValueError as exc:  # a code the profile's bindings let through
+        raise FhirError(422, Issue("error", "code-invalid", str(exc), ["CarePlan"])) from None
+
+
+def _plan_command(plan_id: str, given: care_plan.PlanInput, nhs: str,
+                  if_version: int | None) -> c.RecordCarePlan:
+    return c.RecordCarePlan(
+        command_id=f"fhir:{uuid4()}", nhs_number=nhs, plan_id=plan_id,
+        entitlement_id=given.entitlement_id, status=given.status, lines=given.lines,
+        needs=given.needs, care_coordinator=given.care_coordinator, agreed_on=given.agreed_on,
+        ends_on=given.ends_on, author=given.author, external_id=given.external_id,
+        external_system=given.external_system, if_version=if_version)
+
+
+def plan_create_plan(data: dict[str, Any]) -> Write:
+    reader = _reader()
+    given = _plan_input(data)
+    nhs = _person(reader, given.person_id)
+    # Ids are the register's own (FHIR create: an id in the body is ignored).
+    plan_id = str(uuid4())
+    return Write("CarePlan", _plan_command(plan_id, given, nhs, None), plan_id, nhs,
+                 created=True, expression=care_plan.expression)
+
+
+def plan_update_plan(resource_id: str, data: dict[str, Any], etag: str | None) -> Write:
+    if data.get("id") != resource_id:
+        raise invalid(f"the body's id {data.get('id')!r} must equal the URL's {resource_id!r}",
+                      "CarePlan.id")
+    reader = _reader()
+    stored = reader.casework.plan(resource_id)
+    if stored is None:
+        raise not_found(f"CarePlan/{resource_id}")  # ids are the register's: no create here
+    given = _plan_input(data, stored.state.plan)
+    if given.person_id != stored.person_id:
+        raise FhirError(422, Issue("error", "business-rule", "a plan does not move to another "
+                                   "person", ["CarePlan.subject"]))
+    nhs = _person(reader, given.person_id)
+    return Write("CarePlan", _plan_command(resource_id, given, nhs, if_match(etag)),
+                 resource_id, nhs, expression=care_plan.expression)
+
+
+@blueprint.post("/CarePlan")
+def create_plan() -> Response:
+    return respond(plan_create_plan(incoming.body("CarePlan")))
+
+
+@blueprint.put("/CarePlan/<resource_id>")
+def update_plan(resource_id: str) -> Response:
+    return respond(plan_update_plan(resource_id, incoming.body("CarePlan"),
+                                    request.headers.get("If-Match")))
+
+
+# -- Task writes -----------------------------------------------------------------------------
+
+def _required(given: TaskInput, name: str, output: bool = False) -> Any:
+    value = given.one(name, output)
+    if value is None:
+        where = "output" if output else "input"
+        raise invalid(f"{given.kind.value}: {where} {name!r} is required", f"Task.{where}")
+    return value
+
+
+def _on(given: TaskInput, which: str = "end") -> date:
+    day = given.done if which == "end" else given.started
+    if day is None:
+        raise invalid(f"{given.kind.value}: executionPeriod.{which} is the date it happened",
+                      f"Task.executionPeriod.{which}")
+    return day
+
+
+def _status(given: TaskInput, *allowed: str) -> None:
+    if given.status not in allowed:
+        raise invalid(f"a {given.kind.value} Task is recorded with status "
+                      f"{' or '.join(allowed)}", "Task.status")
+
+
+def _entitlement(reader: FhirReader, given: TaskInput, person_id: int) -> str | None:
+    if given.focus_type != "EpisodeOfCare":
+        return None
+    stored = reader.views.entitlement(given.focus_id or "")
+    if stored is None or stored.person_id != person_id:
+        raise invalid(f"EpisodeOfCare/{given.focus_id} is not an entitlement of "
+                      f"Patient/{person_id}", "Task.focus")
+    return stored.entitlement.id
+
+
+Finder = Callable[[Any], bool]
+
+
+def _task_command(given: TaskInput, nhs: str, reader: FhirReader
+                  ) -> tuple[c.Command, Finder]:
+    """The command a Task asks for, and how to find the Task it makes once applied."""
+    cid = f"fhir:{uuid4()}"
+    entitlement_id = _entitlement(reader, given, given.person_id)
+    if given.kind is TaskKind.REVIEW:
+        _status(given, "completed")
+        on = given.done or _on(given, "start")
+        attendees = tuple(task.attendee(a, "Task.input") for a in
+                          given.inputs.get("attendee", []))
+        command: c.Command = c.RecordReview(
+            command_id=cid, nhs_number=nhs, entitlement_id=entitlement_id, on=on,
+            outcome=given.one("outcome", output=True) or "",
+            person_involved=_required(given, "person-involved"),
+            needs_arise_from_disorder=_required(given, "needs-arise-from-disorder", True),
+            attendees=attendees, carer_involved=given.one("carer-involved"),
+            reviewed_by=given.one("reviewed-by"))
+        return command, lambda t: isinstance(t.record, Review) and t.record.on == on and (
+            entitlement_id is None or t.entitlement_id == entitlement_id)
+    if given.kind is TaskKind.OR_DECISION:
+        _status(given, "completed")
+        on, la = given.done or _on(given, "start"), _required(given, "local-authority")
+        stay = None
+        if entitlement_id:
+            stored = reader.views.entitlement(entitlement_id)
+            stay = stored.entitlement.qualifying_stays[-1] if stored else None
+        command = c.RecordOrdinaryResidence(
+            command_id=cid, nhs_number=nhs, la_gss=la, decided_on=on,
+            decided_by=_required(given, "decided-by"), evidence=given.one("evidence") or "",
+            decided_by_org=given.one("decided-by-organisation"), stay_key=stay)
+        return command, lambda t: t.kind is TaskKind.OR_DECISION and \
+            t.record.decided_on == on and t.record.la_gss == la
+    if given.kind is TaskKind.OR_DISPUTE:
+        _status(given, "in-progress")
+        dispute_id = uuid4().hex[:16]
+        command = c.OpenDispute(
+            command_id=cid, nhs_number=nhs, dispute_id=dispute_id,
+            entitlement_id=entitlement_id, parties=tuple(given.inputs.get("party", [])),
+            opened_on=_on(given, "start"), interim_lead=given.one("interim-lead"),
+            note=given.one("note") or "")
+        return command, lambda t: t.kind is TaskKind.OR_DISPUTE and t.record.id == dispute_id
+    if given.kind is TaskKind.PANEL:
+        _status(given, "completed")
+        if given.focus_type != "CarePlan" or not given.focus_id:
+            raise invalid("a panel decision's focus is the CarePlan/<id> of the line",
+                          "Task.focus")
+        outcome = _required(given, "outcome", output=True)
+        if outcome not in {o.value for o in PanelOutcome}:
+            raise invalid(f"outcome {outcome!r}: approved, approved-with-changes, deferred "
+                          "or declined", "Task.output")
+        plan_id, line_id, on = given.focus_id, _required(given, "service-line"), _on(given)
+        command = c.RecordPanelDecision(
+            command_id=cid, nhs_number=nhs, plan_id=plan_id, line_id=line_id,
+            outcome=PanelOutcome(outcome), decided_on=on,
+            members=tuple(given.outputs.get("member", [])),
+            note=given.one("note", output=True) or "")
+        return command, lambda t: isinstance(t.record, PanelDecision) and \
+            (t.record.plan_id, t.record.line_id, t.record.decided_on) == (plan_id, line_id, on)
+    raise FhirError(422, Issue("error", "business-rule", "the joint end decision is made with "
+                               "EpisodeOfCare/{id}/$end-entitlement (rules D1-D5), which "
+                               "records it as a Task", ["Task.code"]))
+
+
+def _task_input(data: dict[str, Any]) -> TaskInput:
+    incoming.checked(data, url.TASK)
+    try:
+        return task.from_json(data)
+    except TaskError as exc:
+        raise FhirError(422 if "code" in exc.expression else 400,
+                        Issue("error", "invalid", str(exc), [exc.expression])) from None
+
+
+def _finder(person_id: int, found: Finder) -> Callable[[], str]:
+    def locate() -> str:
+        work = _reader().person_casework(person_id)
+        match = next((t for t in work.casework.tasks if found(t)), None) if work else None
+        if match is None:  # the command applied but made no task: a bug, not bad input
+            raise FhirError(500, Issue("fatal", "exception", "the recorded task was not found"))
+        return task.task_id(person_id, match.key)
+    return locate
+
+
+def plan_create_task(data: dict[str, Any]) -> Write:
+    given = _task_input(data)
+    reader = _reader()
+    stored = reader.views.person(given.person_id)
+    if stored is None:
+        raise invalid(f"Patient/{given.person_id} is not known to this server", "Task.for")
+    command, found = _task_command(given, stored.facts.nhs_number, reader)
+    return Write("Task", command, None, stored.facts.nhs_number, created=True,
+                 locate=_finder(given.person_id, found), expression=_task_expression)
+
+
+def plan_update_task(resource_id: str, data: dict[str, Any], etag: str | None) -> Write:
+    if etag is not None:
+        raise invalid("a Task has no version of its own (it is derived from the person's "
+                      "record): If-Match is not supported", "If-Match")
+    if data.get("id") != resource_id:
+        raise invalid(f"the body's id {data.get('id')!r} must equal the URL's {resource_id!r}",
+                      "Task.id")
+    reader = _reader()
+    parts = task.split_id(resource_id)
+    work = reader.person_casework(parts[0]) if parts else None
+    current = work.casework.task(parts[1]) if work and parts else None
+    if current is None:
+        raise not_found(f"Task/{resource_id}")
+    given = _task_input(data)
+    if current.kind is not TaskKind.OR_DISPUTE or given.kind is not TaskKind.OR_DISPUTE:
+        raise FhirError(405, Issue("error", "not-supported", "only a dispute Task is updated "
+                                   "(to refer or resolve it); a review or decision is recorded "
+                                   "again instead (a review on the same day replaces it)"))
+    if given.person_id != work.person.id:  # type: ignore[union-attr]
+        raise invalid("a Task does not move to another person", "Task.for")
+    if given.status == "completed" or given.business_status == "resolved":
+        status, on = DisputeStatus.RESOLVED, _on(given)
+    elif given.business_status == DisputeStatus.REFERRED.value:
+        status = DisputeStatus.REFERRED
+        on = given.one("referred", output=True)
+        on = date.fromisoformat(on) if isinstance(on, str) else _on(given, "start")
+    else:
+        raise invalid("update a dispute to refer it (businessStatus "
+                      "referred-to-secretary-of-state, output referred) or to resolve it "
+                      "(status completed, output resolved-local-authority, "
+                      "executionPeriod.end)", "Task.businessStatus")
+    command = c.UpdateDispute(
+        command_id=f"fhir:{uuid4()}", nhs_number=work.person.facts.nhs_number,  # type: ignore[union-attr]
+        dispute_id=current.record.id, status=status, on=on,  # type: ignore[union-attr]
+        resolved_la=given.one("resolved-local-authority", output=True),
+        note=given.one("note") or "")
+    return Write("Task", command, resource_id, work.person.facts.nhs_number,  # type: ignore[union-attr]
+                 expression=_task_expression)
+
+
+def _task_expression(field: str | None) -> str:
+    return {"on": "Task.executionPeriod", "decided_on": "Task.executionPeriod.end",
+            "opened_on": "Task.executionPeriod.start", "parties": "Task.input",
+            "interim_lead": "Task.input", "members": "Task.output",
+            "line_id": "Task.input", "plan_id": "Task.focus", "la_gss": "Task.input",
+            "entitlement_id": "Task.focus", "resolved_la": "Task.output",
+            "person_involved": "Task.input", "status": "Task.status"}.get(
+        (field or "").split("[")[0], "Task")
+
+
+@blueprint.post("/Task")
+def create_task() -> Response:
+    return respond(plan_create_task(incoming.body("Task")))
+
+
+@blueprint.put("/Task/<resource_id>")
+def update_task(resource_id: str) -> Response:
+    return respond(plan_update_task(resource_id, incoming.body("Task"),
+                                    request.headers.get("If-Match")))
+
+
+@blueprint.route("/Flag", methods=["POST"])
+@blueprint.route("/Flag/<resource_id>", methods=["PUT", "PATCH", "DELETE"])
+def flags_are_derived(resource_id: str | None = None) -> Response:
+    raise FhirError(405, Issue("error", "not-supported", "flags are set by the register from "
+                               "the record (entitlement, disputes, reviews, the aftercare "
+                               "plan): change what they are about instead"))
+
+
+@blueprint.route("/CarePlan/<resource_id>", methods=["DELETE", "PATCH"])
+@blueprint.route("/Task/<resource_id>", methods=["DELETE", "PATCH"])
+def casework_is_not_deleted(resource_id: str) -> Response:
+    raise FhirError(405, Issue("error", "not-supported", "casework is history and is not "
+                               "deleted or patched: a plan is completed or revoked by update, "
+                               "a dispute resolved by update"))

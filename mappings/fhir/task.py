@@ -1,0 +1,328 @@
+"""Casework tasks <-> S117Task (UK Core Task).
+
+Ids are `<patient id>-<key>`: the key is the task's own within the person, so a Task is
+found from its id without an index. A task carries no version of its own (it is derived
+from the person's record): `meta.lastUpdated` is when that record last changed.
+
+The date something was done (a review held, a decision made) is `executionPeriod.end`;
+`executionPeriod.start` is when the work began (a funding request, a dispute opened);
+a due review's deadline is `restriction.period.end`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from fhir.resources.R4B.task import Task
+
+from fhir_profiles import canonical as url
+from mappings import attendees
+from mappings.fhir.care_plan import number
+from mappings.fhir.common import NameOf, code_of_reference, instant, org_reference
+from register.casework import AgendaItem, CaseTask, DueReview, TaskKind, TaskStatus
+from register.model import (
+    Attendee,
+    Dispute,
+    DisputeStatus,
+    EndDecision,
+    OrdinaryResidenceDecision,
+    PanelDecision,
+    PanelOutcome,
+    Review,
+)
+
+DISPLAY = {TaskKind.REVIEW: "s117 review", TaskKind.OR_DECISION: "Ordinary residence decision",
+           TaskKind.OR_DISPUTE: "Ordinary residence dispute",
+           TaskKind.PANEL: "Panel decision", TaskKind.END: "Joint end decision"}
+
+
+def task_id(person_id: int, key: str) -> str:
+    return f"{person_id}-{key}"
+
+
+def split_id(resource_id: str) -> tuple[int, str] | None:
+    person, _, key = resource_id.partition("-")
+    return (int(person), key) if person.isdigit() and key else None
+
+
+class TaskError(ValueError):
+    """A Task that cannot be read as a register command: what and where."""
+
+    def __init__(self, message: str, expression: str) -> None:
+        super().__init__(message)
+        self.expression = expression
+
+
+# -- domain -> FHIR -------------------------------------------------------------------------
+
+def _param(name: str, **value: Any) -> dict[str, Any]:
+    return {"type": {"coding": [{"system": url.CS_TASK_PARAMETER, "code": name}]}, **value}
+
+
+def _coding(system: str, code: str) -> dict[str, Any]:
+    return {"coding": [{"system": system, "code": code}]}
+
+
+def _review(r: Review, name_of: NameOf) -> tuple[list[Any], list[Any]]:
+    inputs = [_param("attendee", valueString=attendees.written(a)) for a in r.attendees]
+    inputs.append(_param("person-involved", valueBoolean=r.person_involved))
+    if r.carer_involved is not None:
+        inputs.append(_param("carer-involved", valueBoolean=r.carer_involved))
+    if r.reviewed_by:
+        inputs.append(_param("reviewed-by", valueReference=org_reference(r.reviewed_by,
+                                                                         name_of)))
+    outputs = [_param("needs-arise-from-disorder", valueBoolean=r.needs_arise_from_disorder)]
+    if r.outcome:
+        outputs.insert(0, _param("outcome", valueString=r.outcome))
+    return inputs, outputs
+
+
+def _or_decision(d: OrdinaryResidenceDecision, name_of: NameOf) -> tuple[list[Any], list[Any]]:
+    inputs = [_param("local-authority", valueReference=org_reference(d.la_gss, name_of)),
+              _param("decided-by", valueString=d.decided_by)]
+    if d.decided_by_org:
+        inputs.append(_param("decided-by-organisation",
+                             valueReference=org_reference(d.decided_by_org, name_of)))
+    if d.evidence:
+        inputs.append(_param("evidence", valueString=d.evidence))
+    return inputs, []
+
+
+def _dispute(d: Dispute, name_of: NameOf) -> tuple[list[Any], list[Any]]:
+    inputs = [_param("party", valueReference=org_reference(p, name_of)) for p in d.parties]
+    inputs.append(_param("interim-lead", valueReference=org_reference(d.interim_lead, name_of)))
+    if d.note:
+        inputs.append(_param("note", valueString=d.note))
+    outputs = []
+    if d.referred_on:
+        outputs.append(_param("referred", valueDate=d.referred_on.isoformat()))
+    if d.resolved_la:
+        outputs.append(_param("resolved-local-authority",
+                              valueReference=org_reference(d.resolved_la, name_of)))
+    return inputs, outputs
+
+
+def _panel(d: PanelDecision, name_of: NameOf) -> tuple[list[Any], list[Any]]:
+    inputs = [_param("service-line", valueString=d.line_id)]
+    if d.weekly_cost is not None:
+        inputs.append(_param("weekly-cost", valueMoney={"value": number(d.weekly_cost),
+                                                        "currency": "GBP"}))
+    outputs = [_param("outcome", valueCodeableConcept=_coding(url.CS_PANEL_STATUS,
+                                                              d.outcome.value))]
+    outputs += [_param("member", valueReference=org_reference(m, name_of)) for m in d.members]
+    if d.note:
+        outputs.append(_param("note", valueString=d.note))
+    return inputs, outputs
+
+
+def _agenda(item: AgendaItem) -> tuple[list[Any], list[Any]]:
+    line = item.state.line
+    inputs = [_param("service-line", valueString=line.id),
+              _param("service-type", valueCodeableConcept=_coding(
+                  url.CS_SERVICE_TYPE, line.service_type.value))]
+    if line.weekly_cost is not None:
+        inputs.append(_param("weekly-cost", valueMoney={"value": number(line.weekly_cost),
+                                                        "currency": "GBP"}))
+    if item.state.panel_reason:
+        inputs.append(_param("panel-reason", valueString=item.state.panel_reason))
+    if item.state.decision is not None and item.state.decision.note:
+        inputs.append(_param("note", valueString=item.state.decision.note))
+    return inputs, []
+
+
+def _end(d: EndDecision) -> tuple[list[Any], list[Any]]:
+    inputs = []
+    for name, value in (("la-agreed-by", d.la_agreed_by), ("icb-agreed-by", d.icb_agreed_by)):
+        if value:
+            inputs.append(_param(name, valueString=value))
+    for name, day in (("la-agreed-on", d.la_agreed_on), ("icb-agreed-on", d.icb_agreed_on)):
+        if day:
+            inputs.append(_param(name, valueDate=day.isoformat()))
+    inputs.append(_param("person-involved", valueBoolean=d.person_involved))
+    if d.carer_involved is not None:
+        inputs.append(_param("carer-involved", valueBoolean=d.carer_involved))
+    inputs += [_param("reason", valueCodeableConcept=_coding(url.CS_END_REASON, r.value))
+               for r in d.reasons]
+    inputs.append(_param("moved-to-suitable-accommodation",
+                         valueBoolean=d.moved_to_suitable_accommodation))
+    if d.note:
+        inputs.append(_param("note", valueString=d.note))
+    return inputs, [_param("end-date", valueDate=d.ends_on.isoformat())]
+
+
+def _due(due: DueReview) -> tuple[list[Any], list[Any]]:
+    return [_param("rule", valueCodeableConcept=_coding(url.CS_RULE, due.rule_id)),
+            _param("reason", valueString=due.reason)], []
+
+
+def _parts(task: CaseTask, name_of: NameOf) -> tuple[list[Any], list[Any]]:
+    record = task.record
+    if isinstance(record, Review):
+        return _review(record, name_of)
+    if isinstance(record, OrdinaryResidenceDecision):
+        return _or_decision(record, name_of)
+    if isinstance(record, Dispute):
+        return _dispute(record, name_of)
+    if isinstance(record, PanelDecision):
+        return _panel(record, name_of)
+    if isinstance(record, AgendaItem):
+        return _agenda(record)
+    if isinstance(record, EndDecision):
+        return _end(record)
+    return _due(record)
+
+
+def _description(task: CaseTask) -> str:
+    record = task.record
+    if isinstance(record, DueReview):
+        return f"s117 review due by {record.due} ({record.rule_id})"
+    if isinstance(record, AgendaItem):
+        line = record.state.line
+        return (f"panel decision needed on {line.service_type.value} (plan {record.plan_id}, "
+                f"line {line.id}): {record.state.panel_reason}")
+    if isinstance(record, Review):
+        return f"s117 review held on {record.on}"
+    if isinstance(record, OrdinaryResidenceDecision):
+        return f"ordinarily resident in {record.la_gss}: decided by {record.decided_by}"
+    if isinstance(record, Dispute):
+        return (f"ordinary residence disputed between {', '.join(record.parties)}: "
+                f"{record.status.value}")
+    if isinstance(record, PanelDecision):
+        return f"panel decision on line {record.line_id}: {record.outcome.value}"
+    return f"joint decision to end s117 aftercare from {record.ends_on}"  # EndDecision
+
+
+def business_status(task: CaseTask, today: date) -> str | None:
+    if task.due_on is not None and task.status is TaskStatus.REQUESTED:
+        return "overdue" if today > task.due_on else "due"
+    return task.business_status
+
+
+def to_json(person_id: int, updated: datetime, task: CaseTask, name_of: NameOf,
+            today: date) -> dict[str, Any]:
+    inputs, outputs = _parts(task, name_of)
+    focus = f"CarePlan/{task.plan_id}" if task.plan_id and task.kind is TaskKind.PANEL \
+        else f"EpisodeOfCare/{task.entitlement_id}"
+    data: dict[str, Any] = {
+        "resourceType": "Task", "id": task_id(person_id, task.key),
+        "meta": {"lastUpdated": instant(updated), "profile": [url.TASK]},
+        "status": task.status.value,
+        "intent": "order" if task.status is TaskStatus.REQUESTED else "plan",
+        "code": {"coding": [{"system": url.CS_TASK_TYPE, "code": task.kind.value,
+                             "display": DISPLAY[task.kind]}]},
+        "description": _description(task),
+        "focus": {"reference": focus}, "for": {"reference": f"Patient/{person_id}"},
+        "authoredOn": task.authored_on.isoformat()}
+    if status := business_status(task, today):
+        data["businessStatus"] = {"coding": [{"system": url.CS_BUSINESS_STATUS,
+                                              "code": status}]}
+    period = {"start": task.authored_on.isoformat()}
+    if task.done_on:
+        period["end"] = task.done_on.isoformat()
+    data["executionPeriod"] = period
+    if task.due_on:
+        data["restriction"] = {"period": {"end": task.due_on.isoformat()}}
+    if task.owner:
+        data["owner"] = org_reference(task.owner, name_of)
+    if inputs:
+        data["input"] = inputs
+    if outputs:
+        data["output"] = outputs
+    return data
+
+
+def to_fhir(person_id: int, updated: datetime, task: CaseTask, name_of: NameOf,
+            today: date) -> Task:
+    return Task.model_validate(to_json(person_id, updated, task, name_of, today))
+
+
+# -- FHIR -> what a client asks the register to record ----------------------------------------
+
+@dataclass(frozen=True)
+class TaskInput:
+    """A Task sent by a client, read: its kind, whose, about what, and its parameters."""
+
+    kind: TaskKind
+    status: str
+    person_id: int
+    focus_type: str | None  # EpisodeOfCare or CarePlan
+    focus_id: str | None
+    started: date | None  # executionPeriod.start
+    done: date | None  # executionPeriod.end
+    business_status: str | None
+    inputs: dict[str, list[Any]]
+    outputs: dict[str, list[Any]]
+
+    def one(self, name: str, output: bool = False) -> Any:
+        found = (self.outputs if output else self.inputs).get(name) or []
+        return found[0] if found else None
+
+
+def _values(params: list[dict[str, Any]], where: str) -> dict[str, list[Any]]:
+    out: dict[str, list[Any]] = {}
+    for i, param in enumerate(params):
+        codes = [c.get("code") for c in (param.get("type") or {}).get("coding", [])
+                 if c.get("system") == url.CS_TASK_PARAMETER]
+        if not codes:
+            raise TaskError("each parameter is typed by a code of s117-task-parameter",
+                            f"{where}[{i}].type")
+        value = next((v for k, v in param.items() if k.startswith("value")), None)
+        if isinstance(value, dict) and "coding" in value:
+            value = value["coding"][0].get("code") if value["coding"] else None
+        elif isinstance(value, dict) and ("reference" in value or "identifier" in value):
+            value = code_of_reference(value)
+        elif isinstance(value, dict) and "value" in value and "currency" in value:
+            value = Decimal(str(value["value"]))
+        out.setdefault(codes[0], []).append(value)
+    return out
+
+
+def _day(value: str | None, where: str) -> date | None:
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value[:10])
+    except ValueError:
+        raise TaskError(f"{value!r} is not a date", where) from None
+
+
+def from_json(data: dict[str, Any]) -> TaskInput:
+    codes = [c.get("code") for c in (data.get("code") or {}).get("coding", [])
+             if c.get("system") == url.CS_TASK_TYPE]
+    try:
+        kind = TaskKind(codes[0] if codes else None)
+    except ValueError:
+        raise TaskError("Task.code is a code of s117-task-type", "Task.code") from None
+    subject = (data.get("for") or {}).get("reference") or ""
+    person = subject.removeprefix("Patient/")
+    if not subject.startswith("Patient/") or not person.isdigit():
+        raise TaskError("Task.for is the person: Patient/<id>", "Task.for")
+    focus = (data.get("focus") or {}).get("reference") or ""
+    focus_type, _, focus_id = focus.partition("/")
+    if focus and focus_type not in ("EpisodeOfCare", "CarePlan"):
+        raise TaskError("Task.focus is the EpisodeOfCare (or, for a panel decision, the "
+                        "CarePlan)", "Task.focus")
+    period = data.get("executionPeriod") or {}
+    statuses = [c.get("code") for c in (data.get("businessStatus") or {}).get("coding", [])]
+    return TaskInput(
+        kind=kind, status=data.get("status", ""), person_id=int(person),
+        focus_type=focus_type or None, focus_id=focus_id or None,
+        started=_day(period.get("start"), "Task.executionPeriod.start"),
+        done=_day(period.get("end"), "Task.executionPeriod.end"),
+        business_status=statuses[0] if statuses else None,
+        inputs=_values(data.get("input") or [], "Task.input"),
+        outputs=_values(data.get("output") or [], "Task.output"))
+
+
+def attendee(text: str, where: str) -> Attendee:
+    found = attendees.read(text)
+    if found is None:
+        raise TaskError(f"attendee {text!r}: write 'name (role, ORG)'", where)
+    return found
+
+
+PANEL_OUTCOMES = {o.value: o for o in PanelOutcome}
+DISPUTE_STATUSES = {s.value: s for s in DisputeStatus}
