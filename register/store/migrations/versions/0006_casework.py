@@ -3,7 +3,7 @@ person's tasks, alerts and plans (FHIR CarePlan, Task, Flag; the panel agenda; o
 reviews).
 
 Revision ID: 0006
-Revises: 0003 (the lead chains it at merge)
+Revises: 0004
 Create Date: 2026-12-01
 """
 
