@@ -9,7 +9,8 @@ also routed by a `partition` header, a number computed from the NHS number, thro
 exchange to one of `PARTITIONS` quorum queues with single-active-consumer. One person's
 messages therefore always sit in one queue and are consumed by one consumer at a time, in the
 order they were published, while different partitions are worked in parallel. The header
-carries the partition number only, never a patient identifier.
+carries the partition number only, never a patient identifier. Council batch files
+(`council.<la-gss>`) hold many people, so they go to one queue of their own instead.
 
 Every queue is a quorum queue with manual acks, an explicit delivery limit and the dead-letter
 exchange `s117.dead`, whose queue keeps each dead letter with RabbitMQ's `x-death` reason.
@@ -29,6 +30,10 @@ DEAD = "s117.dead"  # fanout, and its queue of the same name
 # A second queue on s117.dead, drained by `s117 worker`: a message the broker dead-lettered
 # itself (over the delivery limit) is stored in quarantine, so nothing is only on the broker.
 DEAD_INTAKE = "s117.dead.intake"
+# Council batch files: one message holds many people, so it has no person's partition; one
+# queue (single-active-consumer) takes them, one file at a time.
+COUNCIL = "s117.inbound.council"
+PARTITIONED = ("hl7v2.#", "fhir.#")  # routing keys of messages about one person
 
 PARTITIONS = 8
 PARTITION_HEADER = "partition"
@@ -85,7 +90,9 @@ def definitions(partitions: int = PARTITIONS) -> Definitions:
     # The dead-letter queue itself has no dead-letter exchange: nothing may loop.
     queues.append(_queue(DEAD, {"x-queue-type": "quorum"}))
     queues.append(_queue(DEAD_INTAKE, {"x-queue-type": "quorum"}))
-    bindings = [_binding(INBOUND, INBOUND_PARTITIONS, "exchange", "#")]
+    queues.append(_queue(COUNCIL, quorum_arguments(single_active=True)))
+    bindings = [_binding(INBOUND, INBOUND_PARTITIONS, "exchange", key) for key in PARTITIONED]
+    bindings.append(_binding(INBOUND, COUNCIL, "queue", "council.#"))
     bindings += [_binding(INBOUND_PARTITIONS, partition_queue(i), "queue",
                           arguments={"x-match": "all", PARTITION_HEADER: i})
                  for i in range(partitions)]

@@ -53,9 +53,11 @@ def envelope_of(routing_key: str, props: pika.BasicProperties, body: bytes) -> E
         return value.decode() if isinstance(value, bytes) else value
 
     received = text(env.RECEIVED_AT)
+    # Councils publish their files themselves: headers may be anything, never fatal here.
+    partition = headers.get(topology.PARTITION_HEADER, 0)
     return Envelope(
         routing_key=routing_key, body=body,
-        partition=int(headers.get(topology.PARTITION_HEADER, 0)),
+        partition=partition if isinstance(partition, int) else 0,
         message_id=props.message_id or "",
         received_at=datetime.fromisoformat(received) if received else env.now(),
         rejected=text(env.REJECTED), rejected_kind=text(env.REJECTED_KIND),

@@ -1,6 +1,6 @@
 """Decoders: the body of an inbound message -> register commands, chosen by the first word
 of the routing key. A new channel plugs in with one line in FACTORIES (the council batch feed
-adds `"council": ...`).
+is `"council"`).
 
 A decoder returns `Decoded` or raises `Refused` with an identifier-free `kind`, a `reason` in
 words, and its own error object (`problem`) for the transport's answer (HL7 ACK,
@@ -17,6 +17,8 @@ from typing import Any, Protocol
 
 from adapter.config import Settings
 from fhir_profiles import validate
+from mappings import council
+from mappings.council import CouncilBatch
 from mappings.fhir import message as fhir_message
 from mappings.hl7v2 import adt
 from mappings.hl7v2.errors import Hl7Problem
@@ -34,6 +36,19 @@ class Decoded:
     commands: list[Command]
 
 
+@dataclass(frozen=True)
+class DecodedFile:
+    """A council batch file: many people, each person's commands applied together."""
+
+    message_key: str
+    sender: str  # the council's GSS code
+    batch: CouncilBatch
+
+    @property
+    def partition_key(self) -> str:  # a file is about no one person
+        return self.message_key
+
+
 class Refused(Exception):
     def __init__(self, kind: str, reason: str, problem: object | None = None,
                  message_key: str | None = None, sender: str | None = None) -> None:
@@ -46,7 +61,10 @@ class Refused(Exception):
 
 
 class Decoder(Protocol):
-    def __call__(self, body: bytes) -> Decoded: ...
+    """`sender` is the routing key's second word: the ODS or GSS code the transport (or the
+    publishing council) filed the message under."""
+
+    def __call__(self, body: bytes, sender: str) -> Decoded | DecodedFile: ...
 
 
 def digest_key(channel: str, body: bytes) -> str:
@@ -73,7 +91,7 @@ class Hl7v2Decoder:
         return message, Decoded(decoded.message_key, decoded.sender, decoded.nhs_number,
                                 decoded.commands), None
 
-    def __call__(self, body: bytes) -> Decoded:
+    def __call__(self, body: bytes, sender: str = "") -> Decoded:
         message, decoded, problem = self.examine(body)
         if decoded is not None:
             return decoded
@@ -84,7 +102,7 @@ class Hl7v2Decoder:
                       else None, message.sender if message and message.sender else None)
 
 
-def decode_fhir(body: bytes) -> Decoded:
+def decode_fhir(body: bytes, sender: str = "") -> Decoded:
     """A FHIR message Bundle (JSON) -> the commands of mappings/fhir/message.py."""
     try:
         bundle: Any = json.loads(body)
@@ -109,6 +127,16 @@ def decode_fhir(body: bytes) -> Decoded:
                    commands)
 
 
+def decode_council(body: bytes, sender: str) -> DecodedFile:
+    """A council's batch file (mappings/council), published as `council.<la-gss>`."""
+    try:
+        batch = council.decode(body, sender)
+    except council.FileRefused as exc:
+        raise Refused("council-file", str(exc), exc, digest_key(f"council:{sender}", body),
+                      sender) from None
+    return DecodedFile(f"council:{sender}:{batch.digest[:32]}", sender, batch)
+
+
 def _hl7v2(settings: Settings) -> Decoder:
     extra = Path(settings.trust_profiles) if settings.trust_profiles else None
     return Hl7v2Decoder(Profiles(extra))
@@ -117,6 +145,7 @@ def _hl7v2(settings: Settings) -> Decoder:
 FACTORIES: dict[str, Callable[[Settings], Decoder]] = {
     "hl7v2": _hl7v2,
     "fhir": lambda settings: decode_fhir,
+    "council": lambda settings: decode_council,
 }
 
 
@@ -129,10 +158,10 @@ class Decoders:
     def __getitem__(self, prefix: str) -> Decoder:
         return self.by_prefix[prefix]
 
-    def decode(self, routing_key: str, body: bytes) -> Decoded:
-        prefix = routing_key.split(".", 1)[0]
+    def decode(self, routing_key: str, body: bytes) -> Decoded | DecodedFile:
+        prefix, _, sender = routing_key.partition(".")
         decoder = self.by_prefix.get(prefix)
         if decoder is None:
             raise Refused("unknown-channel", f"no decoder for routing key prefix {prefix!r}: "
                           f"known are {', '.join(sorted(self.by_prefix))}")
-        return decoder(body)
+        return decoder(body, sender)

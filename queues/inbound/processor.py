@@ -11,8 +11,9 @@ from typing import cast
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from adapter import council
 from queues.inbound import store
-from queues.inbound.decoders import Decoded, Decoders, Refused
+from queues.inbound.decoders import Decoded, DecodedFile, Decoders, Refused
 from queues.inbound.envelope import Envelope, Result, summarise
 from register.errors import CommandRefused, ConcurrencyConflict
 from register.ports import UnitOfWork
@@ -48,6 +49,8 @@ class Processor:
             return self._quarantine(envelope, refused.message_key or envelope.message_id,
                                     refused.sender or envelope.sender, refused.kind,
                                     refused.reason, refused.problem)
+        if isinstance(decoded, DecodedFile):
+            return self._apply_file(envelope, decoded)
         return self._apply(envelope, decoded)
 
     def process_all(self, envelopes: list[Envelope]) -> list[Result]:
@@ -62,9 +65,11 @@ class Processor:
             if envelope.rejected:
                 continue
             try:
-                decoded.append((i, self.decoders.decode(envelope.routing_key, envelope.body)))
+                found = self.decoders.decode(envelope.routing_key, envelope.body)
             except Refused:
                 continue
+            if isinstance(found, Decoded):  # a council file is applied on its own, below
+                decoded.append((i, found))
         results: dict[int, Result] = {}
         if len(decoded) > 1:
             commands = [cmd for _, d in decoded for cmd in d.commands]
@@ -131,6 +136,28 @@ class Processor:
                     f"of {len(decoded.commands)}): {cause}", cause)
             return Result(summarise(outcomes), outcomes)
         raise ConcurrencyConflict(f"gave up after {self.conflict_retries} concurrent changes")
+
+    def _apply_file(self, envelope: Envelope, decoded: DecodedFile) -> Result:
+        """A council file: each person's rows in one transaction (adapter.council.apply, as
+        `s117 import council` does). If any row is refused, the whole file is kept in
+        quarantine with every refused row's reason; replaying it after a fix applies the
+        rest, and the people already applied are duplicates."""
+        reports = council.apply(self.service, decoded.batch)
+        refused = [r for r in reports if r.status in ("rejected", "not-applied")]
+        if refused:
+            reasons = "; ".join(f"row {r.row}: {r.reason}" for r in refused[:50])
+            more = f" (and {len(refused) - 50} more rows)" if len(refused) > 50 else ""
+            return self._quarantine(envelope, decoded.message_key, decoded.sender,
+                                    "council-rows", f"{len(refused)} of {len(reports)} rows "
+                                    f"not applied: {reasons}{more}", reports)
+        # Each person was its own transaction, so the file is marked resolved after them
+        # (a crash in between replays it: everyone is then a duplicate).
+        with self.sessions() as session:
+            store.record_outcome(session, envelope, decoded.message_key, decoded.sender, [],
+                                 "")
+            session.commit()
+        accepted = sum(r.status == "accepted" for r in reports)
+        return Result("applied" if accepted else "duplicate")
 
     def _quarantine(self, envelope: Envelope, key: str, sender: str, kind: str, reason: str,
                     problem: object | None = None) -> Result:

@@ -56,6 +56,9 @@ from queues.inbound.processor import Processor
 log = logging.getLogger("s117.worker")
 
 REBALANCE_SECONDS = 3.0
+# Pseudo-partitions for the queues that are not partitions of the person stream.
+DEAD_INTAKE = -1
+COUNCIL_FILES = -2
 
 
 def presence_queue(index: int) -> str:
@@ -64,7 +67,7 @@ def presence_queue(index: int) -> str:
 
 @dataclass
 class _Delivery:
-    partition: int  # -1: the dead-letter intake
+    partition: int  # or DEAD_INTAKE, COUNCIL_FILES
     generation: int
     channel: BlockingChannel
     method: Any
@@ -153,7 +156,12 @@ class Worker:
         intake = self._connection.channel()
         intake.basic_qos(prefetch_count=self.prefetch)
         intake.basic_consume(topology.DEAD_INTAKE,
-                             partial(self._on_message, -1, 0))
+                             partial(self._on_message, DEAD_INTAKE, 0))
+        # Council files: one at a time (single-active-consumer; prefetch 1, a file is big).
+        files = self._connection.channel()
+        files.basic_qos(prefetch_count=1)
+        files.basic_consume(topology.COUNCIL, partial(self._on_message, COUNCIL_FILES, 0),
+                            consumer_tag=f"s117-worker-{self.index}-council")
         log.info("worker %s/%s consuming %s partitions (owning %s)", self.index, self.count,
                  self.partitions, sum(self.own(p) for p in range(self.partitions)))
         next_rebalance = next_sweep = time.monotonic()
@@ -208,9 +216,16 @@ class Worker:
             delivery = self._pending.popleft()
             if not self._current(delivery):
                 continue  # that channel was closed: the message is back in its queue
-            if delivery.partition < 0:
+            if delivery.partition == DEAD_INTAKE:
                 self._with_database(lambda d=delivery: self._dead_letter_intake(d))
                 delivery.channel.basic_ack(delivery.method.delivery_tag)
+                continue
+            if delivery.partition == COUNCIL_FILES:
+                envelope = envelope_of(delivery.method.routing_key, delivery.properties,
+                                       delivery.body)
+                self._with_database(lambda e=envelope: self.processor.process(e))
+                delivery.channel.basic_ack(delivery.method.delivery_tag)
+                self.processed += 1
                 continue
             batch.append(delivery)
         if not batch:

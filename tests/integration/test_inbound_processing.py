@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import Engine, func, inspect, select
 
 from adapter import config
+from mappings.council import plan_id_for
 from queues.inbound import holds, quarantine, store
 from queues.inbound.bus import Inbound, InProcessBus
 from queues.inbound.decoders import Decoders
@@ -23,9 +24,11 @@ from register.queries import responsibility
 from register.refdata.sql import SqlRefData
 from register.service import RegisterService
 from register.store import database
+from register.store.casework_tables import CarePlanRow
 from register.store.inbound_tables import InboundMessageRow
 from register.store.orm import HeldRow, InboxRow, PersonRow
 from register.store.uow import SqlUnitOfWork
+from tests.builders import council_file, plan_rows
 from tests.conftest import TODAY
 from tests.hl7v2_messages import admission, adt, discharge, pv1, zmh
 
@@ -202,7 +205,7 @@ def test_fhir_messages_take_the_same_path(pipe) -> None:  # type: ignore[no-unty
     bad = pipe.send(fhir_message("F2", synthetic(4202), code="77"), channel="fhir")
     assert (bad.status, bad.kind) == ("quarantined", "fhir-content")
     assert pipe.rows("quarantined")[0].message_key == "fhir:RLQ:F2"
-    unknown = pipe.send(b"{}", channel="council")
+    unknown = pipe.send(b"{}", channel="letters")
     assert (unknown.status, unknown.kind) == ("quarantined", "unknown-channel")
 
 
@@ -245,3 +248,57 @@ def test_a_discharge_and_its_admission_in_one_batch(pipe) -> None:  # type: igno
     assert [r.status for r in pipe.processor.process_all(envelopes)] == ["held", "applied"]
     assert pipe.answer().status == "active" and pipe.count(HeldRow) == 0
     assert holds.sweep(pipe.service, pipe.sessions, hold_seconds=3600) == (1, 0)
+
+
+# -- council files (issue 6, Build 6: the AMQP path `council.<la-gss>`) --------------------
+
+def _entitled(pipe: Pipeline, nhs: str, visit: str) -> None:
+    assert pipe.send(admission(nhs, f"{visit}-A", visit=visit)).status == "applied"
+    assert pipe.send(discharge(nhs, f"{visit}-D", visit=visit)).status == "applied"
+
+
+def test_a_council_file_is_applied_person_by_person_and_a_bad_row_is_quarantined(
+        pipe) -> None:  # type: ignore[no-untyped-def]
+    anne, ben = synthetic(4210), synthetic(4211)
+    _entitled(pipe, anne, "CA")
+    _entitled(pipe, ben, "CB")
+    good = council_file(*plan_rows(ben))
+    assert pipe.send(good, channel="council", sender="E06000019").status == "applied"
+    assert pipe.send(good, channel="council", sender="E06000019").status == "duplicate"
+    with pipe.sessions() as session:
+        assert session.get(CarePlanRow, plan_id_for("E06000019", "CP-1")) is not None
+
+    # Anne's funders add up to 90% (rule F2): her rows are refused, Carla's go ahead, and the
+    # file waits in quarantine with the row and the reason.
+    carla = synthetic(4212)
+    _entitled(pipe, carla, "CC")
+    mixed = council_file(*plan_rows(anne, "CP-2", funders="E06000019=60;QGH=30"),
+                         *plan_rows(carla, "CP-3"))
+    result = pipe.send(mixed, channel="council", sender="E06000019")
+    assert (result.status, result.kind) == ("quarantined", "council-rows")
+    assert "row 3" in result.reason and "F2" in result.reason
+    [row] = pipe.rows("quarantined")
+    assert (row.raw, row.sender) == (mixed, "E06000019")
+    with pipe.sessions() as session:
+        assert session.get(CarePlanRow, plan_id_for("E06000019", "CP-3")) is not None
+        assert session.get(CarePlanRow, plan_id_for("E06000019", "CP-2")) is None
+
+
+def test_a_council_file_that_cannot_be_read_is_quarantined_whole(pipe) -> None:  # type: ignore[no-untyped-def]
+    result = pipe.send(b"\xff\xfe not a csv", channel="council", sender="E06000019")
+    assert (result.status, result.kind) == ("quarantined", "council-file")
+    wrong_la = pipe.send(council_file(*plan_rows(synthetic(4213))), channel="council",
+                         sender="QGH")
+    assert (wrong_la.status, wrong_la.kind) == ("quarantined", "council-file")
+    assert "not a council GSS code" in wrong_la.reason
+
+
+def test_a_council_file_for_someone_not_yet_entitled_replays_once_they_are(pipe) -> None:  # type: ignore[no-untyped-def]
+    dan = synthetic(4214)
+    early = council_file(*plan_rows(dan, "CP-4"))
+    assert pipe.send(early, channel="council", sender="E06000019").status == "quarantined"
+    [row] = pipe.rows("quarantined")
+    _entitled(pipe, dan, "CD")
+    [replayed] = quarantine.replay(pipe.inbound, pipe.sessions, [row.id])
+    assert replayed.result.status == "applied"
+    assert store.find(pipe.sessions, row.id).state == "resolved"

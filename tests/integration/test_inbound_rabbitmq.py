@@ -19,8 +19,10 @@ from sqlalchemy import Engine, func, select, text
 from queues import topology
 from queues.connection import connect
 from register.nhs_number import synthetic
+from register.store.casework_tables import CarePlanRow
 from register.store.inbound_tables import InboundMessageRow
 from register.store.orm import EntitlementRow, HeldRow, InboxRow, OutboxRow
+from tests.builders import council_file, plan_rows
 from tests.conftest import empty_register, prepared_engine
 from tests.hl7v2_messages import admission, discharge
 from tests.processes import Engine as TrustEngine
@@ -35,7 +37,7 @@ def purge(amqp_url: str) -> None:
     channel = connection.channel()
     topology.declare(channel)
     for queue in [topology.partition_queue(i) for i in range(topology.PARTITIONS)] + [
-            topology.DEAD, topology.DEAD_INTAKE]:
+            topology.DEAD, topology.DEAD_INTAKE, topology.COUNCIL]:
         channel.queue_purge(queue)
     connection.close()
 
@@ -268,3 +270,33 @@ def test_the_database_going_away_mid_stream_is_waited_out(net, postgresql_url: s
     assert not thread.is_alive()
     assert_each_applied_once(net, sender, messages)
     assert worker.running
+
+
+def test_a_council_publishes_its_file_and_the_worker_applies_it(net) -> None:  # type: ignore[no-untyped-def]
+    """Issue 6 Build 6 by AMQP: a council's own system publishes a batch file to s117.inbound
+    as `council.<la-gss>` (no partition header: a file is about many people)."""
+    net.mllp()
+    net.worker()
+    sender = TrustEngine(net.port)
+    people = [synthetic(7100 + i) for i in range(3)]
+    for i, nhs in enumerate(people):
+        assert sender.send(admission(nhs, f"C{i}-A", visit=f"CV{i}")) == "AA"
+        assert sender.send(discharge(nhs, f"C{i}-D", visit=f"CV{i}")) == "AA"
+    sender.close()
+    wait_for(lambda: net.scalar(select(func.count()).select_from(EntitlementRow).where(
+        EntitlementRow.status == "active")) == 3, 60, "three entitlements")
+    good = council_file(*plan_rows(people[0], "CP-A"), *plan_rows(people[1], "CP-B"))
+    bad = council_file(*plan_rows(people[2], "CP-C", funders="E06000019=50"))
+    connection = connect(net.amqp_url, "test council system", give_up_after=10)
+    channel = connection.channel()
+    channel.confirm_delivery()
+    for body in (good, bad, good):
+        channel.basic_publish(topology.INBOUND, "council.E06000019", body,
+                              pika.BasicProperties(delivery_mode=2), mandatory=True)
+    connection.close()
+    plans = select(func.count()).select_from(CarePlanRow)
+    wait_for(lambda: net.scalar(plans) == 2, 60, "the good file's two plans")
+    row = wait_for(lambda: net.scalar(select(InboundMessageRow.reason).where(
+        InboundMessageRow.kind == "council-rows")), 30, "the bad file in quarantine")
+    assert "row 3" in row and "F2" in row
+    assert net.scalar(plans) == 2  # the good file again changed nothing
