@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
-from register.store import orm, refdata_tables  # noqa: F401  (register the tables)
+from register.store import orm, refdata_tables, subscription_tables  # noqa: F401  (tables)
 from register.store.base import Base
 
 config = context.config
