@@ -21,9 +21,12 @@ db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_he
 refdata_app = typer.Typer(help="Reference data: geography, GP practices, postcodes.",
                           no_args_is_help=True)
 queues_app = typer.Typer(help="RabbitMQ topology (networked mode).", no_args_is_help=True)
+subscriptions_app = typer.Typer(help="FHIR Subscriptions: who hears what, and how delivery "
+                                "to them is going.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(refdata_app, name="refdata")
 app.add_typer(queues_app, name="queues")
+app.add_typer(subscriptions_app, name="subscriptions")
 console = Console()
 errors = Console(stderr=True)
 
@@ -174,6 +177,59 @@ def serve(
     from adapter.http.server import run
 
     run(_settings(), host=host, port=port, workers=workers)
+
+
+@app.command()
+def relay(
+    deliver: Annotated[bool, typer.Option(help="also deliver to Subscriptions (rest-hook, "
+                                                "amqp) from this process")] = True,
+) -> None:
+    """The outbox relay: publish every committed event to RabbitMQ (s117.events) with
+    publisher confirms, in commit order, record it for the Subscriptions it matches, and
+    deliver to them. Safe to run on several machines. Runs until SIGTERM."""
+    from adapter.bootstrap import build
+    from adapter.outbound import relay as run_relay
+
+    run_relay(build(_settings()), deliver=deliver)
+
+
+@app.command()
+def scheduler(
+    once: Annotated[bool, typer.Option(help="raise what is due now and exit")] = False,
+    interval: Annotated[float, typer.Option(help="seconds between runs")] = 60.0,
+) -> None:
+    """Raise review-due and review-overdue events (rules R1-R3), once per entitlement and
+    due date, however many schedulers run. Runs until SIGTERM unless --once."""
+    from adapter.bootstrap import build
+    from adapter.outbound import scheduler as run_scheduler
+
+    raised = run_scheduler(build(_settings()), once=once, interval=interval)
+    if once:
+        console.print(f"raised {raised} review events")
+
+
+@subscriptions_app.command("list")
+def subscriptions_list() -> None:
+    """Every Subscription: status, topic, filters, where it goes, events and delivery."""
+    from adapter.bootstrap import build
+    from adapter.outbound import print_list
+
+    print_list(console, build(_settings()))
+
+
+@subscriptions_app.command("show")
+def subscriptions_show(
+    subscription_id: Annotated[str, typer.Argument(help="the Subscription id")],
+    attempts: Annotated[int, typer.Option(help="how many of the latest delivery attempts "
+                                               "to list")] = 20,
+) -> None:
+    """One Subscription: its delivery state and its latest delivery attempts."""
+    from adapter.bootstrap import build
+    from adapter.outbound import print_show
+
+    if not print_show(console, build(_settings()), subscription_id, attempts):
+        errors.print(f"[red]error:[/red] no Subscription {subscription_id}")
+        raise typer.Exit(1)
 
 
 def main() -> None:

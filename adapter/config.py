@@ -29,6 +29,20 @@ VARIABLES: dict[str, str] = {
     "S117_BASE_URL": "public base URL of the server (default http://127.0.0.1:8080)",
     "S117_MAX_BODY_BYTES": "largest request body the HTTP API accepts, in bytes; larger "
                            "bodies get 413 (default 5242880, 5 MB)",
+    "S117_DELIVERY_RETRY_SECONDS": "how long a failing subscription notification is retried, "
+                                   "with exponential backoff, before the Subscription's "
+                                   "status becomes error (default 86400, 24 h)",
+    "S117_DELIVERY_TIMEOUT_SECONDS": "longest a rest-hook POST may take before it counts as "
+                                     "failed, unless the Subscription asks for less "
+                                     "(default 10)",
+    "S117_DELIVERY_THREADS": "subscribers delivered to at the same time by one process "
+                             "(default 64)",
+    "S117_REVIEW_NOTICE_DAYS": "days before a review's due date that the scheduler raises "
+                               "review-due (default 14)",
+    "S117_AMQP_ADMIN": "how per-subscriber RabbitMQ users are made for the amqp channel: the "
+                       "management API URL with admin credentials "
+                       "(http://user:pass@rabbitmq:15672), or rabbitmqctl; unset = the amqp "
+                       "channel is refused",
 }
 
 DEFAULT_DATABASE_URL = "sqlite:///s117.db"
@@ -69,6 +83,11 @@ class Settings:
     policy: LocalityPolicy
     base_url: str
     max_body_bytes: int = 5 * 1024 * 1024
+    delivery_retry_seconds: int = 24 * 3600
+    delivery_timeout_seconds: int = 10
+    delivery_threads: int = 64
+    review_notice_days: int = 14
+    amqp_admin: str | None = None
 
     @property
     def embedded(self) -> bool:
@@ -90,7 +109,12 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         jwt_public_key=env.get("S117_JWT_PUBLIC_KEY") or None,
         policy=load_policy(env.get("S117_LOCALITY_POLICY")),
         base_url=env.get("S117_BASE_URL") or "http://127.0.0.1:8080",
-        max_body_bytes=_positive(env, "S117_MAX_BODY_BYTES", 5 * 1024 * 1024))
+        max_body_bytes=_positive(env, "S117_MAX_BODY_BYTES", 5 * 1024 * 1024),
+        delivery_retry_seconds=_positive(env, "S117_DELIVERY_RETRY_SECONDS", 24 * 3600),
+        delivery_timeout_seconds=_positive(env, "S117_DELIVERY_TIMEOUT_SECONDS", 10),
+        delivery_threads=_positive(env, "S117_DELIVERY_THREADS", 64),
+        review_notice_days=_whole(env, "S117_REVIEW_NOTICE_DAYS", 14),
+        amqp_admin=env.get("S117_AMQP_ADMIN") or None)
 
 
 def _positive(env: Mapping[str, str], name: str, default: int) -> int:
@@ -99,4 +123,13 @@ def _positive(env: Mapping[str, str], name: str, default: int) -> int:
         return default
     if not raw.isdigit() or int(raw) == 0:
         raise InvalidData(f"{name} must be a positive whole number, not {raw!r}", field=name)
+    return int(raw)
+
+
+def _whole(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if not raw:
+        return default
+    if not raw.isdigit():
+        raise InvalidData(f"{name} must be a whole number, not {raw!r}", field=name)
     return int(raw)

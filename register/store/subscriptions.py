@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from register.errors import NotFound, StaleVersion
 from register.store import codec
-from register.store.orm import OutboxRow
+from register.store.orm import EntitlementVersionRow, OutboxRow
 from register.store.subscription_tables import (
     DeliveryAttemptRow,
     SubscriptionEventRow,
@@ -145,6 +145,20 @@ class SubscriptionStore:
                                    .order_by(a.id.desc()).limit(limit)).all()
             return [Attempt(r.kind, r.first_event, r.last_event, r.attempted_at,
                             r.duration_ms, r.outcome, r.http_status, r.error) for r in rows]
+
+    def entitlement_version(self, recorded: RecordedEvent) -> int | None:
+        """The version of the entitlement the event's command produced; for an event that
+        made no new version (a review falling due), the version current when it happened."""
+        v = EntitlementVersionRow
+        event = recorded.event
+        with self.sessions() as session:
+            version = session.scalar(select(v.version).where(
+                v.entitlement_id == event.entitlement_id, v.command_id == event.command_id))
+            if version is None:
+                version = session.scalar(select(func.max(v.version)).where(
+                    v.entitlement_id == event.entitlement_id,
+                    v.recorded_at <= recorded.occurred_at))
+            return version
 
     def attempt_count(self, subscription_id: str) -> int:
         a = DeliveryAttemptRow
