@@ -72,6 +72,7 @@ class Deliverer:
         self.owner = f"{process_name('delivery')}:{id(self):x}"
         self.wake = threading.Event()
         self._busy: set[str] = set()
+        self._resting: dict[str, float] = {}  # subscription -> monotonic time to retry at
         self._lock = threading.Lock()
 
     def run(self, stop: threading.Event) -> None:
@@ -93,7 +94,8 @@ class Deliverer:
                     continue
                 for subscription_id in due:
                     with self._lock:
-                        if subscription_id in self._busy:
+                        if subscription_id in self._busy or \
+                                self._resting.get(subscription_id, 0) > time.monotonic():
                             continue
                         self._busy.add(subscription_id)
                     pool.submit(self._lane, subscription_id, stop)
@@ -110,10 +112,10 @@ class Deliverer:
                         break
             finally:
                 self.store.release(subscription_id, self.owner)
-        except DBAPIError as error:
-            log.warning("delivery to %s interrupted: %s", subscription_id, short(error))
-        except Exception:  # a bug must not kill the pool; the lease runs out and it is retried
-            log.exception("delivery to %s failed", subscription_id)
+        except Exception as error:  # a database error or a bug must not kill the pool
+            log.exception("delivery to %s interrupted: %s", subscription_id, short(error))
+            with self._lock:  # rest before trying this subscriber again
+                self._resting[subscription_id] = time.monotonic() + self.policy.max_delay
         finally:
             with self._lock:
                 self._busy.discard(subscription_id)

@@ -97,7 +97,7 @@ class DeliveryAttemptRow(Base):
     last_event: Mapped[int | None] = mapped_column(BigInteger)
     attempted_at: Mapped[datetime] = mapped_column(DateTime)
     duration_ms: Mapped[int] = mapped_column(Integer)
-    outcome: Mapped[str] = mapped_column(String(8))  # delivered | failed
+    outcome: Mapped[str] = mapped_column(String(10))  # delivered | failed
     http_status: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
 

@@ -55,7 +55,7 @@ def _latest_numbers(session: Session, ids: Iterable[str]) -> dict[str, int]:
     e = SubscriptionEventRow
     return dict(session.execute(select(e.subscription_id, func.max(e.event_number))
                                 .where(e.subscription_id.in_(list(ids)))
-                                .group_by(e.subscription_id)).tuples().all())
+                                .group_by(e.subscription_id)).all())
 
 
 class SubscriptionStore:
@@ -134,7 +134,7 @@ class SubscriptionStore:
         if until is not None:
             query = query.where(e.event_number <= until)
         with self.sessions() as session:
-            rows = session.execute(query.order_by(e.event_number).limit(limit)).tuples().all()
+            rows = session.execute(query.order_by(e.event_number).limit(limit)).all()
             return [_recorded(event, outbox) for event, outbox in rows]
 
     def attempts(self, subscription_id: str, limit: int = 20) -> list[Attempt]:

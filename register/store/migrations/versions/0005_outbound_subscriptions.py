@@ -94,7 +94,7 @@ def upgrade() -> None:
         sa.Column("last_event", sa.BigInteger(), nullable=True),
         sa.Column("attempted_at", sa.DateTime(), nullable=False),
         sa.Column("duration_ms", sa.Integer(), nullable=False),
-        sa.Column("outcome", sa.String(length=8), nullable=False),
+        sa.Column("outcome", sa.String(length=10), nullable=False),
         sa.Column("http_status", sa.Integer(), nullable=True),
         sa.Column("error", sa.Text(), nullable=True),
         sa.ForeignKeyConstraint(
