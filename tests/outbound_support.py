@@ -10,16 +10,32 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import Engine, select
 from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
+from mappings.fhir import subscription as mapping
+from queues.outbound.channels import RestHook
+from queues.outbound.delivery import Deliverer, RetryPolicy
+from queues.outbound.manage import SubscriptionManager
+from queues.outbound.notifications import Notifications
+from queues.outbound.processes import utcnow
+from queues.outbound.relay import Relay
 from register import commands as c
 from register.model import Address
 from register.nhs_number import synthetic
+from register.refdata.sql import SqlRefData
+from register.service import RegisterService
+from register.store import database
+from register.store.orm import EntitlementRow, OutboxRow
+from register.store.subscriptions import SubscriptionStore
+from register.store.views import RegisterViews
+from register.subscriptions import Subscription
 
 BACKPORT = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition"
 TOPIC = "https://fhir.s117-register.uk/SubscriptionTopic/s117-entitlement-change"
@@ -180,3 +196,72 @@ def changes(people: int, *, start: int = 0, icbs: tuple[str, ...] = ("QGH", "QOX
         yield admit(nhs, icb, f"S{i}")
         away = AREAS[icbs[(i + 1) % len(icbs)]][0] if i % 3 == 0 else None
         yield discharge(nhs, f"S{i}", to=away)
+
+
+BASE = "http://register.test"
+FAST = RetryPolicy(give_up_after=timedelta(minutes=5), first_delay=0.05, max_delay=0.4)
+
+
+class Outbound:
+    """The relay and delivery worker of one test, on the test's database."""
+
+    def __init__(self, engine: Engine, policy: RetryPolicy = FAST) -> None:
+        self.sessions = database.session_factory(engine)
+        self.store = SubscriptionStore(self.sessions)
+        refdata = SqlRefData(self.sessions)
+        self.manager = SubscriptionManager(
+            self.store, amqp_url=None, users=None,
+            kind_of=lambda code: o.kind if (o := refdata.orgs.get(code)) else None)
+        self.relay = Relay(self.sessions, BASE, poll_seconds=0.02)
+        self.deliverer = Deliverer(
+            self.store, Notifications(self.store, RegisterViews(self.sessions), refdata.name,
+                                      f"{BASE}/fhir"),
+            {"rest-hook": RestHook(5)}, policy=policy, threads=8, poll_seconds=0.02)
+        self.relay.on_batch = lambda _: self.deliverer.wake.set()
+
+    def subscribe(self, receiver: Receiver | None, *filters: str, **options: object
+                  ) -> Subscription:
+        resource = subscription(receiver.url if receiver else "http://127.0.0.1:9/x",
+                                list(filters), **options)  # type: ignore[arg-type]
+        return self.manager.create(mapping.from_fhir(resource, utcnow())).subscription
+
+    def get(self, sub: Subscription) -> Subscription:
+        found = self.store.get(sub.id)
+        assert found is not None
+        return found
+
+    @contextmanager
+    def running(self, *, relay: bool = True) -> Iterator[Outbound]:
+        """Its relay (embedded: no broker) and delivery worker; `relay=False` when the test
+        runs relays of its own."""
+        stop = threading.Event()
+        loops = (self.relay.run, self.deliverer.run) if relay else (self.deliverer.run,)
+        threads = [threading.Thread(target=loop, args=(stop,), daemon=True) for loop in loops]
+        for thread in threads:
+            thread.start()
+        try:
+            yield self
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join(30)
+
+    def outbox(self) -> list[OutboxRow]:
+        with self.sessions() as session:
+            return list(session.scalars(select(OutboxRow).order_by(OutboxRow.id)))
+
+    def entitlements_of_icb(self, icb: str) -> set[str]:
+        with self.sessions() as session:
+            return set(session.scalars(select(EntitlementRow.id).where(
+                EntitlementRow.responsible_icb == icb)))
+
+
+def started(receivers: list[Receiver], **options: object) -> Receiver:
+    receiver = Receiver(**options).start()  # type: ignore[arg-type]
+    receivers.append(receiver)
+    return receiver
+
+
+def apply(service: RegisterService, people: int, start: int = 0, **options: object) -> None:
+    for command in changes(people, start=start, **options):  # type: ignore[arg-type]
+        service.handle(command)

@@ -52,8 +52,9 @@ class Relay:
         self.batch_size = batch_size
         self.poll_seconds = poll_seconds
         self.on_batch = on_batch
-        self.name = process_name("relay")
+        self.name = f"{process_name('relay')}:{id(self):x}"
         self.wake = threading.Event()
+        self.relayed = 0  # events this relay has published and marked sent
 
     def pending(self) -> bool:
         """A cheap read first, so an idle relay takes no write lock."""
@@ -78,6 +79,7 @@ class Relay:
             recorded = SubscriptionStore.fan_out(session, rows, now)
             session.execute(update(OutboxRow).where(OutboxRow.id.in_([r.id for r in rows]))
                             .values(published_at=now))
+        self.relayed += len(rows)
         if self.on_batch is not None and recorded:
             self.on_batch(recorded)
         return len(rows)

@@ -8,115 +8,25 @@ every attempt on record. Issue 5 tests (a) and (b)."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 
-import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from mappings.fhir import subscription as mapping
-from queues.outbound.channels import RestHook
-from queues.outbound.delivery import Deliverer, RetryPolicy
-from queues.outbound.manage import SubscriptionManager
-from queues.outbound.notifications import Notifications
+from queues.outbound.delivery import RetryPolicy
 from queues.outbound.processes import utcnow
-from queues.outbound.relay import Relay
-from register.refdata.sql import SqlRefData
 from register.service import RegisterService
-from register.store import database
-from register.store.orm import EntitlementRow, OutboxRow
-from register.store.subscriptions import SubscriptionStore
-from register.store.views import RegisterViews
-from register.subscriptions import Subscription
 from tests.outbound_support import (
+    BASE,
+    FAST,
+    Outbound,
     Receiver,
-    changes,
+    apply,
     parameters,
+    started,
     subscription,
     wait_for,
 )
-
-BASE = "http://register.test"
-FAST = RetryPolicy(give_up_after=timedelta(minutes=5), first_delay=0.05, max_delay=0.4)
-
-
-class Outbound:
-    """The relay and delivery worker of one test, on the test's database."""
-
-    def __init__(self, engine: Engine, policy: RetryPolicy = FAST) -> None:
-        self.sessions = database.session_factory(engine)
-        self.store = SubscriptionStore(self.sessions)
-        refdata = SqlRefData(self.sessions)
-        self.manager = SubscriptionManager(
-            self.store, amqp_url=None, users=None,
-            kind_of=lambda code: o.kind if (o := refdata.orgs.get(code)) else None)
-        self.relay = Relay(self.sessions, BASE, poll_seconds=0.02)
-        self.deliverer = Deliverer(
-            self.store, Notifications(self.store, RegisterViews(self.sessions), refdata.name,
-                                      f"{BASE}/fhir"),
-            {"rest-hook": RestHook(5)}, policy=policy, threads=8, poll_seconds=0.02)
-        self.relay.on_batch = lambda _: self.deliverer.wake.set()
-
-    def subscribe(self, receiver: Receiver | None, *filters: str, **options: object
-                  ) -> Subscription:
-        resource = subscription(receiver.url if receiver else "http://127.0.0.1:9/x",
-                                list(filters), **options)  # type: ignore[arg-type]
-        return self.manager.create(mapping.from_fhir(resource, utcnow())).subscription
-
-    def get(self, sub: Subscription) -> Subscription:
-        found = self.store.get(sub.id)
-        assert found is not None
-        return found
-
-    @contextmanager
-    def running(self) -> Iterator[Outbound]:
-        stop = threading.Event()
-        threads = [threading.Thread(target=loop, args=(stop,), daemon=True)
-                   for loop in (self.relay.run, self.deliverer.run)]
-        for thread in threads:
-            thread.start()
-        try:
-            yield self
-        finally:
-            stop.set()
-            for thread in threads:
-                thread.join(30)
-
-    def outbox(self) -> list[OutboxRow]:
-        with self.sessions() as session:
-            return list(session.scalars(select(OutboxRow).order_by(OutboxRow.id)))
-
-    def entitlements_of_icb(self, icb: str) -> set[str]:
-        with self.sessions() as session:
-            return set(session.scalars(select(EntitlementRow.id).where(
-                EntitlementRow.responsible_icb == icb)))
-
-
-@pytest.fixture
-def outbound(engine: Engine) -> Outbound:
-    return Outbound(engine)
-
-
-@pytest.fixture
-def receivers() -> Iterator[list[Receiver]]:
-    made: list[Receiver] = []
-    yield made
-    for receiver in made:
-        if receiver.hold is not None:
-            receiver.hold.set()
-        receiver.stop()
-
-
-def started(receivers: list[Receiver], **options: object) -> Receiver:
-    receiver = Receiver(**options).start()  # type: ignore[arg-type]
-    receivers.append(receiver)
-    return receiver
-
-
-def apply(service: RegisterService, people: int, start: int = 0, **options: object) -> None:
-    for command in changes(people, start=start, **options):  # type: ignore[arg-type]
-        service.handle(command)
 
 
 def test_each_icb_hears_every_change_for_its_patients_and_nothing_else(
@@ -279,3 +189,20 @@ def test_ended_subscriptions_hear_nothing_more_and_off_ones_record_nothing(
         wait_for(lambda: outbound.get(sub).delivered_through == 2, "delivery")
     assert outbound.get(off.subscription).events_since_start == 0
     assert len(receiver.of_kind("handshake")) == 1
+
+
+def test_two_in_process_buses_on_one_embedded_database_are_harmless(
+        engine: Engine, service: RegisterService, receivers: list[Receiver]):
+    """Embedded mode with several gunicorn workers: each runs the in-process bus on the same
+    tables; every event is recorded once and delivered once, in order."""
+    first, second = Outbound(engine), Outbound(engine)
+    receiver = started(receivers)
+    sub = first.subscribe(receiver, "responsible-icb=QGH,QOX")
+    with first.running(), second.running():
+        apply(service, 10)
+        wait_for(lambda: all(r.published_at for r in first.outbox()), "relayed")
+        total = first.get(sub).events_since_start
+        wait_for(lambda: first.get(sub).delivered_through == total, "delivered")
+    assert total == len(first.outbox())
+    assert receiver.numbers() == list(range(1, total + 1))
+    assert [n for n, _, _ in receiver.events()] == sorted(set(receiver.numbers()))
