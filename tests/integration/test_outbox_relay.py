@@ -37,27 +37,6 @@ WATCH = "s117.test.watch"  # a consumer's own queue on the event stream
 
 
 @pytest.fixture
-def pg_engine(postgresql_url: str) -> Engine:
-    from tests.conftest import empty_register, prepared_engine
-
-    engine = prepared_engine(postgresql_url)
-    empty_register(engine)
-    return engine
-
-
-@pytest.fixture
-def pg_service(pg_engine: Engine) -> RegisterService:
-    from register.refdata.sql import SqlRefData
-    from register.store import database
-    from register.store.uow import SqlUnitOfWork
-    from tests.conftest import TODAY
-
-    sessions = database.session_factory(pg_engine)
-    return RegisterService(lambda: SqlUnitOfWork(sessions), SqlRefData(sessions),
-                           today=lambda: TODAY)
-
-
-@pytest.fixture
 def watch(amqp_url: str) -> Iterator[pika.adapters.blocking_connection.BlockingChannel]:
     """A durable quorum queue bound to every event, as an ICB's own consumer would bind."""
     connection = connect(amqp_url, "relay test consumer", give_up_after=10)
