@@ -497,11 +497,14 @@ SEARCH_PARAMETERS = [
 Param = tuple[str, str, int, str, str, str]  # name, use, min, max, type, documentation
 
 
-def operation(code: str, title: str, description: str, resources: list[str], *,
+def operation(ident: str, title: str, description: str, resources: list[str], *,
               system: bool, type_level: bool, instance: bool, affects_state: bool,
-              parameters: list[Param], base: str | None = None) -> Resource:
-    op = _common("OperationDefinition", code, f"{url.OPERATION}/{code}", title, description)
-    op.update({"kind": "operation", "code": code, "affectsState": affects_state,
+              parameters: list[Param], base: str | None = None,
+              code: str | None = None) -> Resource:
+    """`code` (what follows the `$`) is the id unless given: the Subscription operations
+    are `$status` and `$events`, ids that would clash with nothing but say little."""
+    op = _common("OperationDefinition", ident, f"{url.OPERATION}/{ident}", title, description)
+    op.update({"kind": "operation", "code": code or ident, "affectsState": affects_state,
                "system": system, "type": type_level, "instance": instance})
     if resources:
         op["resource"] = resources
@@ -595,7 +598,7 @@ OPERATIONS = [
               "started, the last one the subscriber acknowledged, the last error and the "
               "latest delivery attempts.", ["Subscription"], system=False, type_level=True,
               instance=True, affects_state=False,
-              base=f"{url.BACKPORT_OPERATION}/backport-subscription-status",
+              base=f"{url.BACKPORT_OPERATION}/backport-subscription-status", code="status",
               parameters=[("id", "in", 0, "*", "id", "type level: these Subscriptions "
                            "(default: all)"),
                           ("status", "in", 0, "*", "code", "type level: only Subscriptions "
@@ -607,7 +610,7 @@ OPERATIONS = [
               "Events recorded for a Subscription, by event number: how a subscriber that "
               "was down recovers every event it missed.", ["Subscription"], system=False,
               type_level=False, instance=True, affects_state=False,
-              base=f"{url.BACKPORT_OPERATION}/backport-subscription-events",
+              base=f"{url.BACKPORT_OPERATION}/backport-subscription-events", code="events",
               parameters=[("eventsSinceNumber", "in", 0, "1", "string", "first event number "
                            "(inclusive; default 1)"),
                           ("eventsUntilNumber", "in", 0, "1", "string", "last event number "

@@ -59,7 +59,7 @@ class RetryPolicy:
 class Deliverer:
     def __init__(self, store: SubscriptionStore, notifications: Notifications,
                  channels: Mapping[str, Channel], *, policy: RetryPolicy | None = None,
-                 threads: int = 64, lease: timedelta = timedelta(seconds=120),
+                 threads: int = 64, lease: timedelta = timedelta(seconds=30),
                  poll_seconds: float = 0.1, max_batch: int = 100) -> None:
         self.store = store
         self.notifications = notifications

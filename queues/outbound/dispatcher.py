@@ -64,7 +64,10 @@ def build(settings: Settings, sessions: sessionmaker[Session], name_of: NameOf, 
         store, Notifications(store, RegisterViews(sessions), name_of, base), channels,
         policy=policy or RetryPolicy(
             give_up_after=timedelta(seconds=settings.delivery_retry_seconds)),
-        threads=settings.delivery_threads)
+        threads=settings.delivery_threads,
+        # Longer than one attempt may take, renewed after each: a worker that dies (even by
+        # SIGKILL) holds its subscribers for at most this long before another takes over.
+        lease=timedelta(seconds=2 * settings.delivery_timeout_seconds + 10))
     wake = deliverer.wake.set
     relay = Relay(sessions, settings.base_url,
                   StreamPublisher(settings.amqp_url) if settings.amqp_url else None,
