@@ -108,8 +108,7 @@ class Deliverer:
                 return
             try:
                 while not stop.is_set() and self.step(subscription_id):
-                    if not self.store.claim(subscription_id, self.owner, utcnow(), self.lease):
-                        break
+                    pass  # each delivered step renewed the lease
             finally:
                 self.store.release(subscription_id, self.owner)
         except Exception as error:  # a database error or a bug must not kill the pool
@@ -120,10 +119,11 @@ class Deliverer:
             with self._lock:
                 self._busy.discard(subscription_id)
 
-    def _next(self, subscription: Subscription) -> tuple[str, list[RecordedEvent]] | None:
+    @staticmethod
+    def _next(subscription: Subscription, events: list[RecordedEvent]
+              ) -> tuple[str, list[RecordedEvent]] | None:
         if subscription.status == "requested":
             return "handshake", []
-        events = self.store.pending(subscription, subscription.max_count or self.max_batch)
         if events:
             return "event-notification", events
         period = subscription.heartbeat_seconds
@@ -135,12 +135,12 @@ class Deliverer:
     def step(self, subscription_id: str) -> bool:
         """Send the next thing this subscriber is owed; True if it was delivered (there may
         be more), False if there was nothing to send or the attempt failed."""
-        subscription = self.store.get(subscription_id)
+        subscription, pending = self.store.load(subscription_id, self.max_batch)
         now = utcnow()
         if subscription is None or subscription.status not in LIVE or (
                 subscription.next_attempt_at and subscription.next_attempt_at > now):
             return False
-        found = self._next(subscription)
+        found = self._next(subscription, pending[:subscription.max_count or self.max_batch])
         if found is None:
             return False
         kind, events = found
@@ -158,7 +158,8 @@ class Deliverer:
                           "delivered" if outcome.delivered else "failed", outcome.http_status,
                           outcome.error)
         if outcome.delivered:
-            return self.store.delivered(subscription, self.owner, attempt, utcnow())
+            return self.store.delivered(subscription, self.owner, attempt, utcnow(),
+                                        self.lease)
         failures = subscription.failures + 1
         failing_for = utcnow() - (subscription.failing_since or now)
         give_up = failing_for >= self.policy.give_up_after or (

@@ -308,7 +308,7 @@ def test_networked_relay_killed_mid_stream_loses_nothing_for_an_amqp_subscriber(
     # + 10 s): a short timeout keeps this test short.
     env = {"S117_DATABASE_URL": postgresql_url, "S117_AMQP_URL": amqp_url,
            "S117_AMQP_ADMIN": "rabbitmqctl", "S117_AUTH": "jwt",
-           "S117_DELIVERY_TIMEOUT_SECONDS": "2"}
+           "S117_DELIVERY_TIMEOUT_SECONDS": "1"}
     assert run("queues", "declare", "--definitions", str(tmp_path / "d.json"), cwd=tmp_path,
                env=env).returncode == 0
     server, base = serving(tmp_path, env)
