@@ -57,12 +57,12 @@ class Criteria:
                 raise InvalidData(f"unknown event {', '.join(sorted(values - events))}: one of "
                                   f"{', '.join(sorted(events))}", field=name)
 
-    def as_json(self) -> list[list[object]]:
-        return [[name, sorted(values)] for name, values in self.filters]
+    def as_json(self) -> list[tuple[str, list[str]]]:
+        return [(name, sorted(values)) for name, values in self.filters]
 
     @classmethod
-    def from_json(cls, topic: str, filters: Iterable[list[object]]) -> Criteria:
-        return cls(Topic(topic), tuple((str(name), frozenset(map(str, values)))  # type: ignore[call-overload]
+    def from_json(cls, topic: str, filters: Iterable[tuple[str, list[str]]]) -> Criteria:
+        return cls(Topic(topic), tuple((str(name), frozenset(map(str, values)))
                                        for name, values in filters))
 
 

@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from fhir_profiles import canonical as url
 from mappings.fhir.common import ext, extension, extensions, instant, is_gss
+from mappings.fhir.notification import CONTENTS
 from register.errors import InvalidData
 from register.nhs_number import is_valid
 from register.subscriptions import (
@@ -29,7 +30,6 @@ from register.subscriptions import (
 )
 
 Resource = dict[str, Any]
-CONTENTS = ("empty", "id-only", "full-resource")
 JSON_PAYLOADS = ("application/fhir+json", "application/json")
 MAX_TIMEOUT = 60  # seconds: no single delivery attempt may hold a worker longer
 MAX_COUNT = 1000

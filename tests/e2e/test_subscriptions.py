@@ -293,6 +293,8 @@ def test_the_topics_are_published_and_named_in_the_capability_statement(
     paths = requests.get(f"{base}/openapi.json", timeout=10).json()["paths"]
     assert {"/Subscription", "/Subscription/{id}", "/Subscription/$status",
             "/Subscription/{id}/$status", "/Subscription/{id}/$events"} <= set(paths)
+    assert {"get", "put", "delete"} <= set(paths["/Subscription/{id}"])
+    assert {"get", "post"} <= set(paths["/Subscription"])
 
 
 # -- networked: PostgreSQL, RabbitMQ, s117 relay ---------------------------------------------

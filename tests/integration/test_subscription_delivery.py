@@ -10,12 +10,13 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
 
 from mappings.fhir import subscription as mapping
 from queues.outbound.delivery import RetryPolicy
 from queues.outbound.processes import utcnow
 from register.service import RegisterService
+from register.store.subscription_tables import SubscriptionRow
 from tests.outbound_support import (
     BASE,
     FAST,
@@ -206,3 +207,18 @@ def test_two_in_process_buses_on_one_embedded_database_are_harmless(
     assert total == len(first.outbox())
     assert receiver.numbers() == list(range(1, total + 1))
     assert [n for n, _, _ in receiver.events()] == sorted(set(receiver.numbers()))
+
+
+def test_a_subscription_whose_end_has_passed_records_nothing_more_and_is_turned_off(
+        outbound: Outbound, service: RegisterService):
+    sub = outbound.subscribe(None, "responsible-icb=QGH")
+    with outbound.sessions.begin() as session:  # its `end` comes (a clock moved on)
+        session.execute(update(SubscriptionRow).where(SubscriptionRow.id == sub.id)
+                        .values(end_at=utcnow()))
+    apply(service, 1, icbs=("QGH",))
+    while outbound.relay.run_once():
+        pass
+    assert outbound.get(sub).events_since_start == 0
+    assert outbound.store.due(utcnow()) == []
+    assert outbound.store.expire(utcnow()) == 1
+    assert outbound.get(sub).status == "off"
