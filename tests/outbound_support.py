@@ -142,7 +142,8 @@ class Receiver:
 
 def subscription(endpoint: str | None, filters: list[str], *, content: str = "id-only",
                  heartbeat: int | None = None, headers: list[str] | None = None,
-                 amqp: bool = False, topic: str = TOPIC) -> dict[str, Any]:
+                 amqp: bool = False, topic: str = TOPIC,
+                 max_count: int | None = None) -> dict[str, Any]:
     """A backport-subscription as an ICB analyst would write it."""
     channel: dict[str, Any] = {
         "type": "message" if amqp else "rest-hook", "payload": "application/fhir+json",
@@ -159,8 +160,11 @@ def subscription(endpoint: str | None, filters: list[str], *, content: str = "id
     if headers:
         channel["header"] = headers
     if heartbeat:
-        channel["extension"] = [{"url": f"{BACKPORT}/backport-heartbeat-period",
-                                 "valueUnsignedInt": heartbeat}]
+        channel.setdefault("extension", []).append(
+            {"url": f"{BACKPORT}/backport-heartbeat-period", "valueUnsignedInt": heartbeat})
+    if max_count:
+        channel.setdefault("extension", []).append(
+            {"url": f"{BACKPORT}/backport-max-count", "valuePositiveInt": max_count})
     return {"resourceType": "Subscription", "status": "requested",
             "meta": {"profile": [f"{BACKPORT}/backport-subscription"]},
             "reason": "entitlement changes for our patients", "criteria": topic,

@@ -103,6 +103,8 @@ class Deliverer:
                 self.wake.clear()
 
     def _lane(self, subscription_id: str, stop: threading.Event) -> None:
+        with self._lock:
+            self._resting.pop(subscription_id, None)
         try:
             if not self.store.claim(subscription_id, self.owner, utcnow(), self.lease):
                 return
@@ -140,7 +142,7 @@ class Deliverer:
         if subscription is None or subscription.status not in LIVE or (
                 subscription.next_attempt_at and subscription.next_attempt_at > now):
             return False
-        found = self._next(subscription, pending[:subscription.max_count or self.max_batch])
+        found = self._next(subscription, pending)
         if found is None:
             return False
         kind, events = found

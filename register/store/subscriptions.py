@@ -241,8 +241,9 @@ class SubscriptionStore:
 
     def load(self, subscription_id: str, limit: int
              ) -> tuple[Subscription | None, list[RecordedEvent]]:
-        """A subscription and its first `limit` unacknowledged events, read together (one
-        connection per delivery step: on a busy relay every round trip counts)."""
+        """A subscription and its first unacknowledged events (its `maxCount`, else
+        `limit`), read together: one connection per delivery step, because on a busy relay
+        every round trip counts."""
         e = SubscriptionEventRow
         with self.sessions() as session:
             row = session.get(SubscriptionRow, subscription_id)
@@ -254,7 +255,7 @@ class SubscriptionStore:
             rows = session.execute(
                 select(e, OutboxRow).join(OutboxRow, OutboxRow.id == e.outbox_id)
                 .where(e.subscription_id == row.id, e.event_number > row.delivered_through)
-                .order_by(e.event_number).limit(limit)).all()
+                .order_by(e.event_number).limit(row.max_count or limit)).all()
             return subscription, [_recorded(event, outbox) for event, outbox in rows]
 
     @staticmethod

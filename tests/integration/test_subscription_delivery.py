@@ -222,3 +222,19 @@ def test_a_subscription_whose_end_has_passed_records_nothing_more_and_is_turned_
     assert outbound.store.due(utcnow()) == []
     assert outbound.store.expire(utcnow()) == 1
     assert outbound.get(sub).status == "off"
+
+
+def test_a_subscriber_catching_up_gets_at_most_max_count_events_a_notification(
+        outbound: Outbound, service: RegisterService, receivers: list[Receiver]):
+    receiver = started(receivers)
+    sub = outbound.subscribe(receiver, "responsible-icb=QGH", max_count=2)
+    with outbound.running():
+        wait_for(lambda: outbound.get(sub).status == "active", "the handshake")
+        receiver.stop()
+        apply(service, 3, icbs=("QGH",))
+        wait_for(lambda: outbound.get(sub).failures >= 1, "a failed attempt")
+        receiver.start()
+        wait_for(lambda: outbound.get(sub).delivered_through == 6, "catching up")
+    sizes = [len(r.events()) for r in receiver.of_kind("event-notification")]
+    assert max(sizes) == 2 and sum(sizes) == 6
+    assert receiver.numbers() == [1, 2, 3, 4, 5, 6]
