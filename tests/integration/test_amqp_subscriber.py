@@ -85,6 +85,7 @@ def test_an_icb_reads_its_own_queue_with_its_own_credentials(
 
     with outbound.running():
         apply(pg_service, 6)
+        wait_for(lambda: all(r.published_at for r in outbound.outbox()), "every event relayed")
         wait_for(lambda: outbound.get(sub).delivered_through == outbound.get(sub)
                  .events_since_start > 0, "delivery to the queue")
     expected = [r for r in outbound.outbox() if r.icb == "QGH"]
