@@ -188,9 +188,10 @@ def relay(
     publisher confirms, in commit order, record it for the Subscriptions it matches, and
     deliver to them. Safe to run on several machines. Runs until SIGTERM."""
     from adapter.bootstrap import build
+    from adapter.outbound import RELAY_POOL
     from adapter.outbound import relay as run_relay
 
-    run_relay(build(_settings()), deliver=deliver)
+    run_relay(build(_settings(), pool_size=RELAY_POOL, max_overflow=0), deliver=deliver)
 
 
 @app.command()

@@ -24,6 +24,11 @@ def start_in_process_bus(register: Register) -> Dispatcher | None:
     return Dispatcher(build(register.settings, register.sessions, register.refdata.name)).start()
 
 
+# Connections of one `s117 relay` process: its delivery lanes each hold one briefly, and a
+# fixed pool avoids PostgreSQL starting a backend for every overflow connection.
+RELAY_POOL = 24
+
+
 def relay(register: Register, *, deliver: bool) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     outbound = build(register.settings, register.sessions, register.refdata.name)

@@ -221,7 +221,7 @@ class Outbound:
             self.store, Notifications(self.store, RegisterViews(self.sessions), refdata.name,
                                       f"{BASE}/fhir"),
             {"rest-hook": RestHook(5)}, policy=policy, threads=8, poll_seconds=0.02)
-        self.relay.on_batch = lambda _: self.deliverer.wake.set()
+        self.relay.on_batch = lambda _: self.deliverer.notify()
 
     def subscribe(self, receiver: Receiver | None, *filters: str, **options: object
                   ) -> Subscription:

@@ -40,6 +40,7 @@ from register.store.subscriptions import LIVE, SubscriptionStore
 from register.subscriptions import Attempt, RecordedEvent, Subscription
 
 log = logging.getLogger("s117.delivery")
+REST_SECONDS = 5.0  # after a lane failed unexpectedly (a database error, a bug)
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,8 @@ class Deliverer:
     def __init__(self, store: SubscriptionStore, notifications: Notifications,
                  channels: Mapping[str, Channel], *, policy: RetryPolicy | None = None,
                  threads: int = 64, lease: timedelta = timedelta(seconds=30),
-                 poll_seconds: float = 0.1, max_batch: int = 100) -> None:
+                 poll_seconds: float = 0.1, max_batch: int = 100,
+                 linger_seconds: float = 2.0) -> None:
         self.store = store
         self.notifications = notifications
         self.channels = channels
@@ -69,11 +71,33 @@ class Deliverer:
         self.lease = lease
         self.poll_seconds = poll_seconds
         self.max_batch = max_batch
+        self.linger_seconds = linger_seconds
         self.owner = f"{process_name('delivery')}:{id(self):x}"
         self.wake = threading.Event()
+        self._news = threading.Condition()  # notified when this process recorded events
+        self._batches = 0
         self._busy: set[str] = set()
         self._resting: dict[str, float] = {}  # subscription -> monotonic time to retry at
         self._lock = threading.Lock()
+
+    def notify(self) -> None:
+        """New events were recorded (the relay in this process calls this after a batch)."""
+        with self._news:
+            self._batches += 1
+            self._news.notify_all()
+        self.wake.set()
+
+    def _linger(self, seen: int, at_most: float) -> str:
+        """Wait a little for news instead of giving the subscriber up: a lane kept warm
+        saves the lease round trips and answers the next event at once. Only while the
+        pool has room, so lanes with nothing to send never keep busy ones waiting.
+        `news`, `timeout` or `no-room`."""
+        if len(self._busy) > self.threads // 2:
+            return "no-room"
+        with self._news:
+            if self._batches == seen:
+                self._news.wait(at_most)
+            return "news" if self._batches != seen else "timeout"
 
     def run(self, stop: threading.Event) -> None:
         failures, expired_at = 0, 0.0
@@ -101,6 +125,8 @@ class Deliverer:
                     pool.submit(self._lane, subscription_id, stop)
                 self.wake.wait(self.poll_seconds)
                 self.wake.clear()
+            with self._news:  # lingering lanes: stop waiting, we are stopping
+                self._news.notify_all()
 
     def _lane(self, subscription_id: str, stop: threading.Event) -> None:
         with self._lock:
@@ -109,14 +135,27 @@ class Deliverer:
             if not self.store.claim(subscription_id, self.owner, utcnow(), self.lease):
                 return
             try:
-                while not stop.is_set() and self.step(subscription_id):
-                    pass  # each delivered step renewed the lease
+                timed_out = False
+                while not stop.is_set():
+                    seen = self._batches
+                    done, heartbeat = self.step(subscription_id)
+                    if done == "sent":  # which renewed the lease; there may be more
+                        timed_out = False
+                        continue
+                    if done == "failed" or timed_out:
+                        break
+                    # Idle: linger for news; after a quiet spell look once more (another
+                    # process's relay may have recorded events) and then let it go.
+                    waited = self._linger(seen, min(self.linger_seconds, heartbeat or 3600))
+                    if waited == "no-room":
+                        break
+                    timed_out = waited == "timeout"
             finally:
                 self.store.release(subscription_id, self.owner)
         except Exception as error:  # a database error or a bug must not kill the pool
             log.exception("delivery to %s interrupted: %s", subscription_id, short(error))
             with self._lock:  # rest before trying this subscriber again
-                self._resting[subscription_id] = time.monotonic() + self.policy.max_delay
+                self._resting[subscription_id] = time.monotonic() + REST_SECONDS
         finally:
             with self._lock:
                 self._busy.discard(subscription_id)
@@ -134,17 +173,19 @@ class Deliverer:
             return "heartbeat", []
         return None
 
-    def step(self, subscription_id: str) -> bool:
-        """Send the next thing this subscriber is owed; True if it was delivered (there may
-        be more), False if there was nothing to send or the attempt failed."""
+    def step(self, subscription_id: str) -> tuple[str, int | None]:
+        """Send the next thing this subscriber is owed: `sent` (there may be more), `idle`
+        (nothing to send now) or `failed` (recorded, and the subscription backs off); with
+        the subscription's heartbeat period, so an idle lane wakes in time for it."""
         subscription, pending = self.store.load(subscription_id, self.max_batch)
         now = utcnow()
         if subscription is None or subscription.status not in LIVE or (
                 subscription.next_attempt_at and subscription.next_attempt_at > now):
-            return False
+            return "failed", None
+        period = subscription.heartbeat_seconds
         found = self._next(subscription, pending)
         if found is None:
-            return False
+            return "idle", period
         kind, events = found
         channel = self.channels.get(subscription.channel)
         started = time.perf_counter()
@@ -160,8 +201,8 @@ class Deliverer:
                           "delivered" if outcome.delivered else "failed", outcome.http_status,
                           outcome.error)
         if outcome.delivered:
-            return self.store.delivered(subscription, self.owner, attempt, utcnow(),
-                                        self.lease)
+            held = self.store.delivered(subscription, self.owner, attempt, utcnow(), self.lease)
+            return ("sent" if held else "failed"), period
         failures = subscription.failures + 1
         failing_for = utcnow() - (subscription.failing_since or now)
         give_up = failing_for >= self.policy.give_up_after or (
@@ -170,4 +211,4 @@ class Deliverer:
                           self.policy.delay(failures), give_up)
         log.warning("delivery to Subscription/%s failed (%s, %d in a row)%s", subscription.id,
                     outcome.error, failures, ": status is now error" if give_up else "")
-        return False
+        return "failed", period

@@ -68,10 +68,9 @@ def build(settings: Settings, sessions: sessionmaker[Session], name_of: NameOf, 
         # Longer than one attempt may take, renewed after each: a worker that dies (even by
         # SIGKILL) holds its subscribers for at most this long before another takes over.
         lease=timedelta(seconds=2 * settings.delivery_timeout_seconds + 10))
-    wake = deliverer.wake.set
     relay = Relay(sessions, settings.base_url,
                   StreamPublisher(settings.amqp_url) if settings.amqp_url else None,
-                  on_batch=lambda _: wake())
+                  on_batch=lambda _: deliverer.notify())
     scheduler = ReviewScheduler(sessions, notice_days=settings.review_notice_days,
                                 on_raised=lambda _: relay.wake.set())
     return Outbound(relay, deliverer, scheduler)

@@ -245,11 +245,15 @@ class SubscriptionStore:
         `limit`), read together: one connection per delivery step, because on a busy relay
         every round trip counts."""
         e = SubscriptionEventRow
+        latest = select(func.max(e.event_number)).where(
+            e.subscription_id == SubscriptionRow.id).scalar_subquery()
         with self.sessions() as session:
-            row = session.get(SubscriptionRow, subscription_id)
-            if row is None:
+            found = session.execute(select(SubscriptionRow, latest).where(
+                SubscriptionRow.id == subscription_id)).first()
+            if found is None:
                 return None, []
-            subscription = _record(row, _latest_numbers(session, [row.id]).get(row.id))
+            row, number = found
+            subscription = _record(row, number)
             if subscription.status != "active":
                 return subscription, []
             rows = session.execute(

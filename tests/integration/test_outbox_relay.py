@@ -196,7 +196,7 @@ def test_two_relays_at_once_publish_each_event_once_in_order(
     sub = outbound.subscribe(receiver, "responsible-icb=QGH")
     relays = [Relay(outbound.sessions, "http://register.test", StreamPublisher(amqp_url),
                     batch_size=3, poll_seconds=0.01,
-                    on_batch=lambda _: outbound.deliverer.wake.set()) for _ in range(2)]
+                    on_batch=lambda _: outbound.deliverer.notify()) for _ in range(2)]
     with relaying(*relays), outbound.running(relay=False):
         apply(pg_service, 15)
         wait_for(lambda: unpublished(outbound) == 0, "every event relayed")
