@@ -8,7 +8,9 @@ subscription's lease (so one worker in the whole region delivers to a subscriber
 which is what keeps its notifications in order), then sends: the handshake when the
 Subscription is `requested`, else the next pending events (up to `maxCount` per Bundle, so a
 subscriber catching up after an outage gets them in few requests), else a heartbeat when
-`heartbeatPeriod` has passed since the last send. It goes on while sends succeed. A failed
+`heartbeatPeriod` has passed since the last send. It goes on while sends succeed, and when
+there is nothing to send it lingers a moment for the relay's news (up to 2 s, only while the
+pool has room) rather than giving the lease back after every event. A failed
 send is recorded, and the subscription waits out an exponential backoff (1 s doubling to
 10 min); after `S117_DELIVERY_RETRY_SECONDS` of failing (default 24 h), or three failed
 handshakes, its status becomes `error`. Events keep being recorded in every case, so `$events`
