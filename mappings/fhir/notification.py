@@ -26,7 +26,6 @@ ResourceAt = Callable[[RecordedEvent], Resource | None]
 """The EpisodeOfCare as it stood just after an event (full-resource payloads)."""
 
 CONTENTS = ("empty", "id-only", "full-resource")
-STREAM = "s117.events"
 
 
 def event_extension(recorded: RecordedEvent) -> Resource:
@@ -110,7 +109,7 @@ def bundle(subscription: Subscription, kind: str, base: str, *,
             "timestamp": instant_now(), "entry": entries}
 
 
-def stream_bundle(recorded: RecordedEvent, base: str) -> Resource:
+def stream_bundle(recorded: RecordedEvent, base: str, exchange: str) -> Resource:
     """The body of a message on the `s117.events` exchange: the same notification shape,
     for the register's whole event stream rather than one Subscription (so the reference
     names the exchange), always `id-only`: the stream is shared, so it carries no clinical
@@ -119,7 +118,7 @@ def stream_bundle(recorded: RecordedEvent, base: str) -> Resource:
     status = {"resourceType": "Parameters", "id": str(uuid4()),
               "meta": {"profile": [url.BACKPORT_STATUS]}, "parameter": [
                   {"name": "subscription", "valueReference": {
-                      "identifier": {"system": url.AMQP_EXCHANGE_ID, "value": STREAM},
+                      "identifier": {"system": url.AMQP_EXCHANGE_ID, "value": exchange},
                       "display": "the register's AMQP event stream"}},
                   {"name": "topic",
                    "valueCanonical": url.topic(Topic.ENTITLEMENT_CHANGE.value)},

@@ -46,7 +46,8 @@ def recorded(row: OutboxRow) -> RecordedEvent:
 
 def stream_message(row: OutboxRow, base: str) -> StreamMessage:
     event = recorded(row)
-    body = json.dumps(notification.stream_bundle(event, base), separators=(",", ":"))
+    body = json.dumps(notification.stream_bundle(event, base, topology.EVENTS),
+                      separators=(",", ":"))
     headers = {"event": row.event, "event-number": row.id,
                "topic": url.topic("s117-entitlement-change"),
                "local-authority": row.local_authority or topology.UNKNOWN,

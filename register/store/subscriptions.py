@@ -27,9 +27,6 @@ from register.subscriptions import Attempt, Criteria, RecordedEvent, Subscriptio
 
 LIVE = ("requested", "active")  # statuses that are delivered to
 RECORDING = ("requested", "active", "error")  # statuses that events are recorded for
-DEFINITION = ("status", "topic", "filters", "channel", "endpoint", "headers", "content",
-              "heartbeat_seconds", "timeout_seconds", "max_count", "end_at", "resource",
-              "amqp_queue", "amqp_user")
 
 
 def _record(row: SubscriptionRow, events_since_start: int | None) -> Subscription:

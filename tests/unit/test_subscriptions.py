@@ -223,7 +223,7 @@ def bundles() -> dict[str, dict]:
         "full-resource": notification.bundle(stored("full-resource"), "event-notification",
                                              base, events=RECORDED,
                                              resource_at=lambda _: copy.deepcopy(EPISODE)),
-        "stream": notification.stream_bundle(RECORDED[1], base)}
+        "stream": notification.stream_bundle(RECORDED[1], base, "s117.events")}
 
 
 def test_every_notification_is_valid_r4_for_both_validators():

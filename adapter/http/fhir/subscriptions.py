@@ -51,17 +51,17 @@ def _json(created: Subscription | Created) -> dict[str, Any]:
                                 password=password)
 
 
+def _refused(exc: InvalidData) -> FhirError:
+    """A Subscription the register cannot honour is 422, naming the element."""
+    return FhirError(422, Issue("error", "invalid", exc.message,
+                                [exc.field] if exc.field else []))
+
+
 def _spec(data: dict[str, Any]) -> subscription.SubscriptionSpec:
     try:
         return subscription.from_fhir(incoming.checked(data), utcnow())
     except InvalidData as exc:
-        raise FhirError(422, Issue("error", "invalid", exc.message,
-                                   [exc.field] if exc.field else [])) from None
-
-
-def _refused(exc: InvalidData) -> FhirError:
-    return FhirError(422, Issue("error", "invalid", exc.message,
-                                [exc.field] if exc.field else []))
+        raise _refused(exc) from None
 
 
 @blueprint.post("/Subscription")
