@@ -10,7 +10,7 @@ Every refusal is an InvalidData naming the element (the API answers 422)."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -35,6 +35,7 @@ MAX_TIMEOUT = 60  # seconds: no single delivery attempt may hold a worker longer
 MAX_COUNT = 1000
 _HEADER = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+:[ \t]*[^\r\n]*$")
 _TEN_DIGITS = re.compile(r"(?<!\d)\d{10}(?!\d)")
+MASK = "******"  # what a header's value reads as: bearer tokens are not shown again
 # Filters whose values are organisation codes, and the identifier system they may name.
 _SYSTEMS = {RESPONSIBLE_ICB: url.ODS_CODE, RESPONSIBLE_LA: url.GSS_CODE,
             RESIDENCE_LA: url.GSS_CODE}
@@ -56,6 +57,23 @@ class SubscriptionSpec:
     max_count: int | None
     end_at: datetime | None  # naive UTC
     resource: Resource  # as sent, without the server-managed elements
+
+    def unmasked(self, stored: tuple[str, ...]) -> SubscriptionSpec:
+        """Headers sent back as read (`Authorization: ******`) keep their stored values: a
+        subscriber's secrets are written, never read back."""
+        known = {h.split(":", 1)[0].strip().lower(): h for h in stored}
+        headers = []
+        for i, header in enumerate(self.headers):
+            name, _, value = header.partition(":")
+            if value.strip() == MASK:
+                if name.strip().lower() not in known:
+                    raise _fail(f"header {name.strip()} is masked but has no stored value: "
+                                "send its value", f"Subscription.channel.header[{i}]")
+                header = known[name.strip().lower()]
+            headers.append(header)
+        channel = {**self.resource["channel"], "header": headers}
+        return replace(self, headers=tuple(headers),
+                       resource={**self.resource, "channel": channel})
 
     def values(self) -> dict[str, Any]:
         """The store's definition columns."""
@@ -264,6 +282,9 @@ def to_fhir(subscription: Subscription, *, amqp_endpoint: str | None = None,
                      **{k: v for k, v in subscription.resource.items()
                         if k not in SERVER_MANAGED},
                      "status": subscription.status}
+    if subscription.headers:
+        out["channel"] = {**out["channel"], "header": [
+            f"{h.split(':', 1)[0].strip()}: {MASK}" for h in subscription.headers]}
     if subscription.last_error and subscription.status in ("error", "active", "requested"):
         out["error"] = subscription.last_error
     if subscription.channel == "amqp" and subscription.amqp_queue:

@@ -112,6 +112,7 @@ class SubscriptionManager:
         if old is None:
             raise NotFound(f"Subscription/{subscription_id} is not known", field="id")
         self._check_codes(spec)
+        spec = spec.unmasked(old.headers)
         values = spec.values()
         moved = (spec.channel, spec.endpoint, spec.headers) != (old.channel, old.endpoint,
                                                                 old.headers)

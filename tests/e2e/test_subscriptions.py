@@ -246,8 +246,11 @@ def test_the_subscription_api_refuses_what_it_cannot_honour_and_edits_with_if_ma
                          timeout=10).status_code == 400
 
     created = requests.post(f"{base}/Subscription", headers=FHIR_JSON, timeout=10,
-                            json=subscription(receiver.url, ["responsible-la=E06000019"]))
+                            json=subscription(receiver.url, ["responsible-la=E06000019"],
+                                              headers=["Authorization: Bearer s3cret"]))
     assert created.status_code == 201
+    assert created.json()["channel"]["header"] == ["Authorization: ******"], \
+        "a subscriber's secret is written, never read back"
     assert created.headers["Location"].endswith(f"/Subscription/{created.json()['id']}")
     resource = created.json()
     wait_for(lambda: requests.get(f"{base}/Subscription/{resource['id']}", timeout=10)
@@ -263,6 +266,13 @@ def test_the_subscription_api_refuses_what_it_cannot_honour_and_edits_with_if_ma
     assert saved.status_code == 200, saved.text
     assert saved.json()["status"] == "active", "a filter edit does not interrupt delivery"
     assert saved.json()["meta"]["versionId"] == "2"
+    moved = saved.json()
+    moved["channel"]["endpoint"] = f"{receiver.url}?moved=1"  # the masked header round-trips
+    assert requests.put(f"{base}/Subscription/{resource['id']}", json=moved, timeout=10,
+                        headers=FHIR_JSON).status_code == 200
+    rehandshake = wait_for(lambda: len(receiver.of_kind("handshake")) == 2
+                           and receiver.of_kind("handshake")[1], "a handshake at the new URL")
+    assert rehandshake.headers["Authorization"] == "Bearer s3cret"
     found = requests.get(f"{base}/Subscription", params={"status": "active"}, timeout=10)
     assert resource["id"] in [e["resource"]["id"] for e in found.json()["entry"]]
     every = requests.get(f"{base}/Subscription/$status", timeout=10).json()
