@@ -53,8 +53,10 @@ def prepare_embedded(settings: Settings, engine: Engine) -> None:
             service.refresh(nhs)
 
 
-def build(settings: Settings, *, prepare: bool = True) -> Register:
-    engine = database.make_engine(settings.database_url)
+def build(settings: Settings, *, prepare: bool = True, pool_size: int = 10,
+          max_overflow: int = 10) -> Register:
+    engine = database.make_engine(settings.database_url, pool_size=pool_size,
+                                  max_overflow=max_overflow)
     if prepare:
         prepare_embedded(settings, engine)
     sessions = database.session_factory(engine)

@@ -28,6 +28,8 @@ import_app = typer.Typer(help="Batch files from other systems.", no_args_is_help
 export_app = typer.Typer(help="Extracts of the register.", no_args_is_help=True)
 panel_app = typer.Typer(help="The funding and quality panel.", no_args_is_help=True)
 reviews_app = typer.Typer(help="s117 reviews (R1-R3).", no_args_is_help=True)
+subscriptions_app = typer.Typer(help="FHIR Subscriptions: who hears what, and how delivery "
+                                "to them is going.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(refdata_app, name="refdata")
 app.add_typer(queues_app, name="queues")
@@ -37,6 +39,7 @@ app.add_typer(import_app, name="import")
 app.add_typer(export_app, name="export")
 app.add_typer(panel_app, name="panel")
 app.add_typer(reviews_app, name="reviews")
+app.add_typer(subscriptions_app, name="subscriptions")
 console = Console()
 errors = Console(stderr=True)
 
@@ -474,6 +477,60 @@ def serve(
     if mllp_port is None:
         mllp_port = 0 if settings.amqp_url else 2575
     run(settings, host=host, port=port, workers=workers, mllp_port=mllp_port)
+
+
+@app.command()
+def relay(
+    deliver: Annotated[bool, typer.Option(help="also deliver to Subscriptions (rest-hook, "
+                                                "amqp) from this process")] = True,
+) -> None:
+    """The outbox relay: publish every committed event to RabbitMQ (s117.events) with
+    publisher confirms, in commit order, record it for the Subscriptions it matches, and
+    deliver to them. Safe to run on several machines. Runs until SIGTERM."""
+    from adapter.bootstrap import build
+    from adapter.outbound import RELAY_POOL
+    from adapter.outbound import relay as run_relay
+
+    run_relay(build(_settings(), pool_size=RELAY_POOL, max_overflow=0), deliver=deliver)
+
+
+@app.command()
+def scheduler(
+    once: Annotated[bool, typer.Option(help="raise what is due now and exit")] = False,
+    interval: Annotated[float, typer.Option(help="seconds between runs")] = 60.0,
+) -> None:
+    """Raise review-due and review-overdue events (rules R1-R3), once per entitlement and
+    due date, however many schedulers run. Runs until SIGTERM unless --once."""
+    from adapter.bootstrap import build
+    from adapter.outbound import scheduler as run_scheduler
+
+    raised = run_scheduler(build(_settings()), once=once, interval=interval)
+    if once:
+        console.print(f"raised {raised} review events")
+
+
+@subscriptions_app.command("list")
+def subscriptions_list() -> None:
+    """Every Subscription: status, topic, filters, where it goes, events and delivery."""
+    from adapter.bootstrap import build
+    from adapter.outbound import print_list
+
+    print_list(console, build(_settings()))
+
+
+@subscriptions_app.command("show")
+def subscriptions_show(
+    subscription_id: Annotated[str, typer.Argument(help="the Subscription id")],
+    attempts: Annotated[int, typer.Option(help="how many of the latest delivery attempts "
+                                               "to list")] = 20,
+) -> None:
+    """One Subscription: its delivery state and its latest delivery attempts."""
+    from adapter.bootstrap import build
+    from adapter.outbound import print_show
+
+    if not print_show(console, build(_settings()), subscription_id, attempts):
+        errors.print(f"[red]error:[/red] no Subscription {subscription_id}")
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -39,6 +39,20 @@ VARIABLES: dict[str, str] = {
                          "(default 86400, one day)",
     "S117_TRUST_PROFILES": "directory of this site's own trust mapping profiles (YAML), added "
                            "to the shipped mappings/trusts/",
+    "S117_DELIVERY_RETRY_SECONDS": "how long a failing subscription notification is retried, "
+                                   "with exponential backoff, before the Subscription's "
+                                   "status becomes error (default 86400, 24 h)",
+    "S117_DELIVERY_TIMEOUT_SECONDS": "longest a rest-hook POST may take before it counts as "
+                                     "failed, unless the Subscription asks for less "
+                                     "(default 10)",
+    "S117_DELIVERY_THREADS": "subscribers delivered to at the same time by one process "
+                             "(default 64)",
+    "S117_REVIEW_NOTICE_DAYS": "days before a review's due date that the scheduler raises "
+                               "review-due (default 14)",
+    "S117_AMQP_ADMIN": "how per-subscriber RabbitMQ users are made for the amqp channel: the "
+                       "management API URL with admin credentials "
+                       "(http://user:pass@rabbitmq:15672), or rabbitmqctl; unset = the amqp "
+                       "channel is refused",
 }
 
 DEFAULT_DATABASE_URL = "sqlite:///s117.db"
@@ -109,6 +123,11 @@ class Settings:
     mllp_max_bytes: int = 4 * 1024 * 1024
     hold_seconds: int = 86400
     trust_profiles: str | None = None
+    delivery_retry_seconds: int = 24 * 3600
+    delivery_timeout_seconds: int = 10
+    delivery_threads: int = 64
+    review_notice_days: int = 14
+    amqp_admin: str | None = None
 
     @property
     def embedded(self) -> bool:
@@ -133,7 +152,12 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         max_body_bytes=_positive(env, "S117_MAX_BODY_BYTES", 5 * 1024 * 1024),
         mllp_max_bytes=_positive(env, "S117_MLLP_MAX_BYTES", 4 * 1024 * 1024),
         hold_seconds=_positive(env, "S117_HOLD_SECONDS", 86400),
-        trust_profiles=env.get("S117_TRUST_PROFILES") or None)
+        trust_profiles=env.get("S117_TRUST_PROFILES") or None,
+        delivery_retry_seconds=_positive(env, "S117_DELIVERY_RETRY_SECONDS", 24 * 3600),
+        delivery_timeout_seconds=_positive(env, "S117_DELIVERY_TIMEOUT_SECONDS", 10),
+        delivery_threads=_positive(env, "S117_DELIVERY_THREADS", 64),
+        review_notice_days=_whole(env, "S117_REVIEW_NOTICE_DAYS", 14),
+        amqp_admin=env.get("S117_AMQP_ADMIN") or None)
 
 
 def _positive(env: Mapping[str, str], name: str, default: int) -> int:
@@ -142,4 +166,13 @@ def _positive(env: Mapping[str, str], name: str, default: int) -> int:
         return default
     if not (raw.isascii() and raw.isdigit()) or int(raw) == 0:
         raise InvalidData(f"{name} must be a positive whole number, not {raw!r}", field=name)
+    return int(raw)
+
+
+def _whole(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if not raw:
+        return default
+    if not (raw.isascii() and raw.isdigit()):
+        raise InvalidData(f"{name} must be a whole number, not {raw!r}", field=name)
     return int(raw)

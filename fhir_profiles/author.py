@@ -194,6 +194,23 @@ EXTENSIONS = [
     extension(url.EXT_RULE_SET, "S117 Rule Set",
               "The dated rule set (by detention date) the determination used.",
               ["EpisodeOfCare"], ["code"]),
+    extension(url.EXT_ENTITLEMENT_EVENT, "S117 Entitlement Event",
+              "What happened to the entitlement a subscription notification-event is about "
+              "(started, ended, responsibility-changed, ...), from when, and why in words.",
+              ["Parameters.parameter"],
+              subs=[("code", ["Coding"], 1, "1", "the event (s117-entitlement-event)",
+                     url.vs("s117-entitlement-event")),
+                    ("effective", ["date"], 1, "1", "the day the change takes effect"),
+                    ("detail", ["string"], 0, "1", "the reason in words; never names the "
+                     "person")]),
+    extension(url.EXT_AMQP_CHANNEL, "S117 AMQP Channel",
+              "Where a subscriber on the custom channel amqp reads its notifications: its own "
+              "durable queue on the register's RabbitMQ, and the user that may read it (the "
+              "password appears once, in the answer to the request that created it).",
+              ["Subscription.channel"],
+              subs=[("queue", ["string"], 1, "1", "the subscriber's queue"),
+                    ("username", ["string"], 0, "1", "RabbitMQ user that may read the queue"),
+                    ("password", ["string"], 0, "1", "that user's password, shown once")]),
 ]
 
 # -- profiles --------------------------------------------------------------------------------
@@ -580,7 +597,15 @@ def code_systems() -> list[Resource]:
                     "Types of the inputs and outputs of an S117Task.", TASK_PARAMETERS),
         code_system(url.CS_BUSINESS_STATUS, "S117 Business Status",
                     "Where an S117Task stands beyond its FHIR status.", BUSINESS_STATUSES),
-        code_system(url.CS_FLAG, "S117 Flag", "Alerts on a person's s117 record.", FLAGS)]
+        code_system(url.CS_FLAG, "S117 Flag", "Alerts on a person's s117 record.", FLAGS),
+        code_system(url.CS_ENTITLEMENT_EVENT, "S117 Entitlement Event",
+                    "What can happen to an s117 entitlement: the events of the register's "
+                    "subscription topics and AMQP routing keys.", ENTITLEMENT_EVENTS),
+        code_system(url.CS_CHANNEL_TYPE, "S117 Channel Type",
+                    "Subscription channels the register offers beyond the R4 ones.",
+                    [("amqp", "AMQP queue", "Notifications are published to the "
+                      "subscriber's own durable queue on the register's RabbitMQ (AMQP "
+                      "0-9-1), bound to the exchange s117.notifications.")])]
 
 
 # Plan statuses the register takes: a subset of FHIR request-status.
@@ -590,6 +615,25 @@ PLAN_STATUS = _common("ValueSet", "s117-plan-status", url.vs("s117-plan-status")
 PLAN_STATUS["compose"] = {"include": [{"system": "http://hl7.org/fhir/request-status",
                                        "concept": [{"code": c} for c in (
                                            "draft", "active", "completed", "revoked")]}]}
+
+
+
+ENTITLEMENT_EVENTS: list[Concept] = [
+    ("planned", "Planned", "A qualifying detention began: aftercare planning starts (E2)."),
+    ("started", "Started", "The person left hospital (or began a CTO or s17 leave with a "
+     "plan): s117 aftercare is active."),
+    ("updated", "Updated", "Details of the entitlement changed, or it was cancelled because "
+     "the admission it rested on was cancelled."),
+    ("responsibility-changed", "Responsibility changed", "The responsible local authority "
+     "or ICB changed; the bodies it moved from hear it too."),
+    ("ended", "Ended", "Aftercare ended by a joint decision (D1-D5) or by death."),
+    ("reinstated", "Reinstated", "Ended aftercare was reinstated (D6)."),
+    ("review-due", "Review due", "The next s117 review falls due soon (R1, R2)."),
+    ("review-overdue", "Review overdue", "The review was not recorded by its due date (R3)."),
+    ("placement-out-of-area", "Placement out of area", "The person now lives outside the "
+     "responsible local authority; responsibility does not move (L2)."),
+    ("needs-review", "Needs review", "The register cannot decide safely: an officer must "
+     "review (e.g. N8).")]
 
 
 # -- search parameters and operations ----------------------------------------------------------
@@ -649,11 +693,14 @@ CASEWORK_SEARCH_PARAMETERS = [
 Param = tuple[str, str, int, str, str, str]  # name, use, min, max, type, documentation
 
 
-def operation(code: str, title: str, description: str, resources: list[str], *,
+def operation(ident: str, title: str, description: str, resources: list[str], *,
               system: bool, type_level: bool, instance: bool, affects_state: bool,
-              parameters: list[Param], base: str | None = None) -> Resource:
-    op = _common("OperationDefinition", code, f"{url.OPERATION}/{code}", title, description)
-    op.update({"kind": "operation", "code": code, "affectsState": affects_state,
+              parameters: list[Param], base: str | None = None,
+              code: str | None = None) -> Resource:
+    """`code` (what follows the `$`) is the id unless given: the Subscription operations
+    are `$status` and `$events`, ids that would clash with nothing but say little."""
+    op = _common("OperationDefinition", ident, f"{url.OPERATION}/{ident}", title, description)
+    op.update({"kind": "operation", "code": code or ident, "affectsState": affects_state,
                "system": system, "type": type_level, "instance": instance})
     if resources:
         op["resource"] = resources
@@ -755,6 +802,32 @@ OPERATIONS = [
                           ("profile", "in", 0, "1", "uri", "check against this profile"),
                           ("return", "out", 1, "1", "OperationOutcome", "what is wrong, "
                            "with the element path of each issue")]),
+    operation("subscription-status", "Subscription Status",
+              "The status of one or more Subscriptions: events since the subscription "
+              "started, the last one the subscriber acknowledged, the last error and the "
+              "latest delivery attempts.", ["Subscription"], system=False, type_level=True,
+              instance=True, affects_state=False,
+              base=f"{url.BACKPORT_OPERATION}/backport-subscription-status", code="status",
+              parameters=[("id", "in", 0, "*", "id", "type level: these Subscriptions "
+                           "(default: all)"),
+                          ("status", "in", 0, "*", "code", "type level: only Subscriptions "
+                           "with this status"),
+                          ("return", "out", 1, "1", "Bundle", "searchset Bundle of "
+                           "backport-subscription-status-r4 Parameters, one per "
+                           "Subscription")]),
+    operation("subscription-events", "Subscription Events",
+              "Events recorded for a Subscription, by event number: how a subscriber that "
+              "was down recovers every event it missed.", ["Subscription"], system=False,
+              type_level=False, instance=True, affects_state=False,
+              base=f"{url.BACKPORT_OPERATION}/backport-subscription-events", code="events",
+              parameters=[("eventsSinceNumber", "in", 0, "1", "string", "first event number "
+                           "(inclusive; default 1)"),
+                          ("eventsUntilNumber", "in", 0, "1", "string", "last event number "
+                           "(inclusive; default the latest, at most 1000 events per call)"),
+                          ("content", "in", 0, "1", "code", "empty, id-only or full-resource "
+                           "(default: the Subscription's)"),
+                          ("return", "out", 1, "1", "Bundle", "history Bundle: the "
+                           "subscription status, then the events")]),
     operation("everything", "Patient everything",
               "The person's whole s117 record: Patient, Encounters, EpisodeOfCares, Coverages "
               "and the Organizations they refer to.", ["Patient"], system=False,
@@ -762,6 +835,75 @@ OPERATIONS = [
               base="http://hl7.org/fhir/OperationDefinition/Patient-everything",
               parameters=[("return", "out", 1, "1", "Bundle", "searchset Bundle")]),
 ]
+
+
+# -- subscription topics (R5 SubscriptionTopic on R4 Basic, Backport IG 1.1) ------------------
+
+def _topic_ext(name: str, **value: Any) -> Resource:
+    return {"url": f"{url.R5_TOPIC_EXT}.{name}", **value}
+
+
+def _parts(name: str, *parts: tuple[str, str, Any]) -> Resource:
+    return {"url": f"{url.R4B_TOPIC_EXT}.{name}",
+            "extension": [{"url": p, key: v} for p, key, v in parts]}
+
+
+FILTER_DOCS = {
+    "responsible-icb": "the ICB responsible (ODS code), also the paying ICB under rule N4 and, "
+                       "on responsibility-changed, the ICB it moved from",
+    "responsible-la": "the local authority responsible (GSS code), also, on "
+                      "responsibility-changed, the one it moved from",
+    "residence-la": "the local authority the person lives in now (GSS code)",
+    "event": "what happened (s117-entitlement-event code; comma-separated for any of several)"}
+
+
+def topic(name: str, title: str, description: str, events: list[str],
+          filters: list[str]) -> Resource:
+    canonical = url.topic(name)
+    displays = {code: display for code, display, _ in ENTITLEMENT_EVENTS}
+    extensions = [
+        _topic_ext("url", valueUri=canonical), _topic_ext("version", valueString=VERSION),
+        _topic_ext("name", valueString=re.sub(r"[^A-Za-z0-9]", "", title.title())),
+        _topic_ext("title", valueString=title), _topic_ext("date", valueDateTime=DATE),
+        _topic_ext("description", valueMarkdown=description),
+        _parts("resourceTrigger",
+               ("description", "valueMarkdown", "An entitlement (S117Entitlement) is derived "
+                "anew by the register's rules and differs from before."),
+               ("resource", "valueUri", "http://hl7.org/fhir/StructureDefinition/"
+                "EpisodeOfCare"),
+               ("supportedInteraction", "valueCode", "create"),
+               ("supportedInteraction", "valueCode", "update"))]
+    extensions += [_parts("eventTrigger",
+                          ("description", "valueMarkdown", displays[code]),
+                          ("event", "valueCodeableConcept", {"coding": [
+                              {"system": url.CS_ENTITLEMENT_EVENT, "code": code,
+                               "display": displays[code]}]}),
+                          ("resource", "valueUri", "http://hl7.org/fhir/StructureDefinition/"
+                           "EpisodeOfCare")) for code in events]
+    extensions += [_parts("canFilterBy", ("description", "valueMarkdown", FILTER_DOCS[f]),
+                          ("resource", "valueUri", "EpisodeOfCare"),
+                          ("filterParameter", "valueString", f)) for f in filters]
+    extensions.append(_parts("notificationShape", ("resource", "valueUri", "EpisodeOfCare")))
+    return {"resourceType": "Basic", "id": name, "extension": extensions,
+            "modifierExtension": [_topic_ext("status", valueCode="active")],
+            "code": {"coding": [{"system": url.FHIR_TYPES, "code": "SubscriptionTopic"}]}}
+
+
+def topics() -> list[Resource]:
+    from register.subscriptions import TOPIC_EVENTS, TOPIC_FILTERS, Topic
+
+    order = [code for code, _, _ in ENTITLEMENT_EVENTS]
+    about = {Topic.ENTITLEMENT_CHANGE: (
+        "S117 Entitlement Change", "Every change to an s117 entitlement: planned, started, "
+        "ended, reinstated, a change of responsible body, an out-of-area placement, a review "
+        "falling due or overdue, or a case needing review. Filter by the responsible ICB or "
+        "local authority, where the person lives, or the event."),
+        Topic.REVIEW_OVERDUE: (
+        "S117 Review Overdue", "An s117 review was not recorded by its due date (rule R3): "
+        "for monitoring review compliance.")}
+    return [topic(t.value, *about[t], sorted((e.value for e in TOPIC_EVENTS[t]),
+                                             key=order.index), list(TOPIC_FILTERS[t]))
+            for t in Topic]
 
 
 # -- the capability statement ------------------------------------------------------------------
@@ -841,6 +983,11 @@ def capability_statement() -> Resource:
         resources.append(entry)
     resources += [{"type": kind, "interaction": [{"code": "read"}, {"code": "search-type"}],
                    "searchParam": [{"name": "url", "type": "uri"}]} for kind in CONFORMANCE]
+    resources += [subscription_capability(), {
+        "type": "Basic", "interaction": [{"code": "read"}, {"code": "search-type"}],
+        "searchParam": [{"name": "code", "type": "token"},
+                        {"name": "url", "type": "uri", "documentation": "a topic by its "
+                         "canonical URL"}]}]
     cs.update({"kind": "instance", "software": {"name": "s117-register", "version": VERSION},
                "implementation": {"description": "s117-register FHIR API"},
                "fhirVersion": url.FHIR_VERSION, "format": ["json", "application/fhir+json"],
@@ -851,7 +998,27 @@ def capability_statement() -> Resource:
     return cs
 
 
+def subscription_capability() -> Resource:
+    """Subscription (Backport IG 1.1, R4): CRUD, search by status, $status and $events, and
+    the topics a subscriber may choose (capabilitystatement-subscriptiontopic-canonical)."""
+    from register.subscriptions import Topic
+
+    return {"type": "Subscription",
+            "extension": [{"url": url.BACKPORT_TOPIC_CANONICAL, "valueCanonical": url.topic(t)}
+                          for t in Topic],
+            "profile": "http://hl7.org/fhir/StructureDefinition/Subscription",
+            "supportedProfile": [url.BACKPORT_SUBSCRIPTION],
+            "interaction": [{"code": c} for c in ("read", "create", "update", "delete",
+                                                  "search-type")],
+            "versioning": "versioned-update", "updateCreate": False,
+            "searchParam": [{"name": "_id", "type": "token"},
+                            {"name": "status", "type": "token"}],
+            "operation": [{"name": name, "definition": f"{url.OPERATION}/subscription-{name}"}
+                          for name in ("status", "events")]}
+
+
 def all_resources() -> Iterator[Resource]:
+    yield from topics()
     yield from PROFILES
     yield from EXTENSIONS
     for system in code_systems():

@@ -66,6 +66,35 @@ CS_FLAG = cs("s117-flag")
 SEARCH_PARAMETER = f"{BASE}/SearchParameter"
 OPERATION = f"{BASE}/OperationDefinition"
 
+# Subscriptions (R5 Backport IG 1.1 on R4): our topics, channel type, event extension
+CS_CHANNEL_TYPE = cs("s117-channel-type")  # amqp
+CS_ENTITLEMENT_EVENT = cs("s117-entitlement-event")  # planned, started, ... (DESIGN.md)
+EXT_ENTITLEMENT_EVENT = sd("Extension-S117-EntitlementEvent")  # on notification-event
+EXT_AMQP_CHANNEL = sd("Extension-S117-AmqpChannel")  # queue, username, password
+
+
+def topic(name: str) -> str:
+    return f"{BASE}/SubscriptionTopic/{name}"
+
+
+BACKPORT = "http://hl7.org/fhir/uv/subscriptions-backport"
+BACKPORT_SUBSCRIPTION = f"{BACKPORT}/StructureDefinition/backport-subscription"
+BACKPORT_STATUS = f"{BACKPORT}/StructureDefinition/backport-subscription-status-r4"
+BACKPORT_NOTIFICATION = f"{BACKPORT}/StructureDefinition/backport-subscription-notification-r4"
+BACKPORT_FILTER_CRITERIA = f"{BACKPORT}/StructureDefinition/backport-filter-criteria"
+BACKPORT_PAYLOAD_CONTENT = f"{BACKPORT}/StructureDefinition/backport-payload-content"
+BACKPORT_HEARTBEAT = f"{BACKPORT}/StructureDefinition/backport-heartbeat-period"
+BACKPORT_TIMEOUT = f"{BACKPORT}/StructureDefinition/backport-timeout"
+BACKPORT_MAX_COUNT = f"{BACKPORT}/StructureDefinition/backport-max-count"
+BACKPORT_CHANNEL_TYPE = f"{BACKPORT}/StructureDefinition/backport-channel-type"
+BACKPORT_TOPIC_CANONICAL = \
+    f"{BACKPORT}/StructureDefinition/capabilitystatement-subscriptiontopic-canonical"
+BACKPORT_OPERATION = f"{BACKPORT}/OperationDefinition"
+# Cross-version extensions that carry an R5 SubscriptionTopic on an R4 Basic
+R5_TOPIC_EXT = "http://hl7.org/fhir/5.0/StructureDefinition/extension-SubscriptionTopic"
+R4B_TOPIC_EXT = "http://hl7.org/fhir/4.3/StructureDefinition/extension-SubscriptionTopic"
+FHIR_TYPES = "http://hl7.org/fhir/fhir-types"
+
 # External identifier systems and code systems
 NHS_NUMBER = "https://fhir.nhs.uk/Id/nhs-number"
 ODS_CODE = "https://fhir.nhs.uk/Id/ods-organization-code"
@@ -82,6 +111,7 @@ def care_plan_id_system(la_gss: str) -> str:
 UKCORE_TASK = "https://fhir.hl7.org.uk/StructureDefinition/UKCore-Task"
 UKCORE_FLAG = "https://fhir.hl7.org.uk/StructureDefinition/UKCore-Flag"
 FLAG_CATEGORY = "http://terminology.hl7.org/CodeSystem/flag-category"
+AMQP_EXCHANGE_ID = f"{BASE}/Id/amqp-exchange"  # names the register's AMQP event stream
 UKCORE_PATIENT = "https://fhir.hl7.org.uk/StructureDefinition/UKCore-Patient"
 UKCORE_ENCOUNTER = "https://fhir.hl7.org.uk/StructureDefinition/UKCore-Encounter"
 UKCORE_EPISODE_OF_CARE = "https://fhir.hl7.org.uk/StructureDefinition/UKCore-EpisodeOfCare"

@@ -14,6 +14,14 @@ carries the partition number only, never a patient identifier. Council batch fil
 
 Every queue is a quorum queue with manual acks, an explicit delivery limit and the dead-letter
 exchange `s117.dead`, whose queue keeps each dead letter with RabbitMQ's `x-death` reason.
+
+Outbound: the relay publishes every register event to `s117.events` (topic, routing key
+`entitlement.<event>.<la-gss>.<icb-ods>`) for any consumer that binds a queue there. A
+Subscription on the custom channel `amqp` gets its own queue, declared when it is created
+(`declare_subscriber_queue`), bound to the direct exchange `s117.notifications` by the
+subscription id: the delivery worker publishes that subscriber's notifications there after
+the register has applied its filters and numbered them (docs/outbound.md says why this is
+not a routing-key binding on `s117.events`).
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ from typing import Any
 INBOUND = "s117.inbound"  # topic: hl7v2.<sender-ods>, fhir.<sender-ods>, council.<la-gss>
 INBOUND_PARTITIONS = "s117.inbound.partition"  # headers: x-match on `partition`
 EVENTS = "s117.events"  # topic: entitlement.<event>.<la-gss>.<icb-ods>
+NOTIFICATIONS = "s117.notifications"  # direct: <subscription id> -> that subscriber's queue
 DEAD = "s117.dead"  # fanout, and its queue of the same name
 # A second queue on s117.dead, drained by `s117 worker`: a message the broker dead-lettered
 # itself (over the delivery limit) is stored in quarantine, so nothing is only on the broker.
@@ -41,6 +50,12 @@ PARTITION_HEADER = "partition"
 # instead of blocking its partition for ever.
 DELIVERY_LIMIT = 5
 VHOST = "/"
+# Routing-key word for a body that is not known (an entitlement with no responsible LA or
+# ICB yet, e.g. needs-review): topic words cannot be empty, and `*` still matches it.
+UNKNOWN = "none"
+# An `amqp` subscriber's queue holds at most this many notifications; beyond that the broker
+# refuses new ones, delivery backs off, and the subscriber recovers with $events.
+SUBSCRIBER_QUEUE_LIMIT = 100_000
 
 Definitions = dict[str, Any]
 
@@ -54,6 +69,31 @@ def partition_of(key: str, partitions: int = PARTITIONS) -> int:
     every Python run, unlike `hash()`."""
     digest = hashlib.sha256(key.encode("utf-8")).digest()
     return int.from_bytes(digest[:8], "big") % partitions
+
+
+def event_routing_key(event: str, local_authority: str | None, icb: str | None) -> str:
+    """`entitlement.<event>.<la-gss>.<icb-ods>` (DESIGN.md), `none` for a body not known."""
+    return f"entitlement.{event}.{local_authority or UNKNOWN}.{icb or UNKNOWN}"
+
+
+def subscriber_queue(subscription_id: str) -> str:
+    return f"s117.subscription.{subscription_id}"
+
+
+def subscriber_queue_arguments() -> dict[str, Any]:
+    return {**quorum_arguments(), "x-max-length": SUBSCRIBER_QUEUE_LIMIT,
+            "x-overflow": "reject-publish"}
+
+
+def declare_subscriber_queue(channel: Any, subscription_id: str) -> str:
+    """The queue of one `amqp` Subscription, bound to `s117.notifications` by its id
+    (idempotent): the register publishes that subscriber's notifications there, already
+    filtered and numbered."""
+    queue = subscriber_queue(subscription_id)
+    channel.exchange_declare(NOTIFICATIONS, "direct", durable=True)
+    channel.queue_declare(queue, durable=True, arguments=subscriber_queue_arguments())
+    channel.queue_bind(queue, NOTIFICATIONS, subscription_id)
+    return queue
 
 
 def quorum_arguments(*, single_active: bool = False) -> dict[str, Any]:
@@ -84,7 +124,8 @@ def definitions(partitions: int = PARTITIONS) -> Definitions:
     """The whole topology in RabbitMQ's definitions format (exchanges, queues, bindings)."""
     exchanges = [_exchange(INBOUND, "topic"), _exchange(INBOUND_PARTITIONS, "headers",
                                                         internal=True),
-                 _exchange(EVENTS, "topic"), _exchange(DEAD, "fanout")]
+                 _exchange(EVENTS, "topic"), _exchange(NOTIFICATIONS, "direct"),
+                 _exchange(DEAD, "fanout")]
     queues = [_queue(partition_queue(i), quorum_arguments(single_active=True))
               for i in range(partitions)]
     # The dead-letter queue itself has no dead-letter exchange: nothing may loop.

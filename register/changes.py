@@ -36,12 +36,16 @@ def diff(stored: list[Entitlement], derived: list[Entitlement], *, old_residence
     before = {e.id: e for e in stored}
     result = list(derived)
 
-    def emit(kind: EventType, ent: Entitlement, on: date, detail: str) -> None:
+    def emit(kind: EventType, ent: Entitlement, on: date, detail: str,
+             previous: Responsibility | None = None) -> None:
         cur = ent.current
         events.append(EntitlementEvent(kind, ent.id, ent.status.value,
                                        cur.local_authority if cur else None,
                                        cur.icb if cur else None, residence, on, detail,
-                                       command_id))
+                                       command_id, paying_icb=cur.paying_icb if cur else None,
+                                       previous_local_authority=previous.local_authority
+                                       if previous else None,
+                                       previous_icb=previous.icb if previous else None))
 
     for ent in derived:
         old = before.get(ent.id)
@@ -59,7 +63,7 @@ def diff(stored: list[Entitlement], derived: list[Entitlement], *, old_residence
             if _bodies(old.current) != _bodies(ent.current):
                 emit(EventType.RESPONSIBILITY_CHANGED, ent,
                      ent.current.effective_from if ent.current else today,
-                     "responsible bodies changed")
+                     "responsible bodies changed", previous=old.current)
         new_reviews = set(ent.needs_review) - set(old.needs_review if old else ())
         if new_reviews:
             emit(EventType.NEEDS_REVIEW, ent, today, "; ".join(sorted(new_reviews)))

@@ -34,3 +34,9 @@ class EntitlementEvent:
     effective: date
     detail: str
     command_id: str
+    # What subscribers' filters also need: the paying ICB under rule N4 (a `responsible-icb`
+    # search finds it too), and on responsibility-changed the bodies it moved away from, so
+    # the council and ICB that stop being responsible hear about it as well.
+    paying_icb: str | None = None
+    previous_local_authority: str | None = None
+    previous_icb: str | None = None

@@ -108,7 +108,8 @@ def prepared_engine(url: str) -> Engine:
     return _prepared[url]
 
 
-REGISTER_TABLES = ("determination", "entitlement_status", "entitlement_version", "entitlement",
+REGISTER_TABLES = ("delivery_attempt", "subscription_event", "subscription", "review_notice",
+                   "determination", "entitlement_status", "entitlement_version", "entitlement",
                    "care_plan_version", "care_plan", "casework_index",
                    "person_version", "person", "inbox",
                    "outbox", "held_command", "inbound_message")

@@ -20,6 +20,7 @@ from gunicorn.app.base import BaseApplication
 from adapter import config
 from adapter.bootstrap import prepare_embedded
 from adapter.http.app import create_app
+from adapter.outbound import start_in_process_bus
 from register.store import database
 
 log = logging.getLogger("s117.serve")
@@ -36,7 +37,11 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
             self.cfg.set(key, value)
 
     def load(self) -> Any:
-        return create_app(self.settings)
+        # Runs in each worker after the fork, so the in-process bus's threads and database
+        # connections belong to the worker that uses them.
+        app = create_app(self.settings)
+        start_in_process_bus(app.extensions["s117"])
+        return app
 
 
 def _die_with_parent() -> None:

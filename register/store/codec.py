@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 from pydantic import TypeAdapter
 
 from register import commands as c
+from register.events import EntitlementEvent
 from register.model import Entitlement, PersonFacts
 
 T = TypeVar("T")
@@ -29,6 +30,11 @@ def load(cls: type[T], data: Any) -> T:
 
 def load_facts(data: dict[str, Any]) -> PersonFacts:
     return _adapter(PersonFacts).validate_python(data)
+
+
+def load_event(data: dict[str, Any]) -> EntitlementEvent:
+    """An outbox payload; older rows lack the fields added since, which take their defaults."""
+    return _adapter(EntitlementEvent).validate_python(data)
 
 
 def load_entitlement(data: dict[str, Any]) -> Entitlement:

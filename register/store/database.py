@@ -13,7 +13,10 @@ from sqlalchemy.orm import Session, sessionmaker
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> Engine:
+    """`pool_size`/`max_overflow` (PostgreSQL): a process with many threads that each hold a
+    connection briefly (the outbound relay) wants a fixed pool, since overflow connections
+    are closed on return and each new one costs PostgreSQL a backend process."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30})
 
@@ -28,7 +31,7 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    engine = create_engine(url, pool_size=10, max_overflow=10)
+    engine = create_engine(url, pool_size=pool_size, max_overflow=max_overflow)
     _ping_when_idle(engine)
     return engine
 

@@ -1,4 +1,4 @@
-"""The casework tables as migration 0006 makes them are the tables the code declares, on
+"""The casework tables as migration 0005 makes them are the tables the code declares, on
 SQLite and PostgreSQL; and `s117 db reindex` (RegisterService.refresh) rebuilds the casework
 read model from the facts."""
 
@@ -21,7 +21,7 @@ CASEWORK = {m.__tablename__ for m in (casework_tables.CarePlanRow,
                                        casework_tables.CaseworkIndexRow)}
 
 
-def test_migration_0006_makes_the_declared_tables(engine: Engine):
+def test_migration_0005_makes_the_declared_tables(engine: Engine):
     with engine.connect() as conn:
         differences = compare_metadata(MigrationContext.configure(conn), Base.metadata)
 
@@ -62,7 +62,7 @@ def test_refresh_rebuilds_the_casework_of_a_person(engine: Engine, service):  # 
 
 
 def test_an_older_embedded_register_gets_its_casework_on_start(tmp_path):  # type: ignore[no-untyped-def]
-    """A SQLite file made before migration 0006 (here: its casework emptied) is indexed when
+    """A SQLite file made before migration 0005 (here: its casework emptied) is indexed when
     `s117 serve` or the demo prepares it, so flags and the agenda are there at once."""
     from adapter import config
     from adapter.bootstrap import build, prepare_embedded

@@ -123,3 +123,13 @@ def test_the_domain_model_imports_no_framework_at_all() -> None:
         if rel.parts[0] in ("store", "refdata"):
             continue
         assert not _imports(path) & framework, rel
+
+
+def test_compose_runs_the_relay_and_the_scheduler() -> None:
+    """Issue 5: outbound in networked mode is two more processes of the same image."""
+    services = COMPOSE["services"]
+    assert services["relay"]["command"] == ["relay"]
+    assert services["scheduler"]["command"][0] == "scheduler"
+    assert services["relay"]["depends_on"]["rabbitmq"]["condition"] == "service_healthy"
+    admin = services["relay"]["environment"]["S117_AMQP_ADMIN"]
+    assert admin.startswith("http://") and ":15672" in admin, "the management API"

@@ -15,12 +15,16 @@ from adapter.http.fhir import (  # noqa: F401
     everything,
     messages,
     openapi,
+    subscriptions,
     validation,
     writes,
 )
 from adapter.http.fhir.reader import FhirReader
 from adapter.http.fhir.routes import blueprint
+from queues.outbound.credentials import broker_users
+from queues.outbound.manage import SubscriptionManager
 from register.store.casework_views import CaseworkViews
+from register.store.subscriptions import SubscriptionStore
 from register.store.views import RegisterViews
 
 
@@ -28,6 +32,11 @@ def install(app: Flask, register: Register) -> None:
     app.extensions["s117.fhir"] = FhirReader(
         RegisterViews(register.sessions), register.refdata,
         CaseworkViews(register.sessions, register.settings.policy))
+    settings = register.settings
+    app.extensions["s117.subscriptions"] = SubscriptionManager(
+        SubscriptionStore(register.sessions), amqp_url=settings.amqp_url,
+        users=broker_users(settings.amqp_admin),
+        kind_of=lambda code: org.kind if (org := register.refdata.orgs.get(code)) else None)
     app.config["MAX_CONTENT_LENGTH"] = register.settings.max_body_bytes
     app.register_blueprint(blueprint)
     errors.install(app)

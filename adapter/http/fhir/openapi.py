@@ -72,6 +72,10 @@ def _interactions(resource: Doc) -> dict[str, Doc]:
             "summary": f"update {kind}", "parameters": [_id(), IF_MATCH],
             "requestBody": {"required": True, **_body(kind)},
             "responses": _responses("200", kind, "400", "404", "412", "422")}
+    if "delete" in codes:
+        paths.setdefault(f"/{kind}/{{id}}", {})["delete"] = {
+            "summary": f"delete {kind}", "parameters": [_id()],
+            "responses": _responses("200", "OperationOutcome", "404")}
     if "history-instance" in codes:
         paths[f"/{kind}/{{id}}/_history"] = {"get": {
             "summary": f"every version of a {kind}", "parameters": [_id()],

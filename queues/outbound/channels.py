@@ -1,0 +1,140 @@
+"""How a notification reaches a subscriber: `rest-hook` (HTTP POST) or the custom channel
+`amqp` (the subscriber's own queue). Each channel answers with an Outcome; neither ever
+raises, so one broken subscriber is a recorded failed attempt, not a broken worker.
+
+Connections are per thread: each delivery lane runs in one thread at a time, and neither
+requests' Session nor pika's BlockingConnection may be shared between threads."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import pika
+import requests
+from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
+
+from queues import topology
+from queues.connection import connect
+from queues.outbound.processes import short
+from register.subscriptions import RecordedEvent, Subscription
+
+FHIR_JSON = "application/fhir+json"
+USER_AGENT = "s117-register subscriptions"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    delivered: bool
+    http_status: int | None = None
+    error: str | None = None
+
+
+class Channel(Protocol):
+    def send(self, subscription: Subscription, body: dict[str, Any], kind: str,
+             events: Sequence[RecordedEvent]) -> Outcome: ...
+
+
+def _headers(lines: Sequence[str]) -> dict[str, str]:
+    out = {}
+    for line in lines:
+        name, _, value = line.partition(":")
+        out[name.strip()] = value.strip()
+    return out
+
+
+class RestHook:
+    """POST the Bundle to the subscriber's endpoint with its own headers. 2xx is delivered;
+    anything else, a timeout or a refused connection is a failed attempt. Redirects are not
+    followed: the subscriber registered one URL, and that is where patient data goes."""
+
+    def __init__(self, timeout_seconds: float) -> None:
+        self.timeout_seconds = timeout_seconds
+        self._local = threading.local()
+
+    def _session(self) -> requests.Session:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = requests.Session()
+        return session
+
+    def send(self, subscription: Subscription, body: dict[str, Any], kind: str,
+             events: Sequence[RecordedEvent]) -> Outcome:
+        timeout = min(self.timeout_seconds, subscription.timeout_seconds or
+                      self.timeout_seconds)
+        headers = {**_headers(subscription.headers), "Content-Type": FHIR_JSON,
+                   "User-Agent": USER_AGENT}
+        try:
+            answer = self._session().post(
+                subscription.endpoint or "", data=json.dumps(body, separators=(",", ":")),
+                headers=headers, timeout=(min(timeout, 5.0), timeout), allow_redirects=False)
+            answer.close()
+        except requests.RequestException as error:
+            self._local.session = None  # a fresh connection next time
+            return Outcome(False, None, short(error))
+        if 200 <= answer.status_code < 300:
+            return Outcome(True, answer.status_code)
+        return Outcome(False, answer.status_code, f"HTTP {answer.status_code} "
+                       f"{answer.reason or ''}".strip())
+
+
+class AmqpQueue:
+    """Publish the Bundle to the subscriber's own queue (via `s117.notifications`, routing
+    key = subscription id) with publisher confirms and `mandatory`: a queue that was deleted
+    (unroutable) or is full (`reject-publish`, nacked) is a failed attempt, retried like a
+    rest-hook, and the subscriber can always recover with $events."""
+
+    def __init__(self, amqp_url: str) -> None:
+        self.amqp_url = amqp_url
+        self._local = threading.local()
+
+    def _channel(self) -> BlockingChannel:
+        channel: BlockingChannel | None = getattr(self._local, "channel", None)
+        if channel is None or not channel.is_open:
+            connection: BlockingConnection = connect(self.amqp_url, "delivery",
+                                                     give_up_after=10)
+            channel = connection.channel()
+            channel.confirm_delivery()
+            self._local.connection, self._local.channel = connection, channel
+        return channel
+
+    def _reset(self) -> None:
+        connection = getattr(self._local, "connection", None)
+        self._local.connection = self._local.channel = None
+        if connection is not None and connection.is_open:
+            with contextlib.suppress(Exception):  # already broken; only tidying up
+                connection.close()
+
+    def send(self, subscription: Subscription, body: dict[str, Any], kind: str,
+             events: Sequence[RecordedEvent]) -> Outcome:
+        first = events[0].number if events else None
+        last = events[-1].number if events else None
+        headers: dict[str, Any] = {"subscription": subscription.id, "type": kind,
+                                   "events-since-subscription-start":
+                                       subscription.events_since_start}
+        if first is not None:
+            headers.update({"first-event-number": first, "last-event-number": last})
+        properties = pika.BasicProperties(
+            content_type=FHIR_JSON, delivery_mode=2, type=kind, app_id="s117-register",
+            message_id=f"{subscription.id}/{first}-{last}" if first else body["id"],
+            headers=headers)
+        try:
+            channel = self._channel()
+            if kind == "handshake":
+                topology.declare_subscriber_queue(channel, subscription.id)
+            channel.basic_publish(topology.NOTIFICATIONS, subscription.id,
+                                  json.dumps(body, separators=(",", ":")).encode(),
+                                  properties, mandatory=True)
+        except pika.exceptions.UnroutableError:
+            return Outcome(False, None, "the subscriber's queue does not exist")
+        except pika.exceptions.NackError:
+            return Outcome(False, None, "the broker refused the notification (the "
+                           "subscriber's queue is full)")
+        except Exception as error:  # noqa: BLE001 - any broker failure is a failed attempt
+            self._reset()
+            return Outcome(False, None, short(error))
+        return Outcome(True)

@@ -1,0 +1,323 @@
+"""The subscription store: every read and write of the outbound tables, grouped by who calls
+it (the FHIR API and CLI, the relay's fan-out, the delivery workers).
+
+Delivery state is changed only by targeted UPDATEs that name the columns they change and the
+state they expect (`WHERE lease_owner = ...`, `WHERE status = 'requested'`), so a subscriber
+editing its Subscription and a worker delivering to it never overwrite each other, and a
+worker whose lease ran out changes nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, delete, exists, func, insert, or_, select, text, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from register.errors import NotFound, StaleVersion
+from register.store import codec
+from register.store.orm import EntitlementVersionRow, OutboxRow
+from register.store.subscription_tables import (
+    DeliveryAttemptRow,
+    SubscriptionEventRow,
+    SubscriptionRow,
+)
+from register.subscriptions import Attempt, Criteria, RecordedEvent, Subscription, matches
+
+LIVE = ("requested", "active")  # statuses that are delivered to
+RECORDING = ("requested", "active", "error")  # statuses that events are recorded for
+
+
+def _record(row: SubscriptionRow, events_since_start: int | None) -> Subscription:
+    return Subscription(
+        id=row.id, status=row.status, criteria=Criteria.from_json(row.topic, row.filters),
+        channel=row.channel, endpoint=row.endpoint, headers=tuple(row.headers),
+        content=row.content, heartbeat_seconds=row.heartbeat_seconds,
+        timeout_seconds=row.timeout_seconds, max_count=row.max_count, end_at=row.end_at,
+        resource=row.resource, version=row.version, updated_at=row.updated_at,
+        events_since_start=events_since_start or 0, delivered_through=row.delivered_through,
+        handshake_at=row.handshake_at, last_sent_at=row.last_sent_at,
+        next_attempt_at=row.next_attempt_at, failing_since=row.failing_since,
+        failures=row.failures, last_error=row.last_error, amqp_queue=row.amqp_queue,
+        amqp_user=row.amqp_user)
+
+
+def _recorded(event: SubscriptionEventRow, outbox: OutboxRow) -> RecordedEvent:
+    return RecordedEvent(event.event_number, codec.load_event(outbox.payload),
+                         outbox.created_at, outbox.id)
+
+
+def _latest_numbers(session: Session, ids: Iterable[str]) -> dict[str, int]:
+    e = SubscriptionEventRow
+    return dict(session.execute(select(e.subscription_id, func.max(e.event_number))
+                                .where(e.subscription_id.in_(list(ids)))
+                                .group_by(e.subscription_id)).all())
+
+
+class SubscriptionStore:
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self.sessions = sessions
+
+    # -- the FHIR API and the CLI --------------------------------------------------------
+
+    def create(self, subscription_id: str, values: dict[str, Any], now: datetime
+               ) -> Subscription:
+        with self.sessions.begin() as session:
+            session.execute(insert(SubscriptionRow).values(
+                id=subscription_id, version=1, created_at=now, updated_at=now,
+                delivered_through=0, failures=0, **values))
+        found = self.get(subscription_id)
+        assert found is not None
+        return found
+
+    def replace(self, subscription_id: str, values: dict[str, Any], now: datetime, *,
+                if_version: int | None, restart: bool) -> Subscription:
+        """Write a new definition. `restart` (the endpoint changed, or the subscriber turned
+        it back on): forget the failure streak and hand-shake again before delivering."""
+        row = SubscriptionRow
+        changes: dict[str, Any] = {**values, "version": row.version + 1, "updated_at": now}
+        if restart:
+            changes.update(handshake_at=None, failures=0, failing_since=None,
+                           next_attempt_at=None, last_error=None)
+        condition = row.id == subscription_id
+        if if_version is not None:
+            condition = and_(condition, row.version == if_version)
+        with self.sessions.begin() as session:
+            done = session.execute(update(row).where(condition).values(**changes)).rowcount
+            if not done:
+                current = session.scalar(select(row.version).where(row.id == subscription_id))
+                if current is None:
+                    raise NotFound(f"Subscription/{subscription_id} is not known",
+                                   field="id")
+                raise StaleVersion(f"the Subscription is at version {current}, not "
+                                   f"{if_version}: read it again", field="if_version")
+        found = self.get(subscription_id)
+        assert found is not None
+        return found
+
+    def delete(self, subscription_id: str) -> Subscription | None:
+        found = self.get(subscription_id)
+        if found is None:
+            return None
+        with self.sessions.begin() as session:
+            for table in (DeliveryAttemptRow, SubscriptionEventRow):
+                session.execute(delete(table).where(table.subscription_id == subscription_id))
+            session.execute(delete(SubscriptionRow).where(SubscriptionRow.id == subscription_id))
+        return found
+
+    def get(self, subscription_id: str) -> Subscription | None:
+        found = self.all(ids=(subscription_id,))
+        return found[0] if found else None
+
+    def all(self, *, ids: Sequence[str] = (), statuses: Sequence[str] = ()
+            ) -> list[Subscription]:
+        query = select(SubscriptionRow).order_by(SubscriptionRow.created_at, SubscriptionRow.id)
+        if ids:
+            query = query.where(SubscriptionRow.id.in_(ids))
+        if statuses:
+            query = query.where(SubscriptionRow.status.in_(statuses))
+        with self.sessions() as session:
+            rows = session.scalars(query).all()
+            latest = _latest_numbers(session, [r.id for r in rows]) if rows else {}
+            return [_record(r, latest.get(r.id)) for r in rows]
+
+    def events(self, subscription_id: str, *, since: int = 1, until: int | None = None,
+               limit: int = 1000) -> list[RecordedEvent]:
+        """Events numbered `since` to `until` (inclusive), oldest first, at most `limit`."""
+        e = SubscriptionEventRow
+        query = (select(e, OutboxRow).join(OutboxRow, OutboxRow.id == e.outbox_id)
+                 .where(e.subscription_id == subscription_id, e.event_number >= since))
+        if until is not None:
+            query = query.where(e.event_number <= until)
+        with self.sessions() as session:
+            rows = session.execute(query.order_by(e.event_number).limit(limit)).all()
+            return [_recorded(event, outbox) for event, outbox in rows]
+
+    def attempts(self, subscription_id: str, limit: int = 20) -> list[Attempt]:
+        """The latest delivery attempts, newest first."""
+        a = DeliveryAttemptRow
+        with self.sessions() as session:
+            rows = session.scalars(select(a).where(a.subscription_id == subscription_id)
+                                   .order_by(a.id.desc()).limit(limit)).all()
+            return [Attempt(r.kind, r.first_event, r.last_event, r.attempted_at,
+                            r.duration_ms, r.outcome, r.http_status, r.error) for r in rows]
+
+    def entitlement_version(self, recorded: RecordedEvent) -> int | None:
+        """The version of the entitlement the event's command produced; for an event that
+        made no new version (a review falling due), the version current when it happened."""
+        v = EntitlementVersionRow
+        event = recorded.event
+        with self.sessions() as session:
+            version = session.scalar(select(v.version).where(
+                v.entitlement_id == event.entitlement_id, v.command_id == event.command_id))
+            if version is None:
+                version = session.scalar(select(func.max(v.version)).where(
+                    v.entitlement_id == event.entitlement_id,
+                    v.recorded_at <= recorded.occurred_at))
+            return version
+
+    def attempt_count(self, subscription_id: str) -> int:
+        a = DeliveryAttemptRow
+        with self.sessions() as session:
+            return session.scalar(select(func.count()).select_from(a).where(
+                a.subscription_id == subscription_id)) or 0
+
+    # -- the relay: inside its batch transaction -----------------------------------------
+
+    @staticmethod
+    def fan_out(session: Session, rows: Sequence[OutboxRow], now: datetime) -> int:
+        """Record each outbox event, in outbox order, for every subscription it matches,
+        numbered on from that subscription's last event. Runs in the relay's batch
+        transaction, which only one relay holds at a time, so numbers never collide."""
+        s = SubscriptionRow
+        subscriptions = session.execute(select(s.id, s.topic, s.filters, s.end_at)
+                                        .where(s.status.in_(RECORDING))).all()
+        if not subscriptions or not rows:
+            return 0
+        wanted = [(sid, Criteria.from_json(topic, filters), end)
+                  for sid, topic, filters, end in subscriptions]
+        matched: dict[str, list[int]] = {}
+        for row in rows:
+            event = codec.load_event(row.payload)
+            for sid, criteria, end in wanted:
+                if (end is None or row.created_at < end) and matches(criteria, event):
+                    matched.setdefault(sid, []).append(row.id)
+        if not matched:
+            return 0
+        latest = _latest_numbers(session, matched)
+        values = [{"subscription_id": sid, "event_number": latest.get(sid, 0) + i,
+                   "outbox_id": outbox_id, "recorded_at": now}
+                  for sid, outbox_ids in matched.items()
+                  for i, outbox_id in enumerate(outbox_ids, start=1)]
+        session.execute(insert(SubscriptionEventRow), values)
+        return len(values)
+
+    # -- delivery workers ----------------------------------------------------------------
+
+    def due(self, now: datetime, limit: int = 200) -> list[str]:
+        """Subscriptions with something to send (a handshake, events the subscriber has not
+        acknowledged, a heartbeat) that are not backing off and that no worker holds."""
+        s, e = SubscriptionRow, SubscriptionEventRow
+        pending = exists().where(e.subscription_id == s.id,
+                                 e.event_number > s.delivered_through)
+        query = (select(s.id).where(
+            s.status.in_(LIVE),
+            or_(s.next_attempt_at.is_(None), s.next_attempt_at <= now),
+            or_(s.lease_until.is_(None), s.lease_until < now),
+            or_(s.end_at.is_(None), s.end_at > now),
+            or_(s.status == "requested", pending, s.heartbeat_due_at <= now))
+            .order_by(s.next_attempt_at.is_not(None), s.next_attempt_at).limit(limit))
+        with self.sessions() as session:
+            return list(session.scalars(query))
+
+    def expire(self, now: datetime) -> int:
+        """Subscriptions whose `end` has passed are turned off."""
+        s = SubscriptionRow
+        with self.sessions.begin() as session:
+            return session.execute(update(s).where(s.status != "off", s.end_at.is_not(None),
+                                                   s.end_at <= now)
+                                   .values(status="off", updated_at=now)).rowcount
+
+    def claim(self, subscription_id: str, owner: str, now: datetime,
+              lease: timedelta) -> bool:
+        """Take (or renew) the lease on one subscription: one worker delivers to a
+        subscriber at a time, which is what keeps its notifications in order."""
+        s = SubscriptionRow
+        with self.sessions.begin() as session:
+            return session.execute(update(s).where(
+                s.id == subscription_id,
+                or_(s.lease_until.is_(None), s.lease_until < now, s.lease_owner == owner))
+                .values(lease_owner=owner, lease_until=now + lease)).rowcount == 1
+
+    def release(self, subscription_id: str, owner: str) -> None:
+        s = SubscriptionRow
+        with self.sessions.begin() as session:
+            session.execute(update(s).where(s.id == subscription_id, s.lease_owner == owner)
+                            .values(lease_owner=None, lease_until=None))
+
+    def load(self, subscription_id: str, limit: int
+             ) -> tuple[Subscription | None, list[RecordedEvent]]:
+        """A subscription and its first unacknowledged events (its `maxCount`, else
+        `limit`), read together: one connection per delivery step, because on a busy relay
+        every round trip counts."""
+        e = SubscriptionEventRow
+        latest = select(func.max(e.event_number)).where(
+            e.subscription_id == SubscriptionRow.id).scalar_subquery()
+        with self.sessions() as session:
+            found = session.execute(select(SubscriptionRow, latest).where(
+                SubscriptionRow.id == subscription_id)).first()
+            if found is None:
+                return None, []
+            row, number = found
+            subscription = _record(row, number)
+            if subscription.status != "active":
+                return subscription, []
+            rows = session.execute(
+                select(e, OutboxRow).join(OutboxRow, OutboxRow.id == e.outbox_id)
+                .where(e.subscription_id == row.id, e.event_number > row.delivered_through)
+                .order_by(e.event_number).limit(row.max_count or limit)).all()
+            return subscription, [_recorded(event, outbox) for event, outbox in rows]
+
+    @staticmethod
+    def _bookkeeping(session: Session) -> None:
+        """Delivery records need not wait for the disk on PostgreSQL: if the last few are
+        lost in a database crash, those notifications are sent again (at least once),
+        which subscribers already de-duplicate by event number."""
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(text("SET LOCAL synchronous_commit TO OFF"))
+
+    def _attempt(self, session: Session, subscription_id: str, attempt: Attempt) -> None:
+        session.execute(insert(DeliveryAttemptRow).values(
+            subscription_id=subscription_id, kind=attempt.kind,
+            first_event=attempt.first_event, last_event=attempt.last_event,
+            attempted_at=attempt.attempted_at, duration_ms=attempt.duration_ms,
+            outcome=attempt.outcome, http_status=attempt.http_status, error=attempt.error))
+
+    def delivered(self, subscription: Subscription, owner: str, attempt: Attempt,
+                  now: datetime, lease: timedelta) -> bool:
+        """Record a successful attempt, move the subscription on and renew the lease; False
+        if this worker no longer holds the lease (another carries on; nothing changes)."""
+        s = SubscriptionRow
+        changes: dict[str, Any] = dict(
+            lease_until=now + lease,
+            last_sent_at=now, failures=0, failing_since=None, next_attempt_at=None,
+            last_error=None, heartbeat_due_at=now + timedelta(
+                seconds=subscription.heartbeat_seconds) if subscription.heartbeat_seconds
+            else None)
+        if attempt.last_event is not None:
+            changes["delivered_through"] = attempt.last_event
+        if attempt.kind == "handshake":
+            changes["handshake_at"] = now
+        with self.sessions.begin() as session:
+            self._bookkeeping(session)
+            self._attempt(session, subscription.id, attempt)
+            held = session.execute(update(s).where(s.id == subscription.id,
+                                                   s.lease_owner == owner)
+                                   .values(**changes)).rowcount == 1
+            if held and attempt.kind == "handshake":
+                session.execute(update(s).where(s.id == subscription.id,
+                                                s.status == "requested")
+                                .values(status="active"))
+            return held
+
+    def failed(self, subscription: Subscription, owner: str, attempt: Attempt,
+               now: datetime, retry_in: timedelta, give_up: bool) -> bool:
+        """Record a failed attempt; retry after `retry_in`, or with `give_up` set the
+        status to `error` (events go on being recorded for `$events`)."""
+        s = SubscriptionRow
+        changes: dict[str, Any] = dict(
+            failures=s.failures + 1, last_error=attempt.error,
+            failing_since=func.coalesce(s.failing_since, now),
+            next_attempt_at=None if give_up else now + retry_in)
+        with self.sessions.begin() as session:
+            self._bookkeeping(session)
+            self._attempt(session, subscription.id, attempt)
+            held = session.execute(update(s).where(s.id == subscription.id,
+                                                   s.lease_owner == owner)
+                                   .values(**changes)).rowcount == 1
+            if held and give_up:
+                session.execute(update(s).where(s.id == subscription.id,
+                                                s.status.in_(LIVE))
+                                .values(status="error", updated_at=now))
+            return held
