@@ -19,6 +19,7 @@ from register.service import RegisterService
 from register.store.subscription_tables import SubscriptionRow
 from tests.outbound_support import (
     BASE,
+    EVENTS_PER_PERSON,
     FAST,
     Outbound,
     Receiver,
@@ -102,12 +103,13 @@ def test_a_slow_subscriber_delays_no_one_else(
         outbound.subscribe(slow, "responsible-icb=QGH")
         wait_for(slow.waiting.is_set, "the slow subscriber to be holding a request")
         apply(service, 2, icbs=("QGH",))
-        wait_for(lambda: len(fast.events()) >= 4, "the fast subscriber's notifications")
+        total = 2 * EVENTS_PER_PERSON
+        wait_for(lambda: len(fast.events()) >= total, "the fast subscriber's notifications")
         assert not slow.hold.is_set() and slow.received == [], \
             "the slow subscriber was still holding its first request"  # type: ignore[union-attr]
         slow.hold.set()  # type: ignore[union-attr]
-        wait_for(lambda: len(slow.events()) >= 4, "the slow subscriber, released")
-    assert slow.numbers() == fast.numbers() == [1, 2, 3, 4]
+        wait_for(lambda: len(slow.events()) >= total, "the slow subscriber, released")
+    assert slow.numbers() == fast.numbers() == list(range(1, total + 1))
 
 
 def test_a_dead_subscriber_ends_in_error_and_its_events_are_still_recorded(
@@ -125,7 +127,8 @@ def test_a_dead_subscriber_ends_in_error_and_its_events_are_still_recorded(
         assert {a.http_status for a in attempts if a.outcome == "failed"} == {503}
         tried = len(attempts)
         apply(service, 1, start=1, icbs=("QGH",))
-        wait_for(lambda: outbound.get(sub).events_since_start == 4, "events still recorded")
+        wait_for(lambda: outbound.get(sub).events_since_start == 2 * EVENTS_PER_PERSON,
+                 "events still recorded")
     assert outbound.get(sub).status == "error" and outbound.get(sub).delivered_through == 0
     assert len(outbound.store.attempts(sub.id, 100)) == tried, "no more attempts in error"
     assert "HTTP 503" in (outbound.get(sub).last_error or "")
@@ -171,11 +174,12 @@ def test_full_resource_notifications_carry_the_entitlement_as_the_event_left_it(
     with outbound.running():
         wait_for(lambda: receiver.of_kind("handshake"), "the handshake")
         apply(service, 1, icbs=("QGH",))
-        wait_for(lambda: len(receiver.events()) >= 2, "planned and started")
+        wait_for(lambda: len(receiver.events()) >= EVENTS_PER_PERSON,
+                 "planned, started and needs-review")
     entries = [e for r in receiver.of_kind("event-notification") for e in r.body["entry"][1:]]
     statuses = [e["resource"]["status"] for e in entries]
-    assert statuses == ["planned", "active"], "each event with the version it produced"
-    assert [e["request"]["method"] for e in entries] == ["POST", "PUT"]
+    assert statuses == ["planned", "active", "active"], "each event with the version it made"
+    assert [e["request"]["method"] for e in entries] == ["POST", "PUT", "PUT"]
     assert all(e["fullUrl"].startswith(f"{BASE}/fhir/EpisodeOfCare/") for e in entries)
 
 
@@ -188,7 +192,8 @@ def test_ended_subscriptions_hear_nothing_more_and_off_ones_record_nothing(
     with outbound.running():
         wait_for(lambda: outbound.get(sub).status == "active", "the handshake")
         apply(service, 1, icbs=("QGH",))
-        wait_for(lambda: outbound.get(sub).delivered_through == 2, "delivery")
+        wait_for(lambda: outbound.get(sub).delivered_through == EVENTS_PER_PERSON,
+                 "delivery")
     assert outbound.get(off.subscription).events_since_start == 0
     assert len(receiver.of_kind("handshake")) == 1
 
@@ -235,7 +240,8 @@ def test_a_subscriber_catching_up_gets_at_most_max_count_events_a_notification(
         apply(service, 3, icbs=("QGH",))
         wait_for(lambda: outbound.get(sub).failures >= 1, "a failed attempt")
         receiver.start()
-        wait_for(lambda: outbound.get(sub).delivered_through == 6, "catching up")
+        total = 3 * EVENTS_PER_PERSON
+        wait_for(lambda: outbound.get(sub).delivered_through == total, "catching up")
     sizes = [len(r.events()) for r in receiver.of_kind("event-notification")]
-    assert max(sizes) == 2 and sum(sizes) == 6
-    assert receiver.numbers() == [1, 2, 3, 4, 5, 6]
+    assert max(sizes) == 2 and sum(sizes) == total
+    assert receiver.numbers() == list(range(1, total + 1))

@@ -130,6 +130,9 @@ def test_compose_runs_the_relay_and_the_scheduler() -> None:
     services = COMPOSE["services"]
     assert services["relay"]["command"] == ["relay"]
     assert services["scheduler"]["command"][0] == "scheduler"
-    assert services["relay"]["depends_on"]["rabbitmq"]["condition"] == "service_healthy"
+    # The relay publishes to the topology `queues-declare` makes once RabbitMQ is healthy.
+    assert services["relay"]["depends_on"]["queues-declare"]["condition"] == \
+        "service_completed_successfully"
+    assert services["queues-declare"]["depends_on"]["rabbitmq"]["condition"] == "service_healthy"
     admin = services["relay"]["environment"]["S117_AMQP_ADMIN"]
     assert admin.startswith("http://") and ":15672" in admin, "the management API"
