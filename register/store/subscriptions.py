@@ -169,19 +169,24 @@ class SubscriptionStore:
     def fan_out(session: Session, rows: Sequence[OutboxRow], now: datetime) -> int:
         """Record each outbox event, in outbox order, for every subscription it matches,
         numbered on from that subscription's last event. Runs in the relay's batch
-        transaction, which only one relay holds at a time, so numbers never collide."""
+        transaction, which only one relay holds at a time, so numbers never collide.
+
+        A subscription hears the changes committed from its creation on: a relay that is
+        behind (a server just started on a register with unrelayed changes) must not number
+        older changes into a new subscription as if they had just happened."""
         s = SubscriptionRow
-        subscriptions = session.execute(select(s.id, s.topic, s.filters, s.end_at)
+        subscriptions = session.execute(select(s.id, s.topic, s.filters, s.created_at, s.end_at)
                                         .where(s.status.in_(RECORDING))).all()
         if not subscriptions or not rows:
             return 0
-        wanted = [(sid, Criteria.from_json(topic, filters), end)
-                  for sid, topic, filters, end in subscriptions]
+        wanted = [(sid, Criteria.from_json(topic, filters), start, end)
+                  for sid, topic, filters, start, end in subscriptions]
         matched: dict[str, list[int]] = {}
         for row in rows:
             event = codec.load_event(row.payload)
-            for sid, criteria, end in wanted:
-                if (end is None or row.created_at < end) and matches(criteria, event):
+            for sid, criteria, start, end in wanted:
+                if (start <= row.created_at and (end is None or row.created_at < end)
+                        and matches(criteria, event)):
                     matched.setdefault(sid, []).append(row.id)
         if not matched:
             return 0

@@ -81,9 +81,12 @@ def stop(process: subprocess.Popen[str]) -> None:
 
 @pytest.fixture(scope="module")
 def embedded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    """A demo register served by `s117 serve` (embedded: the in-process bus delivers)."""
+    """A demo register served by `s117 serve` (embedded: the in-process bus delivers). The
+    demo's reviews that are due or overdue are announced first (`s117 scheduler --once`), so
+    the server's own scheduler has nothing of its own to add while a test counts events."""
     path = tmp_path_factory.mktemp("subscriptions")
     assert run("demo", "--people", "20", cwd=path).returncode == 0
+    assert run("scheduler", "--once", cwd=path).returncode == 0
     server, base = serving(path, {})
     try:
         yield base, path

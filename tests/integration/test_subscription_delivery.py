@@ -230,6 +230,21 @@ def test_a_subscription_whose_end_has_passed_records_nothing_more_and_is_turned_
     assert outbound.get(sub).status == "off"
 
 
+def test_a_new_subscription_hears_nothing_committed_before_it_even_if_the_relay_is_behind(
+        outbound: Outbound, service: RegisterService):
+    """A server started on a register with changes not yet relayed (the demo's, a relay that
+    was down) must not number those older changes into a Subscription made meanwhile."""
+    apply(service, 2, icbs=("QGH",))
+    before = outbound.subscribe(None, "responsible-icb=QGH")
+    apply(service, 1, start=2, icbs=("QGH",))
+    while outbound.relay.run_once():
+        pass
+    assert all(r.published_at for r in outbound.outbox()), "every change relayed"
+    assert outbound.get(before).events_since_start == EVENTS_PER_PERSON
+    recorded = outbound.store.events(before.id)
+    assert [e.number for e in recorded] == list(range(1, EVENTS_PER_PERSON + 1))
+
+
 def test_a_subscriber_catching_up_gets_at_most_max_count_events_a_notification(
         outbound: Outbound, service: RegisterService, receivers: list[Receiver]):
     receiver = started(receivers)
