@@ -40,6 +40,9 @@ app.add_typer(export_app, name="export")
 app.add_typer(panel_app, name="panel")
 app.add_typer(reviews_app, name="reviews")
 app.add_typer(subscriptions_app, name="subscriptions")
+token_app = typer.Typer(help="Bearer tokens for development and tests (production tokens "
+                        "come from the region's identity provider).", no_args_is_help=True)
+app.add_typer(token_app, name="token")
 console = Console()
 errors = Console(stderr=True)
 
@@ -108,6 +111,7 @@ def import_council(
     from adapter.casework import print_import_report
     from adapter.council import apply, write_report
     from mappings.council import FileRefused, decode
+    from register.commands import Agent
 
     if not file.exists():
         errors.print(f"[red]error:[/red] {file} does not exist")
@@ -121,7 +125,7 @@ def import_council(
         raise typer.Exit(2) from None
     with progress_bar() as bar:
         task = bar.add_task(f"importing {file.name}", total=len(batch.groups))
-        reports = apply(register.service, batch,
+        reports = apply(register.service, batch, Agent(la, "la", "s117 import council"),
                         progress=lambda n: bar.update(task, completed=n))
     print_import_report(console, batch, reports)
     if report:
@@ -341,8 +345,7 @@ def worker(
 ) -> None:
     """Consume the inbound partition queues and apply each message once, in order per
     person (networked mode)."""
-    import logging
-
+    from adapter import logs
     from queues.inbound.worker import Worker
 
     settings = _settings()
@@ -354,8 +357,7 @@ def worker(
         errors.print("[red]error:[/red] --index must be 0 to --of minus 1, --prefetch at "
                      "least 2, --batch at least 1")
         raise typer.Exit(2)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    logging.getLogger("pika").setLevel(logging.WARNING)
+    logs.configure("worker")
     Worker(settings, index=index, count=of, prefetch=prefetch, batch=batch).run()
 
 
@@ -448,8 +450,8 @@ def mappings_check(
     sample: Annotated[Path | None, typer.Option(help="an HL7 v2 message to map with it")]
     = None,
 ) -> None:
-    """Validate a per-trust mapping profile against the schema (docs/hl7v2.md), and
-    optionally map a sample message with it."""
+    """Validate a per-trust mapping profile against the schema (docs/inbound.md, "Trust
+    profiles"), and optionally map a sample message with it."""
     from adapter.inbound_cli import check_profile
 
     for path in (file, sample):
@@ -535,3 +537,44 @@ def subscriptions_show(
 
 def main() -> None:
     app()
+
+
+@token_app.command("issue")
+def token_issue(
+    org: Annotated[str, typer.Option(help="the organisation: a council's GSS code, an ICB's "
+                                          "or trust's ODS code")],
+    org_type: Annotated[str, typer.Option(help="trust | la | icb | admin")],
+    scope: Annotated[str, typer.Option(help="SMART scopes, space-separated")]
+    = "system/*.cruds",
+    sub: Annotated[str | None, typer.Option(help="the subject (a user or system); default "
+                                                 "<org-type>:<org>")] = None,
+    minutes: Annotated[int, typer.Option(help="lifetime")] = 60,
+) -> None:
+    """Print a signed token (RS256) for this organisation. The key pair is S117_JWT_PRIVATE_KEY
+    (made on first use) and its .pub.pem; start the register with S117_JWT_PUBLIC_KEY set to
+    the public key to accept these tokens."""
+    from adapter.auth.issue import mint, public_path
+    from adapter.auth.tokens import Caller, TokenRefused, caller_of
+
+    settings = _settings()
+    try:
+        checked: Caller = caller_of({"org": org, "org_type": org_type, "scope": scope,
+                                     "sub": sub or org})
+    except TokenRefused as exc:
+        errors.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    private = Path(settings.jwt_private_key)
+    token = mint(private, org=org, org_type=checked.viewer.kind.value, scope=scope,
+                 audience=settings.audience, issuer=settings.jwt_issuer, subject=sub,
+                 minutes=minutes)
+    print(token)
+    errors.print(f"verify with S117_JWT_PUBLIC_KEY={public_path(private).resolve()} "
+                 f"(aud {settings.audience}, iss {settings.jwt_issuer})")
+
+
+@token_app.command("jwks")
+def token_jwks() -> None:
+    """Print the development key as a JWKS document (to serve for S117_JWKS_URL)."""
+    from adapter.auth.issue import jwks
+
+    print(jwks(Path(_settings().jwt_private_key)))

@@ -7,6 +7,7 @@ import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
 from pathlib import Path
 
 import yaml
@@ -25,6 +26,17 @@ VARIABLES: dict[str, str] = {
                  "jwt otherwise)",
     "S117_JWKS_URL": "JWKS URL to verify bearer tokens (with S117_AUTH=jwt)",
     "S117_JWT_PUBLIC_KEY": "path to a PEM public key to verify bearer tokens",
+    "S117_JWT_AUDIENCE": "the aud a bearer token must carry (default: S117_BASE_URL + /fhir)",
+    "S117_JWT_ISSUER": "the iss a bearer token must carry (default s117-register-dev, the "
+                       "issuer of s117 token issue)",
+    "S117_JWT_LEEWAY_SECONDS": "clock skew allowed when checking a token's exp, nbf and iat "
+                               "(default 30)",
+    "S117_JWT_PRIVATE_KEY": "development only: the PEM private key s117 token issue signs "
+                            "with, made on first use (default ./s117-dev-key.pem)",
+    "S117_MLLP_SENDERS": "which trusts each MLLP client address may send for, e.g. "
+                         "'10.1.0.0/16=RLQ,R1A; 127.0.0.1=*'; required with S117_AUTH=jwt",
+    "S117_RATE_LIMIT": "requests one client (token subject, or address without one) may make "
+                       "to the HTTP API, e.g. '1200/minute' (default); 'off' for none",
     "S117_LOCALITY_POLICY": "path to a YAML/JSON locality policy (review intervals, s17 leave, "
                             "enabled rule sets, panel thresholds, per-council overrides); "
                             "default: the national defaults",
@@ -111,6 +123,41 @@ def load_policy(path: str | None) -> LocalityPolicy:
 
 
 @dataclass(frozen=True)
+class Senders:
+    """S117_MLLP_SENDERS: the trusts (MSH-4) each client network may send for; `*` for an
+    integration engine that relays for many trusts."""
+
+    networks: tuple[tuple[IPv4Network | IPv6Network, frozenset[str]], ...]
+
+    @classmethod
+    def parse(cls, raw: str) -> Senders:
+        found = []
+        for i, part in enumerate(p for p in raw.replace("\n", ";").split(";") if p.strip()):
+            where, _, codes = part.partition("=")
+            try:
+                network = ip_network(where.strip(), strict=False)
+            except ValueError:
+                raise InvalidData(f"S117_MLLP_SENDERS entry {i + 1}: {where.strip()!r} is not "
+                                  "an IP address or network", field="S117_MLLP_SENDERS") \
+                    from None
+            trusts = frozenset(c.strip().upper() for c in codes.split(",") if c.strip())
+            if not trusts:
+                raise InvalidData(f"S117_MLLP_SENDERS entry {i + 1}: name the trusts (ODS "
+                                  "codes, or *) after '='", field="S117_MLLP_SENDERS")
+            found.append((network, trusts))
+        return cls(tuple(found))
+
+    def trusts_for(self, address: str) -> frozenset[str]:
+        """What a client at this address may send for (empty: nothing)."""
+        try:
+            ip = ip_address(address)
+        except ValueError:
+            return frozenset()
+        return frozenset().union(*(trusts for network, trusts in self.networks
+                                   if ip.version == network.version and ip in network))
+
+
+@dataclass(frozen=True)
 class Settings:
     database_url: str
     amqp_url: str | None
@@ -128,6 +175,16 @@ class Settings:
     delivery_threads: int = 64
     review_notice_days: int = 14
     amqp_admin: str | None = None
+    jwt_audience: str | None = None  # None: base_url + "/fhir"
+    jwt_issuer: str = "s117-register-dev"
+    jwt_leeway_seconds: int = 30
+    jwt_private_key: str = "s117-dev-key.pem"
+    mllp_senders: Senders | None = None
+    rate_limit: str | None = "1200/minute"
+
+    @property
+    def audience(self) -> str:
+        return self.jwt_audience or self.base_url.rstrip("/") + "/fhir"
 
     @property
     def embedded(self) -> bool:
@@ -157,7 +214,30 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         delivery_timeout_seconds=_positive(env, "S117_DELIVERY_TIMEOUT_SECONDS", 10),
         delivery_threads=_positive(env, "S117_DELIVERY_THREADS", 64),
         review_notice_days=_whole(env, "S117_REVIEW_NOTICE_DAYS", 14),
-        amqp_admin=env.get("S117_AMQP_ADMIN") or None)
+        amqp_admin=env.get("S117_AMQP_ADMIN") or None,
+        jwt_audience=env.get("S117_JWT_AUDIENCE") or None,
+        jwt_issuer=env.get("S117_JWT_ISSUER") or "s117-register-dev",
+        jwt_leeway_seconds=_whole(env, "S117_JWT_LEEWAY_SECONDS", 30),
+        jwt_private_key=env.get("S117_JWT_PRIVATE_KEY") or "s117-dev-key.pem",
+        mllp_senders=Senders.parse(env["S117_MLLP_SENDERS"])
+        if env.get("S117_MLLP_SENDERS") else None,
+        rate_limit=_rate(env.get("S117_RATE_LIMIT")))
+
+
+def _rate(raw: str | None) -> str | None:
+    if not raw:
+        return "1200/minute"
+    if raw.strip().lower() == "off":
+        return None
+    from limits import parse_many
+
+    try:
+        parse_many(raw)
+    except ValueError:
+        raise InvalidData(f"S117_RATE_LIMIT must read like '1200/minute' or "
+                          f"'20/second;1000/hour', not {raw!r}",
+                          field="S117_RATE_LIMIT") from None
+    return raw
 
 
 def _positive(env: Mapping[str, str], name: str, default: int) -> int:

@@ -8,20 +8,23 @@ from __future__ import annotations
 import csv
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from mappings.council import CouncilBatch, RowReport
+from register.commands import Agent
 from register.errors import CommandRefused, RegisterError
 from register.service import RegisterService
 
 
-def apply(service: RegisterService, batch: CouncilBatch,
+def apply(service: RegisterService, batch: CouncilBatch, agent: Agent,
           progress: Callable[[int], None] | None = None) -> list[RowReport]:
-    """Apply each person's commands in one transaction; a report line for every row."""
+    """Apply each person's commands in one transaction, `agent` (the council that sent the
+    file) as their Provenance; a report line for every row."""
     reports = list(batch.rejected)
     for done, group in enumerate(batch.groups, start=1):
         try:
-            outcomes = service.handle_all(group.commands)
+            outcomes = service.handle_all([replace(c, agent=agent) for c in group.commands])
         except CommandRefused as exc:
             cause = exc.cause
             row = group.row_of(exc.index, cause.field)

@@ -11,6 +11,7 @@ it durable on the inbound bus, and answer the original-mode ACK.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from mappings.hl7v2 import errors as e
@@ -32,6 +33,8 @@ class Answer:
     ack: bytes
     code: str  # AA | AE | AR
     problem: Hl7Problem | None = None
+    sender: str | None = None  # MSH-4, when the message had one
+    key: str | None = None  # the message's id on the bus (sender and MSH-10, or a digest)
 
     @property
     def readable(self) -> bool:
@@ -61,18 +64,31 @@ class Hl7Intake:
             size=size)
 
     def receive(self, raw: bytes, transport: Hl7Problem | None = None,
-                size: int | None = None) -> Answer:
+                size: int | None = None, may_send: Callable[[str], bool] | None = None
+                ) -> Answer:
+        """`may_send`: whether this connection or token may send as a trust (MSH-4); a
+        message sent as another is refused AR, and kept in quarantine like any refusal."""
         message, decoded, problem = self.decoder.examine(raw)
         if transport is not None:
             decoded, problem = None, transport
+        elif may_send is not None and message is not None and message.sender \
+                and not may_send(message.sender):
+            decoded, problem = None, e.reject(
+                e.APPLICATION_ERROR, "not-authorised",
+                f"this connection may not send messages for {message.sender}: MSH-4 must be "
+                "the trust it is registered for (ask the register's operator)",
+                e.Location("MSH", 4))
         sender = "unknown"
         if message is not None and not (problem is not None and problem.kind == "bad-sender"):
             sender = message.sender or "unknown"
         if decoded is not None:
             key, partition = decoded.message_key, topology.partition_of(decoded.partition_key)
         else:
+            # A message refused as sent by the wrong trust never takes that trust's id: the
+            # real one's message with the same MSH-10 must not look like a repeat of it.
             key = f"hl7v2:{message.sender}:{message.control_id}" \
                 if message is not None and sender != "unknown" and message.control_id \
+                and not (problem is not None and problem.kind == "not-authorised") \
                 else digest_key("hl7v2", raw)
             partition = topology.partition_of(key)
         envelope = Envelope(
@@ -80,16 +96,18 @@ class Hl7Intake:
             rejected=_summary(problem) if problem else None,
             rejected_kind=problem.kind if problem else None,
             size=size)
+        who = None if sender == "unknown" else sender
         try:
             result = self.bus.publish(envelope)
         except Unavailable as exc:
             down = e.reject(e.APPLICATION_ERROR, "unavailable",
                             f"the register could not store the message just now ({exc}); "
                             "nothing was kept: send it again")
-            return Answer(ack(message, "AR", down, raw), "AR", down)
+            return Answer(ack(message, "AR", down, raw), "AR", down, who, key)
         if problem is not None:
-            return Answer(ack(message, problem.ack, problem, raw), problem.ack, problem)
+            return Answer(ack(message, problem.ack, problem, raw), problem.ack, problem, who,
+                          key)
         if result is not None and result.status == "quarantined":
             refused = e.content(e.APPLICATION_ERROR, result.kind, result.reason)
-            return Answer(ack(message, "AE", refused, raw), "AE", refused)
-        return Answer(ack(message, "AA"), "AA")
+            return Answer(ack(message, "AE", refused, raw), "AE", refused, who, key)
+        return Answer(ack(message, "AA"), "AA", sender=who, key=key)

@@ -4,12 +4,12 @@ thin; what they do is here."""
 
 from __future__ import annotations
 
-import logging
 from datetime import UTC, datetime
 
 from rich.console import Console
 from rich.table import Table
 
+from adapter import logs
 from adapter.bootstrap import Register
 from queues.outbound.dispatcher import Dispatcher, build
 from queues.outbound.processes import run_until_signalled
@@ -30,13 +30,13 @@ RELAY_POOL = 24
 
 
 def relay(register: Register, *, deliver: bool) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logs.configure("relay")
     outbound = build(register.settings, register.sessions, register.refdata.name)
     run_until_signalled(outbound.loops(deliver=deliver, schedule=False))
 
 
 def scheduler(register: Register, *, once: bool, interval: float) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logs.configure("scheduler")
     outbound = build(register.settings, register.sessions, register.refdata.name)
     if once:
         return outbound.scheduler.run_once()

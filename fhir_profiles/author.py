@@ -942,6 +942,15 @@ CLINICAL = {
              [("_id", "token", None), ("patient", "reference", None),
               *((sp["code"], sp["type"], sp["url"]) for sp in CASEWORK_SEARCH_PARAMETERS
                 if sp["base"] == ["Flag"])], []),
+    "Provenance": ("http://hl7.org/fhir/StructureDefinition/Provenance",
+                   ["read", "search-type"],
+                   [("target", "reference", None), ("patient", "reference", None),
+                    ("agent", "reference", None), ("recorded", "date", None)], []),
+    "AuditEvent": ("http://hl7.org/fhir/StructureDefinition/AuditEvent",
+                   ["read", "search-type"],
+                   [("entity", "reference", None), ("patient", "reference", None),
+                    ("agent", "reference", None), ("date", "date", None),
+                    ("action", "token", None), ("outcome", "token", None)], []),
 }
 # Includes each type offers, and what tells a client how versions and writes work.
 INCLUDES = {"EpisodeOfCare": (["EpisodeOfCare:patient"],
@@ -949,10 +958,26 @@ INCLUDES = {"EpisodeOfCare": (["EpisodeOfCare:patient"],
             "CarePlan": (["CarePlan:entitlement", "CarePlan:patient"], []),
             "Task": (["Task:focus", "Task:patient"], []),
             "Flag": (["Flag:patient"], [])}
-# Tasks and flags are derived from the person's record and carry no versions of their own.
-UNVERSIONED = {"Task", "Flag"}
+# Tasks and flags are derived from the person's record, and Provenance and AuditEvent are
+# records of what happened: none carries versions of its own.
+UNVERSIONED = {"Task", "Flag", "Provenance", "AuditEvent"}
 CONFORMANCE = ["StructureDefinition", "CodeSystem", "ValueSet", "SearchParameter",
                "OperationDefinition"]
+
+
+SECURITY = {
+    "cors": False,
+    "service": [{"coding": [{
+        "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+        "code": "SMART-on-FHIR"}]}],
+    "description": "OAuth 2.0 bearer tokens (JWT, RS256 or ES256) from the region's identity "
+                   "provider, with the claims `org` (the ODS or GSS code of the caller's "
+                   "organisation), `org_type` (trust, la, icb or admin) and `scope` (SMART v2, "
+                   "e.g. `system/EpisodeOfCare.rs`). A council sees the people it is "
+                   "responsible for and those living in its area, an ICB those it is "
+                   "responsible for, a trust those it has sent; AuditEvent is for admins. "
+                   "The CapabilityStatement, conformance resources, topics and OpenAPI "
+                   "document need no token."}
 
 
 def capability_statement() -> Resource:
@@ -991,7 +1016,7 @@ def capability_statement() -> Resource:
     cs.update({"kind": "instance", "software": {"name": "s117-register", "version": VERSION},
                "implementation": {"description": "s117-register FHIR API"},
                "fhirVersion": url.FHIR_VERSION, "format": ["json", "application/fhir+json"],
-               "rest": [{"mode": "server", "resource": resources,
+               "rest": [{"mode": "server", "security": SECURITY, "resource": resources,
                          "interaction": [{"code": "transaction"}, {"code": "batch"}],
                          "operation": [{"name": name, "definition": f"{url.OPERATION}/{name}"}
                                        for name in ("process-message", "validate")]}]})

@@ -123,3 +123,14 @@ UKCORE_LEGAL_STATUS_CS = \
 UKCORE_LEGAL_STATUS_VS = "https://fhir.hl7.org.uk/ValueSet/UKCore-LegalStatusClassification"
 UKCORE_LEGAL_STATUS_CONTEXT_CS = "https://fhir.hl7.org.uk/CodeSystem/UKCore-LegalStatusContext"
 V3_ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+
+# Who did what (AuditEvent, Provenance)
+COMMAND_ID = f"{BASE}/Id/command"  # the register command a write was: a message id, a row
+REQUEST_ID = f"{BASE}/Id/request"  # X-Request-ID of an audited request
+HL7V2_MESSAGE_ID = f"{BASE}/Id/hl7v2-message"  # "hl7v2:<MSH-4>:<MSH-10>"
+AUDIT_EVENT_TYPE = "http://terminology.hl7.org/CodeSystem/audit-event-type"
+RESTFUL_INTERACTION = "http://hl7.org/fhir/restful-interaction"
+DATA_OPERATION = "http://terminology.hl7.org/CodeSystem/v3-DataOperation"
+PROVENANCE_AGENT_TYPE = "http://terminology.hl7.org/CodeSystem/provenance-participant-type"
+SECURITY_SOURCE_TYPE = "http://terminology.hl7.org/CodeSystem/security-source-type"
+NETWORK_TYPE = "http://hl7.org/fhir/network-type"

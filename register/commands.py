@@ -23,6 +23,17 @@ from register.model import (
 )
 
 
+@dataclass(frozen=True)
+class Agent:
+    """Who asked for a command, for its Provenance: an organisation (ODS or GSS code), its
+    kind (trust, la, icb, admin) and, when known, the person or system within it (a bearer
+    token's subject)."""
+
+    org: str
+    kind: str
+    who: str | None = None
+
+
 @dataclass(frozen=True, kw_only=True)
 class Command:
     command_id: str
@@ -31,6 +42,9 @@ class Command:
     # Apply only if the target (the person, or the entitlement an entitlement command names)
     # is still at this stored version: FHIR If-Match, so a stale writer cannot overwrite.
     if_version: int | None = None
+    # Set by the edge that took the command (HTTP, the inbound worker, a council import);
+    # kept with a held command, so its Provenance names the sender, not whoever released it.
+    agent: Agent | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

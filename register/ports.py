@@ -114,6 +114,11 @@ class Outbox(Protocol):
     def add(self, events: list[EntitlementEvent]) -> None: ...
 
 
+class ProvenanceLog(Protocol):
+    def add(self, command: Command) -> None:
+        """Record who asked for this applied command (its `agent`)."""
+
+
 class Held(Protocol):
     def add(self, nhs_number: str, command: Command, reason: str) -> None: ...
     def for_person(self, nhs_number: str) -> list[HeldCommand]: ...
@@ -139,6 +144,7 @@ class UnitOfWork(Protocol):
     outbox: Outbox
     held: Held
     casework: CaseworkStore
+    provenance: ProvenanceLog
 
     def __enter__(self) -> UnitOfWork: ...
     def __exit__(self, *args: object) -> None: ...

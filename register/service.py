@@ -136,7 +136,9 @@ class RegisterService:
         if previous:
             return Outcome(cmd.command_id, "duplicate", reason=previous)
         if isinstance(cmd, c.MergePatient):
-            return Outcome(cmd.command_id, "applied", self._merge(uow, cmd, nhs))
+            merged = self._merge(uow, cmd, nhs)
+            uow.provenance.add(cmd)
+            return Outcome(cmd.command_id, "applied", merged)
         record, is_new = self._load(uow, nhs)
         _check_version(uow, record, cmd)
         if is_new:
@@ -150,6 +152,7 @@ class RegisterService:
             uow.inbox.record(cmd.command_id, type(cmd).__name__, "held", str(wait))
             return Outcome(cmd.command_id, "held", reason=str(wait))
         events = self._settle(uow, record, cmd.command_id)
+        uow.provenance.add(cmd)
         events += self._replay_held(uow, record)
         return Outcome(cmd.command_id, "applied", events)
 
@@ -351,5 +354,6 @@ class RegisterService:
                 uow.inbox.record(held.command.command_id, type(held.command).__name__,
                                  "applied", "after being held")
                 events += self._settle(uow, record, held.command.command_id)
+                uow.provenance.add(held.command)
                 progress = True
         return events

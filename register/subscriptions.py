@@ -66,7 +66,7 @@ class Criteria:
                                        for name, values in filters))
 
 
-def _values(name: str, event: EntitlementEvent) -> set[str]:
+def event_values(name: str, event: EntitlementEvent) -> set[str]:
     """What an event offers a filter. The ICB filter sees the paying ICB under rule N4 (as
     the `responsible-icb` search does) and, when responsibility moved, the bodies it moved
     from: a council or ICB hears that it is no longer responsible."""
@@ -84,11 +84,10 @@ def _values(name: str, event: EntitlementEvent) -> set[str]:
 
 def matches(criteria: Criteria, event: EntitlementEvent) -> bool:
     """Does this event reach a subscription with these criteria? The one place filters are
-    evaluated (the access-control issue narrows `criteria` by the caller's organisation
-    before it gets here)."""
+    evaluated; what the subscription's owner may hear at all is `register.access.hears`."""
     if event.event not in TOPIC_EVENTS[criteria.topic]:
         return False
-    return all(_values(name, event) & values for name, values in criteria.filters)
+    return all(event_values(name, event) & values for name, values in criteria.filters)
 
 
 @dataclass(frozen=True)
@@ -121,6 +120,8 @@ class Subscription:
     last_error: str | None = None
     amqp_queue: str | None = None
     amqp_user: str | None = None
+    owner_org: str | None = None  # the organisation that made it (None: made by an admin,
+    owner_type: str | None = None  # or before access control)
 
 
 @dataclass(frozen=True)

@@ -111,7 +111,7 @@ def prepared_engine(url: str) -> Engine:
 REGISTER_TABLES = ("delivery_attempt", "subscription_event", "subscription", "review_notice",
                    "determination", "entitlement_status", "entitlement_version", "entitlement",
                    "care_plan_version", "care_plan", "casework_index",
-                   "person_version", "person", "inbox",
+                   "person_version", "person", "inbox", "provenance",
                    "outbox", "held_command", "inbound_message")
 
 

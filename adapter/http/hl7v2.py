@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask, Response, current_app, request
 
+from adapter.auth import policy
 from adapter.bootstrap import Register
 from adapter.hl7v2_intake import HEAD_BYTES, Hl7Intake
 
@@ -63,7 +64,7 @@ def receive() -> Response:
         answer = intake.too_large(body[:HEAD_BYTES], size)
         status = 413
     else:
-        answer = intake.receive(body)
+        answer = intake.receive(body, may_send=policy.may_send_for)
         status = 200 if answer.readable else 400
     if answer.problem is not None and answer.problem.kind == "unavailable":
         status = 503

@@ -17,9 +17,9 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
-from adapter import config
+from adapter import config, logs
 from adapter.bootstrap import prepare_embedded
-from adapter.http.app import create_app
+from adapter.http.app import create_app, verifier_for
 from adapter.outbound import start_in_process_bus
 from register.store import database
 
@@ -39,6 +39,7 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
     def load(self) -> Any:
         # Runs in each worker after the fork, so the in-process bus's threads and database
         # connections belong to the worker that uses them.
+        logs.configure("serve")
         app = create_app(self.settings)
         start_in_process_bus(app.extensions["s117"])
         return app
@@ -76,12 +77,15 @@ def run(settings: config.Settings, *, host: str, port: int, workers: int,
     if settings.auth == "off":
         log.warning("S117_AUTH=off: no authentication (allowed only with SQLite, for "
                     "development)")
+    verifier_for(settings)  # a missing or unreadable key stops here, not in every worker
     # Prepare the embedded database once, before workers fork.
     prepare_embedded(settings, database.make_engine(settings.database_url))
     listener = start_mllp(host, mllp_port) if mllp_port else None
     try:
+        # No gunicorn access log: its request line carries the query string, which can hold
+        # an NHS number; the audit hook logs each request without it (adapter/auth/audit.py).
         _Gunicorn(settings, {"bind": f"{host}:{port}", "workers": workers,
-                             "accesslog": "-", "timeout": 60}).run()
+                             "timeout": 60}).run()
     finally:
         if listener is not None:
             listener.terminate()

@@ -12,11 +12,17 @@ import signal
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from uuid import uuid4
 
-from adapter.config import Settings
+from adapter import logs
+from adapter.config import Senders, Settings
 from adapter.hl7v2_intake import Answer, Hl7Intake
 from adapter.mllp.framing import CR, EB, SB, Broken, Event, Frame, Framer, Stray, TooLarge
 from mappings.hl7v2 import errors as e
+from queues.outbound.processes import utcnow
+from register.errors import InvalidData
+from register.store import database
+from register.store.audit import AuditLog, AuditRecord
 
 log = logging.getLogger("s117.mllp")
 
@@ -24,18 +30,23 @@ PAUSE = 1.0  # seconds of silence after which stray bytes are answered
 
 
 class MllpServer:
-    def __init__(self, intake: Hl7Intake, *, host: str, port: int, threads: int = 4) -> None:
+    def __init__(self, intake: Hl7Intake, *, host: str, port: int, threads: int = 4,
+                 senders: Senders | None = None, audit: AuditLog | None = None) -> None:
+        """`senders`: which trusts each client address may send for (None: any, with
+        S117_AUTH=off); `audit`: where each message received is recorded."""
         self.intake = intake
+        self.senders = senders
+        self.audit = audit
         self.host, self.port = host, port
         self.max_bytes = intake.max_bytes
         self.executor = ThreadPoolExecutor(threads, thread_name_prefix="mllp")
         self.connections: set[asyncio.Task[None]] = set()
         self.answered = 0
 
-    def _handle(self, event: Event) -> Answer:
+    def _handle(self, event: Event, peer: str) -> Answer:
         started = time.perf_counter()
         if isinstance(event, Frame):
-            answer = self.intake.receive(event.body)
+            answer = self.intake.receive(event.body, may_send=self._senders(peer))
         elif isinstance(event, TooLarge):
             answer = self.intake.too_large(event.head, event.size)
         elif isinstance(event, Stray):
@@ -54,12 +65,34 @@ class MllpServer:
             log.info("answered %s (%s) in %.1f ms", answer.code,
                      answer.problem.kind if answer.problem else "", (time.perf_counter() -
                                                                       started) * 1000)
+        if self.audit is not None:
+            self._audit(answer, peer)
         return answer
+
+    def _senders(self, peer: str) -> Callable[[str], bool] | None:
+        """What this connection may send as (S117_MLLP_SENDERS), when access is checked."""
+        if self.senders is None:
+            return None
+        allowed = self.senders.trusts_for(peer)
+        return lambda sender: "*" in allowed or sender in allowed
+
+    def _audit(self, answer: Answer, peer: str) -> None:
+        try:
+            self.audit.record(AuditRecord(  # type: ignore[union-attr]
+                recorded_at=utcnow(), request_id=str(uuid4()), channel="mllp", action="C",
+                subtype="hl7v2-message", outcome={"AA": "0", "AE": "4"}.get(answer.code, "4"),
+                method="MLLP", path=f"mllp://{self.host}:{self.port}",
+                agent_org=answer.sender, agent_type="trust" if answer.sender else None,
+                client_address=peer, detail=answer.problem.kind if answer.problem else None,
+                entities=((answer.key, "message"),) if answer.key else ()))
+        except Exception:
+            log.exception("could not write the audit record of an HL7 v2 message")
 
     async def _answer(self, events: list[Event], writer: asyncio.StreamWriter) -> None:
         loop = asyncio.get_running_loop()
+        peer = str((writer.get_extra_info("peername") or ("",))[0])
         for event in events:
-            answer = await loop.run_in_executor(self.executor, self._handle, event)
+            answer = await loop.run_in_executor(self.executor, self._handle, event, peer)
             writer.write(SB + answer.ack + EB + CR)
             await writer.drain()
             self.answered += 1
@@ -112,11 +145,17 @@ class MllpServer:
 def run(settings: Settings, *, host: str, port: int) -> None:
     from queues.inbound.bus import build
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    logging.getLogger("pika").setLevel(logging.WARNING)
+    logs.configure("mllp")
+    if settings.auth != "off" and settings.mllp_senders is None:
+        raise InvalidData("with S117_AUTH=jwt the MLLP listener needs S117_MLLP_SENDERS: which "
+                          "trusts each client address may send for (e.g. "
+                          "'10.1.0.0/16=RLQ; 127.0.0.1=*')", field="S117_MLLP_SENDERS")
     inbound = build(settings, name="mllp")
+    engine = database.make_engine(settings.database_url, pool_size=4, max_overflow=0)
     server = MllpServer(Hl7Intake(inbound), host=host, port=port,
-                        threads=4 if settings.amqp_url else 1)
+                        threads=4 if settings.amqp_url else 1,
+                        senders=settings.mllp_senders if settings.auth != "off" else None,
+                        audit=AuditLog(database.session_factory(engine)))
     mode = "networked: RabbitMQ" if settings.amqp_url else "embedded: in-process"
     asyncio.run(server.serve(lambda: print(f"s117 mllp listening on {host}:{port} ({mode})",
                                            flush=True)))

@@ -5,7 +5,8 @@ A profile is YAML data (shipped under `mappings/trusts/`, or a site's own direct
 status in an OBX or in its own Z segment is taken on without a code change. Anything a profile
 leaves out is the DESIGN.md default: NHS number in PID-3 with assigning authority NHS, the stay
 in PV1-19, legal status in the project's ZMH segment and the ITK ZU5 segment. The schema is
-below (marshmallow) and in docs/hl7v2.md; `s117 mappings check FILE` validates a file.
+below (marshmallow) and in docs/inbound.md ("Trust profiles"); `s117 mappings check FILE`
+validates a file.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -24,7 +24,7 @@ from mappings.hl7v2 import adt
 from mappings.hl7v2.errors import Hl7Problem
 from mappings.hl7v2.message import Hl7Message, read
 from mappings.hl7v2.profiles import Profiles
-from register.commands import Command
+from register.commands import Agent, Command
 from register.errors import InvalidData
 
 
@@ -67,6 +67,13 @@ class Decoder(Protocol):
     def __call__(self, body: bytes, sender: str) -> Decoded | DecodedFile: ...
 
 
+def sent_by(commands: list[Command], org: str, kind: str) -> list[Command]:
+    """The commands with their sender as agent (their Provenance): the transport checked,
+    before the message was stored, that its sender may send as this organisation."""
+    agent = Agent(org, kind)
+    return [replace(cmd, agent=agent) for cmd in commands]
+
+
 def digest_key(channel: str, body: bytes) -> str:
     """A message key for bytes that name no message (garbage, unparseable)."""
     return f"{channel}:?:{hashlib.sha256(body).hexdigest()[:32]}"
@@ -89,7 +96,7 @@ class Hl7v2Decoder:
         except InvalidData as exc:  # a broken trust profile: the message waits for the fix
             return message, None, Hl7Problem("AE", 207, "trust-profile", str(exc))
         return message, Decoded(decoded.message_key, decoded.sender, decoded.nhs_number,
-                                decoded.commands), None
+                                sent_by(decoded.commands, decoded.sender, "trust")), None
 
     def __call__(self, body: bytes, sender: str = "") -> Decoded:
         message, decoded, problem = self.examine(body)
@@ -124,7 +131,7 @@ def decode_fhir(body: bytes, sender: str = "") -> Decoded:
     except InvalidData as exc:
         raise Refused("fhir-content", str(exc), exc, key, sender) from None
     return Decoded(f"fhir:{msg.trust}:{msg.message_id}", msg.trust, commands[0].nhs_number,
-                   commands)
+                   sent_by(commands, msg.trust, "trust"))
 
 
 def decode_council(body: bytes, sender: str) -> DecodedFile:

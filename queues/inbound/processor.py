@@ -15,6 +15,7 @@ from adapter import council
 from queues.inbound import store
 from queues.inbound.decoders import Decoded, DecodedFile, Decoders, Refused
 from queues.inbound.envelope import Envelope, Result, summarise
+from register.commands import Agent
 from register.errors import CommandRefused, ConcurrencyConflict
 from register.ports import UnitOfWork
 from register.service import Outcome, RegisterService
@@ -142,7 +143,7 @@ class Processor:
         `s117 import council` does). If any row is refused, the whole file is kept in
         quarantine with every refused row's reason; replaying it after a fix applies the
         rest, and the people already applied are duplicates."""
-        reports = council.apply(self.service, decoded.batch)
+        reports = council.apply(self.service, decoded.batch, Agent(decoded.sender, "la"))
         refused = [r for r in reports if r.status in ("rejected", "not-applied")]
         if refused:
             reasons = "; ".join(f"row {r.row}: {r.reason}" for r in refused[:50])

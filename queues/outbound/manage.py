@@ -14,6 +14,7 @@ from queues import topology
 from queues.connection import connect
 from queues.outbound.credentials import BrokerUsers, new_password, vhost_of
 from queues.outbound.processes import utcnow
+from register.access import Viewer
 from register.errors import InvalidData, NotFound
 from register.store.subscriptions import SubscriptionStore
 from register.subscriptions import (
@@ -90,10 +91,13 @@ class SubscriptionManager:
             except Exception:
                 log.exception("could not delete queue %s", subscription.amqp_queue)
 
-    def create(self, spec: SubscriptionSpec) -> Created:
+    def create(self, spec: SubscriptionSpec, owner: Viewer | None = None) -> Created:
+        """`owner`: the organisation whose view of the register the Subscription carries
+        (register.access.hears); None for one made by the register's own operator."""
         self._check_codes(spec)
         subscription_id = str(uuid4())
-        values = spec.values()
+        values: dict[str, object] = {**spec.values(), "owner_org": owner.org if owner else None,
+                                     "owner_type": owner.kind.value if owner else None}
         password = None
         if spec.channel == "amqp":
             queue, username, password = self._open_queue(subscription_id)

@@ -39,7 +39,7 @@ class CarePlanVersionRow(Base):
     person_id: Mapped[int] = mapped_column(Integer)
     snapshot: Mapped[dict[str, Any]] = mapped_column(Json)
     recorded_at: Mapped[datetime] = mapped_column(DateTime)
-    command_id: Mapped[str] = mapped_column(String(200))
+    command_id: Mapped[str] = mapped_column(String(200), index=True)
 
 
 class CaseworkIndexRow(Base):

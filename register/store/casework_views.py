@@ -11,10 +11,11 @@ from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from register import casework
+from register.access import Viewer
 from register.casework import Casework, PlanState
 from register.ports import StoredEntitlement, StoredPerson, StoredPlan
 from register.rules.ports import LocalityPolicy
-from register.store import codec
+from register.store import codec, visibility
 from register.store.casework_tables import CarePlanRow, CarePlanVersionRow, CaseworkIndexRow
 from register.store.orm import EntitlementRow, PersonRow
 
@@ -36,6 +37,7 @@ class PlanFilter:
     statuses: tuple[str, ...] = ()
     local_authorities: tuple[str, ...] = ()
     icbs: tuple[str, ...] = ()
+    visible_to: Viewer | None = None  # only what this organisation may see (None: all)
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,7 @@ class TaskFilter:
     business_statuses: tuple[str, ...] = ()
     due_before: date | None = None  # due before this day (overdue on it)
     due_from: date | None = None  # due on or after this day
+    visible_to: Viewer | None = None
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,7 @@ class AlertFilter:
     active_on: date | None = None  # only alerts in force on this day
     inactive_on: date | None = None  # only alerts not in force on this day
     begun_by: date | None = None  # only alerts that had begun by this day
+    visible_to: Viewer | None = None
 
 
 def _plan(row: CarePlanRow | CarePlanVersionRow, person_id: int, updated: datetime,
@@ -114,6 +118,8 @@ class CaseworkViews:
                                (p.responsible_icb, where.icbs)):
             if values:
                 query = query.where(column.in_(values))
+        if (visible := visibility.entitlement_ids(where.visible_to)) is not None:
+            query = query.where(p.entitlement_id.in_(visible))
         return query
 
     # -- a person's casework -------------------------------------------------------------
@@ -157,6 +163,8 @@ class CaseworkViews:
             query = query.where(t.due_on < where.due_before)
         if where.due_from:
             query = query.where(t.due_on >= where.due_from)
+        if (visible := visibility.entitlement_ids(where.visible_to)) is not None:
+            query = query.where(t.entitlement_id.in_(visible))
         return self._page(query, (t.authored_on, t.person_id, t.key), offset, count)
 
     def search_alerts(self, where: AlertFilter, *, offset: int = 0, count: int | None = 50
@@ -174,6 +182,8 @@ class CaseworkViews:
             query = query.where(a.until <= where.inactive_on)
         if where.begun_by:
             query = query.where(a.since <= where.begun_by)
+        if (visible := visibility.entitlement_ids(where.visible_to)) is not None:
+            query = query.where(a.entitlement_id.in_(visible))
         return self._page(query, (a.since, a.person_id, a.key), offset, count)
 
     def _page(self, query: Select, order: tuple, offset: int,  # type: ignore[type-arg]

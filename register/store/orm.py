@@ -27,6 +27,9 @@ class PersonRow(Base):
     facts: Mapped[dict[str, Any]] = mapped_column(Json)
     residence_la: Mapped[str | None] = mapped_column(String(9), index=True)
     merged_into: Mapped[str | None] = mapped_column(String(10))
+    # The trusts that sent this person's stays, as ",R1A,RLQ,": what a trust may see
+    # (register.access) is found with one LIKE, with no table of its own to keep in step.
+    trusts: Mapped[str] = mapped_column(Text, default="")
     held: Mapped[int] = mapped_column(Integer, default=0)
     version: Mapped[int] = mapped_column(Integer, nullable=False)
     updated_at: Mapped[datetime] = mapped_column(DateTime)
@@ -152,7 +155,7 @@ class PersonVersionRow(Base):
     version: Mapped[int] = mapped_column(Integer, primary_key=True)
     facts: Mapped[dict[str, Any]] = mapped_column(Json)
     recorded_at: Mapped[datetime] = mapped_column(DateTime)
-    command_id: Mapped[str] = mapped_column(String(200))
+    command_id: Mapped[str] = mapped_column(String(200), index=True)
 
 
 class EntitlementVersionRow(Base):
@@ -167,4 +170,20 @@ class EntitlementVersionRow(Base):
     residence_la: Mapped[str | None] = mapped_column(String(9))
     next_review_due: Mapped[date | None] = mapped_column(Date)
     recorded_at: Mapped[datetime] = mapped_column(DateTime, index=True)
-    command_id: Mapped[str] = mapped_column(String(200))
+    command_id: Mapped[str] = mapped_column(String(200), index=True)
+
+
+class ProvenanceRow(Base):
+    """Who asked for each applied command (FHIR Provenance): the organisation, its kind and
+    the person or system within it. What the command wrote is found by its id in the
+    version tables (person, entitlement, aftercare plan); never updated."""
+
+    __tablename__ = "provenance"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    command_id: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(60))
+    agent_org: Mapped[str | None] = mapped_column(String(20))
+    agent_type: Mapped[str | None] = mapped_column(String(8))
+    agent_who: Mapped[str | None] = mapped_column(String(200))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime)

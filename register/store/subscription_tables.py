@@ -55,6 +55,10 @@ class SubscriptionRow(Base):
     version: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime)
     updated_at: Mapped[datetime] = mapped_column(DateTime)
+    # The organisation that made it (register.access.hears decides what it may carry);
+    # none for a Subscription made before access control, which is treated as an admin's.
+    owner_org: Mapped[str | None] = mapped_column(String(20))
+    owner_type: Mapped[str | None] = mapped_column(String(8))
     # Delivery state
     delivered_through: Mapped[int] = mapped_column(BigInteger, default=0)
     handshake_at: Mapped[datetime | None] = mapped_column(DateTime)

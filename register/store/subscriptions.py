@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import and_, delete, exists, func, insert, or_, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from register.access import EVERYONE, OrgType, Viewer, hears
 from register.errors import NotFound, StaleVersion
 from register.store import codec
 from register.store.orm import EntitlementVersionRow, OutboxRow
@@ -40,7 +41,13 @@ def _record(row: SubscriptionRow, events_since_start: int | None) -> Subscriptio
         handshake_at=row.handshake_at, last_sent_at=row.last_sent_at,
         next_attempt_at=row.next_attempt_at, failing_since=row.failing_since,
         failures=row.failures, last_error=row.last_error, amqp_queue=row.amqp_queue,
-        amqp_user=row.amqp_user)
+        amqp_user=row.amqp_user, owner_org=row.owner_org, owner_type=row.owner_type)
+
+
+def owner_of(org: str | None, kind: str | None) -> Viewer:
+    """The organisation a Subscription carries events for; one made before access control
+    (no owner) was made on an open register, by whoever ran it."""
+    return Viewer(org, OrgType(kind)) if org and kind else EVERYONE
 
 
 def _recorded(event: SubscriptionEventRow, outbox: OutboxRow) -> RecordedEvent:
@@ -175,18 +182,19 @@ class SubscriptionStore:
         behind (a server just started on a register with unrelayed changes) must not number
         older changes into a new subscription as if they had just happened."""
         s = SubscriptionRow
-        subscriptions = session.execute(select(s.id, s.topic, s.filters, s.created_at, s.end_at)
-                                        .where(s.status.in_(RECORDING))).all()
+        subscriptions = session.execute(select(
+            s.id, s.topic, s.filters, s.created_at, s.end_at, s.owner_org, s.owner_type)
+            .where(s.status.in_(RECORDING))).all()
         if not subscriptions or not rows:
             return 0
-        wanted = [(sid, Criteria.from_json(topic, filters), start, end)
-                  for sid, topic, filters, start, end in subscriptions]
+        wanted = [(sid, Criteria.from_json(topic, filters), start, end, owner_of(org, kind))
+                  for sid, topic, filters, start, end, org, kind in subscriptions]
         matched: dict[str, list[int]] = {}
         for row in rows:
             event = codec.load_event(row.payload)
-            for sid, criteria, start, end in wanted:
+            for sid, criteria, start, end, owner in wanted:
                 if (start <= row.created_at and (end is None or row.created_at < end)
-                        and matches(criteria, event)):
+                        and matches(criteria, event) and hears(owner, event)):
                     matched.setdefault(sid, []).append(row.id)
         if not matched:
             return 0

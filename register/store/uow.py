@@ -13,10 +13,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.sql.dml import ReturningInsert
 
+from register import access
 from register.commands import Command
 from register.errors import ConcurrencyConflict, InvalidData
 from register.events import EntitlementEvent, EventType
-from register.model import Entitlement
+from register.model import Entitlement, PersonFacts
 from register.ports import EntitlementSummary, HeldCommand, PersonRecord
 from register.store import codec
 from register.store.base import Base
@@ -30,6 +31,7 @@ from register.store.orm import (
     OutboxRow,
     PersonRow,
     PersonVersionRow,
+    ProvenanceRow,
     StatusHistoryRow,
 )
 
@@ -40,6 +42,12 @@ _STATUS_EVENTS = {EventType.PLANNED, EventType.STARTED, EventType.ENDED, EventTy
 def _now() -> datetime:
     """Store timestamps are naive UTC (SQLite keeps no zone); readers add the zone back."""
     return datetime.now(UTC).replace(tzinfo=None)
+
+
+def trusts_column(facts: PersonFacts) -> str:
+    """The `person.trusts` column: ",R1A,RLQ," (register.store.visibility matches on it)."""
+    codes = sorted(access.trusts_of(facts))
+    return f",{','.join(codes)}," if codes else ""
 
 
 class Appends:
@@ -65,6 +73,7 @@ class SqlPeople:
         self.appends = appends
         self._rows: dict[str, PersonRow] = {}
         self._entitlement_rows: dict[str, EntitlementRow] = {}  # every one loaded in this UoW
+        self.wrote: set[str] = set()  # ids of the commands that made a new version
 
     def get(self, nhs_number: str) -> PersonRecord | None:
         # The person and their entitlements in one round trip (the identity map makes the
@@ -90,7 +99,7 @@ class SqlPeople:
     def add(self, record: PersonRecord) -> None:
         row = PersonRow(nhs_number=record.facts.nhs_number, facts=codec.dump(record.facts),
                         residence_la=record.residence_la, held=record.held, updated_at=_now(),
-                        version=1)
+                        trusts=trusts_column(record.facts), version=1)
         self.session.add(row)
         try:
             self.session.flush()
@@ -108,6 +117,7 @@ class SqlPeople:
         row.facts = codec.dump(record.facts)
         row.residence_la = record.residence_la
         row.merged_into = record.facts.merged_into
+        row.trusts = trusts_column(record.facts)
         row.held = record.held
         if not new and self.session.is_modified(row):
             row.version += 1
@@ -128,11 +138,13 @@ class SqlPeople:
         row is new), so any earlier version can be read back (FHIR vread, history)."""
         now = _now()
         if row.version != before[""]:
+            self.wrote.add(command_id)
             self.appends.add(PersonVersionRow, person_id=row.id, version=row.version,
                              facts=row.facts, recorded_at=now, command_id=command_id)
         for ent in record.entitlements:
             ent_row = self._entitlement_rows[ent.id]
             if ent_row.version != before.get(ent.id):
+                self.wrote.add(command_id)
                 self.appends.add(
                     EntitlementVersionRow,
                     entitlement_id=ent.id, version=ent_row.version, person_id=row.id,
@@ -286,6 +298,23 @@ class SqlOutbox:
                 payload=codec.dump(event), created_at=now)
 
 
+class SqlProvenance:
+    def __init__(self, appends: Appends, people: SqlPeople) -> None:
+        self.appends = appends
+        self.people = people
+
+    def add(self, command: Command) -> None:
+        """Only a command that wrote a new version of something is a write to account for:
+        one that changed nothing (a repeated council row) leaves no trace but its inbox id."""
+        if command.command_id not in self.people.wrote:
+            return
+        agent = command.agent
+        self.appends.add(ProvenanceRow, command_id=command.command_id,
+                         kind=type(command).__name__, agent_org=agent.org if agent else None,
+                         agent_type=agent.kind if agent else None,
+                         agent_who=agent.who if agent else None, recorded_at=_now())
+
+
 class SqlHeld:
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -331,6 +360,7 @@ class SqlUnitOfWork:
         self.outbox = SqlOutbox(self.session, self.appends)
         self.held = SqlHeld(self.session)
         self.casework = SqlCasework(self.session)
+        self.provenance = SqlProvenance(self.appends, self.people)
         return self
 
     def __exit__(self, *args: object) -> None:

@@ -10,8 +10,9 @@ from datetime import date, datetime
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from register.access import Viewer
 from register.ports import StoredEntitlement, StoredPerson
-from register.store import codec
+from register.store import codec, visibility
 from register.store.orm import EntitlementRow, EntitlementVersionRow, PersonRow, PersonVersionRow
 
 
@@ -30,6 +31,7 @@ class EntitlementFilter:
     # Each (comparator, day) must hold of the entitlement's period [planned_on, ended_on].
     dates: tuple[tuple[str, date], ...] = ()
     updated_since: datetime | None = None
+    visible_to: Viewer | None = None  # only what this organisation may see (None: all)
 
 
 def _person(row: PersonRow) -> StoredPerson:
@@ -101,15 +103,18 @@ class RegisterViews:
             return self._version(row) if row else None
 
     def entitlement_history(self, entitlement_id: str | None = None, *,
-                            since: datetime | None = None,
-                            limit: int = 100) -> list[StoredEntitlement]:
+                            since: datetime | None = None, limit: int = 100,
+                            visible_to: Viewer | None = None) -> list[StoredEntitlement]:
         """Versions newest first: of one entitlement, or of all (type-level history), those
-        recorded at or after `since` (naive UTC) if given."""
+        recorded at or after `since` (naive UTC) if given; of the entitlements `visible_to`
+        sees now, if given."""
         query = select(EntitlementVersionRow)
         if entitlement_id:
             query = query.where(EntitlementVersionRow.entitlement_id == entitlement_id)
         if since:
             query = query.where(EntitlementVersionRow.recorded_at >= since)
+        if (visible := visibility.entitlement_ids(visible_to)) is not None:
+            query = query.where(EntitlementVersionRow.entitlement_id.in_(visible))
         with self.sessions() as session:
             rows = session.scalars(query.order_by(EntitlementVersionRow.recorded_at.desc(),
                                                   EntitlementVersionRow.version.desc())
@@ -164,4 +169,6 @@ class RegisterViews:
             query = query.where(_date_clause(comparator, day))
         if where.updated_since:
             query = query.where(e.updated_at >= where.updated_since)
+        if (visible := visibility.entitlements(where.visible_to)) is not None:
+            query = query.where(visible)
         return query

@@ -20,6 +20,7 @@ import pytest
 import requests
 
 from register.nhs_number import synthetic
+from tests.auth_support import checked_env
 from tests.conftest import empty_register, prepared_engine
 from tests.e2e.test_cli import run
 from tests.hl7v2_messages import EB, SB, admission, adt, discharge, framed, pv1, seg
@@ -52,9 +53,9 @@ class Networked:
         self.tmp = tmp
         self.profiles = tmp / "profiles"
         self.profiles.mkdir()
-        self.env = {"S117_DATABASE_URL": postgresql_url, "S117_AMQP_URL": amqp_url,
-                    "S117_AUTH": "jwt", "S117_TRUST_PROFILES": str(self.profiles),
-                    "S117_MLLP_MAX_BYTES": str(4 * 1024 * 1024)}
+        self.env = checked_env(S117_DATABASE_URL=postgresql_url, S117_AMQP_URL=amqp_url,
+                               S117_TRUST_PROFILES=str(self.profiles),
+                               S117_MLLP_MAX_BYTES=str(4 * 1024 * 1024))
         self.port = free_port()
         self.mllp = Service(["mllp", "--port", str(self.port)], self.env, tmp, "mllp").start()
         self.worker = Service(["worker"], self.env, tmp, "worker").start()

@@ -26,6 +26,7 @@ from fhirpy import SyncFHIRClient
 
 from fhir_profiles import validate
 from register.nhs_number import synthetic
+from tests.auth_support import bearer, checked_env
 from tests.e2e.test_cli import S117, free_port, run
 from tests.fhir_js import errors, validate_with_fhirjs
 from tests.outbound_support import (
@@ -128,11 +129,13 @@ def message(message_id: str, event: str, nhs: str, icb: str, end: str | None = N
                 {"fullUrl": "urn:uuid:encounter", "resource": encounter}]}
 
 
-def detain_and_discharge(base: str, n: int, icb: str) -> str:
+def detain_and_discharge(base: str, n: int, icb: str, auth: dict[str, str] | None = None
+                         ) -> str:
+    """The trust RLQ's admission and discharge messages (`auth`: its token, networked)."""
     nhs = synthetic(6_000 + n)
     for event, end in (("admission", None), ("discharge", "2025-03-01T12:00:00Z")):
-        sent = requests.post(f"{base}/$process-message", headers=FHIR_JSON, timeout=30,
-                             json=message(f"{event}-{nhs}", event, nhs, icb, end))
+        sent = requests.post(f"{base}/$process-message", headers={**FHIR_JSON, **(auth or {})},
+                             timeout=30, json=message(f"{event}-{nhs}", event, nhs, icb, end))
         # 200 embedded (applied before the answer), 202 networked (s117 worker applies it).
         assert sent.status_code in (200, 202), sent.text
     return nhs
@@ -332,9 +335,10 @@ def test_networked_relay_killed_mid_stream_loses_nothing_for_an_amqp_subscriber(
     empty_register(prepared_engine(postgresql_url))
     # A relay killed with SIGKILL keeps its delivery leases until they run out (2 x timeout
     # + 10 s): a short timeout keeps this test short.
-    env = {"S117_DATABASE_URL": postgresql_url, "S117_AMQP_URL": amqp_url,
-           "S117_AMQP_ADMIN": "rabbitmqctl", "S117_AUTH": "jwt",
-           "S117_DELIVERY_TIMEOUT_SECONDS": "1"}
+    env = checked_env(S117_DATABASE_URL=postgresql_url, S117_AMQP_URL=amqp_url,
+                      S117_AMQP_ADMIN="rabbitmqctl", S117_DELIVERY_TIMEOUT_SECONDS="1")
+    icb = {**FHIR_JSON, **bearer("QGH", "icb", "system/Subscription.cruds")}
+    trust = bearer("RLQ", "trust", "system/MessageHeader.c")
     assert run("queues", "declare", "--definitions", str(tmp_path / "d.json"), cwd=tmp_path,
                env=env).returncode == 0
     server, base = serving(tmp_path, env)
@@ -342,7 +346,7 @@ def test_networked_relay_killed_mid_stream_loses_nothing_for_an_amqp_subscriber(
     worker = start(["worker"], tmp_path, env)  # applies the trust's messages
     connection = None
     try:
-        created = requests.post(f"{base}/Subscription", headers=FHIR_JSON, timeout=30,
+        created = requests.post(f"{base}/Subscription", headers=icb, timeout=30,
                                 json=subscription(None, ["responsible-icb=QGH"], amqp=True))
         assert created.status_code == 201, created.text
         resource = created.json()
@@ -350,20 +354,21 @@ def test_networked_relay_killed_mid_stream_loses_nothing_for_an_amqp_subscriber(
                   resource["channel"]["extension"][0]["extension"]}
         assert resource["channel"]["endpoint"].startswith("amqp://127.0.0.1")
         assert "guest" not in resource["channel"]["endpoint"]
-        again = requests.get(f"{base}/Subscription/{resource['id']}", timeout=10).json()
+        again = requests.get(f"{base}/Subscription/{resource['id']}", headers=icb,
+                             timeout=10).json()
         assert "password" not in json.dumps(again), "the password is shown once"
-        hook = requests.post(f"{base}/Subscription", headers=FHIR_JSON, timeout=30,
+        hook = requests.post(f"{base}/Subscription", headers=icb, timeout=30,
                              json=subscription(receiver.url, ["responsible-icb=QGH"]))
         assert hook.status_code == 201
 
         for n in range(3):
-            detain_and_discharge(base, 10 + n, "QGH")
+            detain_and_discharge(base, 10 + n, "QGH", trust)
         relay.send_signal(signal.SIGKILL)
         relay.wait(timeout=30)
         for n in range(3, 6):
-            detain_and_discharge(base, 10 + n, "QGH" if n % 2 else "QOX")
+            detain_and_discharge(base, 10 + n, "QGH" if n % 2 else "QOX", trust)
         relay = start(["relay"], tmp_path, env)
-        detain_and_discharge(base, 16, "QGH")
+        detain_and_discharge(base, 16, "QGH", trust)
 
         # Six QGH people: planned, started and needs-review each (E2: no aftercare plan).
         total = 3 * 6
@@ -391,8 +396,8 @@ def test_networked_relay_killed_mid_stream_loses_nothing_for_an_amqp_subscriber(
         if connection is not None and connection.is_open:
             connection.close()
         for subscription_id in [s["resource"]["id"] for s in requests.get(
-                f"{base}/Subscription", timeout=10).json().get("entry", [])]:
-            requests.delete(f"{base}/Subscription/{subscription_id}", timeout=30)
+                f"{base}/Subscription", headers=icb, timeout=10).json().get("entry", [])]:
+            requests.delete(f"{base}/Subscription/{subscription_id}", headers=icb, timeout=30)
         stop(relay)
         stop(worker)
         stop(server)

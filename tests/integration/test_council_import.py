@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from adapter.council import apply
 from mappings.council import decode, plan_id_for
+from register.commands import Agent
 from register.nhs_number import synthetic
 from register.store.casework_tables import CarePlanRow
 from register.store.orm import PersonRow
@@ -18,6 +19,7 @@ from tests.conftest import table_dump
 from tests.integration.test_service_store import admit, ask, discharge
 
 LA = "E06000019"
+AGENT = Agent(LA, "la", "council file")
 
 
 def entitled(service, nhs: str) -> None:  # type: ignore[no-untyped-def]
@@ -43,7 +45,7 @@ def test_a_good_file_is_applied_and_the_same_file_again_changes_nothing(engine, 
          "decided_by": "OR team", "decided_on": "2024-04-02", "evidence": "tenancy"},
         {"record": "panel", "nhs_number": anne, "plan_id": "CP-1", "line_id": "L1",
          "panel_outcome": "approved", "panel_on": "2024-05-20", "panel_members": f"{LA};QGH"})
-    reports = apply(service, decode(body, LA))
+    reports = apply(service, decode(body, LA), AGENT)
     assert set(statuses(reports).values()) == {"accepted"} and len(reports) == 5
     with Session(engine) as session:
         plan = session.get(CarePlanRow, plan_id_for(LA, "CP-1"))
@@ -51,7 +53,7 @@ def test_a_good_file_is_applied_and_the_same_file_again_changes_nothing(engine, 
     assert ask(engine, uow, ben).local_authority == "E06000030"  # the OR decision (L1)
     assert ask(engine, uow, anne).next_review_due == date(2025, 6, 20)  # R2 after the review
     before = table_dump(engine)
-    again = apply(service, decode(body, LA))
+    again = apply(service, decode(body, LA), AGENT)
     assert set(statuses(again).values()) == {"unchanged"}
     assert table_dump(engine) == before
 
@@ -64,7 +66,7 @@ def test_a_bad_row_refuses_that_person_whole_and_the_others_go_ahead(engine, ser
         facts_before = session.scalar(select(PersonRow.facts).where(
             PersonRow.nhs_number == anne))
     body = council_file(*plan_rows(anne, funders="E06000019=60;QGH=30"), *plan_rows(ben))
-    reports = statuses(apply(service, decode(body, LA)))
+    reports = statuses(apply(service, decode(body, LA), AGENT))
     assert reports == {2: "not-applied", 3: "rejected", 4: "accepted", 5: "accepted"}
     with Session(engine) as session:
         assert session.scalar(select(PersonRow.facts).where(
@@ -79,7 +81,7 @@ def test_a_rule_broken_by_one_row_is_reported_on_that_row_with_the_rule(engine, 
                         {"record": "review", "nhs_number": nhs, "review_on": "2024-06-20",
                          "person_involved": "Y", "needs_still_arise": "Y"})
     before = table_dump(engine)
-    reports = apply(service, decode(body, LA))
+    reports = apply(service, decode(body, LA), AGENT)
     refused = next(r for r in reports if r.status == "rejected")
     assert refused.row == 3 and "rule F3" in refused.reason  # the line's row, not the plan's
     assert statuses(reports) == {2: "not-applied", 3: "rejected", 4: "not-applied"}
@@ -92,11 +94,13 @@ def test_a_dispute_opened_in_one_file_and_resolved_in_a_later_one(engine, servic
     dispute = {"record": "dispute", "nhs_number": nhs, "dispute_id": "OR-17",
                "dispute_status": "open", "parties": f"{LA};E06000030",
                "opened_on": "2024-06-01"}
-    assert statuses(apply(service, decode(council_file(dispute), LA))) == {2: "accepted"}
+    assert statuses(apply(service, decode(council_file(dispute), LA), AGENT)) == \
+        {2: "accepted"}
     assert any(r.startswith("L5") for r in ask(engine, uow, nhs).needs_review)
     resolved = {**dispute, "dispute_status": "resolved", "status_on": "2025-01-02",
                 "resolved_la": "E06000030", "note": "Secretary of State determination"}
-    assert statuses(apply(service, decode(council_file(resolved), LA))) == {2: "accepted"}
+    assert statuses(apply(service, decode(council_file(resolved), LA), AGENT)) == \
+        {2: "accepted"}
     answer = ask(engine, uow, nhs)
     assert answer.local_authority == "E06000030"
     assert not any(r.startswith("L5") for r in answer.needs_review)
@@ -104,7 +108,7 @@ def test_a_dispute_opened_in_one_file_and_resolved_in_a_later_one(engine, servic
     # dispute again: only the inbox learns the new command ids, nothing else changes.
     before = table_dump(engine)
     nightly = council_file(resolved, columns=tuple(reversed(list(resolved))))
-    assert set(statuses(apply(service, decode(nightly, LA))).values()) == {"accepted"}
+    assert set(statuses(apply(service, decode(nightly, LA), AGENT)).values()) == {"accepted"}
     after = table_dump(engine)
     assert {k: v for k, v in after.items() if k != "inbox"} == \
         {k: v for k, v in before.items() if k != "inbox"}

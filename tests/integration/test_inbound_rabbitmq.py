@@ -22,6 +22,7 @@ from register.nhs_number import synthetic
 from register.store.casework_tables import CarePlanRow
 from register.store.inbound_tables import InboundMessageRow
 from register.store.orm import EntitlementRow, HeldRow, InboxRow, OutboxRow
+from tests.auth_support import checked_env
 from tests.builders import council_file, plan_rows
 from tests.conftest import empty_register, prepared_engine
 from tests.hl7v2_messages import admission, discharge
@@ -48,8 +49,8 @@ class Networked:
         empty_register(self.engine)
         purge(amqp_url)
         self.amqp_url = amqp_url
-        self.env = {"S117_DATABASE_URL": postgresql_url, "S117_AMQP_URL": amqp_url,
-                    "S117_AUTH": "jwt", "S117_HOLD_SECONDS": "3600"}
+        self.env = checked_env(S117_DATABASE_URL=postgresql_url, S117_AMQP_URL=amqp_url,
+                               S117_HOLD_SECONDS="3600")
         self.tmp = tmp_path
         self.port = free_port()
         self.services: list[Service] = []

@@ -16,6 +16,7 @@ from adapter.http.fhir import (  # noqa: F401
     messages,
     openapi,
     subscriptions,
+    trail,
     validation,
     writes,
 )
@@ -23,7 +24,9 @@ from adapter.http.fhir.reader import FhirReader
 from adapter.http.fhir.routes import blueprint
 from queues.outbound.credentials import broker_users
 from queues.outbound.manage import SubscriptionManager
+from register.store.audit import AuditLog
 from register.store.casework_views import CaseworkViews
+from register.store.provenance import ProvenanceViews
 from register.store.subscriptions import SubscriptionStore
 from register.store.views import RegisterViews
 
@@ -31,7 +34,8 @@ from register.store.views import RegisterViews
 def install(app: Flask, register: Register) -> None:
     app.extensions["s117.fhir"] = FhirReader(
         RegisterViews(register.sessions), register.refdata,
-        CaseworkViews(register.sessions, register.settings.policy))
+        CaseworkViews(register.sessions, register.settings.policy),
+        ProvenanceViews(register.sessions), AuditLog(register.sessions))
     settings = register.settings
     app.extensions["s117.subscriptions"] = SubscriptionManager(
         SubscriptionStore(register.sessions), amqp_url=settings.amqp_url,

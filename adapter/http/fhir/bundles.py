@@ -14,6 +14,7 @@ from typing import Any
 
 from flask import Response, current_app
 
+from adapter.auth import policy
 from adapter.http.fhir import casework, incoming, writes
 from adapter.http.fhir.errors import FhirError, Issue, invalid, outcome, register_error
 from adapter.http.fhir.reader import FhirReader
@@ -38,9 +39,27 @@ def _target(entry: Entry) -> tuple[str, str, str | None, str | None]:
     return method, found["type"], found["id"], found["op"]
 
 
+def _check(method: str, kind: str, resource_id: str | None, operation: str | None) -> None:
+    """The caller may do what the entry asks, as if it were sent to its REST endpoint
+    (adapter.auth.policy.ROUTES); an entry of no known kind is refused by `_unchecked`."""
+    noun = {"Patient": "patient", "CarePlan": "plan", "Task": "task"}.get(kind)
+    if method == "GET":
+        policy.check_entry("fhir.read", {"resource_type": kind})
+    elif operation and kind == "EpisodeOfCare":
+        policy.check_entry("fhir.entitlement_operation", {"operation": operation})
+    elif noun and not operation:
+        policy.check_entry(f"fhir.{'update' if resource_id else 'create'}_{noun}", {})
+
+
 def _plan(entry: Entry) -> writes.Write | None:
-    """The entry as a planned write, or None for a read."""
+    """The entry as a planned write checked against the caller, or None for a read."""
+    write = _unchecked(entry)
+    return writes.authorised(write) if write is not None else None
+
+
+def _unchecked(entry: Entry) -> writes.Write | None:
     method, kind, resource_id, operation = _target(entry)
+    _check(method, kind, resource_id, operation)
     request, resource = entry["request"], entry.get("resource") or {}
     if method == "GET" and resource_id and not operation:
         return None

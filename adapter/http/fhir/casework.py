@@ -12,6 +12,7 @@ Flag (S117Flag): searches, and the writes that become register commands.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import date
 from typing import Any
 from uuid import uuid4
@@ -19,6 +20,7 @@ from uuid import uuid4
 from flask import Response, request
 from werkzeug.datastructures import MultiDict
 
+from adapter.auth import policy
 from adapter.http.fhir import incoming, search
 from adapter.http.fhir.errors import FhirError, Issue, invalid, not_found
 from adapter.http.fhir.reader import FhirReader, today
@@ -104,7 +106,8 @@ def search_plans() -> Response:
                        entitlement_ids=_references(args, "entitlement", "EpisodeOfCare"),
                        statuses=statuses,
                        local_authorities=search._token(args, "responsible-la", url.GSS_CODE),
-                       icbs=search._token(args, "responsible-icb", url.ODS_CODE))
+                       icbs=search._token(args, "responsible-icb", url.ODS_CODE),
+                       visible_to=policy.viewer())
     reader = _reader()
     offset, count = _window(page)
     total, plans = reader.casework.search_plans(where, offset=offset, count=count)
@@ -157,16 +160,16 @@ def search_tasks() -> Response:
            for f in search.values(args, "focus")):
         raise invalid("focus: EpisodeOfCare/<id> or CarePlan/<id>", "focus")
     reader = _reader()
-    where = task_filter(args, today())
+    where = replace(task_filter(args, today()), visible_to=policy.viewer())
     if args.get("responsible-la"):
         # The responsible council owns every task but a dispute (its interim lead).
-        where = TaskFilter(**{**where.__dict__, "owners": where.owners + search._token(
-            args, "responsible-la", url.GSS_CODE)})
+        where = replace(where, owners=where.owners + search._token(args, "responsible-la",
+                                                                   url.GSS_CODE))
     offset, count = _window(page)
     ids = search.values(args, "_id")
     if ids:
-        found = [(p, k) for p, k in (task.split_id(i) or (0, "") for i in ids) if k]
-        matches = derived_page(reader, found, reader.task_json)
+        matches = [t for i in ids if (t := reader.find_derived(i, reader.task_json))]
+        found = [(p, k) for p, k in (task.split_id(t["id"]) or (0, "") for t in matches) if k]
         total = len(matches)
     else:
         total, found = reader.casework.search_tasks(where, offset=offset, count=count)
@@ -199,13 +202,14 @@ def search_flags() -> Response:
         icbs=search._token(args, "responsible-icb", url.ODS_CODE),
         # a flag that has not begun (a review not yet overdue) is not shown at all
         active_on=on if status == ("active",) else None,
-        inactive_on=on if status == ("inactive",) else None, begun_by=on)
+        inactive_on=on if status == ("inactive",) else None, begun_by=on,
+        visible_to=policy.viewer())
     reader = _reader()
     offset, count = _window(page)
     ids = search.values(args, "_id")
     if ids:
-        found = [(p, k) for p, k in (task.split_id(i) or (0, "") for i in ids) if k]
-        matches = derived_page(reader, found, reader.flag_json)
+        matches = [f for i in ids if (f := reader.find_derived(i, reader.flag_json))]
+        found = [(p, k) for p, k in (task.split_id(f["id"]) or (0, "") for f in matches) if k]
         total = len(matches)
     else:
         total, found = reader.casework.search_alerts(where, offset=offset, count=count)

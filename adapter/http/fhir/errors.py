@@ -90,5 +90,5 @@ def install(app: Flask) -> None:
 
 def http_error(exc: HTTPException) -> Response:
     code = {404: "not-found", 405: "not-supported", 413: "too-costly",
-            415: "not-supported"}.get(exc.code or 500, "processing")
+            415: "not-supported", 429: "throttled"}.get(exc.code or 500, "processing")
     return fhir_json(outcome(Issue("error", code, exc.description or exc.name)), exc.code or 500)

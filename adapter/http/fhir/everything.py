@@ -13,7 +13,7 @@ from adapter.http.fhir.errors import invalid, not_found
 from adapter.http.fhir.reader import FhirReader
 from adapter.http.fhir.responses import bundle, entry, fhir_json
 from adapter.http.fhir.routes import blueprint
-from mappings.fhir import detention, entitlement, funding, patient
+from mappings.fhir import detention, entitlement, funding
 from mappings.fhir.common import local_id
 
 
@@ -47,8 +47,11 @@ def everything(resource_id: str) -> Response:
     person = reader.views.person(person_id) if person_id is not None else None
     if person is None:
         raise not_found(f"Patient/{resource_id}")
-    ents = reader.views.entitlements_of(person.id)
-    data = [patient.to_json(person, reader.name_of)]
+    data = [reader.read("Patient", resource_id)]  # 403 if the caller may not see them
+    # Of a person the caller sees, only the entitlements it sees (an old one elsewhere's is
+    # not its business), and every stay (what made them entitled).
+    ents = [e for e in reader.views.entitlements_of(person.id)
+            if reader.sees_entitlement(e)]
     data += [detention.to_json(person, stay, ents, reader.name_of)
              for stay in person.facts.stays]
     data += [entitlement.to_json(e, reader.name_of) for e in ents]

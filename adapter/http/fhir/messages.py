@@ -21,6 +21,7 @@ from uuid import uuid4
 
 from flask import Response, current_app, request
 
+from adapter.auth import policy
 from adapter.http.fhir import incoming
 from adapter.http.fhir.errors import FhirError, Issue, outcome, register_error
 from adapter.http.fhir.responses import fhir_json
@@ -106,6 +107,11 @@ def process_message() -> Response:
         error = register_error(exc)
         _keep_refused(raw, error.status, list(error.issues))
         raise error from None
+    if not policy.may_send_for(msg.trust):
+        error = policy.forbidden(f"{policy.viewer().org} may not send messages for "
+                                 f"{msg.trust} (MessageHeader.sender): a trust sends as itself")
+        _keep_refused(raw, 403, list(error.issues))
+        raise error
     key = f"fhir:{msg.trust}:{msg.message_id}"
     result = _publish(Envelope(routing_key=f"fhir.{msg.trust}", body=raw,
                                partition=topology.partition_of(commands[0].nhs_number),

@@ -14,18 +14,31 @@ from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
+from adapter.auth import policy
 from adapter.http.fhir.errors import not_found
-from mappings.fhir import care_plan, detention, entitlement, flag, funding, organisation, patient
+from mappings.fhir import (
+    audit_event,
+    care_plan,
+    detention,
+    entitlement,
+    flag,
+    funding,
+    organisation,
+    patient,
+    provenance,
+)
 from mappings.fhir import task as tasks
 from mappings.fhir.common import LONDON, local_id
-from register.ports import StoredPerson
+from register import access
+from register.access import Bodies, OrgType
+from register.ports import StoredEntitlement, StoredPerson
 from register.refdata.sql import SqlRefData
+from register.store.audit import AuditLog
 from register.store.casework_views import CaseworkViews, PersonCasework
+from register.store.provenance import ProvenanceViews
 from register.store.views import RegisterViews
 
 Resource = dict[str, Any]
-CLINICAL_TYPES = ("Patient", "Encounter", "EpisodeOfCare", "Coverage", "CarePlan", "Task",
-                  "Flag")
 
 
 def today() -> date:
@@ -35,10 +48,13 @@ def today() -> date:
 
 class FhirReader:
     def __init__(self, views: RegisterViews, refdata: SqlRefData,
-                 casework: CaseworkViews) -> None:
+                 casework: CaseworkViews, provenance: ProvenanceViews,
+                 audit: AuditLog) -> None:
         self.views = views
         self.refdata = refdata
         self.casework = casework
+        self.provenance = provenance
+        self.audit = audit
         self.name_of: Callable[[str], str | None] = refdata.name
 
     # -- read ------------------------------------------------------------------------
@@ -47,11 +63,44 @@ class FhirReader:
         handler = {"Patient": self._patient, "Encounter": self._encounter,
                    "EpisodeOfCare": self._episode, "Coverage": self._coverage,
                    "Organization": self._organisation, "CarePlan": self._care_plan,
-                   "Task": self._task, "Flag": self._flag}.get(resource_type)
+                   "Task": self._task, "Flag": self._flag, "Provenance": self._provenance,
+                   "AuditEvent": self._audit_event}.get(resource_type)
         found = handler(resource_id) if handler else None
         if found is None:
             raise not_found(f"{resource_type}/{resource_id}")
         return found
+
+    # -- who may see it (register.access, for the organisation of the current request) --
+
+    def bodies(self, stored: StoredEntitlement, person: StoredPerson | None = None) -> Bodies:
+        """What `register.access` judges an entitlement by; the person's trusts are read
+        only when a trust is asking."""
+        trusts: frozenset[str] = frozenset()
+        if policy.viewer().kind is OrgType.TRUST:
+            person = person or self.views.person(stored.person_id)
+            trusts = access.trusts_of(person.facts) if person else frozenset()
+        return access.bodies_of(stored, trusts)
+
+    def sees_entitlement(self, stored: StoredEntitlement) -> bool:
+        return policy.may_see(self.bodies(stored))
+
+    def sees_person(self, person: StoredPerson,
+                    entitlements: list[StoredEntitlement] | None = None) -> bool:
+        if policy.viewer().kind in (OrgType.ADMIN, OrgType.TRUST):
+            return policy.may_see_person((), access.trusts_of(person.facts))
+        ents = self.views.entitlements_of(person.id) if entitlements is None else entitlements
+        return policy.may_see_person([access.bodies_of(e) for e in ents], ())
+
+    @staticmethod
+    def _visible(found: Resource | None, allowed: bool, what: str) -> Resource | None:
+        if found is not None and not allowed:
+            who = policy.viewer()
+            raise policy.forbidden(f"{what} is not one {who.org} may see: a {who.kind.value} "
+                                   "sees only the people and entitlements it is responsible "
+                                   "for, lives in its area, or (a trust) has sent")
+        return found
+
+    # -- each resource type ------------------------------------------------------------------
 
     def _person(self, person_id: str) -> StoredPerson | None:
         number = local_id(person_id)
@@ -59,7 +108,10 @@ class FhirReader:
 
     def _patient(self, resource_id: str) -> Resource | None:
         person = self._person(resource_id)
-        return patient.to_json(person, self.name_of) if person else None
+        if person is None:
+            return None
+        return self._visible(patient.to_json(person, self.name_of), self.sees_person(person),
+                             f"Patient/{resource_id}")
 
     def _encounter(self, resource_id: str) -> Resource | None:
         person_id = detention.person_of(resource_id)
@@ -67,17 +119,24 @@ class FhirReader:
         stay = detention.find_stay(person, resource_id) if person else None
         if person is None or stay is None:
             return None
-        return detention.to_json(person, stay, self.views.entitlements_of(person.id),
-                                 self.name_of)
+        ents = self.views.entitlements_of(person.id)
+        return self._visible(detention.to_json(person, stay, ents, self.name_of),
+                             self.sees_person(person, ents), f"Encounter/{resource_id}")
 
     def _episode(self, resource_id: str) -> Resource | None:
         stored = self.views.entitlement(resource_id)
-        return entitlement.to_json(stored, self.name_of) if stored else None
+        if stored is None:
+            return None
+        return self._visible(entitlement.to_json(stored, self.name_of),
+                             self.sees_entitlement(stored), f"EpisodeOfCare/{resource_id}")
 
     def _coverage(self, resource_id: str) -> Resource | None:
         parts = funding.split_id(resource_id)
         stored = self.views.entitlement(parts[0]) if parts else None
-        return funding.to_json(stored, parts[1], self.name_of) if stored and parts else None
+        if stored is None or parts is None:
+            return None
+        return self._visible(funding.to_json(stored, parts[1], self.name_of),
+                             self.sees_entitlement(stored), f"Coverage/{resource_id}")
 
     def _organisation(self, resource_id: str) -> Resource | None:
         org = self.refdata.orgs.get(resource_id)
@@ -85,7 +144,28 @@ class FhirReader:
 
     def _care_plan(self, resource_id: str) -> Resource | None:
         stored = self.casework.plan(resource_id)
-        return care_plan.to_json(stored, self.name_of) if stored else None
+        if stored is None:
+            return None
+        ent = self.views.entitlement(stored.state.plan.entitlement_id)
+        return self._visible(care_plan.to_json(stored, self.name_of),
+                             ent is not None and self.sees_entitlement(ent),
+                             f"CarePlan/{resource_id}")
+
+    def _provenance(self, resource_id: str) -> Resource | None:
+        number = local_id(resource_id)
+        found = self.provenance.get(number) if number is not None else None
+        if found is None or not found.targets:  # a command that wrote nothing is no write
+            return None
+        person = self.views.person(found.person_id) if found.person_id else None
+        return self._visible(provenance.to_json(found, self.name_of),
+                             person is not None and self.sees_person(person) or
+                             policy.viewer().is_admin, f"Provenance/{resource_id}")
+
+    def _audit_event(self, resource_id: str) -> Resource | None:
+        """Admins only (adapter.auth.policy): the audit trail is about everyone."""
+        number = local_id(resource_id)
+        found = self.audit.get(number) if number is not None else None
+        return audit_event.to_json(found, self.name_of) if found else None
 
     def person_casework(self, person_id: int) -> PersonCasework | None:
         return self.casework.person_casework(person_id)
@@ -105,9 +185,31 @@ class FhirReader:
 
     def _derived(self, resource_id: str, render: Callable[[PersonCasework, str],
                                                            Resource | None]) -> Resource | None:
+        """A Task or Flag by id: 403 if the caller does not see the entitlement it is
+        about."""
+        found, visible = self._find_derived(resource_id, render)
+        return self._visible(found, visible, resource_id)
+
+    def find_derived(self, resource_id: str, render: Callable[[PersonCasework, str],
+                                                              Resource | None]
+                     ) -> Resource | None:
+        """The same for a search by `_id`: what the caller does not see is simply absent."""
+        found, visible = self._find_derived(resource_id, render)
+        return found if visible else None
+
+    def _find_derived(self, resource_id: str, render: Callable[[PersonCasework, str],
+                                                               Resource | None]
+                      ) -> tuple[Resource | None, bool]:
         parts = tasks.split_id(resource_id)
         work = self.person_casework(parts[0]) if parts else None
-        return render(work, parts[1]) if work and parts else None
+        found = render(work, parts[1]) if work and parts else None
+        if found is None or work is None or parts is None:
+            return None, False
+        task = work.casework.task(parts[1])
+        alert = next((a for a in work.casework.alerts if a.key == parts[1]), None)
+        about = task.entitlement_id if task else alert.entitlement_id if alert else None
+        ent = next((e for e in work.entitlements if e.entitlement.id == about), None)
+        return found, ent is not None and policy.may_see(self.bodies(ent, work.person))
 
     def _task(self, resource_id: str) -> Resource | None:
         return self._derived(resource_id, self.task_json)
@@ -121,7 +223,7 @@ class FhirReader:
         found = None
         if local_id(version) is not None:
             found = next((r for r in self.history(resource_type, resource_id)
-                          if r["meta"]["versionId"] == version), None)
+                          if r.get("meta", {}).get("versionId") == version), None)
         if found is None:
             raise not_found(f"{resource_type}/{resource_id}/_history/{version}")
         return found

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import uuid4
 
-from flask import Response, request
+from flask import Response, g, has_request_context, request
 from pydantic import BaseModel
 
 FHIR_JSON = "application/fhir+json"
@@ -16,6 +16,8 @@ FHIR_JSON = "application/fhir+json"
 def fhir_json(body: dict[str, Any] | BaseModel, status: int = 200,
               headers: dict[str, str] | None = None) -> Response:
     data = as_json(body)
+    if has_request_context():
+        g.s117_output = data  # what the audit record says this request returned
     response = Response(json.dumps(data, separators=(",", ":")), status=status,
                         mimetype=FHIR_JSON, headers=headers)
     response.headers["Content-Type"] = f"{FHIR_JSON}; charset=utf-8"

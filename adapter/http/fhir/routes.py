@@ -3,6 +3,7 @@ history, search and the register's operations."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from typing import Any
 from urllib.parse import urlencode
@@ -10,6 +11,7 @@ from urllib.parse import urlencode
 from flask import Blueprint, Response, current_app, request
 from werkzeug.datastructures import MultiDict
 
+from adapter.auth import policy
 from adapter.http.fhir import incoming, parameters, search
 from adapter.http.fhir.errors import FhirError, Issue, invalid, not_found, outcome
 from adapter.http.fhir.reader import FhirReader
@@ -25,9 +27,9 @@ blueprint = Blueprint("fhir", __name__, url_prefix="/fhir")
 CONFORMANCE_TYPES = ("StructureDefinition", "CodeSystem", "ValueSet", "SearchParameter",
                      "OperationDefinition", "CapabilityStatement")
 SERVED_TYPES = ("Patient", "Encounter", "EpisodeOfCare", "Coverage", "Organization",
-                "CarePlan", "Task", "Flag")
-# Derived from the person's record, with no versions of their own.
-UNVERSIONED = ("Task", "Flag")
+                "CarePlan", "Task", "Flag", "Provenance", "AuditEvent")
+# Derived from the person's record, or records of what happened: no versions of their own.
+UNVERSIONED = ("Task", "Flag", "Provenance", "AuditEvent")
 
 
 def _register() -> Any:
@@ -113,7 +115,8 @@ def history_entitlements() -> Response:
     raw = request.args.get("_since")
     since = search.instant(raw, "_since") if raw else None
     reader = _reader()
-    versions = reader.views.entitlement_history(since=since, limit=page.count)
+    versions = reader.views.entitlement_history(since=since, limit=page.count,
+                                                visible_to=policy.viewer())
     entries = [_history_entry(entitlement.to_json(v, reader.name_of)) for v in versions]
     return fhir_json(bundle("history", entries))
 
@@ -168,7 +171,8 @@ def search_episodes() -> Response:
     parsed = search.episode_of_care(_query(), _strict())
     reader = _reader()
     count = 0 if parsed.paging.summary_count else parsed.paging.count
-    total, found = reader.views.search_entitlements(parsed.where, offset=parsed.paging.offset,
+    where = replace(parsed.where, visible_to=policy.viewer())
+    total, found = reader.views.search_entitlements(where, offset=parsed.paging.offset,
                                                     count=count)
     matches = [entitlement.to_json(e, reader.name_of) for e in found]
     included: list[Any] = []
@@ -180,13 +184,15 @@ def search_episodes() -> Response:
                      for cid in funding.coverage_ids(e)]
     entitlement_ids = tuple(e.entitlement.id for e in found)
     if "CarePlan:entitlement" in parsed.includes and entitlement_ids:
-        _, plans = reader.casework.search_plans(PlanFilter(entitlement_ids=entitlement_ids),
+        _, plans = reader.casework.search_plans(PlanFilter(entitlement_ids=entitlement_ids,
+                                                           visible_to=policy.viewer()),
                                                 count=None)
         included += [care_plan.to_json(p, reader.name_of) for p in plans]
     if "Task:focus" in parsed.includes and entitlement_ids:
         # A panel Task's focus is the plan, not the entitlement: it is not a Task:focus match.
         included += [t for t in casework_tasks(reader, TaskFilter(
-            entitlement_ids=entitlement_ids)) if t["focus"]["reference"].startswith(
+            entitlement_ids=entitlement_ids, visible_to=policy.viewer()))
+            if t["focus"]["reference"].startswith(
                 "EpisodeOfCare/")]
     return _searchset(total, parsed.paging, matches, included, parsed.issues)
 
@@ -206,7 +212,8 @@ def search_patients() -> Response:
     if numbers:
         found = reader.views.person_ids_by_nhs_number(numbers)
         ids = [i for i in found if not given or i in ids]
-    people = [p for p in (reader.views.person(i) for i in ids) if p]
+    # Only the people the caller may see: the others are absent, and not counted.
+    people = [p for p in (reader.views.person(i) for i in ids) if p and reader.sees_person(p)]
     matches = [patient.to_json(p, reader.name_of) for p in people]
     window = matches[page.offset:page.offset + (0 if page.summary_count else page.count)]
     return _searchset(len(matches), page, window, [], issues)
@@ -248,11 +255,12 @@ def search_other(resource_type: str) -> Response:
             continue
         if resource_type == "Encounter":
             ents = reader.views.entitlements_of(person.id)
-            matches += [detention.to_json(person, s, ents, reader.name_of)
-                        for s in person.facts.stays]
+            if reader.sees_person(person, ents):
+                matches += [detention.to_json(person, s, ents, reader.name_of)
+                            for s in person.facts.stays]
         else:
             _, ents = reader.views.search_entitlements(EntitlementFilter(
-                person_ids=(person.id,)), count=None)
+                person_ids=(person.id,), visible_to=policy.viewer()), count=None)
             matches += [c for e in ents for role in ("la", "icb")
                         if (c := funding.to_json(e, role, reader.name_of))]
     window = matches[page.offset:page.offset + (0 if page.summary_count else page.count)]
@@ -277,6 +285,13 @@ def s117_responsibility() -> Response:
     except ValueError:
         raise invalid(f"date {raw!r} is not YYYY-MM-DD", "date") from None
     register = _register()
+    reader = _reader()
+    found = reader.views.person_ids_by_nhs_number((numbers[0],))
+    person = reader.views.person(found[0]) if found else None
+    # Whether someone is on the register at all is itself sensitive (they were detained):
+    # a person the caller may not see is answered exactly as one who is not there.
+    if person is None or not reader.sees_person(person):
+        raise not_found("a person with this NHS number")
     answer = queries.responsibility(register.uow(), register.refdata,
                                     register.settings.policy, numbers[0], as_of)
     if not answer.known:

@@ -11,6 +11,7 @@ from uuid import uuid4
 from flask import Response, current_app, request
 from werkzeug.datastructures import MultiDict
 
+from adapter.auth import policy
 from adapter.http.fhir import incoming, search
 from adapter.http.fhir.errors import FhirError, Issue, invalid, not_found, outcome
 from adapter.http.fhir.reader import FhirReader
@@ -25,6 +26,7 @@ from queues.outbound.credentials import public_endpoint
 from queues.outbound.manage import Created, SubscriptionManager
 from queues.outbound.notifications import Notifications
 from queues.outbound.processes import utcnow
+from register import access
 from register.errors import InvalidData
 from register.subscriptions import Attempt, Subscription
 
@@ -36,11 +38,24 @@ def _manager() -> SubscriptionManager:
     return current_app.extensions["s117.subscriptions"]
 
 
+def _owns(sub: Subscription) -> bool:
+    """A Subscription is its maker's: another organisation neither sees nor changes it."""
+    who = policy.viewer()
+    return who.is_admin or (sub.owner_org == who.org and sub.owner_type == who.kind.value)
+
+
 def _found(subscription_id: str) -> Subscription:
     found = _manager().store.get(subscription_id)
     if found is None:
         raise not_found(f"Subscription/{subscription_id}")
+    if not _owns(found):
+        raise policy.forbidden(f"Subscription/{subscription_id} belongs to another "
+                               "organisation")
     return found
+
+
+def _mine(found: list[Subscription]) -> list[Subscription]:
+    return [s for s in found if _owns(s)]
 
 
 def _json(created: Subscription | Created) -> dict[str, Any]:
@@ -59,16 +74,24 @@ def _refused(exc: InvalidData) -> FhirError:
 
 def _spec(data: dict[str, Any]) -> subscription.SubscriptionSpec:
     try:
-        return subscription.from_fhir(incoming.checked(data), utcnow())
+        spec = subscription.from_fhir(incoming.checked(data), utcnow())
     except InvalidData as exc:
         raise _refused(exc) from None
+    who = policy.viewer()
+    if not access.could_hear(who, spec.criteria):
+        # Filters only narrow what an organisation hears (register.access.hears).
+        raise FhirError(422, Issue(
+            "error", "invalid", f"these filters name only other bodies: {who.org} hears "
+            f"only events of the people it is responsible for or who live in its area, so "
+            "this Subscription would never carry anything", ["Subscription.criteria"]))
+    return spec
 
 
 @blueprint.post("/Subscription")
 def create_subscription() -> Response:
     spec = _spec(incoming.body("Subscription"))
     try:
-        created = _manager().create(spec)
+        created = _manager().create(spec, owner=policy.viewer())
     except InvalidData as exc:
         raise _refused(exc) from None
     response = resource_response(_json(created), 201)
@@ -99,6 +122,7 @@ def update_subscription(subscription_id: str) -> Response:
 
 @blueprint.delete("/Subscription/<subscription_id>")
 def delete_subscription(subscription_id: str) -> Response:
+    _found(subscription_id)
     if _manager().delete(subscription_id) is None:
         raise not_found(f"Subscription/{subscription_id}")
     return fhir_json(outcome(Issue("information", "informational",
@@ -113,8 +137,8 @@ def search_subscriptions() -> Response:
     issues = search.unknown(query, {"_id", "status"}, "handling=strict" in
                             request.headers.get("Prefer", "").replace(" ", ""))
     page = search.paging(query)
-    found = _manager().store.all(ids=search.values(query, "_id"),
-                                 statuses=search.values(query, "status"))
+    found = _mine(_manager().store.all(ids=search.values(query, "_id"),
+                                       statuses=search.values(query, "status")))
     window = found[page.offset:page.offset + (0 if page.summary_count else page.count)]
     entries = [{"fullUrl": f"{base_url()}/Subscription/{s.id}", "resource": _json(s),
                 "search": {"mode": "match"}} for s in window]
@@ -179,8 +203,8 @@ def _status_bundle(found: list[Subscription]) -> Response:
 def subscriptions_status() -> Response:
     query = _query()
     search.unknown(query, {"id", "status"}, strict=True)
-    return _status_bundle(_manager().store.all(ids=search.values(query, "id"),
-                                               statuses=search.values(query, "status")))
+    return _status_bundle(_mine(_manager().store.all(ids=search.values(query, "id"),
+                                                     statuses=search.values(query, "status"))))
 
 
 @blueprint.route("/Subscription/<subscription_id>/$status", methods=["GET", "POST"])

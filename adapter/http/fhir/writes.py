@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl
@@ -20,6 +20,7 @@ from uuid import uuid4
 from flask import Response, current_app, request
 from werkzeug.datastructures import MultiDict
 
+from adapter.auth import policy
 from adapter.http.fhir import incoming, parameters
 from adapter.http.fhir.errors import FhirError, Issue, invalid, not_found
 from adapter.http.fhir.reader import FhirReader
@@ -31,8 +32,9 @@ from mappings.fhir import patient
 from mappings.fhir.common import LONDON, local_id
 from register import commands as c
 from register.errors import CommandRefused
-from register.model import EndReason
+from register.model import EndReason, EntitlementStatus
 from register.nhs_number import is_valid
+from register.ports import StoredEntitlement, StoredPerson
 
 _ETAG = re.compile(r'^(?:W/)?"(\d+)"$')
 
@@ -69,6 +71,7 @@ class Write:
     locate: Callable[[], str] | None = None
     # The element a register field (e.g. `lines[1].funders`) came from in this resource.
     expression: Callable[[str | None], str] | None = None
+    authorised: bool = False  # checked against the caller, who is now its agent
 
 
 def _update_person(view: patient.PatientView, if_version: int | None) -> c.UpdatePerson:
@@ -177,9 +180,70 @@ def plan_operation(resource_id: str, operation: str, data: dict[str, Any],
     return Write("EpisodeOfCare", command, resource_id, nhs)
 
 
+# What each casework command is called in a refusal, and whether it is a council's alone.
+_CASEWORK: dict[type[c.Command], tuple[str, bool]] = {
+    c.EndEntitlement: ("the joint end decision", False),
+    c.ReinstateEntitlement: ("a reinstatement", False),
+    c.RecordCarePlan: ("an aftercare plan", False),
+    c.RecordReview: ("a review", False),
+    c.RecordPanelDecision: ("a panel decision", False),
+    c.RecordOrdinaryResidence: ("an ordinary-residence decision", True),
+    c.OpenDispute: ("a dispute", True),
+    c.UpdateDispute: ("a dispute", True),
+}
+
+
+def _target(command: c.Command, person: StoredPerson) -> StoredEntitlement | None:
+    """The entitlement a casework command is about: the one it names, through its plan or
+    dispute, or (as the service does) the person's latest that was not cancelled."""
+    views = _reader().views
+    named = getattr(command, "entitlement_id", None)
+    if isinstance(command, c.RecordPanelDecision):
+        plan = _reader().casework.plan(command.plan_id)
+        named = plan.state.plan.entitlement_id if plan else None
+    elif isinstance(command, c.UpdateDispute):
+        dispute = person.facts.dispute(command.dispute_id)
+        named = dispute.entitlement_id if dispute else None
+    ents = views.entitlements_of(person.id)
+    if named:
+        return next((e for e in ents if e.entitlement.id == named), None)
+    live = [e for e in ents if e.entitlement.status is not EntitlementStatus.CANCELLED]
+    return live[-1] if live else None
+
+
+def authorised(write: Write) -> Write:
+    """The write as the caller may make it, with the caller as its agent (Provenance), or a
+    403: Patient changes need the person to be visible to the caller; casework needs the
+    caller to be a responsible body of the entitlement it is about."""
+    command = write.command
+    if command is None or write.authorised:
+        return write
+    reader = _reader()
+    found = reader.views.person_ids_by_nhs_number((write.nhs_number,))
+    person = reader.views.person(found[0]) if found else None
+    rule = _CASEWORK.get(type(command))
+    if rule is not None:
+        what, council_only = rule
+        target = _target(command, person) if person else None
+        if target is None:
+            if person is not None and not reader.sees_person(person):
+                raise policy.forbidden(f"{policy.viewer().org} may not record {what} for "
+                                       "this person")
+        else:
+            policy.may_write_casework(reader.bodies(target, person), what,
+                                      council_only=council_only)
+    elif person is not None and not reader.sees_person(person):
+        raise policy.forbidden(f"{policy.viewer().org} may not change this person's record: "
+                               "it is not one it may see")
+    caller = policy.caller()
+    agent = c.Agent(caller.org, caller.viewer.kind.value, caller.subject) if caller else None
+    return replace(write, command=replace(command, agent=agent), authorised=True)
+
+
 def apply(writes: list[Write]) -> list[tuple[Write, dict[str, Any]]]:
     """Apply the planned writes in one transaction (all or none) and read back each result.
     A refusal names the element of the resource the refused field came from."""
+    writes = [authorised(w) for w in writes]
     commanding = [w for w in writes if w.command]
     if commanding:
         try:
@@ -197,7 +261,13 @@ def apply(writes: list[Write]) -> list[tuple[Write, dict[str, Any]]]:
             resource_id = write.locate()
         else:
             resource_id = str(_reader().views.person_ids_by_nhs_number((write.nhs_number,))[0])
-        out.append((write, _reader().read(write.resource_type, resource_id)))
+        if write.created and write.resource_type == "Patient":
+            # A trust that registers a person before any stay gets the record back; it
+            # sees it from its first stay on (register.access).
+            with policy.unrestricted():
+                out.append((write, _reader().read(write.resource_type, resource_id)))
+        else:
+            out.append((write, _reader().read(write.resource_type, resource_id)))
     return out
 
 

@@ -6,6 +6,7 @@ from alembic import context
 from sqlalchemy import engine_from_config, pool
 
 from register.store import (  # noqa: F401  (register the tables)
+    audit_tables,
     casework_tables,
     inbound_tables,
     orm,
