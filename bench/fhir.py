@@ -35,6 +35,7 @@ import psycopg
 from rich.console import Console
 from rich.table import Table
 
+from adapter.auth.issue import ensure_key_pair, mint
 from adapter.cli import progress_bar
 from adapter.synthetic import Generator, fixture_areas
 from bench.core import PG_ADMIN, prepare
@@ -103,7 +104,13 @@ def copy_rows(dsn: str, target: int) -> int:
         return conn.execute("SELECT count(*) FROM entitlement").fetchone()[0]
 
 
-def sample_ids(dsn: str, path: Path) -> None:
+AUDIENCE, ISSUER = "http://127.0.0.1/fhir", "s117-bench"
+
+
+def sample_ids(dsn: str, path: Path, keys: Path) -> None:
+    """Ids to read, and bearer tokens: an admin's for the reads of random entitlements (no
+    council sees them all), and each sampled council's own for its caseload search, which
+    then pays for the visibility filter as a council's would."""
     with psycopg.connect(dsn) as conn:
         ids = [r[0] for r in conn.execute(
             "SELECT id FROM entitlement TABLESAMPLE SYSTEM (5) LIMIT 20000")]
@@ -113,12 +120,20 @@ def sample_ids(dsn: str, path: Path) -> None:
             "SELECT DISTINCT responsible_la FROM entitlement WHERE responsible_la IS NOT NULL "
             "LIMIT 200")]
     random.Random(1).shuffle(ids)
-    path.write_text(json.dumps({"entitlements": ids, "nhs_numbers": numbers, "las": las}))
+    def signed(org: str, kind: str) -> str:
+        return mint(keys, org=org, org_type=kind, scope="system/*.rs",
+                    audience=AUDIENCE, issuer=ISSUER, minutes=600)
+
+    path.write_text(json.dumps({"entitlements": ids, "nhs_numbers": numbers, "las": las,
+                                "admin": signed("bench", "admin"),
+                                "councils": {la: signed(la, "la") for la in las}}))
 
 
-def serve(url: str, port: int, workers: int) -> subprocess.Popen[str]:
+def serve(url: str, port: int, workers: int, keys: Path) -> subprocess.Popen[str]:
     s117 = shutil.which("s117") or str(Path(sys.executable).parent / "s117")
-    env = {**os.environ, "S117_DATABASE_URL": url}
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("S117_")},
+           "S117_DATABASE_URL": url, "S117_JWT_PUBLIC_KEY": str(ensure_key_pair(keys)),
+           "S117_JWT_AUDIENCE": AUDIENCE, "S117_JWT_ISSUER": ISSUER, "S117_RATE_LIMIT": "off"}
     server = subprocess.Popen([s117, "serve", "--port", str(port), "--workers", str(workers)],
                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                               text=True)
@@ -165,9 +180,10 @@ def main() -> None:
         seed(url, args.seed_people)
         total = copy_rows(dsn, args.entitlements)
         with tempfile.TemporaryDirectory() as tmp:
-            ids = Path(tmp) / "ids.json"
-            sample_ids(dsn, ids)
-            server = serve(url, args.port, args.workers)
+            ids, keys = Path(tmp) / "ids.json", Path(tmp) / "bench-key.pem"
+            ensure_key_pair(keys)
+            sample_ids(dsn, ids, keys)
+            server = serve(url, args.port, args.workers, keys)
             try:
                 rows = load(args.port, ids, args.users, args.seconds, Path(tmp))
             finally:

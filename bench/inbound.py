@@ -97,7 +97,7 @@ class Stack:
                             ".*", ".*", ".*"], check=True)
             self.amqp = f"{AMQP}/{urllib.parse.quote(self.name, safe='')}"
             env = {"S117_DATABASE_URL": self.url, "S117_AMQP_URL": self.amqp,
-                   "S117_AUTH": "jwt"}
+                   "S117_AUTH": "jwt", "S117_MLLP_SENDERS": "127.0.0.1=*"}
             connection = connect(self.amqp, "bench declare", give_up_after=30)
             topology.declare(connection.channel())
             connection.close()

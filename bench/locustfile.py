@@ -13,6 +13,8 @@ from locust import FastHttpUser, constant, task
 with open(os.environ["BENCH_FHIR_IDS"], encoding="utf-8") as ids_file:
     IDS = json.load(ids_file)
 NHS = "https://fhir.nhs.uk/Id/nhs-number"
+# Every request carries a bearer token (bench.fhir starts the server with S117_AUTH=jwt).
+ADMIN = {"Authorization": f"Bearer {IDS['admin']}"}
 
 
 class Council(FastHttpUser):
@@ -21,16 +23,18 @@ class Council(FastHttpUser):
     @task(6)
     def read(self) -> None:
         self.client.get(f"/fhir/EpisodeOfCare/{random.choice(IDS['entitlements'])}",
-                        name="read EpisodeOfCare")
+                        name="read EpisodeOfCare", headers=ADMIN)
 
     @task(3)
     def responsibility(self) -> None:
         self.client.get("/fhir/Patient/$s117-responsibility",
                         params={"identifier": f"{NHS}|{random.choice(IDS['nhs_numbers'])}"},
-                        name="$s117-responsibility")
+                        name="$s117-responsibility", headers=ADMIN)
 
     @task(1)
     def caseload(self) -> None:
+        council = random.choice(IDS["las"])
         self.client.get("/fhir/EpisodeOfCare",
-                        params={"responsible-la": random.choice(IDS["las"]), "_count": "50"},
-                        name="search responsible-la _count=50")
+                        params={"responsible-la": council, "_count": "50"},
+                        name="search responsible-la _count=50",
+                        headers={"Authorization": f"Bearer {IDS['councils'][council]}"})

@@ -12,6 +12,9 @@ from importlib import resources
 from typing import Any
 
 Resource = dict[str, Any]
+# The conformance resource types the server publishes (readable without a token).
+CONFORMANCE_TYPES = ("StructureDefinition", "CodeSystem", "ValueSet", "SearchParameter",
+                     "OperationDefinition", "CapabilityStatement")
 
 
 @cache

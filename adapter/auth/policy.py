@@ -23,6 +23,7 @@ from adapter.auth.scopes import ALL
 from adapter.auth.tokens import Caller, KeysUnavailable, TokenRefused, Verifier
 from adapter.http.fhir.errors import FhirError, Issue, outcome
 from adapter.http.fhir.responses import fhir_json
+from fhir_profiles.registry import CONFORMANCE_TYPES
 from register import access
 from register.access import EVERYONE, Bodies, OrgType, Viewer
 
@@ -30,8 +31,6 @@ TRUST, LA, ICB, ADMIN = OrgType.TRUST, OrgType.LA, OrgType.ICB, OrgType.ADMIN
 ANYONE = frozenset(OrgType)
 CASEWORK = frozenset({LA, ICB, ADMIN})
 SENDERS = frozenset({TRUST, ADMIN})
-CONFORMANCE = ("StructureDefinition", "CodeSystem", "ValueSet", "SearchParameter",
-               "OperationDefinition", "CapabilityStatement")
 
 
 @dataclass(frozen=True)
@@ -99,7 +98,7 @@ OPERATIONS = {"end-entitlement": "$end-entitlement", "reinstate": "$reinstate"}
 def need_of(endpoint: str | None, args: dict[str, str]) -> Need | None:
     """What this endpoint needs; None when it is public."""
     kind = args.get("resource_type")
-    if endpoint in PUBLIC or (kind in CONFORMANCE and endpoint in (
+    if endpoint in PUBLIC or (kind in CONFORMANCE_TYPES and endpoint in (
             "fhir.read", "fhir.vread", "fhir.search_other")):
         return None
     if endpoint in ROUTES:

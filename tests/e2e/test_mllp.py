@@ -20,7 +20,7 @@ import pytest
 import requests
 
 from register.nhs_number import synthetic
-from tests.auth_support import checked_env
+from tests.auth_support import bearer, checked_env
 from tests.conftest import empty_register, prepared_engine
 from tests.e2e.test_cli import run
 from tests.hl7v2_messages import EB, SB, admission, adt, discharge, framed, pv1, seg
@@ -237,7 +237,7 @@ def test_process_message_in_networked_mode_is_accepted_then_applied_by_the_worke
         wait_for(lambda: server.running and requests.get(f"{base}/healthz", timeout=2).ok
                  if "Booting worker" in server.output() else False, 60, "s117 serve")
         nhs = synthetic(8300)
-        headers = {"Content-Type": "application/fhir+json"}
+        headers = {"Content-Type": "application/fhir+json", **bearer("RLQ", "trust")}
         accepted = requests.post(f"{base}/fhir/$process-message", headers=headers,
                                  data=fhir_message("NET-1", nhs), timeout=30)
         assert accepted.status_code == 202, accepted.text

@@ -136,3 +136,13 @@ def test_compose_runs_the_relay_and_the_scheduler() -> None:
     assert services["queues-declare"]["depends_on"]["rabbitmq"]["condition"] == "service_healthy"
     admin = services["relay"]["environment"]["S117_AMQP_ADMIN"]
     assert admin.startswith("http://") and ":15672" in admin, "the management API"
+
+
+def test_compose_checks_tokens_and_maps_mllp_clients_to_trusts() -> None:
+    """S117_AUTH=jwt everywhere, with a key set and issuer to check tokens by, and the MLLP
+    listener told which trusts its clients may send for (it refuses to start otherwise)."""
+    for name, service in S117_SERVICES.items():
+        env = service["environment"]
+        assert env["S117_AUTH"] == "jwt", name
+        assert env["S117_JWKS_URL"] and env["S117_JWT_ISSUER"], name
+    assert "S117_MLLP_SENDERS" in COMPOSE["services"]["mllp"]["environment"]

@@ -123,6 +123,9 @@ def _operation(on: str | None, reference: Doc) -> dict[str, Doc]:
     return out
 
 
+PUBLISHED = {*registry.CONFORMANCE_TYPES, "Basic"}  # the topics are public too
+
+
 def document(statement: Doc, server: str) -> Doc:
     rest = statement["rest"][0]
     paths: dict[str, Doc] = {"/metadata": {"get": {
@@ -140,12 +143,20 @@ def document(statement: Doc, server: str) -> Doc:
                    "properties": {"resourceType": {"type": "string"} if k == "Resource"
                                   else {"type": "string", "enum": [k]}},
                    "additionalProperties": True} for k in kinds}
+    # Everything needs a bearer token but what is published (adapter.auth.policy.PUBLIC).
+    for path, item in paths.items():
+        if path == "/metadata" or path.split("/")[1] in PUBLISHED:
+            for operation in item.values():
+                operation["security"] = []
     return {"openapi": "3.0.3",
             "info": {"title": statement.get("title", statement.get("name", "FHIR API")),
                      "version": statement.get("version", "0"),
                      "description": statement.get("description", "")},
             "servers": [{"url": server}], "paths": paths,
-            "components": {"schemas": schemas}}
+            "security": [{"bearer": []}],
+            "components": {"schemas": schemas, "securitySchemes": {"bearer": {
+                "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                "description": rest.get("security", {}).get("description", "")}}}}
 
 
 @blueprint.get("/openapi.json")

@@ -24,8 +24,7 @@ from register.store.casework_views import PlanFilter, TaskFilter
 from register.store.views import EntitlementFilter
 
 blueprint = Blueprint("fhir", __name__, url_prefix="/fhir")
-CONFORMANCE_TYPES = ("StructureDefinition", "CodeSystem", "ValueSet", "SearchParameter",
-                     "OperationDefinition", "CapabilityStatement")
+CONFORMANCE_TYPES = registry.CONFORMANCE_TYPES
 SERVED_TYPES = ("Patient", "Encounter", "EpisodeOfCare", "Coverage", "Organization",
                 "CarePlan", "Task", "Flag", "Provenance", "AuditEvent")
 # Derived from the person's record, or records of what happened: no versions of their own.
