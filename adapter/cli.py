@@ -539,6 +539,17 @@ def main() -> None:
     app()
 
 
+@app.command(add_help_option=False,
+             context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def bench(ctx: typer.Context) -> None:
+    """Measure the whole register in one run and print one table (networked and embedded;
+    also written as JSON); `s117 bench --help` lists its options. Needs PostgreSQL, RabbitMQ
+    and the bench extra (pip install -e '.[bench]')."""
+    from bench.__main__ import main as run_bench
+
+    run_bench(list(ctx.args))
+
+
 @token_app.command("issue")
 def token_issue(
     org: Annotated[str, typer.Option(help="the organisation: a council's GSS code, an ICB's "

@@ -4,6 +4,7 @@ thin; what they do is here."""
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 
 from rich.console import Console
@@ -27,11 +28,15 @@ def start_in_process_bus(register: Register) -> Dispatcher | None:
 # Connections of one `s117 relay` process: its delivery lanes each hold one briefly, and a
 # fixed pool avoids PostgreSQL starting a backend for every overflow connection.
 RELAY_POOL = 24
+log = logging.getLogger("s117.relay")
 
 
 def relay(register: Register, *, deliver: bool) -> None:
     logs.configure("relay")
     outbound = build(register.settings, register.sessions, register.refdata.name)
+    log.info("relay started: outbox -> %s%s", "RabbitMQ s117.events" if
+             register.settings.amqp_url else "Subscriptions only",
+             ", delivering to Subscriptions" if deliver else "")
     run_until_signalled(outbound.loops(deliver=deliver, schedule=False))
 
 

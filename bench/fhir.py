@@ -39,6 +39,7 @@ from adapter.auth.issue import ensure_key_pair, mint
 from adapter.cli import progress_bar
 from adapter.synthetic import Generator, fixture_areas
 from bench.core import PG_ADMIN, prepare
+from bench.memory import peak_mb
 from register.nhs_number import synthetic_numbers
 
 TARGETS = {"read EpisodeOfCare": ("p50", 5.0), "$s117-responsibility": ("p95", 20.0),
@@ -160,6 +161,36 @@ def load(port: int, ids: Path, users: int, seconds: int, out: Path) -> list[dict
         return list(csv.DictReader(stats))
 
 
+def run(entitlements: int, seed_people: int, workers: int, users: int, seconds: int,
+        port: int, *, keep: bool = False) -> tuple[int, list[dict[str, str]], float]:
+    """A fresh database of `entitlements`, served and loaded: (entitlements, locust's rows,
+    the server's peak memory in MB)."""
+    db = f"s117_fhirbench_{uuid.uuid4().hex[:8]}"
+    dsn = f"postgresql://postgres@127.0.0.1:5432/{db}"
+    url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{db}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{db}"')
+    try:
+        seed(url, seed_people)
+        total = copy_rows(dsn, entitlements)
+        with tempfile.TemporaryDirectory() as tmp:
+            ids, keys = Path(tmp) / "ids.json", Path(tmp) / "bench-key.pem"
+            ensure_key_pair(keys)
+            sample_ids(dsn, ids, keys)
+            server = serve(url, port, workers, keys)
+            try:
+                rows = load(port, ids, users, seconds, Path(tmp))
+                memory = peak_mb(server.pid)
+            finally:
+                server.terminate()
+                server.wait(timeout=30)
+    finally:
+        if not keep:
+            with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+                admin.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+    return total, rows, memory
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--entitlements", type=int, default=1_000_000)
@@ -171,28 +202,8 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=18117)
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     args = parser.parse_args()
-    db = f"s117_fhirbench_{uuid.uuid4().hex[:8]}"
-    dsn = f"postgresql://postgres@127.0.0.1:5432/{db}"
-    url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{db}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{db}"')
-    try:
-        seed(url, args.seed_people)
-        total = copy_rows(dsn, args.entitlements)
-        with tempfile.TemporaryDirectory() as tmp:
-            ids, keys = Path(tmp) / "ids.json", Path(tmp) / "bench-key.pem"
-            ensure_key_pair(keys)
-            sample_ids(dsn, ids, keys)
-            server = serve(url, args.port, args.workers, keys)
-            try:
-                rows = load(args.port, ids, args.users, args.seconds, Path(tmp))
-            finally:
-                server.terminate()
-                server.wait(timeout=30)
-    finally:
-        if not args.keep:
-            with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-                admin.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+    total, rows, _ = run(args.entitlements, args.seed_people, args.workers, args.users,
+                         args.seconds, args.port, keep=args.keep)
     table = Table("request", "count", "failures", "req/s", "p50 ms", "p95 ms", "p99 ms",
                   "target", title=f"s117 FHIR API on PostgreSQL: {total:,} entitlements, "
                                   f"{args.workers} gunicorn workers, {args.users} locust users, "

@@ -32,6 +32,7 @@ import urllib.parse
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from hl7.client import MLLPClient
@@ -40,6 +41,7 @@ from rich.table import Table
 from sqlalchemy import func, select
 
 from bench.core import PG_ADMIN, prepare
+from bench.memory import peak_mb
 from queues import topology
 from queues.connection import connect
 from register.nhs_number import synthetic_numbers
@@ -82,7 +84,7 @@ class Stack:
     """A throwaway database (and vhost) with `s117 mllp` and workers running against it."""
 
     def __init__(self, embedded: bool, workers: int, tmp: Path) -> None:
-        self.tmp, self.processes = tmp, []
+        self.tmp, self.processes, self.roles = tmp, [], []
         self.name = f"s117_bench_{uuid.uuid4().hex[:8]}"
         if embedded:
             self.url = f"sqlite:///{tmp / 's117.db'}"
@@ -124,6 +126,7 @@ class Stack:
             process = subprocess.Popen([S117, *args], env=self.env, cwd=self.tmp, stdout=out,
                                        stderr=subprocess.STDOUT)
         self.processes.append(process)
+        self.roles.append(f"s117 {args[0]}")
         deadline = time.monotonic() + 60
         while ready not in log.read_text(errors="replace"):
             if process.poll() is not None or time.monotonic() > deadline:
@@ -146,6 +149,13 @@ class Stack:
             for command_id in found:
                 seen.setdefault(command_id.split(":")[2], now)
             time.sleep(0.005)
+
+    def peak_memory(self) -> dict[str, float]:
+        """Each process role's largest peak resident memory, MB."""
+        out: dict[str, float] = {}
+        for args, process in zip(self.roles, self.processes, strict=True):
+            out[args] = max(out.get(args, 0.0), peak_mb(process.pid))
+        return out
 
     def close(self) -> None:
         for process in self.processes:
@@ -182,24 +192,17 @@ def wait_applied(stack: Stack, commands: int, timeout: float = 600) -> float:
     return time.perf_counter()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--messages", type=int, default=4000, help="throughput phase size")
-    parser.add_argument("--connections", type=int, default=4)
-    parser.add_argument("--workers", type=int, default=2, help="s117 worker processes")
-    parser.add_argument("--rate", type=float, default=50.0, help="paced phase, messages/s")
-    parser.add_argument("--paced-seconds", type=float, default=20.0)
-    parser.add_argument("--embedded", action="store_true", help="SQLite, no broker")
-    args = parser.parse_args()
-
+def run(*, embedded: bool = False, messages_count: int = 4000, connections: int = 4,
+        workers: int = 2, rate: float = 50.0, paced_seconds: float = 20.0) -> dict[str, Any]:
+    """Both phases on a fresh stack; the measures, and each process's peak memory (MB)."""
     with tempfile.TemporaryDirectory() as tmp:
-        stack = Stack(args.embedded, args.workers, Path(tmp))
+        stack = Stack(embedded, workers, Path(tmp))
         try:
-            people = args.messages // 2
+            people = messages_count // 2
             batch = messages(0, people, "T")
             acks: dict[str, tuple[float, datetime]] = {}
             latencies: list[float] = []
-            shares = [batch[i::args.connections] for i in range(args.connections)]
+            shares = [batch[i::connections] for i in range(connections)]
             start = time.perf_counter()
             threads = [threading.Thread(target=send, args=(stack.port, share, acks, latencies))
                        for share in shares]
@@ -209,10 +212,8 @@ def main() -> None:
                 t.join()
             sent = time.perf_counter()
             done = wait_applied(stack, people * 3)
-            throughput = len(batch) / (done - start)
-            accepted = len(batch) / (sent - start)
 
-            paced_people = int(args.rate * args.paced_seconds) // 2
+            paced_people = int(rate * paced_seconds) // 2
             paced = messages(people + 10, paced_people, "P")
             paced_acks: dict[str, tuple[float, datetime]] = {}
             paced_latencies: list[float] = []
@@ -220,7 +221,7 @@ def main() -> None:
             stop = threading.Event()
             watcher = threading.Thread(target=stack.watch, args=("P", seen, stop))
             watcher.start()
-            send(stack.port, paced, paced_acks, paced_latencies, rate=args.rate)
+            send(stack.port, paced, paced_acks, paced_latencies, rate=rate)
             wait_applied(stack, people * 3 + paced_people * 3)
             time.sleep(0.05)
             stop.set()
@@ -228,26 +229,51 @@ def main() -> None:
             # Committed before the AA reached the sender (embedded mode always) counts as 0.
             lag = [max(0.0, (seen[c] - at).total_seconds())
                    for c, (_, at) in paced_acks.items() if c in seen]
+            memory = stack.peak_memory()
         finally:
             stack.close()
+    return {"mode": "embedded" if embedded else "networked", "messages": len(batch),
+            "connections": connections, "workers": 0 if embedded else workers,
+            "accepted_per_s": len(batch) / (sent - start),
+            "applied_per_s": len(batch) / (done - start),
+            "ack_p50_ms": ms(latencies, 50), "ack_p99_ms": ms(latencies, 99),
+            "paced_rate": rate, "paced_seconds": paced_seconds,
+            "paced_ack_p99_ms": ms(paced_latencies, 99),
+            "paced_applied_p50_ms": ms(lag, 50), "paced_applied_p99_ms": ms(lag, 99),
+            "peak_memory_mb": memory}
 
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--messages", type=int, default=4000, help="throughput phase size")
+    parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=2, help="s117 worker processes")
+    parser.add_argument("--rate", type=float, default=50.0, help="paced phase, messages/s")
+    parser.add_argument("--paced-seconds", type=float, default=20.0)
+    parser.add_argument("--embedded", action="store_true", help="SQLite, no broker")
+    args = parser.parse_args()
+    found = run(embedded=args.embedded, messages_count=args.messages,
+                connections=args.connections, workers=args.workers, rate=args.rate,
+                paced_seconds=args.paced_seconds)
     mode = "embedded (SQLite, applied before AA)" if args.embedded else \
         "networked (RabbitMQ, PostgreSQL)"
     table = Table(title="HL7 v2 inbound: MLLP -> register")
     table.add_column("measure")
     table.add_column("value", justify="right")
     for name, value in (
-            ("mode", mode), ("messages (throughput phase)", f"{len(batch):,}"),
+            ("mode", mode), ("messages (throughput phase)", f"{found['messages']:,}"),
             ("MLLP connections", str(args.connections)),
             ("s117 worker processes", "-" if args.embedded else str(args.workers)),
-            ("MLLP -> AA (durable), messages/s", f"{accepted:,.0f}"),
-            ("MLLP -> applied, messages/s", f"{throughput:,.0f}"),
-            ("ACK latency p50 ms", f"{ms(latencies, 50):.1f}"),
-            ("ACK latency p99 ms", f"{ms(latencies, 99):.1f}"),
+            ("MLLP -> AA (durable), messages/s", f"{found['accepted_per_s']:,.0f}"),
+            ("MLLP -> applied, messages/s", f"{found['applied_per_s']:,.0f}"),
+            ("ACK latency p50 ms", f"{found['ack_p50_ms']:.1f}"),
+            ("ACK latency p99 ms", f"{found['ack_p99_ms']:.1f}"),
             ("paced rate, messages/s", f"{args.rate:g} for {args.paced_seconds:g} s"),
-            ("paced ACK latency p99 ms", f"{ms(paced_latencies, 99):.1f}"),
-            ("paced ACK -> applied p50 ms", f"{ms(lag, 50):.1f}"),
-            ("paced ACK -> applied p99 ms", f"{ms(lag, 99):.1f}")):
+            ("paced ACK latency p99 ms", f"{found['paced_ack_p99_ms']:.1f}"),
+            ("paced ACK -> applied p50 ms", f"{found['paced_applied_p50_ms']:.1f}"),
+            ("paced ACK -> applied p99 ms", f"{found['paced_applied_p99_ms']:.1f}"),
+            *((f"peak memory {name}, MB", f"{mb:,.0f}")
+              for name, mb in found["peak_memory_mb"].items())):
         table.add_row(name, value)
     Console().print(table)
 

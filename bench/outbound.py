@@ -33,7 +33,7 @@ import tempfile
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -45,6 +45,7 @@ from sqlalchemy import select
 
 from adapter.cli import progress_bar
 from bench.core import PG_ADMIN, prepare
+from bench.memory import peak_mb
 from mappings.fhir import subscription as mapping
 from queues.outbound.manage import SubscriptionManager
 from register import commands as c
@@ -127,6 +128,7 @@ class Phase:
     p50_ms: float
     p99_ms: float
     drained_seconds: float
+    relay_peak_mb: float = 0.0
 
 
 def _percentile(values: list[float], q: int) -> float:
@@ -243,7 +245,8 @@ def run(url: str, amqp_url: str | None, subscribers: int, rate: float, seconds: 
         results = [phase(f"steady {rate:g}/s", int(rate * seconds), rate)]
         if burst:
             results.append(phase("burst", burst, None))
-        return results
+        relay_mb = peak_mb(relay.pid)
+        return [replace(r, relay_peak_mb=relay_mb) for r in results]
     finally:
         relay.send_signal(signal.SIGTERM)
         try:
@@ -251,6 +254,35 @@ def run(url: str, amqp_url: str | None, subscribers: int, rate: float, seconds: 
         except subprocess.TimeoutExpired:
             relay.kill()
         receiver.terminate()
+
+
+def measure(database: str, subscribers: int, rate: float, seconds: float, burst: int, *,
+            broker: bool = True, console: Console) -> tuple[list[Phase], str | None]:
+    """`run` on a fresh database (and RabbitMQ virtual host), dropped afterwards; the
+    phases and the broker URL used (None: no broker)."""
+    amqp_url, vhost = None, None
+    if database == "postgresql" and broker:
+        vhost = f"s117_bench_{uuid.uuid4().hex[:8]}"
+        subprocess.run(["rabbitmqctl", "-q", "add_vhost", vhost], check=True)
+        subprocess.run(["rabbitmqctl", "-q", "set_permissions", "-p", vhost, "guest", ".*",
+                        ".*", ".*"], check=True)
+        amqp_url = f"{AMQP}/{vhost}"
+    db = f"s117_bench_{uuid.uuid4().hex[:8]}"
+    try:
+        if database == "sqlite":
+            with tempfile.TemporaryDirectory() as tmp:
+                return run(f"sqlite:///{tmp}/bench.db", None, subscribers, rate, seconds,
+                           burst, console), None
+        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+            admin.execute(f'CREATE DATABASE "{db}"')
+        return run(f"postgresql+psycopg://postgres@127.0.0.1:5432/{db}", amqp_url,
+                   subscribers, rate, seconds, burst, console), amqp_url
+    finally:
+        if database == "postgresql":
+            with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+                admin.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+        if vhost:
+            subprocess.run(["rabbitmqctl", "-q", "delete_vhost", vhost], check=False)
 
 
 def main() -> None:
@@ -265,30 +297,8 @@ def main() -> None:
                              "only)")
     args = parser.parse_args()
     console = Console(width=160)
-    amqp_url, vhost = None, None
-    if args.database == "postgresql" and not args.no_broker:
-        vhost = f"s117_bench_{uuid.uuid4().hex[:8]}"
-        subprocess.run(["rabbitmqctl", "-q", "add_vhost", vhost], check=True)
-        subprocess.run(["rabbitmqctl", "-q", "set_permissions", "-p", vhost, "guest", ".*",
-                        ".*", ".*"], check=True)
-        amqp_url = f"{AMQP}/{vhost}"
-    db = f"s117_bench_{uuid.uuid4().hex[:8]}"
-    try:
-        if args.database == "sqlite":
-            with tempfile.TemporaryDirectory() as tmp:
-                phases = run(f"sqlite:///{tmp}/bench.db", None, args.subscribers, args.rate,
-                             args.seconds, args.burst, console)
-        else:
-            with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-                admin.execute(f'CREATE DATABASE "{db}"')
-            phases = run(f"postgresql+psycopg://postgres@127.0.0.1:5432/{db}", amqp_url,
-                         args.subscribers, args.rate, args.seconds, args.burst, console)
-    finally:
-        if args.database == "postgresql":
-            with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-                admin.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
-        if vhost:
-            subprocess.run(["rabbitmqctl", "-q", "delete_vhost", vhost], check=False)
+    phases, amqp_url = measure(args.database, args.subscribers, args.rate, args.seconds,
+                               args.burst, broker=not args.no_broker, console=console)
     machine = (f"{platform.python_implementation()} {platform.python_version()}, "
                f"{os.cpu_count()} CPUs")
     mode = args.database + (" + RabbitMQ" if amqp_url else "")

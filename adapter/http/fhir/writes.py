@@ -31,7 +31,7 @@ from fhir_profiles import canonical as url
 from mappings.fhir import patient
 from mappings.fhir.common import LONDON, local_id
 from register import commands as c
-from register.errors import CommandRefused
+from register.errors import CommandRefused, ConcurrencyConflict
 from register.model import EndReason, EntitlementStatus
 from register.nhs_number import is_valid
 from register.ports import StoredEntitlement, StoredPerson
@@ -240,6 +240,16 @@ def authorised(write: Write) -> Write:
     return replace(write, command=replace(command, agent=agent), authorised=True)
 
 
+def _lost_race(writes: list[Write], conflict: ConcurrencyConflict) -> Exception:
+    """Another writer committed first. A client that sent If-Match has lost a precondition
+    (412, as if its version had been stale when it arrived); one that did not may retry (409)."""
+    if any(w.command and w.command.if_version is not None for w in writes):
+        return FhirError(412, Issue("error", "conflict", "the resource was changed by another "
+                                    "request while this one was applied: read it again and "
+                                    "reapply the change"))
+    return conflict
+
+
 def apply(writes: list[Write]) -> list[tuple[Write, dict[str, Any]]]:
     """Apply the planned writes in one transaction (all or none) and read back each result.
     A refusal names the element of the resource the refused field came from."""
@@ -249,10 +259,14 @@ def apply(writes: list[Write]) -> list[tuple[Write, dict[str, Any]]]:
         try:
             current_app.extensions["s117"].service.handle_all([w.command for w in commanding])
         except CommandRefused as exc:
+            if isinstance(exc.cause, ConcurrencyConflict):
+                raise _lost_race(commanding, exc.cause) from None
             translate = commanding[exc.index].expression
             if translate is not None:
                 exc.field = exc.cause.field = translate(exc.cause.field)
             raise
+        except ConcurrencyConflict as exc:
+            raise _lost_race(commanding, exc) from None
     out = []
     for write in writes:
         if write.resource_id:
