@@ -49,16 +49,27 @@ def _control_id_of(raw: bytes) -> str:
     return fields[9][:50] if len(fields) > 9 else ""
 
 
-def ack(message: Hl7Message | None, code: str, problem: Hl7Problem | None = None,
-        raw: bytes = b"") -> bytes:
-    """The ACK for `message` (or, if it could not be parsed, for the raw bytes)."""
-    if message is not None:
-        original = message.parsed
+def _library_ack(message: Hl7Message, code: str) -> str | None:
+    """The hl7 library's ACK (it swaps sender and receiver and echoes type and version), or
+    None where its MSH is too broken for the library (an MSH-9 without components makes
+    `create_ack` raise): the caller then answers from the raw bytes, as for a message that
+    did not parse, rather than not at all."""
+    original = message.parsed
+    try:
         reply = original.create_ack(code, message_id=generate_message_control_id(),
                                     application=original.extract_field("MSH", 1, 5) or
                                     APPLICATION)
-        text = str(reply).rstrip("\r")
-    else:
+    except (TypeError, IndexError, KeyError):
+        return None
+    return str(reply).rstrip("\r")
+
+
+def ack(message: Hl7Message | None, code: str, problem: Hl7Problem | None = None,
+        raw: bytes = b"") -> bytes:
+    """The ACK for `message` (or, if it could not be parsed, for the raw bytes)."""
+    text = _library_ack(message, code) if message is not None else None
+    if text is None:
+        raw = raw or (str(message.parsed).encode("utf-8") if message is not None else b"")
         text = _TEMPLATE.format(app=APPLICATION, now=datetime.now(UTC).strftime("%Y%m%d%H%M%S"),
                                 id=generate_message_control_id(), code=code,
                                 control=_escape(_control_id_of(raw)))

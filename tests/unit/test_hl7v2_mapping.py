@@ -253,3 +253,14 @@ def test_ack_for_bytes_that_are_not_hl7_still_parses() -> None:
     reply = hl7.parse(ack(None, found.ack, found, raw=b"\x00garbage").decode())
     assert str(reply.segment("MSA")[1]) == "AR"
     assert "not UTF-8" in str(reply.segment("ERR")[8]) or "HL7" in str(reply.segment("ERR")[8])
+
+
+def test_ack_for_a_header_the_hl7_library_cannot_answer_still_names_the_message() -> None:
+    """Found by the fuzzer: an MSH-9 without components ("ADT") made the library's
+    create_ack raise, so the listener had no ACK to send."""
+    raw = build("A01", "CTRL-8", "9990000019", pv1("V")).replace(b"|ADT^A01|", b"|ADT|", 1)
+    found = problem(raw)
+    reply = hl7.parse(ack(message.read(raw), found.ack, found).decode())
+    msa = reply.segment("MSA")
+    assert (str(msa[1]), str(msa[2])) == (found.ack, "CTRL-8")
+    assert "Modulus 11" in str(reply.segment("ERR")[8]), "the reason is there"
