@@ -18,6 +18,7 @@ from uuid import uuid4
 
 from flask import Flask, Response, g, request
 
+from adapter.auth.audit_writer import AuditWriter
 from adapter.auth.policy import Need, unlisted
 from queues.outbound.processes import utcnow
 from register.store.audit import AuditLog, AuditRecord
@@ -91,7 +92,7 @@ def _start() -> None:
     g.s117_started = time.perf_counter()
 
 
-def record_request(audit: AuditLog, response: Response) -> Response:
+def record_request(audit: AuditWriter, response: Response) -> Response:
     if request.endpoint in NOT_AUDITED or g.get("s117_audited"):
         return response
     g.s117_audited = True
@@ -99,7 +100,7 @@ def record_request(audit: AuditLog, response: Response) -> Response:
     caller = g.get("s117_caller")
     entities = _named(need) + touched(g.get("s117_output"))
     try:
-        audit.record(AuditRecord(
+        audit.submit(AuditRecord(
             recorded_at=utcnow(), request_id=request_id(), channel="http",
             action=need.action, subtype=need.subtype, outcome=outcome_of(response.status_code),
             status=response.status_code, method=request.method, path=request.path,
@@ -121,5 +122,6 @@ def record_request(audit: AuditLog, response: Response) -> Response:
 
 def install(app: Flask, audit: AuditLog) -> None:
     """Before every other hook, so the request id is known to authorisation and logs."""
+    writer = app.extensions["s117.audit"] = AuditWriter(audit)
     app.before_request_funcs.setdefault(None, []).insert(0, _start)
-    app.after_request(lambda response: record_request(audit, response))
+    app.after_request(lambda response: record_request(writer, response))

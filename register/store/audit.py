@@ -55,22 +55,30 @@ class AuditLog:
         self.sessions = sessions
 
     def record(self, record: AuditRecord) -> int:
+        return self.record_many([record])[0]
+
+    def record_many(self, records: Sequence[AuditRecord]) -> list[int]:
+        """One transaction for many records (the HTTP writer's batches): their ids, in order."""
         with self.sessions.begin() as session:
             if session.get_bind().dialect.name == "postgresql":
                 # An audit row lost in a database crash (not a process crash) is the price of
                 # not making every read wait for a disk flush.
                 session.execute(text("SET LOCAL synchronous_commit = off"))
-            values = {k: v for k, v in record.__dict__.items() if k not in ("entities", "id")}
-            audit_id = session.execute(insert(AuditEventRow).values(**values)
-                                       .returning(AuditEventRow.id)).scalar_one()
-            entities: dict[str, str] = {}  # one row per reference, the first role wins
-            for reference, role in record.entities:
-                entities.setdefault(reference, role)
-            if entities:
-                session.execute(insert(AuditEntityRow), [
-                    {"audit_id": audit_id, "reference": ref[:120], "role": role}
-                    for ref, role in entities.items()])
-        return audit_id
+            ids = list(session.scalars(
+                insert(AuditEventRow).returning(AuditEventRow.id,
+                                                sort_by_parameter_order=True),
+                [{k: v for k, v in r.__dict__.items() if k not in ("entities", "id")}
+                 for r in records]))
+            rows = []
+            for audit_id, record in zip(ids, records, strict=True):
+                entities: dict[str, str] = {}  # one row per reference, the first role wins
+                for reference, role in record.entities:
+                    entities.setdefault(reference, role)
+                rows += [{"audit_id": audit_id, "reference": ref[:120], "role": role}
+                         for ref, role in entities.items()]
+            if rows:
+                session.execute(insert(AuditEntityRow), rows)
+        return ids
 
     def _filtered(self, query: Select, where: AuditFilter) -> Select:  # type: ignore[type-arg]
         a, e = AuditEventRow, AuditEntityRow

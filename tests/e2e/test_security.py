@@ -39,7 +39,7 @@ from tests.e2e.test_cli import S117, free_port, run
 from tests.e2e.test_council_fhir import activity, org, plan, share
 from tests.e2e.test_mllp import mllp_send
 from tests.hl7v2_messages import admission
-from tests.processes import ack_code
+from tests.processes import ack_code, wait_for
 
 NHS = "https://fhir.nhs.uk/Id/nhs-number"
 FHIR_JSON = {"Content-Type": "application/fhir+json"}
@@ -370,13 +370,23 @@ def test_every_request_is_audited_once_and_an_admin_sees_who_looked(secured: Sec
         answer = secured.get(url, auth, **params)
         assert answer.headers["X-Request-ID"] == rid
         asked[rid] = answer.status_code
+    marks = ",".join("?" * len(asked))
+
+    def written() -> bool:  # each worker's audit writer is a few milliseconds behind
+        with secured.db as db:
+            return db.execute(f"SELECT count(DISTINCT request_id) FROM audit_event WHERE "
+                              f"request_id IN ({marks})", list(asked)).fetchone()[0] == \
+                len(asked)
+
+    wait_for(written, 10, "every request's audit record written")
+    time.sleep(0.2)  # and nothing more after
     with secured.db as db:
         rows = dict(db.execute(
             f"SELECT request_id, count(*) FROM audit_event WHERE request_id IN "
-            f"({','.join('?' * len(asked))}) GROUP BY request_id", list(asked)).fetchall())
+            f"({marks}) GROUP BY request_id", list(asked)).fetchall())
         statuses = dict(db.execute(
-            f"SELECT request_id, status FROM audit_event WHERE request_id IN "
-            f"({','.join('?' * len(asked))})", list(asked)).fetchall())
+            f"SELECT request_id, status FROM audit_event WHERE request_id IN ({marks})",
+            list(asked)).fetchall())
     assert rows == dict.fromkeys(asked, 1), "exactly one AuditEvent per request"
     assert statuses == asked
     assert sorted(asked.values()) == [200, 200, 200, 200, 401, 403, 404]

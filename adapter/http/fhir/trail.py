@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import Response
+from flask import Response, current_app
 from werkzeug.datastructures import MultiDict
 
 from adapter.auth import policy
@@ -101,6 +101,7 @@ def search_audit() -> Response:
                         outcome=result, since=since, before=before)
     reader: FhirReader = _reader()
     count = 0 if page.summary_count else page.count
+    current_app.extensions["s117.audit"].flush()  # this process's own records first
     total, found = reader.audit.search(where, offset=page.offset, count=count)
     return _searchset(total, page, [audit_event.to_json(a, reader.name_of) for a in found],
                       [], issues)
