@@ -67,6 +67,15 @@ class EntitlementRow(Base):
         Index("ix_entitlement_la_status", "responsible_la", "status"),
         Index("ix_entitlement_icb_status", "responsible_icb", "status"),
         Index("ix_entitlement_residence_status", "residence_la", "status"),
+        # A caseload page (`responsible-la=X`, newest planned first or oldest, 50 at a time)
+        # and its total: in index order and index-only, with the other column a council's
+        # or ICB's visibility filter reads carried in the index (PostgreSQL INCLUDE).
+        Index("ix_entitlement_la_caseload", "responsible_la", "planned_on", "id",
+              postgresql_include=["residence_la", "status"]),
+        Index("ix_entitlement_icb_caseload", "responsible_icb", "planned_on", "id",
+              postgresql_include=["paying_icb", "status"]),
+        Index("ix_entitlement_residence_caseload", "residence_la", "planned_on", "id",
+              postgresql_include=["responsible_la", "status"]),
     )
 
 
