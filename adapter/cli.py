@@ -43,6 +43,8 @@ app.add_typer(subscriptions_app, name="subscriptions")
 token_app = typer.Typer(help="Bearer tokens for development and tests (production tokens "
                         "come from the region's identity provider).", no_args_is_help=True)
 app.add_typer(token_app, name="token")
+pages_app = typer.Typer(help="The staff web pages.", no_args_is_help=True)
+app.add_typer(pages_app, name="pages")
 console = Console()
 errors = Console(stderr=True)
 
@@ -533,6 +535,73 @@ def subscriptions_show(
     if not print_show(console, build(_settings()), subscription_id, attempts):
         errors.print(f"[red]error:[/red] no Subscription {subscription_id}")
         raise typer.Exit(1)
+
+
+@app.command()
+def report(
+    name: Annotated[str, typer.Argument(help="review-compliance | overdue-reviews | "
+                                        "entitlement-flows | entitled-by-body | out-of-area "
+                                        "| spend")],
+    fmt: Annotated[str, typer.Option("--format", help="png | svg | csv")] = "csv",
+    out: Annotated[Path | None, typer.Option("--out", help="file to write (csv: default "
+                                             "standard output)")] = None,
+    la: Annotated[str | None, typer.Option("--la", help="as this council sees it (GSS)")]
+    = None,
+    icb: Annotated[str | None, typer.Option("--icb", help="as this ICB sees it (ODS)")] = None,
+    on: Annotated[str | None, typer.Option("--date", help="as of YYYY-MM-DD (default today)")]
+    = None,
+    period: Annotated[str, typer.Option(help="month | quarter (review-compliance)")]
+    = "month",
+) -> None:
+    """A monitoring report offline, as the pages show it (/reports/NAME): the chart (PNG or
+    SVG) or its figures (CSV)."""
+    from adapter.bootstrap import build
+    from adapter.reports import render
+    from adapter.reports import report as build_report
+    from register.access import EVERYONE, OrgType, Viewer
+    from register.reports.catalogue import PERIODS, REPORTS
+
+    problems = [] if name in REPORTS else [f"NAME must be one of {', '.join(REPORTS)}"]
+    problems += ["--format must be png, svg or csv"] if fmt not in ("png", "svg", "csv") else []
+    problems += ["--period must be month or quarter"] if period not in PERIODS else []
+    problems += ["give --la or --icb, not both"] if la and icb else []
+    problems += [f"--format {fmt} needs --out FILE"] if fmt == "png" and out is None else []
+    try:
+        as_of = date.fromisoformat(on) if on else date.today()
+    except ValueError:
+        problems.append(f"--date {on!r} is not YYYY-MM-DD")
+    if problems:
+        errors.print(f"[red]error:[/red] {'; '.join(problems)}")
+        raise typer.Exit(2)
+    viewer = Viewer(la, OrgType.LA) if la else Viewer(icb, OrgType.ICB) if icb else EVERYONE
+    built = build_report(build(_settings()), name, viewer, as_of, period)
+    if fmt == "png":
+        assert out is not None
+        out.write_bytes(render.png(built))
+    else:
+        text = render.svg(built) if fmt == "svg" else render.csv_text(built)
+        if out is None:
+            sys.stdout.write(text)
+        else:
+            out.write_text(text, encoding="utf-8")
+    if out is not None:
+        errors.print(f"wrote {built.title} ({len(built.rows)} rows) to {out}")
+
+
+@pages_app.command("assets")
+def pages_assets(
+    version: Annotated[str | None, typer.Option(help="nhsuk-frontend version")] = None,
+) -> None:
+    """Vendor the NHS.UK frontend's CSS, JavaScript and images into the package with npm
+    (they are committed; run this to change version, docs/pages.md)."""
+    from adapter.http.pages.assets import VERSION, vendor
+
+    try:
+        written = vendor(version or VERSION)
+    except RuntimeError as exc:
+        errors.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    errors.print(f"wrote {len(written)} files of nhsuk-frontend {version or VERSION}")
 
 
 def main() -> None:

@@ -65,6 +65,11 @@ VARIABLES: dict[str, str] = {
                        "management API URL with admin credentials "
                        "(http://user:pass@rabbitmq:15672), or rabbitmqctl; unset = the amqp "
                        "channel is refused",
+    "S117_SECRET_KEY": "key that signs the web pages' session cookie; required for the pages "
+                       "with S117_AUTH=jwt (the same on every server); with auth off a random "
+                       "key per server is made if unset",
+    "S117_SESSION_COOKIE_SECURE": "true to send the pages' session cookie over HTTPS only; "
+                                  "default true when S117_BASE_URL is https://",
 }
 
 DEFAULT_DATABASE_URL = "sqlite:///s117.db"
@@ -181,6 +186,8 @@ class Settings:
     jwt_private_key: str = "s117-dev-key.pem"
     mllp_senders: Senders | None = None
     rate_limit: str | None = "1200/minute"
+    secret_key: str | None = None  # None: the pages are off (auth on) or use a random key
+    session_cookie_secure: bool = True
 
     @property
     def audience(self) -> str:
@@ -221,7 +228,10 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         jwt_private_key=env.get("S117_JWT_PRIVATE_KEY") or "s117-dev-key.pem",
         mllp_senders=Senders.parse(env["S117_MLLP_SENDERS"])
         if env.get("S117_MLLP_SENDERS") else None,
-        rate_limit=_rate(env.get("S117_RATE_LIMIT")))
+        rate_limit=_rate(env.get("S117_RATE_LIMIT")),
+        secret_key=env.get("S117_SECRET_KEY") or None,
+        session_cookie_secure=_flag(env, "S117_SESSION_COOKIE_SECURE", (
+            env.get("S117_BASE_URL") or "").startswith("https://")))
 
 
 def _rate(raw: str | None) -> str | None:
@@ -256,3 +266,12 @@ def _whole(env: Mapping[str, str], name: str, default: int) -> int:
     if not (raw.isascii() and raw.isdigit()):
         raise InvalidData(f"{name} must be a whole number, not {raw!r}", field=name)
     return int(raw)
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if not raw:
+        return default
+    if raw not in ("true", "false"):
+        raise InvalidData(f"{name} must be true or false, not {raw!r}", field=name)
+    return raw == "true"

@@ -28,7 +28,7 @@ CLINICAL = frozenset({"Patient", "Encounter", "EpisodeOfCare", "Coverage", "Care
                       "Flag", "Provenance", "Subscription"})
 _PATIENT_OF = ("subject", "patient", "beneficiary", "for")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-NOT_AUDITED = frozenset({"health", "static"})  # probes and assets: no register data
+NOT_AUDITED = frozenset({"health", "static", "pages.static"})  # probes, assets: no data
 
 
 def outcome_of(status: int) -> str:

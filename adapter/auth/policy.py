@@ -94,6 +94,25 @@ PUBLIC = frozenset({"fhir.metadata", "fhir.openapi", "fhir.read_topic", "fhir.se
                     "health", "static"})
 OPERATIONS = {"end-entitlement": "$end-entitlement", "reinstate": "$reinstate"}
 
+# The staff web pages (adapter/http/pages): the same needs, judged for the Caller of the
+# signed session cookie (not a bearer header) by the pages' own hook, which calls
+# `page_refusal`. A page not listed here, like an API route, is for admins only.
+PAGES_BLUEPRINT = "pages"
+PAGES: dict[str, Need] = {
+    "pages.home": _need(None, None, ANYONE, "page-home", "R"),
+    "pages.search": _need("EpisodeOfCare", "r", ANYONE, "page-search", "E"),
+    "pages.person": _need("EpisodeOfCare", "r", ANYONE, "page-person", "R"),
+    "pages.caseload": _need("EpisodeOfCare", "s", CASEWORK, "page-caseload", "R"),
+    "pages.panel": _need("Task", "s", CASEWORK, "page-panel-agenda", "R"),
+    "pages.quarantine": _need("MessageHeader", "r", SENDERS, "page-quarantine", "R"),
+    "pages.reports": _need(None, None, ANYONE, "page-reports", "R"),
+    "pages.report": _need("EpisodeOfCare", "s", ANYONE, "page-report", "R"),
+    "pages.report_chart": _need("EpisodeOfCare", "s", ANYONE, "page-report", "R"),
+    "pages.sign_out": _need(None, None, ANYONE, "page-sign-out", "E"),
+}
+# Signing in, and the design system's files, need no session.
+PUBLIC_PAGES = frozenset({"pages.sign_in", "pages.dev_sign_in", "pages.static"})
+
 
 def need_of(endpoint: str | None, args: dict[str, str]) -> Need | None:
     """What this endpoint needs; None when it is public."""
@@ -135,6 +154,8 @@ def _refuse(status: int, code: str, message: str) -> Response:
 
 def authorise(verifier: Verifier | None) -> Response | None:
     """Authenticate and check the endpoint's needs; a response ends the request early."""
+    if request.blueprint == PAGES_BLUEPRINT:
+        return None  # the pages authenticate by their session (adapter/http/pages/gate.py)
     need = need_of(request.endpoint, request.view_args or {})
     g.s117_need = need
     if verifier is None:  # S117_AUTH=off (SQLite only): the local operator, seeing all
@@ -164,6 +185,18 @@ def _problem(caller: Caller, need: Need) -> str | None:
                 f"{need.resource_type}.{need.interaction}: ask for "
                 f"system/{need.resource_type}.{need.interaction}")
     return None
+
+
+def page_need(endpoint: str | None) -> Need | None:
+    """What a page needs; None when it is public (signing in, static files)."""
+    if endpoint in PUBLIC_PAGES:
+        return None
+    return PAGES.get(endpoint or "", unlisted())
+
+
+def page_refusal(caller: Caller, need: Need) -> str | None:
+    """Why this caller may not open this page, or None: the API's checks."""
+    return _problem(caller, need)
 
 
 def check_entry(endpoint: str, args: dict[str, str]) -> None:

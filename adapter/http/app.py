@@ -9,7 +9,7 @@ from adapter import config
 from adapter.auth import audit, policy
 from adapter.auth.tokens import Verifier
 from adapter.bootstrap import Register, build
-from adapter.http import fhir, hardening, hl7v2
+from adapter.http import fhir, hardening, hl7v2, pages
 from register.errors import InvalidData
 from register.store.audit import AuditLog
 
@@ -40,6 +40,7 @@ def create_app(settings: config.Settings | None = None,
     hardening.install(app, settings.rate_limit)
     fhir.install(app, register)
     hl7v2.install(app)
+    pages.install(app, settings, verifier)
 
     @app.get("/healthz")
     def health():  # type: ignore[no-untyped-def]

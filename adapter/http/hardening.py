@@ -46,4 +46,5 @@ def install(app: Flask, rate_limit: str | None) -> None:
     app.after_request(_secure)
     Limiter(client_key, app=app, default_limits=[rate_limit] if rate_limit else [],
             storage_uri="memory://", headers_enabled=True, enabled=rate_limit is not None,
-            default_limits_exempt_when=lambda: request.endpoint in ("health", "static"))
+            default_limits_exempt_when=lambda: request.endpoint in ("health", "static",
+                                                                     "pages.static"))

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import dataclasses
 import logging
+import secrets
 import signal
 import socket
 import subprocess
@@ -78,6 +80,9 @@ def run(settings: config.Settings, *, host: str, port: int, workers: int,
         log.warning("S117_AUTH=off: no authentication (allowed only with SQLite, for "
                     "development)")
     verifier_for(settings)  # a missing or unreadable key stops here, not in every worker
+    if settings.auth == "off" and not settings.secret_key:
+        # One key for this server's workers, so a page session works whichever answers.
+        settings = dataclasses.replace(settings, secret_key=secrets.token_hex(32))
     # Prepare the embedded database once, before workers fork.
     prepare_embedded(settings, database.make_engine(settings.database_url))
     listener = start_mllp(host, mllp_port) if mllp_port else None

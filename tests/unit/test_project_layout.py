@@ -140,9 +140,11 @@ def test_compose_runs_the_relay_and_the_scheduler() -> None:
 
 def test_compose_checks_tokens_and_maps_mllp_clients_to_trusts() -> None:
     """S117_AUTH=jwt everywhere, with a key set and issuer to check tokens by, and the MLLP
-    listener told which trusts its clients may send for (it refuses to start otherwise)."""
+    listener told which trusts its clients may send for (it refuses to start otherwise); the
+    pages' cookie key is asked for, since with auth on they answer 503 without one."""
     for name, service in S117_SERVICES.items():
         env = service["environment"]
         assert env["S117_AUTH"] == "jwt", name
         assert env["S117_JWKS_URL"] and env["S117_JWT_ISSUER"], name
+        assert env["S117_SECRET_KEY"].startswith("${S117_SECRET_KEY:?"), name
     assert "S117_MLLP_SENDERS" in COMPOSE["services"]["mllp"]["environment"]

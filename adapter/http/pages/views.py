@@ -1,0 +1,258 @@
+"""The pages' routes: sign-in and sign-out, the home page with the NHS number search, the
+person page, caseload lists, the panel agenda, the quarantine list and the reports.
+
+NHS numbers never go in a URL (they would reach browser history and the access log): the
+search is a POST, answered with a redirect to the person's opaque id."""
+
+from __future__ import annotations
+
+import io
+from datetime import date
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from markupsafe import Markup
+
+from adapter.auth import policy
+from adapter.auth.tokens import ORG_CODE, KeysUnavailable, TokenRefused
+from adapter.bootstrap import Register
+from adapter.casework import agenda
+from adapter.export import write_csv
+from adapter.http.fhir.reader import today
+from adapter.http.pages import caseload, gate
+from adapter.http.pages.person import citation, person_view
+from adapter.reports import render
+from adapter.reports import report as build_report
+from queues.inbound import store as inbound
+from register.access import OrgType, Viewer
+from register.nhs_number import is_valid
+from register.reports.catalogue import PERIODS, REPORTS
+from register.store.views import RegisterViews
+
+blueprint = Blueprint("pages", __name__, template_folder="templates",
+                      static_folder="static", static_url_path="/assets")
+
+
+def _register() -> Register:
+    return current_app.extensions["s117"]
+
+
+def _viewer() -> Viewer:
+    return g.s117_caller.viewer
+
+
+def _audited(resources: list[dict[str, Any]]) -> None:
+    """What a page showed, for its AuditEvent, as the API's responses are read
+    (adapter/auth/audit.py `touched`)."""
+    g.s117_output = {"resourceType": "Bundle",
+                     "entry": [{"resource": r} for r in resources]}
+
+
+def _as_of() -> date:
+    raw = request.args.get("date", "")
+    try:
+        return date.fromisoformat(raw) if raw else today()
+    except ValueError:
+        return today()
+
+
+# -- signing in ---------------------------------------------------------------------------
+
+
+@blueprint.route("/sign-in", methods=["GET", "POST"])
+def sign_in() -> Response | str:
+    verifier = current_app.extensions["s117.pages.verifier"]
+    target = gate.safe_next(request.values.get("next"))
+    if verifier is None:
+        return redirect(url_for("pages.dev_sign_in", next=target))  # type: ignore[return-value]
+    error = request.args.get("ended")
+    if request.method == "POST":
+        token = "".join(request.form.get("token", "").split())
+        try:
+            caller = verifier.verify(f"Bearer {token}")
+        except TokenRefused as exc:
+            g.s117_refusal = error = f"That token was not accepted: {exc}"
+        except KeysUnavailable as exc:
+            error = f"Tokens cannot be checked just now: {exc}"
+        else:
+            gate.sign_in(token=token)
+            g.s117_caller = caller
+            return redirect(target)  # type: ignore[return-value]
+    return render_template("pages/sign_in.html", error=error, next=target)
+
+
+@blueprint.route("/dev-sign-in", methods=["GET", "POST"])
+def dev_sign_in() -> Response | str:
+    """S117_AUTH=off only: act as any organisation of the reference data."""
+    if current_app.extensions["s117.pages.verifier"] is not None:
+        return gate.page_error(404, "Page not found", "There is no such page.")
+    target = gate.safe_next(request.values.get("next"))
+    error = None
+    if request.method == "POST":
+        kind_code, _, org = request.form.get("org", "").partition(":")
+        trust = request.form.get("trust", "").strip().upper()
+        if trust:
+            kind_code, org = OrgType.TRUST.value, trust
+        try:
+            kind = OrgType(kind_code)
+        except ValueError:
+            kind = None
+        if kind is not None and ORG_CODE[kind].match(org):
+            gate.sign_in(org=org, kind=kind)
+            return redirect(target)  # type: ignore[return-value]
+        error = "Choose an organisation, or give a trust's ODS code (3 to 5 letters or digits)"
+    orgs = _register().refdata.orgs.values()
+    return render_template(
+        "pages/dev_sign_in.html", error=error, next=target,
+        councils=sorted((o for o in orgs if o.kind == "la"), key=lambda o: o.name),
+        icbs=sorted((o for o in orgs if o.kind == "icb"), key=lambda o: o.name))
+
+
+@blueprint.post("/sign-out")
+def sign_out() -> Response:
+    session.clear()
+    return redirect(url_for("pages.sign_in"))  # type: ignore[return-value]
+
+
+# -- finding a person -------------------------------------------------------------------
+
+
+@blueprint.get("/")
+def home() -> str:
+    return render_template("pages/home.html", error=None, value="")
+
+
+@blueprint.post("/search")
+def search() -> Response | str:
+    value = request.form.get("nhs_number", "")
+    number = "".join(value.split())
+    if not (number.isdigit() and len(number) == 10 and is_valid(number)):
+        error = ("Enter a valid NHS number: 10 digits, like 999 000 0018"
+                 if number else "Enter an NHS number")
+        return Response(render_template("pages/home.html", error=error, value=value), 400)
+    found = RegisterViews(_register().sessions).person_ids_by_nhs_number((number,))
+    view = person_view(_register(), _viewer(), found[0], today()) if found else None
+    if view is None:
+        return Response(render_template("pages/not_found.html", value=value), 404)
+    return redirect(url_for("pages.person", person_id=view.person_id))  # type: ignore[return-value]
+
+
+@blueprint.get("/people/<int:person_id>")
+def person(person_id: int) -> Response | str:
+    view = person_view(_register(), _viewer(), person_id, today())
+    if view is None:
+        return Response(render_template("pages/not_found.html", value=None), 404)
+    _audited([{"resourceType": "Patient", "id": str(person_id)}]
+             + [{"resourceType": "EpisodeOfCare", "id": e.entitlement.id,
+                 "patient": {"reference": f"Patient/{person_id}"}} for e in view.entitlements])
+    return render_template("pages/person.html", view=view, citation=citation, on=today(),
+                           name_of=_register().refdata.name)
+
+
+# -- lists ------------------------------------------------------------------------------
+
+
+@blueprint.get("/caseload", endpoint="caseload")
+def caseload_list() -> Response | str:
+    who, on = _viewer(), today()
+    query = caseload.Query.parse(request.args.to_dict())
+    found = caseload.lines(_register(), who, on)
+    chosen = caseload.select(found, who, query)
+    _audited([{"resourceType": "EpisodeOfCare", "id": line.row.entitlement_id,
+               "patient": {"reference": f"Patient/{line.person_id}"}} for line in chosen])
+    if request.args.get("format") == "csv":
+        out = io.StringIO()
+        write_csv(out, [line.row for line in chosen])
+        return Response(out.getvalue(), mimetype="text/csv", headers={
+            "Content-Disposition": f'attachment; filename="s117-{query.list}-{on}.csv"'})
+    bodies = sorted({b for line in found if (b := caseload.other_body(line.row, who))},
+                    key=lambda b: b[1])
+    return render_template("pages/caseload.html", query=query, lines=chosen, on=on,
+                           lists=caseload.LISTS, sorts=caseload.SORTS, bodies=bodies,
+                           args=request.args.to_dict())
+
+
+@blueprint.get("/panel")
+def panel() -> str:
+    who = _viewer()
+    rows = agenda(_register(), la=who.org if who.kind is OrgType.LA else None,
+                  icb=who.org if who.kind is OrgType.ICB else None, on=today())
+    return render_template("pages/panel.html", rows=rows)
+
+
+@blueprint.get("/quarantine")
+def quarantine() -> str:
+    """Messages a trust sent that could not be applied (a trust sees its own)."""
+    who = _viewer()
+    rows = [r for r in inbound.listing(_register().sessions, inbound.QUARANTINED, 500)
+            if who.kind is not OrgType.TRUST or r.sender == who.org]
+    return render_template("pages/quarantine.html", rows=rows)
+
+
+# -- reports ----------------------------------------------------------------------------
+
+
+@blueprint.get("/reports")
+def reports() -> str:
+    return render_template("pages/reports.html", reports=REPORTS)
+
+
+def _report(name: str) -> Any:
+    period = request.args.get("period", "month")
+    return build_report(_register(), name, _viewer(), _as_of(),
+                        period if period in PERIODS else "month")
+
+
+@blueprint.get("/reports/<name>")
+def report(name: str) -> Response | str:
+    if name not in REPORTS:
+        return gate.page_error(404, "Page not found", f"There is no report called {name}.")
+    built = _report(name)
+    if request.args.get("format") == "csv":
+        return Response(render.csv_text(built), mimetype="text/csv", headers={
+            "Content-Disposition": f'attachment; filename="s117-{name}-{_as_of()}.csv"'})
+    return render_template("pages/report.html", report=built, name=name,
+                           args=request.args.to_dict(), periods=PERIODS, on=_as_of(),
+                           has_period=name == "review-compliance")
+
+
+@blueprint.get("/reports/<name>/chart.svg")
+def report_chart(name: str) -> Response:
+    if name not in REPORTS:
+        return gate.page_error(404, "Page not found", f"There is no report called {name}.")
+    response = Response(render.svg(_report(name)), mimetype="image/svg+xml")
+    # matplotlib styles its shapes with style attributes; an SVG shown as an image runs
+    # no script, so its own policy allows those and nothing else.
+    response.headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
+    return response
+
+
+@blueprint.app_template_global()
+def csrf_field() -> Markup:
+    return Markup(f'<input type="hidden" name="{gate.CSRF_FIELD}" value="{gate.csrf_token()}">')
+
+
+@blueprint.app_template_global()
+def caller_label() -> str | None:
+    caller = g.get("s117_caller")
+    if caller is None:
+        return None
+    name = _register().refdata.name(caller.org)
+    return f"{name} ({caller.org})" if name else caller.org
+
+
+@blueprint.app_template_global()
+def may_open(endpoint: str) -> bool:
+    """Whether the signed-in caller may open a page, to show only links that work."""
+    caller, need = g.get("s117_caller"), policy.page_need(endpoint)
+    return caller is not None and (need is None or policy.page_refusal(caller, need) is None)
