@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-ITK = Path(__file__).resolve().parents[2] / "shared" / "reference" / "hl7v2" / "nhs-itk"
+ITK = Path(__file__).resolve().parent / "samples" / "nhs-itk"  # tests/samples/README.md
 SB, EB, CR = b"\x0b", b"\x1c", b"\x0d"
 
 
