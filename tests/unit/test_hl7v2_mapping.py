@@ -39,7 +39,7 @@ def problem(raw: bytes) -> Hl7Problem:
 def test_itk_a01_is_an_admission_with_the_stay_address_and_gp() -> None:
     decoded = decode(itk("A01_example.hl7"))
     assert decoded.message_key == "hl7v2:RCB:1391320453338055"
-    assert decoded.nhs_number == "3333333333"
+    assert decoded.nhs_number == "9990047308"
     person, admit = decoded.commands
     assert isinstance(person, c.UpdatePerson) and person.date_of_birth == date(1965, 12, 13)
     assert isinstance(admit, c.Admit)
