@@ -47,6 +47,7 @@ from register.store import database
 from register.store.uow import SqlUnitOfWork
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+AMQP = "amqp://guest:guest@127.0.0.1:5672"  # the local RabbitMQ; benches add a vhost
 
 
 @dataclass

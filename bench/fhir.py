@@ -43,7 +43,7 @@ from rich.table import Table
 from adapter.auth.issue import ensure_key_pair, mint
 from adapter.cli import progress_bar
 from adapter.synthetic import Generator, fixture_areas
-from bench.core import PG_ADMIN, prepare
+from bench.core import AMQP, PG_ADMIN, prepare
 from bench.memory import peak_mb
 from register.nhs_number import synthetic_numbers
 
@@ -149,7 +149,7 @@ def serve(url: str, port: int, workers: int, keys: Path) -> subprocess.Popen[str
            "S117_JWT_AUDIENCE": AUDIENCE, "S117_JWT_ISSUER": ISSUER, "S117_RATE_LIMIT": "off",
            # Networked, as in production: a broker set, so the relay and the scheduler are
            # processes of their own (not started here) rather than threads of every worker.
-           "S117_AMQP_URL": os.environ.get("BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")}
+           "S117_AMQP_URL": f"{AMQP}/"}
     server = subprocess.Popen([s117, "serve", "--port", str(port), "--workers", str(workers)],
                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                               text=True)

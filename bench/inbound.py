@@ -40,7 +40,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import func, select
 
-from bench.core import PG_ADMIN, prepare
+from bench.core import AMQP, PG_ADMIN, prepare
 from bench.memory import peak_mb
 from queues import topology
 from queues.connection import connect
@@ -48,7 +48,6 @@ from register.nhs_number import synthetic_numbers
 from register.store.orm import InboxRow
 
 S117 = str(Path(sys.executable).parent / "s117")
-AMQP = "amqp://guest:guest@127.0.0.1:5672"
 
 
 def message(nhs: str, control: str, event: str, visit: str) -> bytes:

@@ -44,7 +44,7 @@ from rich.table import Table
 from sqlalchemy import select
 
 from adapter.cli import progress_bar
-from bench.core import PG_ADMIN, prepare
+from bench.core import AMQP, PG_ADMIN, prepare
 from bench.memory import peak_mb
 from mappings.fhir import subscription as mapping
 from queues.outbound.manage import SubscriptionManager
@@ -55,7 +55,6 @@ from register.store.orm import OutboxRow
 from register.store.subscription_tables import SubscriptionEventRow
 from register.store.subscriptions import SubscriptionStore
 
-AMQP = "amqp://guest:guest@127.0.0.1:5672"
 S117 = str(Path(sys.executable).parent / "s117")
 TOPIC = "https://fhir.s117-register.uk/SubscriptionTopic/s117-entitlement-change"
 CONTENT = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/" \

@@ -122,10 +122,13 @@ def find(sessions: sessionmaker[Session], row_id: int) -> Stored | None:
 
 
 def listing(sessions: sessionmaker[Session], state: str | None = QUARANTINED,
-            limit: int = 100) -> list[Stored]:
+            limit: int = 100, sender: str | None = None) -> list[Stored]:
+    """Oldest first; `sender`: one trust's messages only (before the limit is applied)."""
     query = select(InboundMessageRow).order_by(InboundMessageRow.id).limit(limit)
     if state:
         query = query.where(InboundMessageRow.state == state)
+    if sender:
+        query = query.where(InboundMessageRow.sender == sender)
     with sessions() as session:
         return [Stored.of(r) for r in session.scalars(query)]
 
