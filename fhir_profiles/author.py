@@ -483,7 +483,10 @@ TASK_TYPES: list[Concept] = [
     ("panel-decision", "Panel decision", "A panel's decision on a service line (completed), "
      "or a line waiting for one (requested): the panel agenda."),
     ("end-decision", "Joint end decision", "The joint decision to end s117 aftercare "
-     "(rules D1-D5); made by the $end-entitlement operation.")]
+     "(rules D1-D5); made by the $end-entitlement operation."),
+    ("end-proposal", "Proposal to end aftercare", "One responsible body's proposal to end "
+     "s117 aftercare, made at a review, waiting for the other body to agree or decline "
+     "(rule D1). Owned by the body that must answer.")]
 
 TASK_PARAMETERS: list[Concept] = [
     ("attendee", "Attendee", "Someone who took part: name (role, organisation)."),
@@ -516,7 +519,11 @@ TASK_PARAMETERS: list[Concept] = [
     ("icb-agreed-on", "ICB agreed on", "When the ICB agreed."),
     ("moved-to-suitable-accommodation", "Moved to suitable accommodation",
      "Rule D4: moved from specialist to other suitable accommodation first."),
-    ("end-date", "End date", "The formal date s117 aftercare ended (rule D5).")]
+    ("end-date", "End date", "The formal date s117 aftercare ended (rule D5)."),
+    ("proposed-by", "Proposed by", "Who proposed ending aftercare, and for which body."),
+    ("review-date", "Review date", "The review the proposal was made at (rule D1)."),
+    ("responded-by", "Answered by", "Who agreed or declined for the other body."),
+    ("agreed", "Agreed", "Whether the other body agreed (rule D1).")]
 
 BUSINESS_STATUSES: list[Concept] = [
     ("due", "Due", "Not yet due."),
@@ -633,7 +640,13 @@ ENTITLEMENT_EVENTS: list[Concept] = [
     ("placement-out-of-area", "Placement out of area", "The person now lives outside the "
      "responsible local authority; responsibility does not move (L2)."),
     ("needs-review", "Needs review", "The register cannot decide safely: an officer must "
-     "review (e.g. N8).")]
+     "review (e.g. N8)."),
+    ("end-proposed", "End proposed", "One responsible body proposed ending aftercare at a "
+     "review; the other must agree or decline (D1)."),
+    ("end-declined", "End declined", "The other responsible body declined a proposed end, "
+     "with its reason: aftercare goes on (D1)."),
+    ("dispute-opened", "Dispute opened", "Councils dispute ordinary residence; the interim "
+     "lead arranges aftercare meanwhile (L5).")]
 
 
 # -- search parameters and operations ----------------------------------------------------------

@@ -28,6 +28,7 @@ from register.model import (
     AftercarePlan,
     Dispute,
     EndDecision,
+    EndProposal,
     Entitlement,
     EntitlementStatus,
     OrdinaryResidenceDecision,
@@ -35,6 +36,7 @@ from register.model import (
     PanelOutcome,
     PersonFacts,
     PlanStatus,
+    ProposalStatus,
     Review,
     ServiceLine,
 )
@@ -129,12 +131,14 @@ class TaskKind(StrEnum):
     OR_DISPUTE = "or-dispute"
     PANEL = "panel-decision"
     END = "end-decision"
+    END_PROPOSAL = "end-proposal"
 
 
 class TaskStatus(StrEnum):
     REQUESTED = "requested"
     IN_PROGRESS = "in-progress"
     COMPLETED = "completed"
+    REJECTED = "rejected"
 
 
 @dataclass(frozen=True)
@@ -153,7 +157,7 @@ class AgendaItem:
 
 
 Record = (Review | OrdinaryResidenceDecision | Dispute | PanelDecision | EndDecision
-          | DueReview | AgendaItem)
+          | DueReview | AgendaItem | EndProposal)
 
 
 @dataclass(frozen=True)
@@ -263,6 +267,11 @@ def _tasks(ent: Entitlement, facts: PersonFacts, policy: LocalityPolicy,
     out += [task(f"end-{stable_id(ent.id, d.decision_date)}", TaskKind.END,
                  TaskStatus.COMPLETED, d.decision_date, d, done_on=d.ends_on)
             for d in facts.end_decisions if d.entitlement_id == ent.id]
+    out += [task(f"end-proposal-{stable_id(p.id)}", TaskKind.END_PROPOSAL,
+                 _PROPOSAL_STATUS[p.status], p.proposed_on, p,
+                 owner=icb if p.proposed_by_kind == "la" else la, done_on=p.responded_on,
+                 business_status=p.status.value)
+            for p in facts.end_proposals if p.entitlement_id == ent.id]
     live = ent.status in (EntitlementStatus.PLANNED, EntitlementStatus.ACTIVE)
     for state in plans:
         plan = state.plan
@@ -284,6 +293,11 @@ def _tasks(ent: Entitlement, facts: PersonFacts, policy: LocalityPolicy,
                                 AgendaItem(plan.id, line), business_status=line.panel.value,
                                 plan_id=plan.id))
     return out
+
+
+_PROPOSAL_STATUS = {ProposalStatus.PROPOSED: TaskStatus.REQUESTED,
+                    ProposalStatus.AGREED: TaskStatus.COMPLETED,
+                    ProposalStatus.DECLINED: TaskStatus.REJECTED}
 
 
 def _alerts(ent: Entitlement, facts: PersonFacts, policy: LocalityPolicy) -> list[Alert]:

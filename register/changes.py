@@ -28,6 +28,19 @@ def _status_event(old: EntitlementStatus | None, new: EntitlementStatus) -> Even
     return EventType.UPDATED  # back to planned on re-detention, or cancelled
 
 
+def event(kind: EventType, ent: Entitlement, residence: str | None, on: date, detail: str,
+          command_id: str, previous: Responsibility | None = None) -> EntitlementEvent:
+    """An event about one entitlement, naming the bodies responsible for it now."""
+    cur = ent.current
+    return EntitlementEvent(kind, ent.id, ent.status.value,
+                            cur.local_authority if cur else None, cur.icb if cur else None,
+                            residence, on, detail, command_id,
+                            paying_icb=cur.paying_icb if cur else None,
+                            previous_local_authority=previous.local_authority
+                            if previous else None,
+                            previous_icb=previous.icb if previous else None)
+
+
 def diff(stored: list[Entitlement], derived: list[Entitlement], *, old_residence: str | None,
          residence: str | None, command_id: str,
          today: date) -> tuple[list[Entitlement], list[EntitlementEvent]]:
@@ -38,14 +51,7 @@ def diff(stored: list[Entitlement], derived: list[Entitlement], *, old_residence
 
     def emit(kind: EventType, ent: Entitlement, on: date, detail: str,
              previous: Responsibility | None = None) -> None:
-        cur = ent.current
-        events.append(EntitlementEvent(kind, ent.id, ent.status.value,
-                                       cur.local_authority if cur else None,
-                                       cur.icb if cur else None, residence, on, detail,
-                                       command_id, paying_icb=cur.paying_icb if cur else None,
-                                       previous_local_authority=previous.local_authority
-                                       if previous else None,
-                                       previous_icb=previous.icb if previous else None))
+        events.append(event(kind, ent, residence, on, detail, command_id, previous))
 
     for ent in derived:
         old = before.get(ent.id)

@@ -18,6 +18,7 @@ from register.model import (
     DisputeStatus,
     EndReason,
     PanelOutcome,
+    PersonName,
     PlanStatus,
     ServiceLine,
 )
@@ -54,6 +55,7 @@ class UpdatePerson(Command):
     date_of_birth: date | None = None
     address: Address | None = None
     gp_practice: str | None = None
+    name: PersonName | None = None
     effective: date | None = None  # default: the day it occurred
 
 
@@ -190,8 +192,42 @@ class EndEntitlement(Command):
 
 
 @dataclass(frozen=True, kw_only=True)
+class ProposeEnd(Command):
+    """One responsible body proposes ending aftercare at a review (D1); the other body
+    agrees or declines (`RespondToEndProposal`), and only an agreement ends it."""
+
+    proposal_id: str
+    entitlement_id: str | None  # None: the person's latest
+    by_org: str
+    by_kind: str  # la | icb
+    by_name: str
+    on: date
+    review_on: date
+    reasons: tuple[EndReason, ...]
+    person_involved: bool
+    carer_involved: bool | None = None
+    note: str = ""
+    end_date: date | None = None
+    moved_to_suitable_accommodation: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class RespondToEndProposal(Command):
+    """The other responsible body agrees to a proposed end (the joint decision, D1) or
+    declines it, with its reason."""
+
+    proposal_id: str
+    agree: bool
+    by_org: str
+    by_kind: str
+    by_name: str
+    on: date
+    reason: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
 class ReinstateEntitlement(Command):
-    entitlement_id: str
+    entitlement_id: str | None  # None: the person's latest (a council file)
     on: date
     reason: str = ""
 

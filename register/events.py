@@ -19,6 +19,10 @@ class EventType(StrEnum):
     REVIEW_OVERDUE = "review-overdue"
     PLACEMENT_OUT_OF_AREA = "placement-out-of-area"
     NEEDS_REVIEW = "needs-review"
+    # The joint workflows between the two bodies (D1, L5): the other body must act.
+    END_PROPOSED = "end-proposed"
+    END_DECLINED = "end-declined"
+    DISPUTE_OPENED = "dispute-opened"
 
 
 @dataclass(frozen=True)

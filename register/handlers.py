@@ -24,9 +24,11 @@ from register.model import (
     DisputeStatus,
     GpRegistration,
     LegalStatusPeriod,
+    NamePeriod,
     OrdinaryResidenceDecision,
     PanelDecision,
     PersonFacts,
+    PersonName,
     PlanStatus,
     Reinstatement,
     Review,
@@ -119,9 +121,11 @@ def _set_gp(facts: PersonFacts, practice: str, since: date) -> None:
 
 def update_person(facts: PersonFacts, cmd: c.UpdatePerson) -> None:
     since = cmd.effective or (cmd.occurred_at.date() if cmd.occurred_at else None)
-    if since is None and (cmd.address or cmd.gp_practice):
-        raise InvalidData("an address or GP change needs the date it took effect",
+    if since is None and (cmd.address or cmd.gp_practice or cmd.name):
+        raise InvalidData("a name, address or GP change needs the date it took effect",
                           field="effective")
+    if cmd.name is not None and not cmd.name.family.strip():
+        raise InvalidData("a name needs a family name", field="name.family")
     require_ods(cmd.gp_practice, "gp_practice")
     if cmd.address:
         require_la(cmd.address.la_gss, "address.la_gss")
@@ -131,6 +135,18 @@ def update_person(facts: PersonFacts, cmd: c.UpdatePerson) -> None:
         _set_address(facts, cmd.address, since)
     if cmd.gp_practice and since:
         _set_gp(facts, cmd.gp_practice, since)
+    if cmd.name and since:
+        _set_name(facts, cmd.name, since)
+
+
+def _set_name(facts: PersonFacts, name: PersonName, since: date) -> None:
+    """Dated history, like addresses: the same name again changes nothing, and a name
+    that arrives late (an older message) takes its place in the history."""
+    if any(n.valid_from == since and n.name == name for n in facts.names):
+        return
+    names = [n for n in facts.names if n.valid_from != since] + [NamePeriod(name, since)]
+    names.sort(key=lambda n: n.valid_from)
+    facts.names = [n for i, n in enumerate(names) if i == 0 or names[i - 1].name != n.name]
 
 
 def admit(facts: PersonFacts, cmd: c.Admit) -> None:
@@ -390,6 +406,11 @@ def merge_into(survivor: PersonFacts, retired: PersonFacts) -> None:
         if not any(g.valid_from == reg.valid_from for g in survivor.gp_registrations):
             survivor.gp_registrations.append(reg)
     survivor.gp_registrations.sort(key=lambda g: g.valid_from)
+    for name in retired.names:
+        if not any(n.valid_from == name.valid_from for n in survivor.names):
+            survivor.names.append(name)
+    survivor.names.sort(key=lambda n: n.valid_from)
+    survivor.end_proposals += retired.end_proposals
     survivor.or_decisions += retired.or_decisions
     survivor.end_decisions += retired.end_decisions
     survivor.reinstatements += retired.reinstatements

@@ -31,6 +31,24 @@ class AddressPeriod:
 
 
 @dataclass
+class PersonName:
+    """A person's name as a trust or FHIR client sent it (PID-5, Patient.name)."""
+
+    family: str
+    given: list[str] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return " ".join([*self.given, self.family]).strip()
+
+
+@dataclass
+class NamePeriod:
+    name: PersonName
+    valid_from: date
+
+
+@dataclass
 class GpRegistration:
     practice_ods: str
     valid_from: date
@@ -129,6 +147,44 @@ class EndDecision:
     @property
     def ends_on(self) -> date:
         return self.end_date or self.decision_date
+
+
+class ProposalStatus(StrEnum):
+    PROPOSED = "proposed"
+    AGREED = "agreed"
+    DECLINED = "declined"
+
+
+@dataclass
+class EndProposal:
+    """One body's proposal to end s117 aftercare, made at a review (D1), waiting for the
+    other responsible body to agree or decline with its reason. Only an agreement ends the
+    entitlement (it becomes the EndDecision); a declined proposal stays in the history."""
+
+    id: str
+    entitlement_id: str
+    proposed_by_org: str  # the proposing body (council GSS or ICB ODS)
+    proposed_by_kind: str  # la | icb
+    proposed_by: str  # who, within it
+    proposed_on: date
+    review_on: date  # the review the proposal was made at
+    reasons: list[EndReason]
+    person_involved: bool
+    carer_involved: bool | None = None
+    note: str = ""
+    end_date: date | None = None
+    moved_to_suitable_accommodation: bool = False
+    responded_by_org: str | None = None
+    responded_by: str = ""
+    responded_on: date | None = None
+    agreed: bool | None = None  # None: waiting for the other body
+    response_reason: str = ""
+
+    @property
+    def status(self) -> ProposalStatus:
+        if self.agreed is None:
+            return ProposalStatus.PROPOSED
+        return ProposalStatus.AGREED if self.agreed else ProposalStatus.DECLINED
 
 
 @dataclass
@@ -368,10 +424,12 @@ class PersonFacts:
     nhs_number: str
     date_of_birth: date | None = None
     addresses: list[AddressPeriod] = field(default_factory=list)
+    names: list[NamePeriod] = field(default_factory=list)
     gp_registrations: list[GpRegistration] = field(default_factory=list)
     stays: list[Stay] = field(default_factory=list)
     or_decisions: list[OrdinaryResidenceDecision] = field(default_factory=list)
     end_decisions: list[EndDecision] = field(default_factory=list)
+    end_proposals: list[EndProposal] = field(default_factory=list)
     reinstatements: list[Reinstatement] = field(default_factory=list)
     reviews: list[Review] = field(default_factory=list)
     disputes: list[Dispute] = field(default_factory=list)
@@ -391,6 +449,9 @@ class PersonFacts:
         return next((p for p in self.plans if p.entitlement_id == entitlement_id
                      and p.status is PlanStatus.ACTIVE), None)
 
+    def end_proposal(self, proposal_id: str) -> EndProposal | None:
+        return next((p for p in self.end_proposals if p.id == proposal_id), None)
+
     def dispute(self, dispute_id: str) -> Dispute | None:
         return next((d for d in self.disputes if d.id == dispute_id), None)
 
@@ -400,6 +461,9 @@ class PersonFacts:
 
     def current_address(self) -> Address | None:
         return max(self.addresses, key=lambda a: a.valid_from).address if self.addresses else None
+
+    def current_name(self) -> PersonName | None:
+        return max(self.names, key=lambda n: n.valid_from).name if self.names else None
 
     def gp_on(self, day: date) -> str | None:
         current = [g for g in self.gp_registrations if g.valid_from <= day]

@@ -15,7 +15,7 @@ from datetime import date
 
 from register import casework, handlers
 from register import commands as c
-from register.changes import diff
+from register.changes import diff, event
 from register.errors import (
     CommandRefused,
     InvalidData,
@@ -24,10 +24,11 @@ from register.errors import (
     RuleViolation,
     StaleVersion,
 )
-from register.events import EntitlementEvent
+from register.events import EntitlementEvent, EventType
 from register.model import (
     DisputeStatus,
     EndDecision,
+    EndProposal,
     Entitlement,
     EntitlementStatus,
     FundingBasis,
@@ -61,6 +62,41 @@ def _check_version(uow: UnitOfWork, record: PersonRecord, cmd: c.Command) -> Non
     if current != cmd.if_version:
         raise StaleVersion(f"{what} is at version {current}, not {cmd.if_version}: read it "
                            "again and reapply the change", field="if_version")
+
+
+def _workflow_state(facts: PersonFacts) -> tuple[object, ...]:
+    """What the joint workflows' events look at, to tell a new step from a resend."""
+    return (tuple((p.id, p.agreed) for p in facts.end_proposals),
+            tuple(d.id for d in facts.disputes))
+
+
+def _workflow_events(facts: PersonFacts, cmd: c.Command, entitlements: list[Entitlement],
+                     residence: str | None) -> list[EntitlementEvent]:
+    """The other body must act: a proposed end (D1), a declined one, an opened dispute
+    (L5). No free text from the sender: events carry no patient details."""
+    by_id = {e.id: e for e in entitlements}
+    if isinstance(cmd, c.ProposeEnd | c.RespondToEndProposal):
+        p = facts.end_proposal(cmd.proposal_id)
+        ent = by_id.get(p.entitlement_id) if p else None
+        if p is None or ent is None or p.agreed:
+            return []  # an agreement ends the entitlement: diff announces `ended`
+        if p.agreed is None:
+            return [event(EventType.END_PROPOSED, ent, residence, p.proposed_on,
+                          f"{p.proposed_by_org} proposes ending s117 aftercare (review of "
+                          f"{p.review_on}); the other responsible body agrees or declines "
+                          "(D1)", cmd.command_id)]
+        return [event(EventType.END_DECLINED, ent, residence, p.responded_on or p.proposed_on,
+                      f"{p.responded_by_org} declined the proposal of {p.proposed_by_org} to "
+                      "end s117 aftercare: it goes on (D1)", cmd.command_id)]
+    if isinstance(cmd, c.OpenDispute):
+        d = facts.dispute(cmd.dispute_id)
+        ent = by_id.get(d.entitlement_id) if d else None
+        if d is None or ent is None:
+            return []
+        return [event(EventType.DISPUTE_OPENED, ent, residence, d.opened_on,
+                      f"ordinary residence disputed between {', '.join(d.parties)}; interim "
+                      f"lead {d.interim_lead} (L5)", cmd.command_id)]
+    return []
 
 
 class RegisterService:
@@ -143,6 +179,7 @@ class RegisterService:
         _check_version(uow, record, cmd)
         if is_new:
             uow.people.add(record)
+        before = _workflow_state(record.facts)
         try:
             self._apply(record.facts, cmd)
         except handlers.NotYet as wait:
@@ -151,7 +188,8 @@ class RegisterService:
             uow.people.save(record, [], cmd.command_id)
             uow.inbox.record(cmd.command_id, type(cmd).__name__, "held", str(wait))
             return Outcome(cmd.command_id, "held", reason=str(wait))
-        events = self._settle(uow, record, cmd.command_id)
+        events = self._settle(uow, record, cmd.command_id,
+                              cmd if _workflow_state(record.facts) != before else None)
         uow.provenance.add(cmd)
         events += self._replay_held(uow, record)
         return Outcome(cmd.command_id, "applied", events)
@@ -198,6 +236,7 @@ class RegisterService:
             if isinstance(cmd, c.ReinstateEntitlement):
                 ent, latest = self._entitlement(facts, cmd.entitlement_id)
                 ending.check_reinstate(ent, latest)
+                cmd = replace(cmd, entitlement_id=ent.id)
             simple(facts, cmd)
         elif isinstance(cmd, c.RecordOrdinaryResidence):
             if self.refdata.name(cmd.la_gss) is None:
@@ -208,6 +247,10 @@ class RegisterService:
             handlers.record_ordinary_residence(facts, cmd, stays)
         elif isinstance(cmd, c.EndEntitlement):
             self._end(facts, cmd, today)
+        elif isinstance(cmd, c.ProposeEnd):
+            self._propose_end(facts, cmd, today)
+        elif isinstance(cmd, c.RespondToEndProposal):
+            self._respond_to_end(facts, cmd, today)
         elif isinstance(cmd, c.RecordReview):
             ent, _ = self._entitlement(facts, cmd.entitlement_id)
             handlers.not_after(cmd.on, today, "on")
@@ -257,28 +300,119 @@ class RegisterService:
         handlers.open_dispute(facts, replace(cmd, parties=tuple(parties)), ent.id, lead, today)
 
     def _end(self, facts: PersonFacts, cmd: c.EndEntitlement, today: date) -> None:
-        ent, _ = self._entitlement(facts, cmd.entitlement_id)
         handlers.not_after(cmd.decision_date, today, "decision-date")
         decision = EndDecision(
             cmd.entitlement_id, cmd.decision_date, cmd.la_agreed, cmd.icb_agreed,
             cmd.person_involved, list(cmd.reasons), cmd.note,
             cmd.moved_to_suitable_accommodation, cmd.la_agreed_by, cmd.la_agreed_on,
             cmd.icb_agreed_by, cmd.icb_agreed_on, cmd.carer_involved, cmd.end_date)
+        self._check_end(facts, decision)
+        facts.end_decisions.append(decision)
+
+    def _check_end(self, facts: PersonFacts, decision: EndDecision) -> None:
+        """D1-D5 for an end decision, as the register's facts stand."""
+        ent, _ = self._entitlement(facts, decision.entitlement_id)
         stays = [s for s in (facts.stay(k) for k in ent.qualifying_stays) if s]
         restricted = [s for s in stays if (d := eligibility.qualifying_detention(s))
                       and d.restricted]
         plan = facts.active_plan(ent.id)
         accommodation = bool(plan) and any(
             ln.is_accommodation and ln.funding_basis is FundingBasis.S117
-            and (ln.ends_on is None or ln.ends_on > cmd.decision_date)
+            and (ln.ends_on is None or ln.ends_on > decision.decision_date)
             for ln in plan.lines)  # type: ignore[union-attr]
+        on = decision.decision_date
         ending.check_end(
             ent, decision,
-            cto_in_force=any(eligibility.cto_in_force(s, cmd.decision_date) for s in stays),
+            cto_in_force=any(eligibility.cto_in_force(s, on) for s in stays),
             conditionally_discharged_restricted=any(
-                eligibility.conditionally_discharged(s, cmd.decision_date) for s in restricted),
+                eligibility.conditionally_discharged(s, on) for s in restricted),
             specialist_accommodation=accommodation, reviews=facts.reviews)
-        facts.end_decisions.append(decision)
+
+    def _bodies(self, facts: PersonFacts, entitlement_id: str) -> tuple[Entitlement, str, str]:
+        ent, _ = self._entitlement(facts, entitlement_id)
+        cur = ent.current
+        return ent, (cur.local_authority or "") if cur else "", (cur.icb or "") if cur else ""
+
+    def _propose_end(self, facts: PersonFacts, cmd: c.ProposeEnd, today: date) -> None:
+        """D1 as a two-step workflow: one responsible body proposes at a review; everything
+        but the other body's agreement is checked now, so the proposer hears every refusal
+        before the other body is asked."""
+        handlers.not_after(cmd.on, today, "on")
+        ent, la, icb = self._bodies(facts, cmd.entitlement_id or self._entitlement(
+            facts, None)[0].id)
+        if facts.end_proposal(cmd.proposal_id) is not None:
+            existing = facts.end_proposal(cmd.proposal_id)
+            if (existing.entitlement_id, existing.proposed_on) == (  # type: ignore[union-attr]
+                    ent.id, cmd.on):
+                return  # the same proposal sent again (a nightly council file)
+            raise InvalidData(f"proposal {cmd.proposal_id} is already recorded",
+                              field="proposal_id")
+        mine = la if cmd.by_kind == "la" else icb if cmd.by_kind == "icb" else None
+        if not cmd.by_org or cmd.by_org != mine:
+            raise RuleViolation(f"{cmd.by_org} is not the responsible council or ICB of this "
+                                "entitlement: only they decide jointly to end it", rule="D1",
+                                field="by_org")
+        if not cmd.by_name.strip():
+            raise InvalidData("say who proposes the end", field="by_name")
+        if any(p.entitlement_id == ent.id and p.agreed is None for p in facts.end_proposals):
+            raise RuleViolation("an end of this entitlement is already proposed and waiting "
+                                "for the other body", rule="D1", field="proposal_id")
+        if not any(r.entitlement_id == ent.id and r.on == cmd.review_on
+                   for r in facts.reviews):
+            raise RuleViolation(f"no review of this entitlement is recorded on "
+                                f"{cmd.review_on}: ending is decided at a review; record the "
+                                "review first", rule="D1", field="review_on")
+        if cmd.review_on > cmd.on:
+            raise InvalidData("the review is after the proposal", field="review_on")
+        proposal = EndProposal(
+            cmd.proposal_id, ent.id, cmd.by_org, cmd.by_kind, cmd.by_name.strip(), cmd.on,
+            cmd.review_on, list(cmd.reasons), cmd.person_involved, cmd.carer_involved,
+            cmd.note, cmd.end_date, cmd.moved_to_suitable_accommodation)
+        # As if the other body agreed the same day: D1 (reasons, the person), D2-D5.
+        self._check_end(facts, self._decision(proposal, "(the other body)", cmd.on))
+        facts.end_proposals.append(proposal)
+
+    @staticmethod
+    def _decision(p: EndProposal, other_by: str, other_on: date) -> EndDecision:
+        la_by, la_on, icb_by, icb_on = (p.proposed_by, p.proposed_on, other_by, other_on) \
+            if p.proposed_by_kind == "la" else (other_by, other_on, p.proposed_by, p.proposed_on)
+        return EndDecision(p.entitlement_id, max(p.proposed_on, other_on), True, True,
+                           p.person_involved, list(p.reasons), p.note,
+                           p.moved_to_suitable_accommodation, la_by, la_on, icb_by, icb_on,
+                           p.carer_involved, p.end_date)
+
+    def _respond_to_end(self, facts: PersonFacts, cmd: c.RespondToEndProposal,
+                        today: date) -> None:
+        handlers.not_after(cmd.on, today, "on")
+        proposal = facts.end_proposal(cmd.proposal_id)
+        if proposal is None:
+            raise NotFound(f"no proposal {cmd.proposal_id} to end aftercare for this person",
+                           field="proposal_id")
+        if proposal.agreed is not None:
+            if (proposal.agreed, proposal.responded_on) == (cmd.agree, cmd.on):
+                return  # answered the same way before
+            raise RuleViolation(f"this proposal was already {proposal.status.value} on "
+                                f"{proposal.responded_on}", rule="D1", field="proposal_id")
+        _, la, icb = self._bodies(facts, proposal.entitlement_id)
+        other_kind, other = ("icb", icb) if proposal.proposed_by_kind == "la" else ("la", la)
+        if cmd.by_kind != other_kind or cmd.by_org != other:
+            raise RuleViolation(f"the other responsible body ({other or 'not known'}) answers "
+                                f"a proposal made by {proposal.proposed_by_org}", rule="D1",
+                                field="by_org")
+        if not cmd.by_name.strip():
+            raise InvalidData("say who answers for your organisation", field="by_name")
+        if cmd.on < proposal.proposed_on:
+            raise InvalidData(f"the answer is dated before the proposal of "
+                              f"{proposal.proposed_on}", field="on")
+        if not cmd.agree and not cmd.reason.strip():
+            raise InvalidData("give the reason for declining", field="reason")
+        if cmd.agree:
+            decision = self._decision(proposal, cmd.by_name.strip(), cmd.on)
+            self._check_end(facts, decision)
+            facts.end_decisions.append(decision)
+        proposal.agreed, proposal.responded_on = cmd.agree, cmd.on
+        proposal.responded_by_org, proposal.responded_by = cmd.by_org, cmd.by_name.strip()
+        proposal.response_reason = cmd.reason.strip()
 
     def _merge(self, uow: UnitOfWork, cmd: c.MergePatient, nhs: str) -> list[EntitlementEvent]:
         retired_nhs = require_valid(cmd.retired_nhs_number, "retired_nhs_number")
@@ -302,13 +436,15 @@ class RegisterService:
         events = self._settle(uow, survivor, cmd.command_id)
         return events + self._replay_held(uow, survivor)
 
-    def _settle(self, uow: UnitOfWork, record: PersonRecord,
-                command_id: str) -> list[EntitlementEvent]:
+    def _settle(self, uow: UnitOfWork, record: PersonRecord, command_id: str,
+                workflow: c.Command | None = None) -> list[EntitlementEvent]:
         facts = record.facts
         residence = la_of_address(facts.current_address(), self.refdata)
         entitlements, events = diff(record.entitlements, self._derive(facts),
                                     old_residence=record.residence_la, residence=residence,
                                     command_id=command_id, today=self._today())
+        if workflow is not None:
+            events += _workflow_events(facts, workflow, entitlements, residence)
         record.entitlements = entitlements
         record.residence_la = residence
         record.next_review_due = {

@@ -30,6 +30,7 @@ from register.model import (
     Attendee,
     CareCoordinator,
     DisputeStatus,
+    EndReason,
     FundingBasis,
     FundingShare,
     PanelOutcome,
@@ -216,6 +217,28 @@ def _group(nhs: str, rows: list[tuple[int, dict[str, Any]]], la: str,
             carer_involved=d.get("carer_involved"), reviewed_by=la), [number])
     for number, d in by_kind.get("dispute", []):
         _dispute(group, number, d, nhs, la, cid)
+    for number, d in by_kind.get("end-proposal", []):
+        group.add(c.ProposeEnd(
+            command_id=cid(number, "end-proposal"), nhs_number=nhs,
+            proposal_id=f"{la}-{d['proposal_id']}", entitlement_id=None, by_org=la,
+            by_kind="la", by_name=d["decided_by"], on=d["decided_on"],
+            review_on=d["review_on"], reasons=tuple(EndReason(r) for r in d["end_reasons"]),
+            person_involved=d["person_involved"], carer_involved=d.get("carer_involved"),
+            note=d.get("note", ""), end_date=d.get("end_date"),
+            moved_to_suitable_accommodation=bool(d.get("moved_to_suitable_accommodation"))),
+            [number])
+    for number, d in by_kind.get("end-response", []):
+        # The ICB's proposals carry the register's id; the council's own, its own id.
+        given = d["proposal_id"]
+        group.add(c.RespondToEndProposal(
+            command_id=cid(number, "end-response"), nhs_number=nhs,
+            proposal_id=given if given.startswith("P-") else f"{la}-{given}",
+            agree=d["agreed"], by_org=la, by_kind="la", by_name=d["decided_by"],
+            on=d["decided_on"], reason=d.get("note", "")), [number])
+    for number, d in by_kind.get("reinstatement", []):
+        group.add(c.ReinstateEntitlement(
+            command_id=cid(number, "reinstatement"), nhs_number=nhs, entitlement_id=None,
+            on=d["decided_on"], reason=d.get("note", "")), [number])
     for number, d in by_kind.get("panel", []):
         group.add(c.RecordPanelDecision(
             command_id=cid(number, "panel"), nhs_number=nhs,

@@ -25,13 +25,15 @@ from register.model import (
     HOUSING_BENEFIT,
     NEED_CATEGORIES,
     PERSON,
+    EndReason,
     FundingBasis,
     PanelOutcome,
     PlanStatus,
     ServiceType,
 )
 
-RECORDS = ("plan", "line", "review", "or-decision", "dispute", "panel")
+RECORDS = ("plan", "line", "review", "or-decision", "dispute", "panel", "end-proposal",
+           "end-response", "reinstatement")
 
 
 @dataclass(frozen=True)
@@ -48,9 +50,10 @@ def _c(name: str, records: str, required: str, meaning: str, example: str) -> Co
 
 
 ALL = " ".join(RECORDS)
+END_REASONS = [r.value for r in EndReason]
 COLUMNS: tuple[Column, ...] = (
-    _c("record", ALL, ALL, "what the row is: plan, line, review, or-decision, dispute, panel",
-       "line"),
+    _c("record", ALL, ALL, "what the row is: plan, line, review, or-decision, dispute, panel, "
+       "end-proposal, end-response or reinstatement", "line"),
     _c("nhs_number", ALL, ALL, "the person's NHS number (10 digits, valid check digit)",
        "9990000018"),
     _c("plan_id", "plan line panel", "plan line panel", "the council system's plan id; a "
@@ -87,20 +90,25 @@ COLUMNS: tuple[Column, ...] = (
        "accommodation"),
     _c("requested_on", "line", "", "date funding was requested (required for personal health "
        "budgets and direct payments, F5)", ""),
-    _c("review_on", "review", "review", "date the review was held", "2024-06-20"),
+    _c("review_on", "review end-proposal", "review end-proposal", "date the review was held "
+       "(an end-proposal row: the review it was proposed at, D1)", "2024-06-20"),
     _c("attendees", "review", "", "who took part: `Name (role, ORG)`, `;`-separated",
        "Dee Patel (care coordinator, R1A);Sam Okoro (advocate)"),
-    _c("person_involved", "review", "review", "Y if the person took part (R3 requires it)",
-       "Y"),
-    _c("carer_involved", "review", "", "Y or N if the person has a carer or advocate; blank "
-       "if not", "Y"),
+    _c("person_involved", "review end-proposal", "review end-proposal", "Y if the person took "
+       "part (R3 and D1 require it)", "Y"),
+    _c("carer_involved", "review end-proposal", "", "Y or N if the person has a carer or "
+       "advocate; blank if not", "Y"),
     _c("outcome", "review", "", "what the review decided", "plan continues"),
     _c("needs_still_arise", "review", "review", "Y if the person's needs still arise from the "
        "mental disorder", "Y"),
     _c("la", "or-decision", "or-decision", "the council of ordinary residence (GSS code)",
        "E06000019"),
-    _c("decided_by", "or-decision", "or-decision", "who decided", "OR panel, A. Khan"),
-    _c("decided_on", "or-decision", "or-decision", "date of the decision", "2024-04-02"),
+    _c("decided_by", "or-decision end-proposal end-response",
+       "or-decision end-proposal end-response", "who decided (for an end: who proposed or "
+       "answered for the council)", "OR panel, A. Khan"),
+    _c("decided_on", "or-decision end-proposal end-response reinstatement",
+       "or-decision end-proposal end-response reinstatement", "date of the decision (the "
+       "proposal, the answer, or the day aftercare is needed again)", "2024-04-02"),
     _c("evidence", "or-decision", "", "the evidence the decision rests on",
        "tenancy agreement 2019-2024"),
     _c("dispute_id", "dispute", "dispute", "the council system's dispute id", "OR-17"),
@@ -118,7 +126,20 @@ COLUMNS: tuple[Column, ...] = (
     _c("panel_on", "panel", "panel", "date of the panel's decision", "2024-05-20"),
     _c("panel_members", "panel", "panel", "organisations that decided (GSS or ODS codes, "
        "`;`-separated)", "E06000019;QGH"),
-    _c("note", "dispute panel", "", "free text", ""),
+    _c("proposal_id", "end-proposal end-response", "end-proposal end-response", "the "
+       "proposal to end aftercare: the council system's id for its own proposal, or the id "
+       "the register gave the ICB's proposal (shown on the person page)", "END-4"),
+    _c("end_reasons", "end-proposal", "end-proposal", "why aftercare can end (s117-end-reason "
+       "codes, `;`-separated; D3 refuses reasons that are not enough on their own)",
+       "no-longer-needed"),
+    _c("end_date", "end-proposal", "", "the formal date aftercare would end (D5; default: "
+       "the day both agree)", ""),
+    _c("moved_to_suitable_accommodation", "end-proposal", "", "Y if the person has moved "
+       "from specialist to other suitable accommodation (D4)", ""),
+    _c("agreed", "end-response", "end-response", "Y if the council agrees to the ICB's "
+       "proposal (the joint decision, D1), N if it declines (give the reason in note)", "Y"),
+    _c("note", "dispute panel end-proposal end-response reinstatement", "", "free text (an "
+       "end-response row that declines: the reason, required; a reinstatement: why)", ""),
 )
 HEADER = tuple(c.name for c in COLUMNS)
 _BY_NAME = {c.name: c for c in COLUMNS}
@@ -184,6 +205,12 @@ class CouncilRow(Schema):
     panel_outcome = fields.String(validate=_one_of([o.value for o in PanelOutcome]))
     panel_on = fields.Date()
     panel_members = fields.String()
+    proposal_id = fields.String(validate=validate.Regexp(_ID, error="is 1-64 letters, "
+                                                                    "digits, '-' or '.'"))
+    end_reasons = fields.String()
+    end_date = fields.Date()
+    moved_to_suitable_accommodation = _flag()
+    agreed = _flag()
     note = fields.String()
 
     @pre_load
@@ -209,7 +236,7 @@ class CouncilRow(Schema):
     @post_load
     def _lists(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
         errors: dict[str, list[str]] = {}
-        for name in ("parties", "panel_members", "line_needs", "attendees"):
+        for name in ("parties", "panel_members", "line_needs", "attendees", "end_reasons"):
             if name in data:
                 data[name] = [p.strip() for p in data[name].split(";") if p.strip()]
         if "needs" in data:
@@ -218,6 +245,10 @@ class CouncilRow(Schema):
             unknown = [n for n in data.get(name, []) if n not in NEED_CATEGORIES]
             if unknown:
                 errors[name] = [f"unknown need {', '.join(unknown)}"]
+        unknown = [r for r in data.get("end_reasons", []) if r not in END_REASONS]
+        if unknown:
+            errors["end_reasons"] = [f"unknown reason {', '.join(unknown)}: one of "
+                                     f"{', '.join(END_REASONS)}"]
         if "funders" in data:
             data["funders"] = _funders(data["funders"], errors)
         for name in ("la", "interim_lead", "resolved_la", *(("parties", "panel_members"))):

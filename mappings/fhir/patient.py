@@ -10,7 +10,7 @@ from fhir.resources.R4B.patient import Patient
 
 from fhir_profiles import canonical as url
 from mappings.fhir.common import NameOf, code_of_reference, logical_reference, meta
-from register.model import Address
+from register.model import Address, PersonName
 from register.ports import StoredPerson
 
 
@@ -23,13 +23,14 @@ class PatientView:
     address: Address | None
     gp_practice: str | None
     died_on: date | None
+    name: PersonName | None = None
 
 
 def view_of(person: StoredPerson) -> PatientView:
     facts = person.facts
     return PatientView(facts.nhs_number, facts.date_of_birth, facts.current_address(),
                        facts.gp_registrations[-1].practice_ods if facts.gp_registrations
-                       else None, facts.died_on)
+                       else None, facts.died_on, facts.current_name())
 
 
 def _address(address: Address) -> dict[str, Any]:
@@ -52,6 +53,9 @@ def to_json(person: StoredPerson, name_of: NameOf) -> dict[str, Any]:
         "meta": meta(person.version, person.updated_at, url.PATIENT),
         "identifier": [{"system": url.NHS_NUMBER, "value": view.nhs_number}],
     }
+    if view.name:
+        data["name"] = [{"use": "official", "family": view.name.family,
+                         **({"given": list(view.name.given)} if view.name.given else {})}]
     if view.date_of_birth:
         data["birthDate"] = view.date_of_birth.isoformat()
     if view.died_on:
@@ -80,8 +84,13 @@ def from_fhir(patient: Patient) -> PatientView:
                           no_fixed_abode=a.get("text") == "No fixed abode")
     gps = data.get("generalPractitioner") or []
     deceased = data.get("deceasedDateTime")
+    names = data.get("name") or []
+    # The official name if one is marked (UK Core), else the first with a family name.
+    chosen = next((n for n in names if n.get("use") == "official" and n.get("family")),
+                  next((n for n in names if n.get("family")), None))
     return PatientView(
         nhs_number=nhs,
         date_of_birth=date.fromisoformat(data["birthDate"]) if data.get("birthDate") else None,
         address=address, gp_practice=code_of_reference(gps[0]) if gps else None,
-        died_on=date.fromisoformat(deceased[:10]) if deceased else None)
+        died_on=date.fromisoformat(deceased[:10]) if deceased else None,
+        name=PersonName(chosen["family"], list(chosen.get("given", []))) if chosen else None)

@@ -28,6 +28,7 @@ from register.model import (
     Dispute,
     DisputeStatus,
     EndDecision,
+    EndProposal,
     OrdinaryResidenceDecision,
     PanelDecision,
     PanelOutcome,
@@ -36,7 +37,8 @@ from register.model import (
 
 DISPLAY = {TaskKind.REVIEW: "s117 review", TaskKind.OR_DECISION: "Ordinary residence decision",
            TaskKind.OR_DISPUTE: "Ordinary residence dispute",
-           TaskKind.PANEL: "Panel decision", TaskKind.END: "Joint end decision"}
+           TaskKind.PANEL: "Panel decision", TaskKind.END: "Joint end decision",
+           TaskKind.END_PROPOSAL: "Proposal to end aftercare"}
 
 
 def task_id(person_id: int, key: str) -> str:
@@ -153,6 +155,26 @@ def _end(d: EndDecision) -> tuple[list[Any], list[Any]]:
     return inputs, [_param("end-date", valueDate=d.ends_on.isoformat())]
 
 
+def _proposal(p: EndProposal, name_of: NameOf) -> tuple[list[Any], list[Any]]:
+    inputs = [_param("proposed-by", valueReference=org_reference(p.proposed_by_org, name_of)),
+              _param("review-date", valueDate=p.review_on.isoformat()),
+              _param("person-involved", valueBoolean=p.person_involved)]
+    if p.carer_involved is not None:
+        inputs.append(_param("carer-involved", valueBoolean=p.carer_involved))
+    inputs += [_param("reason", valueCodeableConcept=_coding(url.CS_END_REASON, r.value))
+               for r in p.reasons]
+    if p.note:
+        inputs.append(_param("note", valueString=p.note))
+    outputs = []
+    if p.agreed is not None:
+        outputs.append(_param("agreed", valueBoolean=p.agreed))
+        outputs.append(_param("responded-by", valueReference=org_reference(
+            p.responded_by_org or "", name_of)))
+        if p.response_reason:
+            outputs.append(_param("reason", valueString=p.response_reason))
+    return inputs, outputs
+
+
 def _due(due: DueReview) -> tuple[list[Any], list[Any]]:
     return [_param("rule", valueCodeableConcept=_coding(url.CS_RULE, due.rule_id)),
             _param("reason", valueString=due.reason)], []
@@ -172,6 +194,8 @@ def _parts(task: CaseTask, name_of: NameOf) -> tuple[list[Any], list[Any]]:
         return _agenda(record)
     if isinstance(record, EndDecision):
         return _end(record)
+    if isinstance(record, EndProposal):
+        return _proposal(record, name_of)
     return _due(record)
 
 
@@ -192,6 +216,9 @@ def _description(task: CaseTask) -> str:
                 f"{record.status.value}")
     if isinstance(record, PanelDecision):
         return f"panel decision on line {record.line_id}: {record.outcome.value}"
+    if isinstance(record, EndProposal):
+        return (f"{record.proposed_by_org} proposes ending s117 aftercare (D1): "
+                f"{record.status.value}")
     return f"joint decision to end s117 aftercare from {record.ends_on}"  # EndDecision
 
 

@@ -30,7 +30,7 @@ from mappings.hl7v2.profiles import Profile, SegmentLayout
 from register import commands as c
 from register import legal_status
 from register.errors import InvalidData
-from register.model import Address
+from register.model import Address, PersonName
 from register.nhs_number import is_valid, normalise
 
 _GSS_LA = re.compile(r"^[EW]0[6-9]\d{6}$|^E10\d{6}$")
@@ -249,14 +249,26 @@ def _identifier(message: Hl7Message, profile: Profile, segment: str, field: int)
 
 # -- events -----------------------------------------------------------------------------------
 
+def _name(b: _Builder) -> PersonName | None:
+    """PID-5: the legal name (XPN-7 `L`) if one is marked, else the first; family name
+    (XPN-1), given name (XPN-2) and further given names (XPN-3)."""
+    reps = b.m.repetitions("PID", 5)
+    chosen = next((r for r in range(1, reps + 1)
+                   if b.m.value("PID", 5, 7, r).upper() == "L"), 1)
+    family = b.m.value("PID", 5, 1, chosen).strip()
+    given = [g for g in (b.m.value("PID", 5, i, chosen).strip() for i in (2, 3)) if g]
+    return PersonName(family, given) if family else None
+
+
 def _person(b: _Builder, *, dob_only: bool = False) -> None:
     dob = b.m.day("PID", 7)
     address = None if dob_only else b.address()
     gp = None if dob_only else b.gp()
-    if dob or address or gp:
+    name = _name(b)
+    if dob or address or gp or name:
         effective = b.event_time().date()
         b.add(c.UpdatePerson, date_of_birth=dob, address=address, gp_practice=gp,
-              effective=effective)
+              name=name, effective=effective)
 
 
 def _death(b: _Builder) -> None:

@@ -7,6 +7,7 @@ status changes are append-only history; inbox, outbox and held are the messaging
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import date, datetime
 from typing import Any
 
@@ -17,6 +18,13 @@ from sqlalchemy.orm import Mapped, mapped_column
 from register.store.base import Base
 
 Json = JSON().with_variant(JSONB(), "postgresql")
+
+
+def name_key(family: str) -> str:
+    """A family name as searched: case, accents, spaces, hyphens and apostrophes folded
+    (O'Brien, OBRIEN and o brien are one name)."""
+    plain = unicodedata.normalize("NFKD", family).encode("ascii", "ignore").decode()
+    return "".join(ch for ch in plain.upper() if ch.isalnum())[:100]
 
 
 class PersonRow(Base):
@@ -33,6 +41,12 @@ class PersonRow(Base):
     held: Mapped[int] = mapped_column(Integer, default=0)
     version: Mapped[int] = mapped_column(Integer, nullable=False)
     updated_at: Mapped[datetime] = mapped_column(DateTime)
+    # The search by name and date of birth (staff pages): the current family name folded
+    # (`name_key`), with the date of birth; the name itself stays in `facts`.
+    name_key: Mapped[str | None] = mapped_column(String(100))
+    birth_date: Mapped[date | None] = mapped_column(Date)
+
+    __table_args__ = (Index("ix_person_name_key_birth_date", "name_key", "birth_date"),)
 
     # The store sets the version itself (one command, at most one new version; a new row is
     # version 1); SQLAlchemy still refuses an UPDATE whose version moved underneath it.

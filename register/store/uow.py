@@ -33,10 +33,16 @@ from register.store.orm import (
     PersonVersionRow,
     ProvenanceRow,
     StatusHistoryRow,
+    name_key,
 )
 
 _STATUS_EVENTS = {EventType.PLANNED, EventType.STARTED, EventType.ENDED, EventType.REINSTATED,
                   EventType.UPDATED}
+
+
+def name_key_of(facts: PersonFacts) -> str | None:
+    name = facts.current_name()
+    return name_key(name.family) or None if name else None
 
 
 def _now() -> datetime:
@@ -99,7 +105,9 @@ class SqlPeople:
     def add(self, record: PersonRecord) -> None:
         row = PersonRow(nhs_number=record.facts.nhs_number, facts=codec.dump(record.facts),
                         residence_la=record.residence_la, held=record.held, updated_at=_now(),
-                        trusts=trusts_column(record.facts), version=1)
+                        trusts=trusts_column(record.facts), version=1,
+                        name_key=name_key_of(record.facts),
+                        birth_date=record.facts.date_of_birth)
         self.session.add(row)
         try:
             self.session.flush()
@@ -118,6 +126,8 @@ class SqlPeople:
         row.residence_la = record.residence_la
         row.merged_into = record.facts.merged_into
         row.trusts = trusts_column(record.facts)
+        row.name_key = name_key_of(record.facts)
+        row.birth_date = record.facts.date_of_birth
         row.held = record.held
         if not new and self.session.is_modified(row):
             row.version += 1

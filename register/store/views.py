@@ -13,7 +13,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from register.access import Viewer
 from register.ports import StoredEntitlement, StoredPerson
 from register.store import codec, visibility
-from register.store.orm import EntitlementRow, EntitlementVersionRow, PersonRow, PersonVersionRow
+from register.store.orm import (
+    EntitlementRow,
+    EntitlementVersionRow,
+    PersonRow,
+    PersonVersionRow,
+    name_key,
+)
 
 
 @dataclass(frozen=True)
@@ -68,6 +74,14 @@ class RegisterViews:
         with self.sessions() as session:
             return list(session.scalars(select(PersonRow.id).where(
                 PersonRow.nhs_number.in_(nhs_numbers)).order_by(PersonRow.id)))
+
+    def person_ids_by_name(self, family: str, birth_date: date, limit: int = 50) -> list[int]:
+        """People whose current family name (folded, uow.name_key) and date of birth match:
+        the caller filters by what it may see. Merged-away records are left out."""
+        with self.sessions() as session:
+            return list(session.scalars(select(PersonRow.id).where(
+                PersonRow.name_key == name_key(family), PersonRow.birth_date == birth_date,
+                PersonRow.merged_into.is_(None)).order_by(PersonRow.id).limit(limit)))
 
     def person_version(self, person_id: int, version: int) -> StoredPerson | None:
         with self.sessions() as session:

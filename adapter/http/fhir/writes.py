@@ -79,7 +79,8 @@ def _update_person(view: patient.PatientView, if_version: int | None) -> c.Updat
     return c.UpdatePerson(command_id=_command_id(), nhs_number=view.nhs_number,
                           occurred_at=datetime.now(LONDON).replace(tzinfo=None),
                           date_of_birth=view.date_of_birth, address=view.address,
-                          gp_practice=view.gp_practice, if_version=if_version)
+                          gp_practice=view.gp_practice, name=view.name,
+                          if_version=if_version)
 
 
 def _patient_view(data: dict[str, Any]) -> patient.PatientView:
