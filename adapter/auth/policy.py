@@ -109,6 +109,10 @@ PAGES: dict[str, Need] = {
     "pages.report": _need("EpisodeOfCare", "s", ANYONE, "page-report", "R"),
     "pages.report_chart": _need("EpisodeOfCare", "s", ANYONE, "page-report", "R"),
     "pages.sign_out": _need(None, None, ANYONE, "page-sign-out", "E"),
+    # The casework forms: each also needs the scope its API write needs (CarePlan.c or
+    # Task.c), checked with the responsible body by adapter/http/pages/casework.py.
+    "pages.casework": _need("EpisodeOfCare", "r", CASEWORK, "page-casework", "C"),
+    "pages.recorded": _need("EpisodeOfCare", "r", CASEWORK, "page-casework", "R"),
 }
 # Signing in, and the design system's files, need no session.
 PUBLIC_PAGES = frozenset({"pages.sign_in", "pages.dev_sign_in", "pages.static"})

@@ -30,7 +30,10 @@ from adapter.casework import agenda
 from adapter.export import write_csv
 from adapter.http.fhir.reader import today
 from adapter.http.pages import caseload, gate
-from adapter.http.pages.person import citation, person_view
+from adapter.http.pages.casework_forms import FORMS
+from adapter.http.pages.forms import Field, check, collect
+from adapter.http.pages.person import PersonView, citation, person_view
+from adapter.http.pages.waiting import waiting
 from adapter.reports import render
 from adapter.reports import report as build_report
 from queues.inbound import store as inbound
@@ -127,24 +130,53 @@ def sign_out() -> Response:
 # -- finding a person -------------------------------------------------------------------
 
 
+def _home(status: int = 200, **answers: object) -> Response:
+    return Response(render_template(
+        "pages/home.html", waiting=waiting(_register(), _viewer(), today()),
+        on=today(), **{"error": None, "value": "", "errors": {}, "people": None,
+                       **answers}), status)
+
+
 @blueprint.get("/")
-def home() -> str:
-    return render_template("pages/home.html", error=None, value="")
+def home() -> Response:
+    return _home()
 
 
 @blueprint.post("/search")
 def search() -> Response | str:
+    """By NHS number, or by family name and date of birth; a POST, so neither reaches a URL
+    or the access log."""
+    if request.form.get("by") == "name":
+        return _search_by_name()
     value = request.form.get("nhs_number", "")
     number = "".join(value.split())
     if not (number.isdigit() and is_valid(number)):
         error = ("Enter a valid NHS number: 10 digits, like 999 000 0018"
                  if number else "Enter an NHS number")
-        return Response(render_template("pages/home.html", error=error, value=value), 400)
+        return _home(400, error=error, value=value)
     found = RegisterViews(_register().sessions).person_ids_by_nhs_number((number,))
     view = person_view(_register(), _viewer(), found[0], today()) if found else None
     if view is None:
         return Response(render_template("pages/not_found.html", value=value), 404)
     return redirect(url_for("pages.person", person_id=view.person_id))  # type: ignore[return-value]
+
+
+def _search_by_name() -> Response:
+    fields = (Field("family", "Family name", "text"),
+              Field("born", "Date of birth", "date", "For example, 31 3 1980"))
+    answers = check(fields, collect(fields, request.form))
+    if answers.errors:
+        return _home(400, name_answers=answers,
+                     errors={f.anchor: answers.errors[f.name] for f in fields
+                             if f.name in answers.errors})
+    ids = RegisterViews(_register().sessions).person_ids_by_name(
+        answers.values["family"], answers.values["born"])
+    views = [v for v in (person_view(_register(), _viewer(), i, today()) for i in ids) if v]
+    if len(views) == 1:
+        return redirect(url_for("pages.person", person_id=views[0].person_id))  # type: ignore[return-value]
+    if not views:
+        return Response(render_template("pages/not_found.html", value=None), 404)
+    return _home(name_answers=answers, people=views)
 
 
 @blueprint.get("/people/<int:person_id>")
@@ -156,7 +188,18 @@ def person(person_id: int) -> Response | str:
              + [{"resourceType": "EpisodeOfCare", "id": e.entitlement.id,
                  "patient": {"reference": f"Patient/{person_id}"}} for e in view.entitlements])
     return render_template("pages/person.html", view=view, citation=citation, on=today(),
-                           name_of=_register().refdata.name)
+                           name_of=_register().refdata.name, forms=FORMS,
+                           may_record=lambda key: _may_record(view, key))
+
+
+def _may_record(view: PersonView, key: str) -> bool:
+    """Whether to offer a casework form's link on the person page (the form checks again)."""
+    from adapter.http.pages.casework import allowed
+    from adapter.http.pages.casework_forms import Case, NotAvailable
+    try:
+        return allowed(Case(_register(), g.s117_caller, view, "", today()), FORMS[key]) is None
+    except NotAvailable:
+        return False
 
 
 # -- lists ------------------------------------------------------------------------------
@@ -240,6 +283,19 @@ def report_chart(name: str) -> Response:
 @blueprint.app_template_global()
 def csrf_field() -> Markup:
     return Markup(f'<input type="hidden" name="{gate.CSRF_FIELD}" value="{gate.csrf_token()}">')
+
+
+@blueprint.app_template_global()
+def person_caption(view: PersonView) -> str:
+    """A person as staff know them: name, date of birth, NHS number (shown only to those
+    who may see the person; never logged)."""
+    facts = view.work.person.facts
+    name = facts.current_name()
+    number = f"{facts.nhs_number[:3]} {facts.nhs_number[3:6]} {facts.nhs_number[6:]}"
+    born = facts.date_of_birth.strftime("%-d %b %Y") if facts.date_of_birth else None
+    return ", ".join(p for p in (name.text if name else None,
+                                 f"born {born}" if born else None,
+                                 f"NHS number {number}") if p)
 
 
 @blueprint.app_template_global()
