@@ -89,14 +89,21 @@ def agenda(register: Register, *, la: str | None, icb: str | None, on: date) -> 
 
 
 def print_agenda(console: Console, rows: list[AgendaRow]) -> None:
-    table = Table("age (days)", "requested", "NHS number", "council", "ICB", "plan", "line",
-                  "service", "weekly cost", "funders", "status", "why the panel",
-                  title=f"panel agenda: {len(rows)} lines waiting")
+    """Fits 100 columns: related values share a column and long text folds; the NHS number
+    never wraps or is cut."""
+    table = Table(title=f"panel agenda: {len(rows)} lines waiting")
+    table.add_column("requested", no_wrap=True)
+    table.add_column("NHS number", no_wrap=True, min_width=10)
+    table.add_column("council / ICB", overflow="fold")
+    table.add_column("plan / line", overflow="fold", max_width=14)
+    table.add_column("service, cost a week", overflow="fold")
+    table.add_column("funders", overflow="fold")
+    table.add_column("status: why the panel", overflow="fold", ratio=1)
     for r in rows:
-        table.add_row(str(r.age_days), r.requested_on.isoformat(), r.nhs_number,
-                      r.local_authority or "-", r.icb or "-", r.plan, r.line, r.service_type,
-                      f"£{r.weekly_cost:,.2f}" if r.weekly_cost is not None else "-",
-                      r.funders, r.status, r.reason)
+        cost = f"£{r.weekly_cost:,.2f}" if r.weekly_cost is not None else "-"
+        table.add_row(f"{r.requested_on.isoformat()}\n{r.age_days} days", r.nhs_number,
+                      f"{r.local_authority or '-'}\n{r.icb or '-'}", f"{r.plan}\n{r.line}",
+                      f"{r.service_type}\n{cost}", r.funders, f"{r.status}: {r.reason}")
     console.print(table)
 
 

@@ -62,13 +62,18 @@ def check_profile(console: Console, path: Path, sample: Path | None) -> bool:
 
 
 def quarantine_table(rows: list[Stored]) -> Table:
+    # Fits 100 columns: the reason folds; the short columns never wrap.
     table = Table(title="inbound messages")
-    for column in ("id", "state", "received (UTC)", "sender", "channel", "kind", "tries"):
+    for column in ("id", "state"):
         table.add_column(column, no_wrap=True)
+    table.add_column("received (UTC)", overflow="fold", max_width=10)
+    table.add_column("sender, channel", overflow="fold", max_width=12)
+    table.add_column("kind", overflow="fold", max_width=12)
+    table.add_column("tries", no_wrap=True)
     table.add_column("reason", overflow="fold", ratio=1)
     for r in rows:
         table.add_row(str(r.id), r.state, r.received_at.strftime("%Y-%m-%d %H:%M:%S"),
-                      r.sender, r.channel, r.kind, str(r.attempts), r.reason[:200])
+                      f"{r.sender} {r.channel}", r.kind, str(r.attempts), r.reason[:200])
     return table
 
 

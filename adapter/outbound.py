@@ -64,14 +64,17 @@ def _target(subscription: Subscription) -> str:
 
 def print_list(console: Console, register: Register) -> int:
     found = SubscriptionStore(register.sessions).all()
+    # Fits 100 columns: long values fold rather than being cut.
     table = Table(title=f"{len(found)} subscriptions")
-    for column in ("id", "status", "topic", "filters", "channel", "endpoint / queue",
-                   "events", "delivered", "last error"):
-        table.add_column(column)
+    table.add_column("id / status", overflow="fold", max_width=18)
+    table.add_column("topic, filters", overflow="fold", ratio=2)
+    table.add_column("channel: endpoint / queue", overflow="fold", ratio=2)
+    table.add_column("events (delivered)", overflow="fold", max_width=11)
+    table.add_column("last error", overflow="fold", ratio=1)
     for s in found:
-        table.add_row(s.id, s.status, s.criteria.topic.value, _filters(s), s.channel,
-                      _target(s), str(s.events_since_start), str(s.delivered_through),
-                      s.last_error or "")
+        table.add_row(f"{s.id}\n{s.status}", f"{s.criteria.topic.value}\n{_filters(s)}",
+                      f"{s.channel}: {_target(s)}",
+                      f"{s.events_since_start} ({s.delivered_through})", s.last_error or "")
     console.print(table)
     return len(found)
 

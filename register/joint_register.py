@@ -97,7 +97,12 @@ def rows_for(facts: PersonFacts, entitlement: Entitlement, residence_la: str | N
         for ls in state.lines:
             line = ls.line
             decided = ls.decision.decided_on if ls.decision else None
+            # Without a request date, when the register was told of the plan stands in,
+            # but only if it came first: a decision recorded with a plan told of later has
+            # no known wait (never a negative one).
             requested = line.requested_on or state.plan.recorded_on
+            if line.requested_on is None and requested and requested > (decided or on):
+                requested = None
             waited = ((decided or on) - requested).days if requested and (
                 decided or ls.panel.value in ("pending", "deferred")) else None
             services.append(ServiceRow(

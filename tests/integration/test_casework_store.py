@@ -170,7 +170,9 @@ def test_l5_a_dispute_runs_alongside_the_entitlement_and_resolving_redetermines(
     opened = service.handle(c.OpenDispute(
         command_id="dispute-1", nhs_number=nhs, dispute_id="D1", entitlement_id=None,
         parties=(HEREFORDSHIRE, SWINDON), opened_on=date(2024, 6, 1)))
-    assert [e.event.value for e in opened.events] == ["needs-review"]
+    # The other council hears of it (issue 21): the dispute's own event, after the L5 reason.
+    assert [e.event.value for e in opened.events] == ["needs-review", "dispute-opened"]
+    assert "interim lead" in opened.events[1].detail
     answer = ask(engine, uow, nhs)
     assert answer.status == "active" and answer.next_review_due == due  # L5: nothing paused
     assert any(r.startswith("L5") for r in answer.needs_review)

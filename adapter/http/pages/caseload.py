@@ -12,6 +12,7 @@ from adapter.bootstrap import Register
 from adapter.reports.source import cases
 from register.access import OrgType, Viewer
 from register.joint_register import RegisterRow, rows_for
+from register.model import PersonFacts
 
 Test = Callable[[RegisterRow, Viewer], bool]
 
@@ -53,6 +54,7 @@ SORTS: dict[str, tuple[str, Callable[[RegisterRow], object]]] = {
     "next-review": ("Next review due", lambda r: (r.next_review_due or date.max)),
     "entitled-since": ("Entitled since", lambda r: (r.entitled_since or date.max)),
     "nhs-number": ("NHS number", lambda r: r.nhs_number),
+    "flags": ("Most flags first", lambda r: -len([f for f in r.flags.split("; ") if f in TAGS])),
     "council": ("Responsible council", lambda r: r.responsible_la_name or ""),
     "icb": ("Responsible ICB", lambda r: r.responsible_icb_name or ""),
     "status": ("Status", lambda r: r.status),
@@ -65,29 +67,64 @@ class Query:
     body: str = ""  # the other responsible body (an ICB for a council, and the reverse)
     sort: str = "next-review"
     descending: bool = False
+    page: int = 1
 
     @classmethod
     def parse(cls, args: dict[str, str]) -> Query:
         """Unknown values fall back to the defaults (a bookmarked link never breaks)."""
+        page = args.get("page") or "1"
         return cls(args.get("list") if args.get("list") in LISTS else "entitled",
                    (args.get("body") or "").strip(),
                    args.get("sort") if args.get("sort") in SORTS else "next-review",
-                   args.get("order") == "desc")
+                   args.get("order") == "desc",
+                   max(1, int(page)) if page.isdigit() else 1)
+
+    def pages(self, total: int) -> int:
+        return max(1, -(-total // PAGE_SIZE))
+
+    def window(self, chosen: list[Line]) -> list[Line]:
+        start = (min(self.page, self.pages(len(chosen))) - 1) * PAGE_SIZE
+        return chosen[start:start + PAGE_SIZE]
+
+
+PAGE_SIZE = 20  # rows a page: one laptop screen
+# Short tags for the flags (RegisterRow.flags holds their codes); the person page has the
+# reasons and rules. "entitled" is what the list is about, so it is not repeated.
+TAGS = {"review-overdue": ("Review overdue", "red"),
+        "responsibility-disputed": ("Disputed", "orange"),
+        "no-aftercare-plan": ("No plan", "red"), "no-care-coordinator": ("No coordinator",
+                                                                         "orange")}
 
 
 @dataclass(frozen=True)
 class Line:
     person_id: int
     row: RegisterRow
+    name: str = ""
+    tags: tuple[tuple[str, str], ...] = ()  # (text, colour)
+
+
+def _tags(row: RegisterRow, facts: PersonFacts, on: date) -> tuple[tuple[str, str], ...]:
+    out = [TAGS[code] for code in row.flags.split("; ") if code in TAGS]
+    for proposal in facts.end_proposals:
+        if proposal.entitlement_id == row.entitlement_id and proposal.agreed is None:
+            out.append((f"End proposed {(on - proposal.proposed_on).days} days ago", "blue"))
+    if row.out_of_area:
+        out.append(("Out of area", "grey"))
+    if row.needs_review:
+        out.append(("Needs review", "yellow"))
+    return tuple(out)
 
 
 def lines(register: Register, who: Viewer, on: date) -> list[Line]:
     out = []
     for case in cases(register, who):
+        name = case.facts.current_name()
         for stored in case.entitlements:
             row, _ = rows_for(case.facts, stored.entitlement, stored.residence_la,
                               stored.next_review_due, case.casework, on, register.refdata)
-            out.append(Line(stored.person_id, row))
+            out.append(Line(stored.person_id, row, name.text if name else "",
+                            _tags(row, case.facts, on)))
     return out
 
 

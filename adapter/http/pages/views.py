@@ -211,18 +211,22 @@ def caseload_list() -> Response | str:
     query = caseload.Query.parse(request.args.to_dict())
     found = caseload.lines(_register(), who, on)
     chosen = caseload.select(found, who, query)
+    csv_wanted = request.args.get("format") == "csv"
     _audited([{"resourceType": "EpisodeOfCare", "id": line.row.entitlement_id,
-               "patient": {"reference": f"Patient/{line.person_id}"}} for line in chosen])
-    if request.args.get("format") == "csv":
+               "patient": {"reference": f"Patient/{line.person_id}"}}
+              for line in (chosen if csv_wanted else query.window(chosen))])
+    if csv_wanted:
         out = io.StringIO()
         write_csv(out, [line.row for line in chosen])
         return Response(out.getvalue(), mimetype="text/csv", headers={
             "Content-Disposition": f'attachment; filename="s117-{query.list}-{on}.csv"'})
     bodies = sorted({b for line in found if (b := caseload.other_body(line.row, who))},
                     key=lambda b: b[1])
-    return render_template("pages/caseload.html", query=query, lines=chosen, on=on,
+    args = {k: v for k, v in request.args.to_dict().items() if k != "page"}
+    return render_template("pages/caseload.html", query=query, lines=query.window(chosen),
+                           total=len(chosen), pages=query.pages(len(chosen)), on=on,
                            lists=caseload.LISTS, sorts=caseload.SORTS, bodies=bodies,
-                           args=request.args.to_dict())
+                           args=args)
 
 
 @blueprint.get("/panel")
