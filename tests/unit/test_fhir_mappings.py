@@ -25,7 +25,9 @@ from register.model import (
     EntitlementStatus,
     GpRegistration,
     LegalStatusPeriod,
+    NamePeriod,
     PersonFacts,
+    PersonName,
     Responsibility,
     RuleApplied,
     StatusChange,
@@ -71,6 +73,10 @@ def people(draw: st.DrawFn) -> StoredPerson:
     facts.gp_registrations = [GpRegistration(code, d) for code, d in sorted(
         draw(st.lists(st.tuples(st.sampled_from(["M81001", "Z10001"]), DAYS), max_size=2)),
         key=lambda p: p[1])]
+    facts.names = [NamePeriod(PersonName(family, given), d) for family, given, d in sorted(
+        draw(st.lists(st.tuples(st.sampled_from(["Okafor", "O'Brien"]),
+                                st.lists(st.sampled_from(["Mary", "Jo"]), max_size=2), DAYS),
+                      max_size=2, unique_by=lambda n: n[2])), key=lambda n: n[2])]
     facts.died_on = draw(st.none() | DAYS)
     return StoredPerson(draw(st.integers(1, 10**6)), draw(st.integers(1, 50)),
                         draw(UPDATED), facts)

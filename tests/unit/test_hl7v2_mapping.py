@@ -264,3 +264,15 @@ def test_ack_for_a_header_the_hl7_library_cannot_answer_still_names_the_message(
     msa = reply.segment("MSA")
     assert (str(msa[1]), str(msa[2])) == (found.ack, "CTRL-8")
     assert "Modulus 11" in str(reply.segment("ERR")[8]), "the reason is there"
+
+
+def test_pid_5_gives_the_name_kept_with_the_date_of_birth_and_address() -> None:
+    """Issue 21: staff tell people apart by name; the legal name (XPN-7 L) is preferred."""
+    [person, _] = decode(admission(synthetic(77), "N1")).commands[:2]
+    assert isinstance(person, c.UpdatePerson)
+    assert person.name is not None and person.name.text == "JO SMITH"
+    assert person.date_of_birth == date(1980, 5, 1)
+    pid = {1: "1", 3: f"{synthetic(77)}^^^NHS^NH", 5: "JONES^AL^^^^^A~SMITH^ALEX^J^^^^L",
+           7: "19800501"}
+    [person] = decode(build("A31", "N2", synthetic(77), pid=pid)).commands
+    assert (person.name.family, person.name.given) == ("SMITH", ["ALEX", "J"])
