@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from rich.console import Console
 from rich.table import Table
 
-from adapter import config
+from adapter import config, demo_casework
 from adapter.bootstrap import build
 from adapter.render import print_answer
 from adapter.synthetic import Area, Generator, fixture_areas, fixture_path
@@ -181,21 +181,28 @@ def run_demo(settings: config.Settings, console: Console, *, people: int, seed: 
         session.commit()
     areas = fixture_areas()
     cases = named_cases(areas)
-    generator = Generator(seed, areas, first_number=100)
+    today = date.today()
+    # Histories up to a month ago, so this year's reports have aftercare beginning too.
+    generator = Generator(seed, areas, first_number=100, end=today - timedelta(days=30))
     outcomes: Counter[str] = Counter()
+    generated = list(generator.people(people))
     with progress_bar() as bar:
         task = bar.add_task("playing histories", total=people + len(cases))
-        histories = [case.commands for case in cases] + [
-            cmds for _, cmds in generator.people(people)]
+        histories = [case.commands for case in cases] + [cmds for _, cmds in generated]
         for cmds in histories:
             for cmd in cmds:
                 outcomes[register.service.handle(cmd).status] += 1
             bar.advance(task)
+        done = bar.add_task("recording casework", total=len(generated))
+        casework = demo_casework.play(register, [nhs for nhs, _ in generated], today,
+                                      lambda: bar.advance(done))
     console.print(f"{sum(outcomes.values())} commands: {outcomes['applied']} applied, "
                   f"{outcomes['duplicate']} duplicates ignored, {outcomes['held']} held "
                   "(each command id is applied once: running the demo again changes "
-                  "nothing)\n")
-    today = date.today()
+                  "nothing)")
+    console.print(f"casework (plans, reviews, panel decisions, ends, a dispute): "
+                  f"{casework['applied']} applied, {casework['duplicate']} duplicates "
+                  f"ignored, {casework['refused']} refused by the rules\n")
     for case in cases:
         console.rule(f"[bold]{case.title}")
         answer = responsibility(register.uow(), register.refdata, settings.policy,

@@ -12,11 +12,18 @@ from importlib import resources
 from itertools import count, islice
 
 from register import commands as c
-from register.model import Address
+from register.model import Address, PersonName
 from register.nhs_number import synthetic_numbers
 from register.refdata.shipped import organisations
 
 TRUSTS = ("R1A", "RTQ", "RXE", "RXT", "RV3")
+# Made-up names (a person's name is what staff tell people apart by on the pages).
+FAMILY = ("Ahmed", "Baker", "Campbell", "Davies", "Evans", "Fletcher", "Green", "Hughes",
+          "Iqbal", "Jones", "Kowalski", "Lewis", "Morgan", "Nowak", "O'Neill", "Patel",
+          "Quinn", "Roberts", "Singh", "Taylor", "Underwood", "Vaughan", "Walker", "Young")
+GIVEN = ("Aisha", "Ben", "Chloe", "Daniel", "Ella", "Farah", "George", "Hannah", "Imran",
+         "Jade", "Kieran", "Lucy", "Mohammed", "Niamh", "Owen", "Priya", "Rhys", "Sophie",
+         "Tom", "Zara")
 
 
 @dataclass(frozen=True)
@@ -59,6 +66,8 @@ class Generator:
     def __init__(self, seed: int, areas: list[Area], start: date = date(2015, 1, 1),
                  end: date = date(2025, 12, 31), first_number: int = 0) -> None:
         self.rng = random.Random(seed)
+        # Names from a generator of their own, so the histories stay those of before.
+        self.names = random.Random(seed + 117)
         self.areas = areas
         self.start, self.end = start, end
         self.numbers = islice(synthetic_numbers(), first_number, None)
@@ -77,7 +86,8 @@ class Generator:
         cmds: list[c.Command] = [c.UpdatePerson(
             command_id=self._id(), nhs_number=nhs, occurred_at=_at(day, 8),
             date_of_birth=born, address=Address(postcode=home.postcode),
-            gp_practice=home.practice, effective=day - timedelta(days=365))]
+            gp_practice=home.practice, effective=day - timedelta(days=365),
+            name=PersonName(self.names.choice(FAMILY), [self.names.choice(GIVEN)]))]
         for n in range(rng.choice((1, 1, 1, 2, 2, 3))):
             if day > self.end - timedelta(days=30):
                 break
