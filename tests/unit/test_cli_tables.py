@@ -9,10 +9,11 @@ from decimal import Decimal
 
 from rich.console import Console
 
-from adapter.casework import AgendaRow, print_agenda
-from adapter.inbound_cli import quarantine_table
+from adapter.cli.inbound import quarantine_table
+from adapter.cli.records import print_agenda
 from queues.inbound.store import Stored
 from register.nhs_number import synthetic
+from register.store.casework_views import AgendaRow
 
 
 def printed(render) -> list[str]:  # type: ignore[no-untyped-def]
