@@ -188,6 +188,12 @@ class Settings:
     rate_limit: str | None = "1200/minute"
     secret_key: str | None = None  # None: the pages are off (auth on) or use a random key
     session_cookie_secure: bool = True
+    # Staff sign-in to the pages with the organisation's OpenID Connect provider.
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = None
+    oidc_scope: str = "openid profile s117"
+    oidc_scope_claim: str = "s117_scope"
 
     @property
     def audience(self) -> str:
@@ -231,7 +237,12 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         rate_limit=_rate(env.get("S117_RATE_LIMIT")),
         secret_key=env.get("S117_SECRET_KEY") or None,
         session_cookie_secure=_flag(env, "S117_SESSION_COOKIE_SECURE", (
-            env.get("S117_BASE_URL") or "").startswith("https://")))
+            env.get("S117_BASE_URL") or "").startswith("https://")),
+        oidc_issuer=(env.get("S117_OIDC_ISSUER") or "").rstrip("/") or None,
+        oidc_client_id=env.get("S117_OIDC_CLIENT_ID") or None,
+        oidc_client_secret=env.get("S117_OIDC_CLIENT_SECRET") or None,
+        oidc_scope=env.get("S117_OIDC_SCOPE") or "openid profile s117",
+        oidc_scope_claim=env.get("S117_OIDC_SCOPE_CLAIM") or "s117_scope")
 
 
 def _rate(raw: str | None) -> str | None:

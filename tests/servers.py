@@ -14,13 +14,13 @@ from tests.e2e.test_cli import S117, free_port, run
 
 
 @contextmanager
-def demo_server(path: Path, people: int = 60, env: dict[str, str] | None = None
-                ) -> Iterator[str]:
+def demo_server(path: Path, people: int = 60, env: dict[str, str] | None = None,
+                port: int | None = None) -> Iterator[str]:
     """`s117 demo` then `s117 serve` in `path` (embedded, with `env`'s S117_ variables,
     e.g. tests.auth_support.checked_env()); yields the server's base URL."""
     built = run("demo", "--people", str(people), cwd=path)
     assert built.returncode == 0, built.stderr
-    port = free_port()
+    port = port or free_port()
     environ = {k: v for k, v in os.environ.items() if not k.startswith("S117_")}
     environ.update(env or {})
     # The server's log goes to a file: a pipe nobody reads fills up after some hundreds of

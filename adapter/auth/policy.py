@@ -115,7 +115,8 @@ PAGES: dict[str, Need] = {
     "pages.recorded": _need("EpisodeOfCare", "r", CASEWORK, "page-casework", "R"),
 }
 # Signing in, and the design system's files, need no session.
-PUBLIC_PAGES = frozenset({"pages.sign_in", "pages.dev_sign_in", "pages.static"})
+PUBLIC_PAGES = frozenset({"pages.sign_in", "pages.dev_sign_in", "pages.static",
+                          "pages.oidc_start", "pages.oidc_callback"})
 
 
 def need_of(endpoint: str | None, args: dict[str, str]) -> Need | None:

@@ -21,6 +21,8 @@ import pytest
 
 from tests.auth_support import checked_env, token
 from tests.browser import ARTIFACTS, axe_source, axe_violations, chromium
+from tests.oidc_provider import oidc_env, oidc_provider
+from tests.outbound_support import free_port
 from tests.servers import demo_server
 
 HEREFORDSHIRE, SWINDON, HW_ICB = "E06000019", "E06000030", "QGH"
@@ -39,12 +41,32 @@ class Site:
             return db.execute(sql, args).fetchone()
 
 
+# The organisations' staff, as their identity provider knows them (login -> claims).
+ACCOUNTS = {
+    "hereford-lead": {"org": HEREFORDSHIRE, "org_type": "la", "s117_scope": "system/*.cruds",
+                      "name": "Ann Lead"},
+    "swindon-lead": {"org": SWINDON, "org_type": "la", "s117_scope": "system/*.cruds",
+                     "name": "Sol Swindon"},
+    "qgh-commissioner": {"org": HW_ICB, "org_type": "icb", "s117_scope": "system/*.cruds",
+                         "name": "Cal Commissioner"},
+    "no-organisation": {"name": "Someone", "s117_scope": "system/*.rs"},
+}
+LOGINS = {(HEREFORDSHIRE, "la"): "hereford-lead", (SWINDON, "la"): "swindon-lead",
+          (HW_ICB, "icb"): "qgh-commissioner"}
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    """`s117 serve` with staff signing in through a real OpenID Connect provider."""
     path = tmp_path_factory.mktemp("casework")
-    env = checked_env(S117_SECRET_KEY="test-secret-" + "y" * 32)
-    with demo_server(path, people=30, env=env) as url:
-        yield Site(url, path)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with oidc_provider(free_port(), f"{base}/sign-in/oidc/callback", ACCOUNTS,
+                       path / "oidc.log") as issuer:
+        env = checked_env(S117_SECRET_KEY="test-secret-" + "y" * 32, S117_BASE_URL=base,
+                          **oidc_env(issuer))
+        with demo_server(path, people=30, env=env, port=port) as url:
+            yield Site(url, path)
 
 
 @pytest.fixture(scope="module")
@@ -83,11 +105,20 @@ def accessible(page: Any, axe: str, name: str, *, statuses: tuple[int, ...] = (4
     page.console_errors.clear()
 
 
-def sign_in(page: Any, org: str, kind: str) -> None:
+def sign_in(page: Any, org: str, kind: str, login: str | None = None) -> None:
+    """Through the organisation's identity provider: its login page, its consent page,
+    back to the register's home page."""
     page.goto("/sign-in")
-    page.get_by_label("Access token").fill(token(org, kind))
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(re.compile(r"/$"))
+    page.get_by_role("link", name="Sign in with your organisation").click()
+    page.fill("input[name=login]", login or LOGINS[(org, kind)])
+    page.fill("input[name=password]", "any password: a test provider")
+    page.get_by_role("button", name="Sign-in").click()
+    page.get_by_role("button", name="Continue").click()
+    page.wait_for_url(re.compile(r"/$") if login is None else re.compile(r"/callback\?"))
+    page.wait_for_load_state()
+    # The test provider's own pages load a web font from the internet (unreachable here)
+    # and a favicon it does not have: their console errors are not the register's.
+    page.console_errors.clear()
 
 
 def date_in(page: Any, name: str, day: date) -> None:
@@ -330,3 +361,23 @@ def test_every_form_needs_csrf_and_another_councils_person_is_not_found(browser:
     icb = new_page(browser, site)
     sign_in(icb, HW_ICB, "icb")
     assert icb.goto(f"/people/{mine}/record/residence").status == 403
+
+
+def test_oidc_sign_in_maps_the_claims_and_refuses_an_account_with_no_organisation(
+        browser: Any, site: Site, axe: str):
+    """The identity provider's claims decide who the person acts for, as a token's do for
+    the API; without them there is no session. Pasting a token is for development only."""
+    page = new_page(browser, site)
+    sign_in(page, HW_ICB, "icb")
+    assert "(QGH)" in page.locator("header").inner_text()
+    [cookie] = [c for c in page.context.cookies() if c["name"] == "s117_session"]
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Lax"
+    other = new_page(browser, site)
+    sign_in(other, "", "", login="no-organisation")
+    other.get_by_role("heading", name="Sign in").wait_for()
+    assert "did not say who you act for" in other.content() and "org" in other.content()
+    accessible(other, axe, "40-oidc-refused", statuses=(401,))
+    assert other.goto("/caseload").url.endswith("/sign-in?next=/caseload"), "no session"
+    assert other.get_by_label("Access token").count() == 0, "no token form with OIDC"
+    pasted = other.request.post(f"{site.url}/sign-in", form={"token": token(HW_ICB, "icb")})
+    assert pasted.status in (400, 404)

@@ -12,7 +12,7 @@ from jinja2 import ChainableUndefined, ChoiceLoader, PackageLoader
 
 from adapter.auth.tokens import Verifier
 from adapter.config import Settings
-from adapter.http.pages import casework, gate
+from adapter.http.pages import casework, gate, oidc
 from adapter.http.pages.views import blueprint
 
 log = logging.getLogger("s117.pages")
@@ -39,6 +39,7 @@ def install(app: Flask, settings: Settings, verifier: Verifier | None) -> None:
                                                  PackageLoader("nhsuk_frontend_jinja")])}
     app.extensions["s117.pages.verifier"] = verifier
     assert casework.casework  # its routes are on the blueprint
+    oidc.install(app, settings)
     app.register_blueprint(blueprint)
     # Hooks of this app for the blueprint's requests (not on the shared blueprint object,
     # which every app made in one process would otherwise accumulate).

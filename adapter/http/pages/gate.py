@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import hmac
 import secrets
+import time
+from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Response, g, redirect, render_template, request, session, url_for
 
 from adapter.auth import policy
 from adapter.auth.scopes import ALL
-from adapter.auth.tokens import Caller, KeysUnavailable, TokenRefused, Verifier
+from adapter.auth.tokens import Caller, KeysUnavailable, TokenRefused, Verifier, caller_of
 from register.access import OrgType, Viewer
 
 SIGN_IN = policy.Need(None, None, policy.ANYONE, "E", "page-sign-in")
@@ -37,11 +39,15 @@ def _csrf_ok() -> bool:
 
 
 def sign_in(token: str | None = None, org: str | None = None,
-            kind: OrgType | None = None) -> None:
-    """A new session (a fresh cookie and CSRF token, against session fixation)."""
+            kind: OrgType | None = None, oidc: dict[str, Any] | None = None) -> None:
+    """A new session (a fresh cookie and CSRF token, against session fixation): a pasted
+    token, the claims of an OpenID Connect ID token (org, org_type, scope, sub, exp), or
+    (auth off) the organisation chosen for development."""
     session.clear()
     if token:
         session["token"] = token
+    elif oidc:
+        session["oidc"] = oidc
     else:
         session["dev"] = {"org": org, "kind": kind.value if kind else None}
     csrf_token()
@@ -53,6 +59,12 @@ def session_caller(verifier: Verifier | None) -> Caller | None:
         if not dev:
             return None
         return Caller(Viewer(dev["org"], OrgType(dev["kind"])), "developer", ALL)
+    signed_in = session.get("oidc")
+    if signed_in:
+        # Checked again on every request, as a token is: the ID token's lifetime ends it.
+        if signed_in.get("exp", 0) <= time.time():
+            raise TokenRefused("your sign-in has expired: sign in again")
+        return caller_of(signed_in)
     token = session.get("token")
     return verifier.verify(f"Bearer {token}") if token else None
 

@@ -45,6 +45,10 @@ blueprint = Blueprint("pages", __name__, template_folder="templates",
                       static_folder="static", static_url_path="/assets")
 
 
+def oidc_enabled() -> bool:
+    return "s117.pages.oidc" in current_app.extensions
+
+
 def _register() -> Register:
     return current_app.extensions["s117"]
 
@@ -78,6 +82,11 @@ def sign_in() -> Response | str:
     if verifier is None:
         return redirect(url_for("pages.dev_sign_in", next=target))  # type: ignore[return-value]
     error = request.args.get("ended")
+    # With an OpenID Connect provider configured, staff sign in through it; pasting a
+    # token is for development and tests, when there is none.
+    with_oidc = oidc_enabled()
+    if request.method == "POST" and with_oidc:
+        return gate.page_error(404, "Page not found", "Sign in with your organisation.")
     if request.method == "POST":
         token = "".join(request.form.get("token", "").split())
         try:
@@ -90,7 +99,8 @@ def sign_in() -> Response | str:
             gate.sign_in(token=token)
             g.s117_caller = caller
             return redirect(target)  # type: ignore[return-value]
-    return render_template("pages/sign_in.html", error=error, next=target)
+    return render_template("pages/sign_in.html", error=error, next=target, oidc=with_oidc,
+                           token_form=not with_oidc)
 
 
 @blueprint.route("/dev-sign-in", methods=["GET", "POST"])

@@ -1,0 +1,34 @@
+// A real OpenID Connect provider for the page tests (panva/oidc-provider, certified): the
+// authorization code flow with PKCE, its own login and consent pages, and ID tokens that
+// carry the register's claims (org, org_type and the SMART scopes) as an organisation's
+// identity provider would. Test data only: accounts and the client come from the
+// environment (PORT, REDIRECT_URI, CLIENT_SECRET, ACCOUNTS as JSON {login: claims}).
+import Provider from 'oidc-provider';
+
+const port = Number(process.env.PORT);
+const issuer = `http://127.0.0.1:${port}`;
+const accounts = JSON.parse(process.env.ACCOUNTS);
+
+const provider = new Provider(issuer, {
+  clients: [{
+    client_id: 's117-pages',
+    client_secret: process.env.CLIENT_SECRET,
+    redirect_uris: [process.env.REDIRECT_URI],
+    grant_types: ['authorization_code'],
+    response_types: ['code'],
+    token_endpoint_auth_method: 'client_secret_basic',
+  }],
+  pkce: { required: () => true },
+  scopes: ['openid', 'profile', 's117'],
+  claims: { openid: ['sub'], profile: ['name'], s117: ['org', 'org_type', 's117_scope'] },
+  conformIdTokenClaims: false, // the register reads its claims from the ID token
+  features: { devInteractions: { enabled: true } },
+  cookies: { keys: ['s117-test-only'] },
+  async findAccount(ctx, id) {
+    const found = accounts[id];
+    if (!found) return undefined;
+    return { accountId: id, claims: async () => ({ sub: id, ...found }) };
+  },
+});
+provider.proxy = false;
+provider.listen(port, '127.0.0.1', () => console.log(`oidc-provider listening on ${issuer}`));

@@ -1,0 +1,64 @@
+"""A real OpenID Connect provider for the page tests: npm `oidc-provider` (panva, OpenID
+certified) under node, installed with `npm ci` in tests/oidc on first use as tests/browser.py
+installs axe-core. Missing node or npm fails the calling test: it never skips."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).with_name("oidc")
+CLIENT_ID, CLIENT_SECRET = "s117-pages", "s117-test-client-secret"
+
+
+def _installed() -> str:
+    node, npm = shutil.which("node"), shutil.which("npm")
+    assert node and npm, "the OIDC provider needs node and npm on PATH; it never skips"
+    if not (HERE / "node_modules" / "oidc-provider").exists():
+        done = subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+                              cwd=HERE, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, f"`npm ci` in {HERE} failed:\n{done.stderr[-2000:]}"
+    return node
+
+
+@contextmanager
+def oidc_provider(port: int, redirect_uri: str, accounts: dict[str, dict[str, Any]],
+                  log: Path) -> Iterator[str]:
+    """The provider at http://127.0.0.1:<port>, with one confidential client (PKCE
+    required) and these accounts (login -> claims); yields its issuer URL."""
+    node = _installed()
+    env = {**os.environ, "PORT": str(port), "REDIRECT_URI": redirect_uri,
+           "CLIENT_SECRET": CLIENT_SECRET, "ACCOUNTS": json.dumps(accounts)}
+    issuer = f"http://127.0.0.1:{port}"
+    with log.open("w") as out:
+        process = subprocess.Popen([node, str(HERE / "provider.mjs")], cwd=HERE, env=env,
+                                   stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"{issuer}/.well-known/openid-configuration",
+                                       timeout=2).close()
+                break
+            except OSError:
+                assert process.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, "oidc-provider did not start in 60 s"
+                time.sleep(0.3)
+        yield issuer
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def oidc_env(issuer: str) -> dict[str, str]:
+    """The register's settings for signing staff in with this provider."""
+    return {"S117_OIDC_ISSUER": issuer, "S117_OIDC_CLIENT_ID": CLIENT_ID,
+            "S117_OIDC_CLIENT_SECRET": CLIENT_SECRET}
