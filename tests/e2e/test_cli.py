@@ -219,7 +219,9 @@ def test_mappings_check_names_every_wrong_key_and_maps_a_sample(tmp_path: Path):
     checked = run("mappings", "check", str(good), "--sample", str(sample), cwd=tmp_path)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "OBX-3 MHA-LS" in checked.stdout and "S3 -> 03" in checked.stdout
-    assert "Admit  hl7v2:ZT001:S-1:0" in checked.stdout
+    # PID-5 (the name, issue 21) is kept, so the person's update comes first.
+    assert "UpdatePerson  hl7v2:ZT001:S-1:0" in checked.stdout
+    assert "Admit  hl7v2:ZT001:S-1:1" in checked.stdout
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: bad\nsenders: [rx1]\nstay_id: PV1.19\n"
                    "legal_status: {codes: {S3: '77'}}\n")
