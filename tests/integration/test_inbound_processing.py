@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, inspect, select
 
-from adapter import config
 from mappings.council import plan_id_for
 from queues.inbound import holds, quarantine, store
 from queues.inbound.bus import Inbound, InProcessBus
@@ -41,13 +40,11 @@ class Pipeline:
         self.sessions = database.session_factory(engine)
         self.service = RegisterService(lambda: SqlUnitOfWork(self.sessions),
                                        SqlRefData(self.sessions), today=lambda: TODAY)
-        self.settings = config.from_env({"S117_TRUST_PROFILES": str(profiles_dir)})
         self.dead: list[tuple[int, str]] = []
-        self.processor = Processor(self.service, self.sessions, Decoders(self.settings),
+        self.processor = Processor(self.service, self.sessions, Decoders(profiles_dir),
                                    dead_letter=lambda env, row, kind: self.dead.append(
                                        (row, kind)))
-        self.inbound = Inbound(self.processor.decoders, InProcessBus(self.processor),
-                               self.settings)
+        self.inbound = Inbound(self.processor.decoders, InProcessBus(self.processor))
 
     def send(self, raw: bytes, channel: str = "hl7v2", sender: str = "RLQ", **extra):  # type: ignore[no-untyped-def]
         return self.inbound.bus.publish(Envelope(f"{channel}.{sender}", raw, 0,
@@ -110,7 +107,7 @@ def test_a_bad_message_is_quarantined_raw_and_replayed_once_after_a_profile_fix(
 def test_a_discharge_before_its_admission_is_held_then_applied(pipe) -> None:  # type: ignore[no-untyped-def]
     assert pipe.send(discharge(NHS, "H2")).status == "held"
     [row] = pipe.rows("held")
-    assert row.command_ids == ["hl7v2:RLQ:H2:1"] and "not been admitted" in row.reason
+    assert row.command_ids == ["hl7v2:RLQ:H2:0"] and "not been admitted" in row.reason
     assert pipe.send(admission(NHS, "H1")).status == "applied"
     assert pipe.answer().status == "active"
     assert holds.sweep(pipe.service, pipe.sessions, hold_seconds=3600) == (1, 0)
@@ -128,7 +125,7 @@ def test_past_the_hold_time_a_held_message_goes_to_quarantine_and_replays_once(p
     assert pipe.dead == [(row.id, "held-too-long")]
     # The core forgot the held command entirely: not held, not in the inbox, counter back.
     assert pipe.count(HeldRow) == 0
-    assert pipe.count(InboxRow, InboxRow.command_id == "hl7v2:RLQ:X2:1") == 0
+    assert pipe.count(InboxRow, InboxRow.command_id == "hl7v2:RLQ:X2:0") == 0
     with pipe.sessions() as session:
         assert session.scalar(select(PersonRow.held)) == 0
     # The admission arrives late; the discharge is not applied until it is replayed.
@@ -229,7 +226,7 @@ def test_a_batch_gives_what_one_by_one_gives_and_a_refusal_in_it_falls_back(pipe
             adt("A12", "B4", NHS, pv1("V-B"))]
     assert [r.status for r in pipe.processor.process_all([envelope(m) for m in calm])] == [
         "applied", "applied", "duplicate", "held", "empty"]
-    assert [r.command_ids for r in pipe.rows("held")] == [["hl7v2:RLQ:B3:1"]]
+    assert [r.command_ids for r in pipe.rows("held")] == [["hl7v2:RLQ:B3:0"]]
     assert pipe.answer().status == "active"
 
     stormy = [admission(other, "B5", visit="V-O"),  # releases the held discharge
