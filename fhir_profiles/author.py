@@ -533,8 +533,16 @@ FLAGS: list[Concept] = [
     ("responsibility-disputed", "Responsibility disputed", "Councils dispute ordinary "
      "residence; an interim lead arranges aftercare meanwhile (rule L5)."),
     ("review-overdue", "Review overdue", "The s117 review is past its due date (rule R3)."),
-    ("no-aftercare-plan", "No aftercare plan", "Aftercare has begun with no aftercare plan "
-     "in force (rule E2; the Ombudsman's Sarah case)."),
+    ("no-aftercare-plan", "No aftercare plan", "Entitled with no aftercare plan recorded on "
+     "the discharge date (rule O1; the Ombudsman's Sarah case, LGSCO 24 015 710)."),
+    ("no-assessment", "No assessment", "No assessment or s117 meeting within the first-review "
+     "window after discharge (rule O2; LGSCO Ealing 25 000 832)."),
+    ("entitlement-not-acknowledged", "Entitlement not acknowledged", "A qualifying discharge "
+     "the responsible bodies have not acknowledged within the first-review window (rule O3; "
+     "LGSCO Northamptonshire ICB 22 009 742a)."),
+    ("charged-for-s117", "Charged for s117 services", "The person was charged for services "
+     "s117 makes free, or an s117 service moved to Care Act funding without an end decision "
+     "(rule O4; LGSCO York 25 002 735, Manchester 23 019 512)."),
     ("no-care-coordinator", "No care coordinator", "The aftercare plan names no care "
      "coordinator (MHA Code of Practice 34.5).")]
 
@@ -553,7 +561,8 @@ TITLES = {
     "L1": "Ordinary residence", "L2": "Out-of-area placement does not move it",
     "L3": "Re-detention resets it (Worcestershire)",
     "L4": "Informal or s2 readmission does not end it", "L5": "Disputes",
-    "L6": "Pending change", "N1": "PCT era (before 2013-04-01)",
+    "L6": "Rule sets by effective date",
+    "L7": "Mental Health Act 2025 deeming (switchable)", "N1": "PCT era (before 2013-04-01)",
     "N2": "2013-2016: CCG of GP registration", "N3": "2016-2020: CCG of ordinary residence",
     "N4": "2020-2022: commissioning and paying CCG", "N5": "From 2022-07-01: ICB of GP practice",
     "N6": "CCG successors", "N7": "ICB keeps it through re-detention",
@@ -562,7 +571,10 @@ TITLES = {
     "F5": "Personal budgets", "R1": "First review", "R2": "Later reviews", "R3": "Overdue",
     "D1": "Joint decision", "D2": "Never while on a CTO", "D3": "Reasons that are not enough",
     "D4": "Accommodation first", "D5": "Record it", "D6": "Reinstate",
-    "D7": "Automatic end on re-detention (LA side only)"}
+    "D7": "Automatic end on re-detention (LA side only)",
+    "D8": "Joint written notice (switchable)", "O1": "No plan at discharge",
+    "O2": "No assessment in the first-review window", "O3": "Entitlement not recorded",
+    "O4": "Charged for s117 services", "O5": "Transfer the package on a move"}
 
 
 def code_systems() -> list[Resource]:
@@ -778,6 +790,14 @@ OPERATIONS = [
                    "rule D4: moved from specialist to other suitable accommodation"),
                   ("end-date", "in", 0, "1", "date", "rule D5: the formal date s117 aftercare "
                    "ends (default the decision date)"),
+                  ("notice-date", "in", 0, "1", "date", "rule D8 (MHA 2025 s46(2), when "
+                   "switched on): the date of the joint written notice to the person"),
+                  ("notice-given-by", "in", 0, "*", "string", "rule D8: the bodies giving "
+                   "the notice (council GSS and ICB ODS codes: both)"),
+                  ("notice-method", "in", 0, "1", "code", "rule D8: how it was given: post, "
+                   "email, in-person, portal"),
+                  ("notice-document", "in", 0, "1", "Attachment", "rule D8: the notice "
+                   "(title and url, contentType, hash)"),
                   ("return", "out", 1, "1", "EpisodeOfCare", "the ended entitlement")]),
     operation("reinstate", "Reinstate S117 Entitlement",
               "Reinstate an ended entitlement whose needs arose again (rule D6).",

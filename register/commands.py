@@ -20,6 +20,7 @@ from register.model import (
     PanelOutcome,
     PlanStatus,
     ServiceLine,
+    WrittenNotice,
 )
 
 
@@ -187,6 +188,7 @@ class EndEntitlement(Command):
     icb_agreed_on: date | None = None
     carer_involved: bool | None = None
     end_date: date | None = None
+    notice: WrittenNotice | None = None  # D8, once MHA 2025 s46(2) is switched on
 
 
 @dataclass(frozen=True, kw_only=True)

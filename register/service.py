@@ -35,7 +35,7 @@ from register.model import (
 )
 from register.nhs_number import require_valid
 from register.ports import HeldCommand, PersonRecord, UnitOfWork
-from register.rules import eligibility, ending, funding, reviews
+from register.rules import eligibility, ending, funding, reviews, ruleset
 from register.rules.entitlements import derive
 from register.rules.local_authority import interim_lead, la_of_address
 from register.rules.ports import LocalityPolicy, RefData
@@ -263,7 +263,8 @@ class RegisterService:
             cmd.entitlement_id, cmd.decision_date, cmd.la_agreed, cmd.icb_agreed,
             cmd.person_involved, list(cmd.reasons), cmd.note,
             cmd.moved_to_suitable_accommodation, cmd.la_agreed_by, cmd.la_agreed_on,
-            cmd.icb_agreed_by, cmd.icb_agreed_on, cmd.carer_involved, cmd.end_date)
+            cmd.icb_agreed_by, cmd.icb_agreed_on, cmd.carer_involved, cmd.end_date,
+            cmd.notice)
         stays = [s for s in (facts.stay(k) for k in ent.qualifying_stays) if s]
         restricted = [s for s in stays if (d := eligibility.qualifying_detention(s))
                       and d.restricted]
@@ -277,7 +278,8 @@ class RegisterService:
             cto_in_force=any(eligibility.cto_in_force(s, cmd.decision_date) for s in stays),
             conditionally_discharged_restricted=any(
                 eligibility.conditionally_discharged(s, cmd.decision_date) for s in restricted),
-            specialist_accommodation=accommodation, reviews=facts.reviews)
+            specialist_accommodation=accommodation, reviews=facts.reviews,
+            notice_from=ruleset.notice_required(cmd.decision_date, self.policy))
         facts.end_decisions.append(decision)
 
     def _merge(self, uow: UnitOfWork, cmd: c.MergePatient, nhs: str) -> list[EntitlementEvent]:

@@ -168,7 +168,7 @@ def plan_operation(resource_id: str, operation: str, data: dict[str, Any],
             la_agreed_by=given["la_agreed_by"], la_agreed_on=given["la_agreed_on"],
             icb_agreed_by=given["icb_agreed_by"], icb_agreed_on=given["icb_agreed_on"],
             carer_involved=given["carer_involved"], end_date=given["end_date"],
-            if_version=version)
+            notice=parameters.written_notice(given), if_version=version)
     elif operation == "reinstate":
         given = parameters.load(parameters.ReinstateParams(), data)
         command = c.ReinstateEntitlement(command_id=_command_id(), nhs_number=nhs,
