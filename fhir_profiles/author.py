@@ -645,7 +645,11 @@ ENTITLEMENT_EVENTS: list[Concept] = [
     ("placement-out-of-area", "Placement out of area", "The person now lives outside the "
      "responsible local authority; responsibility does not move (L2)."),
     ("needs-review", "Needs review", "The register cannot decide safely: an officer must "
-     "review (e.g. N8).")]
+     "review (e.g. N8)."),
+    ("flag-raised", "Flag raised", "A failure the Ombudsman keeps finding was raised on the "
+     "entitlement (O1-O4); the flag code is in the detail."),
+    ("flag-cleared", "Flag cleared", "An Ombudsman flag (O1-O4) was cleared by a change of "
+     "facts (a plan, an assessment, a refund).")]
 
 
 # -- search parameters and operations ----------------------------------------------------------

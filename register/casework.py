@@ -8,7 +8,9 @@ entitlements. Pure: the same facts always give the same casework.
   joint end decisions (D1-D5).
 - **Alerts** (FHIR Flag), each a dated period so history is kept and "active on a day" is a
   comparison: entitled to free s117 aftercare, responsibility disputed, review overdue
-  (R3), no aftercare plan or no care coordinator once aftercare has begun (E2, Sarah's case).
+  (R3), no care coordinator once aftercare has begun (E2), and the failures the Ombudsman
+  keeps finding (RULES.md O1-O4): no plan at discharge, no assessment or s117 meeting in the
+  first-review window, the entitlement not acknowledged, charged for s117 services.
 
 The store keeps an index of tasks and alerts for searches across people; what is shown is
 always derived again from the facts by this module.
@@ -17,9 +19,10 @@ always derived again from the facts by this module.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from typing import Protocol
 
 from register.handlers import stable_id
 from register.model import (
@@ -179,8 +182,16 @@ class AlertCode(StrEnum):
     ENTITLED = "entitled"
     DISPUTED = "responsibility-disputed"
     REVIEW_OVERDUE = "review-overdue"
-    NO_PLAN = "no-aftercare-plan"
+    NO_PLAN = "no-aftercare-plan"  # O1
+    NO_ASSESSMENT = "no-assessment"  # O2
+    NOT_ACKNOWLEDGED = "entitlement-not-acknowledged"  # O3
+    CHARGED = "charged-for-s117"  # O4
     NO_COORDINATOR = "no-care-coordinator"
+
+
+# The Ombudsman's flags (RULES.md O1-O4; O5 is a refusal, not a flag) by their rule.
+OMBUDSMAN: dict[AlertCode, str] = {AlertCode.NO_PLAN: "O1", AlertCode.NO_ASSESSMENT: "O2",
+                                   AlertCode.NOT_ACKNOWLEDGED: "O3", AlertCode.CHARGED: "O4"}
 
 
 @dataclass(frozen=True)
@@ -286,6 +297,11 @@ def _tasks(ent: Entitlement, facts: PersonFacts, policy: LocalityPolicy,
     return out
 
 
+class _MakeAlert(Protocol):
+    def __call__(self, code: AlertCode, since: date, until: date | None, reason: str,
+                 rule_id: str, *key: object) -> Alert: ...
+
+
 def _alerts(ent: Entitlement, facts: PersonFacts, policy: LocalityPolicy) -> list[Alert]:
     la = ent.current.local_authority if ent.current else None
     icb = ent.current.icb if ent.current else None
@@ -319,12 +335,84 @@ def _alerts(ent: Entitlement, facts: PersonFacts, policy: LocalityPolicy) -> lis
         in_force_from = (plan.agreed_on or plan.recorded_on) if plan else None
         if plan is None or (in_force_from and in_force_from > started):
             out.append(alert(AlertCode.NO_PLAN, started, in_force_from,
-                             f"aftercare began on {started} with no aftercare plan in force"
-                             + (f"; plan {plan.id} in force from {in_force_from}"
-                                if plan else ""), "E2", started))
+                             f"entitled from {started} with no aftercare plan recorded on the "
+                             "discharge date" + (f"; plan {plan.id} in force from "
+                                                 f"{in_force_from}" if plan else ""),
+                             "O1", started))
         if plan is not None and plan.care_coordinator is None:
             since = max(started, in_force_from or started)
             out.append(alert(AlertCode.NO_COORDINATOR, since, None,
                              f"aftercare plan {plan.id} names no care coordinator (MHA Code "
                              "of Practice 34.5)", "E2", plan.id))
+    window = policy.for_la(la).first_review_days
+    if ent.started_on is not None:
+        out += _first_window(ent, facts, window, alert)
+    out += _charged(ent, facts, alert)
+    return out
+
+
+def _first_window(ent: Entitlement, facts: PersonFacts, window: int,
+                  alert: _MakeAlert) -> list[Alert]:
+    """O2 and O3, from the day after the first-review window (R1) closes without an
+    assessment or s117 meeting (O2), or without the bodies having recorded anything about
+    the entitlement (O3), until the day one is recorded."""
+    assert ent.started_on is not None
+    closes = ent.started_on + timedelta(days=window)
+    ended = ent.ended_on if ent.ended_on and ent.ended_on <= closes else None
+    if ended:
+        return []
+    mine = [r.on for r in facts.reviews if r.entitlement_id == ent.id and r.on >= ent.planned_on]
+    plans = [p for p in facts.plans if p.entitlement_id == ent.id]
+    assessed = [p.agreed_on or p.recorded_on for p in plans if p.needs]
+    assessment = min((d for d in (*mine, *assessed) if d), default=None)
+    noticed = [*mine, *(p.recorded_on or p.agreed_on for p in plans),
+               *(d.decided_on for d in facts.or_decisions if d.stay_key in ent.qualifying_stays),
+               *(d.opened_on for d in ent.disputes)]
+    acknowledged = min((d for d in noticed if d), default=None)
+    out = []
+    for code, done, what in (
+            (AlertCode.NO_ASSESSMENT, assessment, "no assessment or s117 meeting"),
+            (AlertCode.NOT_ACKNOWLEDGED, acknowledged,
+             "the responsible bodies have not acknowledged the entitlement (no plan, review or "
+             "decision recorded)")):
+        if done is not None and done <= closes:
+            continue
+        until = done or ent.ended_on
+        out.append(alert(code, closes + timedelta(days=1), until,
+                         f"discharged from a qualifying detention on {ent.started_on}: {what} "
+                         f"within {window} days (by {closes})"
+                         + (f"; recorded on {done}" if done else ""),
+                         OMBUDSMAN[code], ent.started_on))
+    return out
+
+
+def _charged(ent: Entitlement, facts: PersonFacts, alert: _MakeAlert) -> list[Alert]:
+    """O4: each charge recorded for services s117 makes free, until refunded in full; and
+    each s117 service moved to Care Act funding in the same placement without an end
+    decision, until moved back or aftercare ends."""
+    out = []
+    for charge in facts.charges:
+        if charge.entitlement_id != ent.id:
+            continue
+        period = f"from {charge.charged_from}" + (f" to {charge.charged_to}"
+                                                  if charge.charged_to else "")
+        refund = (f"; refunded £{charge.refunded_amount:,.2f} on {charge.refunded_on}"
+                  if charge.refunded_amount is not None and charge.refunded_on else "")
+        out.append(alert(AlertCode.CHARGED, charge.charged_from,
+                         charge.refunded_on if charge.refunded else None,
+                         f"charged £{charge.amount:,.2f} for s117 services {period}"
+                         + (f" by {charge.charged_by}" if charge.charged_by else "") + refund,
+                         "O4", "charge", charge.id))
+    moves = sorted((m for m in facts.funding_moves if m.entitlement_id == ent.id),
+                   key=lambda m: m.on)
+    for i, move in enumerate(moves):
+        if move.to_s117:
+            continue
+        back = next((m.on for m in moves[i + 1:] if m.to_s117 and m.line_id == move.line_id
+                     and m.plan_id == move.plan_id), None)
+        out.append(alert(AlertCode.CHARGED, move.on, back or ent.ended_on,
+                         f"service {move.line_id} at {move.provider or 'the same placement'} "
+                         f"moved from s117 to Care Act funding on {move.on} without an end "
+                         "decision, while the person stays in the same placement",
+                         "O4", "move", move.plan_id, move.line_id, move.on))
     return out

@@ -190,6 +190,19 @@ class Charge:
 
 
 @dataclass
+class FundingMove:
+    """O4: an s117 service moved to Care Act funding (or back) in the same placement, as the
+    register saw a plan change: the line, the provider and the day."""
+
+    entitlement_id: str
+    plan_id: str
+    line_id: str
+    provider: str
+    on: date
+    to_s117: bool  # False: moved off s117 (to Care Act); True: moved back
+
+
+@dataclass
 class Reinstatement:
     entitlement_id: str
     on: date
@@ -436,6 +449,7 @@ class PersonFacts:
     plans: list[AftercarePlan] = field(default_factory=list)
     panel_decisions: list[PanelDecision] = field(default_factory=list)
     charges: list[Charge] = field(default_factory=list)  # O4
+    funding_moves: list[FundingMove] = field(default_factory=list)  # O4
     died_on: date | None = None
     merged_into: str | None = None
 
@@ -493,6 +507,23 @@ class Responsibility:
     needs_review: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class FlagPeriod:
+    """An Ombudsman flag (RULES.md O1-O4) on an entitlement, raised from `since` and
+    cleared on `until` (None: still raised); kept on the entitlement so a change of facts
+    that raises or clears one is announced like any other change."""
+
+    key: str
+    code: str
+    rule_id: str
+    since: date
+    until: date | None = None
+    reason: str = ""
+
+    def active_on(self, day: date) -> bool:
+        return self.since <= day and (self.until is None or day < self.until)
+
+
 class EntitlementStatus(StrEnum):
     PLANNED = "planned"  # detained under a qualifying section: aftercare planning (E2)
     ACTIVE = "active"  # left hospital after a qualifying detention (E1, E3, E4)
@@ -524,6 +555,7 @@ class Entitlement:
     needs_review: list[str] = field(default_factory=list)
     disputes: list[Dispute] = field(default_factory=list)  # L5, as recorded
     care_coordinator: str | None = None  # named in the active aftercare plan
+    flags: list[FlagPeriod] = field(default_factory=list)  # O1-O4, set with the casework
 
     def responsibility_on(self, day: date) -> Responsibility | None:
         current = [r for r in self.responsibilities if r.effective_from <= day]

@@ -30,12 +30,21 @@ from register.model import (
     EndDecision,
     Entitlement,
     EntitlementStatus,
+    FlagPeriod,
     FundingBasis,
     PersonFacts,
 )
 from register.nhs_number import require_valid
 from register.ports import HeldCommand, PersonRecord, UnitOfWork
-from register.rules import eligibility, ending, funding, reviews, ruleset
+from register.rules import (
+    charging,
+    eligibility,
+    ending,
+    funding,
+    local_authority,
+    reviews,
+    ruleset,
+)
 from register.rules.entitlements import derive
 from register.rules.local_authority import interim_lead, la_of_address
 from register.rules.ports import LocalityPolicy, RefData
@@ -205,6 +214,7 @@ class RegisterService:
             handlers.not_after(cmd.decided_on, today, "decided_on")
             derived = self._derive(facts)
             stays = derived[-1].qualifying_stays if derived else []
+            self._not_a_move(facts, cmd, derived[-1] if derived else None)
             handlers.record_ordinary_residence(facts, cmd, stays)
         elif isinstance(cmd, c.EndEntitlement):
             self._end(facts, cmd, today)
@@ -218,8 +228,16 @@ class RegisterService:
                 raise RuleViolation("the entitlement was cancelled (its admission was "
                                     "cancelled): a plan cannot be attached to it",
                                     field="entitlement_id")
+            previous = facts.plan(cmd.plan_id) or facts.active_plan(ent.id)
+            before = list(previous.lines) if previous else []
             plan = handlers.record_care_plan(facts, cmd, ent.id, today)
             funding.check_plan(plan, self.refdata)
+            facts.funding_moves += charging.funding_moves(before, plan, today)
+        elif isinstance(cmd, c.RecordCharge):
+            ent, _ = self._entitlement(facts, cmd.entitlement_id)
+            handlers.require_org(cmd.charged_by, "charged_by")
+            charge = charging.record_charge(cmd, ent.id, today)
+            facts.charges = [ch for ch in facts.charges if ch.id != charge.id] + [charge]
         elif isinstance(cmd, c.RecordPanelDecision):
             handlers.record_panel_decision(facts, cmd, today)
         elif isinstance(cmd, c.OpenDispute):
@@ -237,6 +255,22 @@ class RegisterService:
             handlers.update_dispute(facts, cmd, ent.qualifying_stays[-1], today)
         else:
             raise InvalidData(f"unsupported command {type(cmd).__name__}", field="command")
+
+    def _not_a_move(self, facts: PersonFacts, cmd: c.RecordOrdinaryResidence,
+                    latest: Entitlement | None) -> None:
+        """O5: a decision for the latest detention that names the council the person moved
+        to is refused (L2); earlier stays keep their own history."""
+        if latest is None or latest.status in (EntitlementStatus.ENDED,
+                                               EntitlementStatus.CANCELLED):
+            return
+        key = cmd.stay_key or latest.qualifying_stays[-1]
+        stay = facts.stay(key)
+        detention = eligibility.qualifying_detention(stay) if stay else None
+        if stay is None or detention is None or key != latest.qualifying_stays[-1]:
+            return
+        local_authority.refuse_transfer_on_move(
+            facts, stay, detention.on, latest.current.local_authority if latest.current else None,
+            self.refdata.social_services_authority(cmd.la_gss), self.refdata)
 
     def _open_dispute(self, facts: PersonFacts, cmd: c.OpenDispute, today: date) -> None:
         """L5: two or more councils, each known; the interim lead is one of them, by default
@@ -308,7 +342,13 @@ class RegisterService:
                 command_id: str) -> list[EntitlementEvent]:
         facts = record.facts
         residence = la_of_address(facts.current_address(), self.refdata)
-        entitlements, events = diff(record.entitlements, self._derive(facts),
+        derived = self._derive(facts)
+        work = casework.derive(facts, derived, self.policy)
+        for ent in derived:  # the Ombudsman flags travel with the entitlement (O1-O4)
+            ent.flags = [FlagPeriod(a.key, a.code.value, a.rule_id, a.since, a.until, a.reason)
+                         for a in work.alerts
+                         if a.entitlement_id == ent.id and a.code in casework.OMBUDSMAN]
+        entitlements, events = diff(record.entitlements, derived,
                                     old_residence=record.residence_la, residence=residence,
                                     command_id=command_id, today=self._today())
         record.entitlements = entitlements
@@ -317,8 +357,7 @@ class RegisterService:
             e.id: reviews.next_review_due(e, facts.reviews, self.policy)[0]
             for e in entitlements}
         uow.people.save(record, events, command_id)
-        uow.casework.save(record, casework.derive(facts, entitlements, self.policy),
-                          command_id)
+        uow.casework.save(record, work, command_id)
         uow.outbox.add(events)
         return events
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, replace
 from datetime import date
 from typing import TYPE_CHECKING
 
+from register.errors import RuleViolation
 from register.model import (
     AccommodationType,
     Address,
@@ -226,6 +227,29 @@ def with_deeming(found: LaFinding, deemed: LaFinding | None, regime: Regime,
     # A re-detention still ends the old duty and starts a new one (L3, D7) under L7.
     ended = tuple(b for b in found.basis if b.rule_id in ("L3", "D7")) if regime.applies else ()
     return LaFinding(chosen.local_authority, (*ended, *chosen.basis, note), reviews)
+
+
+def refuse_transfer_on_move(facts: PersonFacts, stay: Stay, detained_on: date,
+                            responsible: str | None, decided: str, refdata: RefData) -> None:
+    """O5 (with L2): a decision naming as ordinarily resident the council the person moved
+    to after the detention, rather than where they lived immediately before it, is a
+    request to "transfer the package" on a move, and the s117 duty does not move with the
+    person (LGSCO Worcestershire 24 014 179). A decision that corrects the residence before
+    the detention (any other council) is taken."""
+    if responsible is None or decided == responsible:
+        return
+    before = la_of_address(stay.residence_before or facts.address_on(detained_on), refdata)
+    if before is None or decided == before:
+        return
+    moved_to = {la_of_address(a.address, refdata) for a in facts.addresses
+                if a.valid_from >= detained_on} | {la_of_address(stay.discharge_address, refdata)}
+    if decided in moved_to:
+        raise RuleViolation(
+            f"{_named(decided, refdata)} is where the person moved to after the detention of "
+            f"{detained_on}; they lived in {_named(before, refdata)} immediately before it. A "
+            f"move does not transfer the s117 duty: {_named(responsible, refdata)} keeps it "
+            "(L2). Record ordinary residence only for where the person lived before the "
+            "detention", rule="O5", field="la_gss")
 
 
 def interim_lead(parties: list[str], current_residence_la: str | None,
