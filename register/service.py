@@ -291,10 +291,11 @@ class RegisterService:
         handlers.open_dispute(facts, replace(cmd, parties=tuple(parties)), ent.id, lead, today)
 
     def _end(self, facts: PersonFacts, cmd: c.EndEntitlement, today: date) -> None:
-        ent, _ = self._entitlement(facts, cmd.entitlement_id)
+        # A council file names no entitlement (""): the person's latest.
+        ent, _ = self._entitlement(facts, cmd.entitlement_id or None)
         handlers.not_after(cmd.decision_date, today, "decision-date")
         decision = EndDecision(
-            cmd.entitlement_id, cmd.decision_date, cmd.la_agreed, cmd.icb_agreed,
+            ent.id, cmd.decision_date, cmd.la_agreed, cmd.icb_agreed,
             cmd.person_involved, list(cmd.reasons), cmd.note,
             cmd.moved_to_suitable_accommodation, cmd.la_agreed_by, cmd.la_agreed_on,
             cmd.icb_agreed_by, cmd.icb_agreed_on, cmd.carer_involved, cmd.end_date,
