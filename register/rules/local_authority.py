@@ -124,8 +124,18 @@ def _history_before(facts: PersonFacts, stay: Stay, on: date) -> list[AddressPer
     """The person's addresses before the detention, latest first. The address the trust
     gave at admission leads when it carries an accommodation type or the history does not
     describe it (another postcode): the history then stops there."""
-    history = sorted((a for a in facts.addresses if a.valid_from <= on),
-                     key=lambda a: a.valid_from, reverse=True)
+    history: list[AddressPeriod] = []
+    for period in sorted((a for a in facts.addresses if a.valid_from <= on),
+                         key=lambda a: a.valid_from):
+        last = history[-1].address if history else None
+        # A sender restating the same address without a type (a trust's admission) does
+        # not end the placement a council described.
+        if (last is not None and period.address.accommodation is None
+                and (period.address.postcode, period.address.la_gss)
+                == (last.postcode, last.la_gss)):
+            continue
+        history.append(period)
+    history.reverse()
     given = stay.residence_before
     if given is None:
         return history
