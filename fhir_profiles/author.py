@@ -768,6 +768,8 @@ OPERATIONS = [
                   ("next-review-due", "out", 0, "1", "date", "when the next review is due"),
                   ("review-overdue", "out", 0, "1", "boolean", "the review is overdue (R3)"),
                   ("entitlement", "out", 0, "1", "Reference", "the EpisodeOfCare"),
+                  ("flag", "out", 0, "*", "code", "s117-flag codes in force on the day "
+                   "(the Ombudsman's O1-O4 among them)"),
                   ("as-of", "out", 1, "1", "date", "the day the answer is for")]),
     operation("end-entitlement", "End S117 Entitlement",
               "Record the joint decision to end s117 aftercare; refused under rules D1-D4.",
@@ -803,6 +805,25 @@ OPERATIONS = [
                   ("notice-document", "in", 0, "1", "Attachment", "rule D8: the notice "
                    "(title and url, contentType, hash)"),
                   ("return", "out", 1, "1", "EpisodeOfCare", "the ended entitlement")]),
+    operation("record-charge", "Record a Charge for S117 Services",
+              "The person was charged for services s117 makes free (rule O4): the period, "
+              "the amount and who charged; the same charge-id again records the refund. "
+              "Raises the charged-for-s117 Flag until refunded in full.",
+              ["EpisodeOfCare"], system=False, type_level=False, instance=True,
+              affects_state=True, parameters=[
+                  ("charge-id", "in", 1, "1", "string", "the council's id of the charge"),
+                  ("charged-from", "in", 1, "1", "date", "first day charged"),
+                  ("charged-to", "in", 0, "1", "date", "last day charged (absent: still "
+                   "charged)"),
+                  ("amount", "in", 1, "1", "decimal", "the amount charged, in pounds"),
+                  ("charged-by", "in", 0, "1", "string", "who charged (GSS or ODS code)"),
+                  ("service-line", "in", 0, "1", "string", "the plan's service line charged "
+                   "for"),
+                  ("refunded-amount", "in", 0, "1", "decimal", "the refund with any interest, "
+                   "in pounds"),
+                  ("refunded-on", "in", 0, "1", "date", "when the refund was paid"),
+                  ("note", "in", 0, "1", "string", "free text"),
+                  ("return", "out", 1, "1", "EpisodeOfCare", "the entitlement")]),
     operation("reinstate", "Reinstate S117 Entitlement",
               "Reinstate an ended entitlement whose needs arose again (rule D6).",
               ["EpisodeOfCare"], system=False, type_level=False, instance=True,
@@ -945,7 +966,7 @@ CLINICAL = {
                        ("status", "token", None), ("date", "date", None),
                        ("_lastUpdated", "date", None),
                        *((sp["code"], sp["type"], sp["url"]) for sp in SEARCH_PARAMETERS)],
-                      ["end-entitlement", "reinstate"]),
+                      ["end-entitlement", "reinstate", "record-charge"]),
     "Coverage": (url.FUNDING, ["read", "vread", "history-instance", "search-type"],
                  [("beneficiary", "reference", None)], []),
     "Organization": (url.UKCORE_ORGANIZATION, ["read", "search-type"],

@@ -129,6 +129,23 @@ def written_notice(given: dict[str, Any]) -> WrittenNotice | None:
                          document_hash=document.get("hash"))
 
 
+class RecordChargeParams(Schema):
+    """`EpisodeOfCare/{id}/$record-charge` (rule O4): the person was charged for s117
+    services; the same charge-id again records the refund."""
+
+    charge_id = fields.String(required=True, data_key="charge-id",
+                              validate=validate.Regexp(r"^[A-Za-z0-9\-.]{1,64}$"))
+    charged_from = fields.Date(required=True, data_key="charged-from")
+    charged_to = fields.Date(load_default=None, data_key="charged-to")
+    amount = fields.Decimal(required=True, validate=validate.Range(min=0, min_inclusive=False))
+    charged_by = fields.String(load_default=None, data_key="charged-by")
+    line_id = fields.String(load_default=None, data_key="service-line")
+    refunded_amount = fields.Decimal(load_default=None, data_key="refunded-amount",
+                                     validate=validate.Range(min=0))
+    refunded_on = fields.Date(load_default=None, data_key="refunded-on")
+    note = fields.String(load_default="")
+
+
 class ReinstateParams(Schema):
     """`EpisodeOfCare/{id}/$reinstate`: the day aftercare is needed again, and why."""
 

@@ -169,6 +169,10 @@ def plan_operation(resource_id: str, operation: str, data: dict[str, Any],
             icb_agreed_by=given["icb_agreed_by"], icb_agreed_on=given["icb_agreed_on"],
             carer_involved=given["carer_involved"], end_date=given["end_date"],
             notice=parameters.written_notice(given), if_version=version)
+    elif operation == "record-charge":
+        given = parameters.load(parameters.RecordChargeParams(), data)
+        command = c.RecordCharge(command_id=_command_id(), nhs_number=nhs,
+                                 entitlement_id=resource_id, if_version=version, **given)
     elif operation == "reinstate":
         given = parameters.load(parameters.ReinstateParams(), data)
         command = c.ReinstateEntitlement(command_id=_command_id(), nhs_number=nhs,
@@ -184,6 +188,7 @@ def plan_operation(resource_id: str, operation: str, data: dict[str, Any],
 _CASEWORK: dict[type[c.Command], tuple[str, bool]] = {
     c.EndEntitlement: ("the joint end decision", False),
     c.ReinstateEntitlement: ("a reinstatement", False),
+    c.RecordCharge: ("a charge for s117 services", False),
     c.RecordCarePlan: ("an aftercare plan", False),
     c.RecordReview: ("a review", False),
     c.RecordPanelDecision: ("a panel decision", False),
