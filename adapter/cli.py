@@ -215,6 +215,38 @@ def reviews_overdue(
                                                      local_authority=la, icb=icb), as_of)
 
 
+@app.command("flags")
+def flags_list(
+    la: Annotated[str | None, typer.Option("--la", help="responsible council (GSS)")] = None,
+    icb: Annotated[str | None, typer.Option("--icb", help="responsible ICB (ODS)")] = None,
+    code: Annotated[list[str] | None, typer.Option(
+        "--code", help="only these flags: no-aftercare-plan (O1), no-assessment (O2), "
+                       "entitlement-not-acknowledged (O3), charged-for-s117 (O4)")] = None,
+    on: Annotated[str | None, typer.Option("--date", help="as of YYYY-MM-DD (default today)")]
+    = None,
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+) -> None:
+    """The Ombudsman flags (O1-O4) in force on a caseload, the longest raised first."""
+    from adapter.bootstrap import build
+    from adapter.flags import CODES, flags, print_flags
+
+    unknown = [c for c in code or [] if c not in CODES]
+    if unknown:
+        errors.print(f"[red]error:[/red] --code {unknown[0]!r}: one of {', '.join(CODES)}")
+        raise typer.Exit(2)
+    try:
+        as_of = date.fromisoformat(on) if on else date.today()
+    except ValueError:
+        errors.print(f"[red]error:[/red] --date {on!r} is not YYYY-MM-DD")
+        raise typer.Exit(2) from None
+    register = build(_settings())
+    rows = flags(register, la=la, icb=icb, on=as_of, codes=tuple(code or ()))
+    if as_json:
+        sys.stdout.write(json.dumps([r.to_json() for r in rows], indent=2) + "\n")
+    else:
+        print_flags(console, register, rows, as_of)
+
+
 @queues_app.command("declare")
 def queues_declare(
     definitions: Annotated[Path, typer.Option(help="where to write the RabbitMQ definitions")]
