@@ -58,7 +58,8 @@ def flatten(parameters: dict[str, Any], repeating: frozenset[str]) -> dict[str, 
 
 def load(schema: Schema, parameters: dict[str, Any]) -> dict[str, Any]:
     """Parameters -> checked keyword values; every wrong parameter becomes one issue."""
-    repeating = frozenset(n for n, f in schema.fields.items() if isinstance(f, fields.List))
+    repeating = frozenset(f.data_key or n for n, f in schema.fields.items()
+                          if isinstance(f, fields.List))
     try:
         return schema.load(flatten(parameters, repeating))
     except ValidationError as exc:
