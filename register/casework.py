@@ -192,6 +192,9 @@ class AlertCode(StrEnum):
 # The Ombudsman's flags (RULES.md O1-O4; O5 is a refusal, not a flag) by their rule.
 OMBUDSMAN: dict[AlertCode, str] = {AlertCode.NO_PLAN: "O1", AlertCode.NO_ASSESSMENT: "O2",
                                    AlertCode.NOT_ACKNOWLEDGED: "O3", AlertCode.CHARGED: "O4"}
+# Raised by the first-review window closing rather than by a fact: the scheduler announces
+# them (queues/outbound/scheduler.py); a change of facts announces the rest.
+TIME_DRIVEN = (AlertCode.NO_ASSESSMENT, AlertCode.NOT_ACKNOWLEDGED)
 
 
 @dataclass(frozen=True)

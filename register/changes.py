@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import date
 
+from register.casework import TIME_DRIVEN
 from register.events import EntitlementEvent, EventType
 from register.model import (
     Entitlement,
@@ -15,6 +16,7 @@ from register.model import (
     StatusChange,
 )
 
+_TIME_DRIVEN = frozenset(code.value for code in TIME_DRIVEN)
 _LIVE = (EntitlementStatus.PLANNED, EntitlementStatus.ACTIVE)
 
 
@@ -36,12 +38,15 @@ def _status_event(old: EntitlementStatus | None, new: EntitlementStatus) -> Even
 
 def _flag_changes(old: Entitlement | None, new: Entitlement,
                   today: date) -> list[tuple[EventType, FlagPeriod]]:
-    """Ombudsman flags raised or cleared by this change of facts, as of today. A flag that
-    comes into force later by the passing of time alone (O2, O3) is not announced here."""
+    """Ombudsman flags raised or cleared by this change of facts, as of today. O2 and O3
+    are raised by a window closing, which the scheduler announces
+    (queues/outbound/scheduler.py), so only their clearing is announced here."""
     was = {f.key: f for f in (old.flags if old else []) if f.active_on(today)}
     now = {f.key: f for f in new.flags if f.active_on(today)}
     gone = {f.key: f for f in new.flags if f.key in was and not f.active_on(today)}
-    return [*((EventType.FLAG_RAISED, f) for k, f in now.items() if k not in was),
+    # The scheduler announces O2 and O3 (the first-review window closing), once each.
+    return [*((EventType.FLAG_RAISED, f) for k, f in now.items()
+              if k not in was and f.code not in _TIME_DRIVEN),
             *((EventType.FLAG_CLEARED, gone.get(k, f)) for k, f in was.items() if k not in now)]
 
 

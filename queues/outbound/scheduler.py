@@ -6,6 +6,11 @@ active entitlement whose next review falls due within `S117_REVIEW_NOTICE_DAYS` 
 each exactly once per entitlement and due date. A recorded review moves the due date, so the
 next one is announced in its turn.
 
+With `flags`, it also announces the Ombudsman flags that come into force by the passing of
+time alone (RULES.md O2 and O3, the day after the first-review window closes), once per
+entitlement, flag and day, as `flag-raised`: a change of facts announces the others (and
+every clearing) as it happens (register.changes).
+
 Safe on several machines at once: each event is raised by inserting its `review_notice` row
 (`INSERT .. ON CONFLICT DO NOTHING RETURNING`) and writing the outbox row only if that insert
 returned it, in one transaction. Two schedulers racing for the same notice both try the
@@ -20,15 +25,17 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, exists, insert, select
+from sqlalchemy import and_, exists, insert, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from queues.connection import backoff
 from queues.outbound.processes import short, utcnow
+from register.casework import OMBUDSMAN, TIME_DRIVEN
 from register.events import EntitlementEvent, EventType
 from register.store import codec
+from register.store.casework_tables import CaseworkIndexRow
 from register.store.orm import EntitlementRow, OutboxRow
 from register.store.subscription_tables import ReviewNoticeRow
 
@@ -45,11 +52,12 @@ def london_today() -> date:
 class ReviewScheduler:
     def __init__(self, sessions: sessionmaker[Session], *, notice_days: int = 14,
                  today: Callable[[], date] = london_today,
-                 on_raised: Callable[[int], None] | None = None) -> None:
+                 on_raised: Callable[[int], None] | None = None, flags: bool = False) -> None:
         self.sessions = sessions
         self.notice = timedelta(days=notice_days)
         self.today = today
         self.on_raised = on_raised
+        self.flags = flags
 
     def _claim(self, session: Session, entitlement_id: str, due: date, kind: str) -> bool:
         dialect = session.get_bind().dialect.name
@@ -91,6 +99,40 @@ class ReviewScheduler:
                 raised += 1
         return raised
 
+    def _raise_flags(self, today: date) -> int:
+        """O2 and O3 in force today and not yet announced (notice kind `flag:O2`, due = the
+        day the flag came into force)."""
+        a, e, n = CaseworkIndexRow, EntitlementRow, ReviewNoticeRow
+        raised = 0
+        with self.sessions.begin() as session:
+            for code in TIME_DRIVEN:
+                kind = f"flag:{OMBUDSMAN[code]}"
+                rows = session.execute(select(
+                    e.id, e.status, e.responsible_la, e.responsible_icb, e.paying_icb,
+                    e.residence_la, a.since).join(e, e.id == a.entitlement_id).where(
+                    a.kind == "alert", a.code == code.value, a.since <= today,
+                    or_(a.until.is_(None), a.until > today),
+                    ~exists().where(and_(n.entitlement_id == a.entitlement_id,
+                                         n.due == a.since, n.kind == kind)))
+                    .order_by(a.since, e.id).limit(BATCH)).all()
+                for ent_id, status, la, icb, paying, residence, since in rows:
+                    if not self._claim(session, ent_id, since, kind):
+                        continue
+                    event = EntitlementEvent(
+                        EventType.FLAG_RAISED, ent_id, status, la, icb, residence, since,
+                        f"{OMBUDSMAN[code]} {code.value}: raised on {since}, the first-review "
+                        "window having closed without it being put right",
+                        f"scheduler:{kind}:{ent_id}:{since}", paying_icb=paying, flag=code.value)
+                    outbox_id = session.execute(insert(OutboxRow).values(
+                        event=event.event.value, entitlement_id=ent_id, local_authority=la,
+                        icb=icb, payload=codec.dump(event), created_at=utcnow())
+                        .returning(OutboxRow.id)).scalar_one()
+                    session.execute(n.__table__.update().where(
+                        n.entitlement_id == ent_id, n.due == since, n.kind == kind)
+                        .values(outbox_id=outbox_id))
+                    raised += 1
+        return raised
+
     def run_once(self) -> int:
         """Raise what is due today; the number of events raised."""
         today = self.today()
@@ -101,6 +143,11 @@ class ReviewScheduler:
                 raised += count
                 if count < BATCH:
                     break
+        while self.flags:
+            count = self._raise_flags(today)
+            raised += count
+            if count < BATCH:
+                break
         if raised and self.on_raised is not None:
             self.on_raised(raised)
         return raised

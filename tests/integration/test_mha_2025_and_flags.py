@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from queues.outbound.scheduler import ReviewScheduler
 from register import commands as c
 from register.errors import RuleViolation
 from register.model import (
@@ -144,10 +145,17 @@ def test_d8_shipped_off_the_same_end_needs_no_notice(engine, service, uow):
 
 def test_o1_o2_o3_raised_at_a_late_discharge_and_cleared_by_a_plan_with_events(engine, service):
     """Discharged 2024-05-10 and nothing recorded since: all three flags are in force today
-    and announced; a plan with an assessment clears them, announced too."""
+    and announced, each once; a plan with an assessment clears them, announced too."""
     nhs = synthetic(1905)
     service.handle(admit(nhs))
     service.handle(discharge(nhs))
+    # O1 comes with the discharge; O2 and O3 came with the window's closing (2024-06-22),
+    # which the scheduler announces, once.
+    assert [f for e, f in events(engine, FLAG_EVENTS)] == ["no-aftercare-plan"]
+    scheduler = ReviewScheduler(database.session_factory(engine), today=lambda: TODAY,
+                                flags=True)
+    scheduler.run_once()
+    scheduler.run_once()
     raised = sorted(f for e, f in events(engine, FLAG_EVENTS) if e == "flag-raised")
     assert raised == ["entitlement-not-acknowledged", "no-aftercare-plan", "no-assessment"]
     with Session(engine) as session:
@@ -161,6 +169,23 @@ def test_o1_o2_o3_raised_at_a_late_discharge_and_cleared_by_a_plan_with_events(e
         care_coordinator=c.CareCoordinator("Jo Bloggs", "R1A")))
     cleared = sorted(f for e, f in events(engine, FLAG_EVENTS) if e == "flag-cleared")
     assert cleared == ["entitlement-not-acknowledged", "no-aftercare-plan", "no-assessment"]
+    scheduler.run_once()
+    assert len(events(engine, FLAG_EVENTS)) == 6, "cleared flags are not raised again"
+
+
+def test_o2_o3_the_scheduler_raises_them_the_day_after_the_window_closes(engine, service):
+    nhs = synthetic(1910)
+    service.handle(admit(nhs, day="2026-10-01"))
+    service.handle(discharge(nhs, day="2026-11-10"))  # the window closes 2026-12-22
+    sessions = database.session_factory(engine)
+    ReviewScheduler(sessions, today=lambda: date(2026, 12, 22), flags=True).run_once()
+    assert not [f for e, f in events(engine, FLAG_EVENTS) if f != "no-aftercare-plan"]
+    ReviewScheduler(sessions, today=lambda: date(2026, 12, 23), flags=True).run_once()
+    with Session(engine) as session:
+        raised = {(r.payload["flag"], r.payload["effective"]) for r in session.scalars(
+            select(OutboxRow).where(OutboxRow.event == "flag-raised"))}
+    assert {("no-assessment", "2026-12-23"),
+            ("entitlement-not-acknowledged", "2026-12-23")} <= raised
 
 
 def test_o4_a_charge_raises_the_flag_and_its_full_refund_clears_it(engine, service):
