@@ -7,8 +7,7 @@ from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
 
-from adapter.demo import Case, _line
-from adapter.synthetic import Area
+from adapter.synthetic import Area, Case, _line
 from register import commands as c
 from register.model import AssessedNeed, CareCoordinator, PlanStatus
 from register.nhs_number import synthetic
