@@ -516,7 +516,12 @@ TASK_PARAMETERS: list[Concept] = [
     ("icb-agreed-on", "ICB agreed on", "When the ICB agreed."),
     ("moved-to-suitable-accommodation", "Moved to suitable accommodation",
      "Rule D4: moved from specialist to other suitable accommodation first."),
-    ("end-date", "End date", "The formal date s117 aftercare ended (rule D5).")]
+    ("end-date", "End date", "The formal date s117 aftercare ended (rule D5)."),
+    ("notice-date", "Notice date", "Rule D8: the date of the joint notice in writing."),
+    ("notice-given-by", "Notice given by", "Rule D8: a body giving the notice."),
+    ("notice-method", "Notice method", "Rule D8: how it was given (post, email, in-person, "
+     "portal)."),
+    ("notice-document", "Notice document", "Rule D8: the notice.")]
 
 BUSINESS_STATUSES: list[Concept] = [
     ("due", "Due", "Not yet due."),

@@ -333,15 +333,22 @@ def _alerts(ent: Entitlement, facts: PersonFacts, policy: LocalityPolicy) -> lis
                   "R3", late.due)
             for late in reviews.late_reviews(ent, facts.reviews, policy)]
     started = reviews.last_started(ent)
+    if started is not None and ent.status in (EntitlementStatus.ACTIVE,
+                                              EntitlementStatus.ENDED):
+        # O1 keeps its history once aftercare has ended: it closes then at the latest.
+        plans = [p for p in facts.plans if p.entitlement_id == ent.id
+                 and p.status in (PlanStatus.ACTIVE, PlanStatus.COMPLETED)]
+        in_force_from = min((d for p in plans if (d := p.agreed_on or p.recorded_on)),
+                            default=None)
+        if in_force_from is None or in_force_from > started:
+            until = min((d for d in (in_force_from, ent.ended_on) if d), default=None)
+            out.append(alert(AlertCode.NO_PLAN, started, until,
+                             f"entitled from {started} with no aftercare plan recorded on the "
+                             "discharge date" + (f"; a plan in force from {in_force_from}"
+                                                 if in_force_from else ""), "O1", started))
     if ent.status is EntitlementStatus.ACTIVE and started is not None:
         plan = facts.active_plan(ent.id)
         in_force_from = (plan.agreed_on or plan.recorded_on) if plan else None
-        if plan is None or (in_force_from and in_force_from > started):
-            out.append(alert(AlertCode.NO_PLAN, started, in_force_from,
-                             f"entitled from {started} with no aftercare plan recorded on the "
-                             "discharge date" + (f"; plan {plan.id} in force from "
-                                                 f"{in_force_from}" if plan else ""),
-                             "O1", started))
         if plan is not None and plan.care_coordinator is None:
             since = max(started, in_force_from or started)
             out.append(alert(AlertCode.NO_COORDINATOR, since, None,

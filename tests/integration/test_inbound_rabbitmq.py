@@ -122,14 +122,16 @@ def assert_each_applied_once(net: Networked, sender: TrustEngine, messages: list
     assert net.scalar(select(func.count()).select_from(EntitlementRow)
                       .where(EntitlementRow.status == "active")) == PEOPLE
     # Applied twice would have announced twice: each entitlement planned once, started once,
-    # and flagged once as needing review (E2: discharged with no aftercare plan recorded).
+    # flagged once as needing review (E2: discharged with no aftercare plan recorded) and
+    # the Ombudsman's flag raised once (O1).
     per_event = net.scalar(text("SELECT max(n) FROM (SELECT count(*) AS n FROM outbox "
                                 "GROUP BY entitlement_id, event) AS counts"))
     assert per_event == 1
     with net.engine.connect() as conn:
         rows = conn.execute(select(OutboxRow.event, func.count()).group_by(OutboxRow.event))
         events = {event: count for event, count in rows}
-    assert events == {"planned": PEOPLE, "started": PEOPLE, "needs-review": PEOPLE}
+    assert events == {"planned": PEOPLE, "started": PEOPLE, "needs-review": PEOPLE,
+                      "flag-raised": PEOPLE}
     assert net.scalar(select(func.count()).select_from(HeldRow)) == 0
     assert net.scalar(select(func.count()).select_from(InboundMessageRow)
                       .where(InboundMessageRow.state == "quarantined")) == 0

@@ -6,7 +6,8 @@ out by hand as of TODAY (2026-11-22), first-review window 42 days:
   raised 14 May and cleared 1 Jun.
 - C: home 10 Jun with a plan agreed that day (no O1) but no assessment: O2 in force since
   23 Jul; the plan reached the register today, so O3 (since 23 Jul) cleared today.
-- D: ended; E: section 2 only."""
+- D: home 10 Feb with no plan (O1), reviewed in time, aftercare ended 1 Sep: O1 closed then.
+- E: section 2 only."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from tests.unit.test_reports import register, rows  # noqa: F401 (the fixture)
 
 def test_o1_o4_flags_in_force_raised_cleared_and_long_standing(register: Register):  # noqa: F811
     assert rows(register, "ombudsman-flags") == {
-        "O1 no plan at discharge": (2, 2, 0, 2),
+        "O1 no plan at discharge": (2, 3, 1, 2),
         "O2 no assessment in the first-review window": (1, 2, 1, 1),
         "O3 entitlement not acknowledged": (0, 2, 2, 0),
         "O4 charged for s117 services": (0, 0, 0, 0)}
