@@ -354,45 +354,53 @@ def _alerts(ent: Entitlement, facts: PersonFacts, policy: LocalityPolicy) -> lis
             out.append(alert(AlertCode.NO_COORDINATOR, since, None,
                              f"aftercare plan {plan.id} names no care coordinator (MHA Code "
                              "of Practice 34.5)", "E2", plan.id))
-    window = policy.for_la(la).first_review_days
-    if ent.started_on is not None:
-        out += _first_window(ent, facts, window, alert)
+    out += _first_window(ent, facts, policy.for_la(la).first_review_days, alert)
     out += _charged(ent, facts, alert)
     return out
 
 
 def _first_window(ent: Entitlement, facts: PersonFacts, window: int,
                   alert: _MakeAlert) -> list[Alert]:
-    """O2 and O3, from the day after the first-review window (R1) closes without an
-    assessment or s117 meeting (O2), or without the bodies having recorded anything about
-    the entitlement (O3), until the day one is recorded."""
-    assert ent.started_on is not None
-    closes = ent.started_on + timedelta(days=window)
-    ended = ent.ended_on if ent.ended_on and ent.ended_on <= closes else None
-    if ended:
-        return []
-    mine = [r.on for r in facts.reviews if r.entitlement_id == ent.id and r.on >= ent.planned_on]
+    """O2 and O3 for each discharge that began aftercare (after a re-detention too, when
+    the duty may have moved, L3): from the day after its first-review window (R1) closes
+    without an assessment or s117 meeting (O2), or without the bodies having recorded
+    anything about the entitlement since the detention (O3), until the day one is
+    recorded, or the period of aftercare ends first."""
     plans = [p for p in facts.plans if p.entitlement_id == ent.id]
-    assessed = [p.agreed_on or p.recorded_on for p in plans if p.needs]
-    assessment = min((d for d in (*mine, *assessed) if d), default=None)
-    noticed = [*mine, *(p.recorded_on or p.agreed_on for p in plans),
+    reviews_held = [r.on for r in facts.reviews if r.entitlement_id == ent.id]
+    assessed = [d for p in plans if p.needs and (d := p.agreed_on or p.recorded_on)]
+    noticed = [*reviews_held, *(d for p in plans if (d := p.recorded_on or p.agreed_on)),
                *(d.decided_on for d in facts.or_decisions if d.stay_key in ent.qualifying_stays),
                *(d.opened_on for d in ent.disputes)]
-    acknowledged = min((d for d in noticed if d), default=None)
-    out = []
-    for code, done, what in (
-            (AlertCode.NO_ASSESSMENT, assessment, "no assessment or s117 meeting"),
-            (AlertCode.NOT_ACKNOWLEDGED, acknowledged,
-             "the responsible bodies have not acknowledged the entitlement (no plan, review or "
-             "decision recorded)")):
-        if done is not None and done <= closes:
+    out: list[Alert] = []
+    history = ent.status_history
+    detained = ent.planned_on
+    for i, change in enumerate(history):
+        if change.status is EntitlementStatus.PLANNED:
+            detained = change.on
+        if change.status is not EntitlementStatus.ACTIVE or "D6" in change.rule_ids:
+            continue  # a reinstatement is not a discharge
+        started = change.on
+        closes = started + timedelta(days=window)
+        over = next((c.on for c in history[i + 1:] if c.status is not EntitlementStatus.ACTIVE),
+                    None)
+        if over is not None and over <= closes:
             continue
-        until = done or ent.ended_on
-        out.append(alert(code, closes + timedelta(days=1), until,
-                         f"discharged from a qualifying detention on {ent.started_on}: {what} "
-                         f"within {window} days (by {closes})"
-                         + (f"; recorded on {done}" if done else ""),
-                         OMBUDSMAN[code], ent.started_on))
+        for code, dates, what in (
+                (AlertCode.NO_ASSESSMENT, [*reviews_held, *assessed],
+                 "no assessment or s117 meeting"),
+                (AlertCode.NOT_ACKNOWLEDGED, noticed,
+                 "the responsible bodies have not acknowledged the entitlement (no plan, "
+                 "review or decision recorded)")):
+            done = min((d for d in dates if d >= detained), default=None)
+            if done is not None and done <= closes:
+                continue
+            until = min((d for d in (done, over) if d), default=None)
+            out.append(alert(code, closes + timedelta(days=1), until,
+                             f"discharged from a qualifying detention on {started}: {what} "
+                             f"within {window} days (by {closes})"
+                             + (f"; recorded on {done}" if done else ""),
+                             OMBUDSMAN[code], started))
     return out
 
 

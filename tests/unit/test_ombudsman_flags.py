@@ -180,3 +180,18 @@ def test_a_flag_that_only_comes_into_force_later_is_not_announced_now():
                              residence=None, command_id="c1", today=date(2023, 3, 10))
     assert not [e for e in events if e.event in (EventType.FLAG_RAISED,
                                                   EventType.FLAG_CLEARED)]
+
+
+def test_o2_o3_each_discharge_after_a_redetention_has_its_own_window():
+    """Reviewed after the first discharge; detained again (L3: the duty may have moved) and
+    discharged on 2024-09-01 with nothing recorded since: O2 and O3 for that discharge."""
+    first = stay("A", "2023-01-10", ("03", "2023-01-10"), discharged="2023-03-01")
+    again = stay("B", "2024-03-01", ("03", "2024-03-01"), discharged="2024-09-01", trust="RNZ")
+    facts = person(first, again)
+    [ent] = derive(facts, RD, POLICY)
+    facts.reviews.append(Review(ent.id, date(2023, 3, 20)))
+    second_closes = date(2024, 9, 1) + timedelta(days=42)
+    for code in (AlertCode.NO_ASSESSMENT, AlertCode.NOT_ACKNOWLEDGED):
+        [flag] = flags(facts, code)
+        assert (flag.since, flag.until) == (second_closes + timedelta(days=1), None), code
+        assert "2024-09-01" in flag.reason
