@@ -474,6 +474,13 @@ class PersonFacts:
     def current_address(self) -> Address | None:
         return max(self.addresses, key=lambda a: a.valid_from).address if self.addresses else None
 
+    def age_on(self, day: date) -> int | None:
+        """Age in whole years on `day` (E6; under 18 for L7), if the date of birth is known."""
+        born = self.date_of_birth
+        if born is None:
+            return None
+        return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
+
     def gp_on(self, day: date) -> str | None:
         current = [g for g in self.gp_registrations if g.valid_from <= day]
         return max(current, key=lambda g: g.valid_from).practice_ods if current else None

@@ -97,7 +97,7 @@ def _first_determination(facts: PersonFacts, stay: Stay, detention: QualifyingDe
                  local_authority.ordinary_residence(facts, stay, detention, refdata), None,
                  refdata, policy)
     nhs = rules.nhs_rule(facts, stay, detention, refdata)
-    age = _age(facts.date_of_birth, detention.on)
+    age = facts.age_on(detention.on)
     young = (applied("E6", f"aged {age} when detained: children and young people are "
                            "entitled on the same terms"),) if age is not None and age < 18 else ()
     return Responsibility(
@@ -107,12 +107,6 @@ def _first_determination(facts: PersonFacts, stay: Stay, detention: QualifyingDe
         paying_icb=nhs.paying_icb,
         basis=(*detention.basis, *young, *la.basis, *nhs.basis),
         needs_review=(*detention.needs_review, *la.needs_review, *nhs.needs_review))
-
-
-def _age(born: date | None, on: date) -> int | None:
-    if born is None:
-        return None
-    return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
 
 
 def _redetermination(facts: PersonFacts, stay: Stay, detention: QualifyingDetention,

@@ -110,12 +110,6 @@ def _nation(address: Address, refdata: RefData) -> str | None:
     return _NATIONS.get(code[0]) if code else None
 
 
-def _age_on(born: date | None, on: date) -> int | None:
-    if born is None:
-        return None
-    return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
-
-
 def _where(period: AddressPeriod) -> str:
     return f"{period.address.postcode or 'an address'} from {period.valid_from}"
 
@@ -175,7 +169,7 @@ def deemed_residence(facts: PersonFacts, stay: Stay, detention: QualifyingDetent
             return LaFinding(la, (*steps, applied(
                 "L7", f"before that, living at {_where(period)} in "
                       f"{_named(la, refdata)}: deemed ordinarily resident there")))
-        age = _age_on(facts.date_of_birth, period.valid_from)
+        age = facts.age_on(period.valid_from)
         first_placer = address.placed_by or first_placer
         if age is not None and age < 18:
             steps.append(applied("L7", f"aged {age} at {_where(period)} ({kind.value} "
