@@ -24,6 +24,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Protocol
 
+from register.events import EntitlementEvent, EventType
 from register.handlers import stable_id
 from register.model import (
     FINAL_OUTCOMES,
@@ -195,6 +196,20 @@ OMBUDSMAN: dict[AlertCode, str] = {AlertCode.NO_PLAN: "O1", AlertCode.NO_ASSESSM
 # Raised by the first-review window closing rather than by a fact: the scheduler announces
 # them (queues/outbound/scheduler.py); a change of facts announces the rest.
 TIME_DRIVEN = (AlertCode.NO_ASSESSMENT, AlertCode.NOT_ACKNOWLEDGED)
+
+
+def window_closed_event(code: AlertCode, entitlement_id: str, status: str,
+                        local_authority: str | None, icb: str | None, paying_icb: str | None,
+                        residence_la: str | None, since: date) -> EntitlementEvent:
+    """The `flag-raised` event of O2 or O3 on the day the first-review window closed; its
+    command id names the entitlement, flag and day, so each is raised once."""
+    rule = OMBUDSMAN[code]
+    return EntitlementEvent(
+        EventType.FLAG_RAISED, entitlement_id, status, local_authority, icb, residence_la,
+        since, f"{rule} {code.value}: raised on {since}, the first-review window having "
+               "closed without it being put right",
+        f"scheduler:flag:{rule}:{entitlement_id}:{since}", paying_icb=paying_icb,
+        flag=code.value)
 
 
 @dataclass(frozen=True)
