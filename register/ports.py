@@ -107,6 +107,9 @@ class Inbox(Protocol):
     def claim(self, command_id: str, kind: str) -> str | None:
         """Record the id as applied; if it was already recorded, return its outcome."""
 
+    def preclaim(self, commands: list[tuple[str, str]]) -> None:
+        """Claim the ids (id, kind) of a batch applied all or nothing, together."""
+
     def record(self, command_id: str, kind: str, outcome: str, detail: str = "") -> None: ...
 
     def forget(self, command_id: str) -> None:

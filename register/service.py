@@ -126,6 +126,9 @@ class RegisterService:
         results: list[list[Outcome] | CommandRefused] = []
         with self._uow() as uow:
             uow.people.preload([cmd.nhs_number for cmds in groups for cmd in cmds])
+            if not savepoints:  # all or nothing: the ids can be claimed together
+                uow.inbox.preclaim([(cmd.command_id, type(cmd).__name__)
+                                    for cmds in groups for cmd in cmds])
             for number, cmds in enumerate(groups):
                 try:
                     with uow.savepoint() if savepoints else contextlib.nullcontext():
