@@ -74,12 +74,20 @@ class Processor:
                 decoded.append((i, found))
         results: dict[int, Result] = {}
         if len(decoded) > 1:
+            stored: set[str] | None = None  # the batch's messages the store holds
+
             def bookkeeping(uow: UnitOfWork, number: int, outcomes: list[Outcome]) -> None:
+                nonlocal stored
+                session = cast(SqlUnitOfWork, uow).session
+                if stored is None:
+                    stored = store.stored_keys(session, [d.message_key for _, d in decoded])
                 i, d = decoded[number]
                 held = [o for o in outcomes if o.status == "held"]
-                store.record_outcome(cast(SqlUnitOfWork, uow).session, envelopes[i],
-                                     d.message_key, d.sender, [o.command_id for o in held],
-                                     "; ".join(dict.fromkeys(o.reason for o in held)))
+                store.record_outcome(session, envelopes[i], d.message_key, d.sender,
+                                     [o.command_id for o in held],
+                                     "; ".join(dict.fromkeys(o.reason for o in held)),
+                                     stored=d.message_key in stored)
+                stored.add(d.message_key)  # held now: a later message with its key updates
             try:
                 applied = self.service.handle_each([d.commands for _, d in decoded],
                                                    alongside=bookkeeping)
