@@ -94,8 +94,7 @@ def import_fhir(
 
 def _bulk_import(file: Path, channel: str, trust: str, unit: int, restart: bool) -> None:
     from adapter import bulk_import
-    from adapter.bootstrap import build
-    from queues.inbound.decoders import Decoders
+    from adapter.bootstrap import build, decoders
     from queues.inbound.processor import Processor
 
     if not file.exists():
@@ -104,7 +103,7 @@ def _bulk_import(file: Path, channel: str, trust: str, unit: int, restart: bool)
         fail("--unit must be at least 1")
     config = settings()
     register = build(config)
-    processor = Processor(register.service, register.sessions, Decoders(config))
+    processor = Processor(register.service, register.sessions, decoders(config))
     with progress_bar() as bar:
         task = bar.add_task(f"importing {file.name}", total=None)
         report = bulk_import.run(processor, file, channel, trust, unit=unit, restart=restart,

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select
 
-from adapter import bulk_import, config
+from adapter import bulk_import
 from queues.inbound import store
 from queues.inbound.decoders import Decoders
 from queues.inbound.processor import Processor
@@ -52,8 +52,7 @@ def processor(engine: Engine, tmp_path: Path) -> Processor:
     sessions = database.session_factory(engine)
     service = RegisterService(lambda: SqlUnitOfWork(sessions), SqlRefData(sessions),
                               today=lambda: TODAY)
-    settings = config.from_env({"S117_TRUST_PROFILES": str(tmp_path)})
-    return Processor(service, sessions, Decoders(settings))
+    return Processor(service, sessions, Decoders(tmp_path))
 
 
 def count(engine: Engine, query) -> int:  # type: ignore[no-untyped-def]

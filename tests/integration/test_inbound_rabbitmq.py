@@ -327,8 +327,7 @@ def test_a_worker_dying_before_its_batch_commits_has_the_batch_applied_once(  # 
             delivery_mode=2), mandatory=True)
     connection.close()
 
-    from adapter import config
-    from queues.inbound.worker import Worker
+    from adapter import bootstrap, config
     from register.store.uow import SqlUnitOfWork
     batches: list[int] = []
     real_commit = SqlUnitOfWork.commit
@@ -340,7 +339,7 @@ def test_a_worker_dying_before_its_batch_commits_has_the_batch_applied_once(  # 
         real_commit(uow)
     monkeypatch.setattr(SqlUnitOfWork, "commit", dying)
     settings = config.from_env(net.env)
-    first = Worker(settings, prefetch=50, batch=50)
+    first = bootstrap.worker(settings, index=0, count=1, prefetch=50, batch=50)
     with pytest.raises(Crash):
         first._serve(None)
     first._drop_connection()  # the connection goes: its unacknowledged deliveries return
@@ -348,7 +347,7 @@ def test_a_worker_dying_before_its_batch_commits_has_the_batch_applied_once(  # 
     assert net.applied() == 0
 
     monkeypatch.setattr(SqlUnitOfWork, "commit", real_commit)
-    second = Worker(settings, prefetch=50, batch=50)
+    second = bootstrap.worker(settings, index=0, count=1, prefetch=50, batch=50)
     expected = len(people) * 3  # an admission is two commands, a discharge one
     second._serve(lambda: net.applied() >= expected)
     second._drop_connection()
