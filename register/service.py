@@ -8,6 +8,7 @@ received is held and retried after every later command for the same person.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -18,6 +19,7 @@ from register import commands as c
 from register.changes import diff
 from register.errors import (
     CommandRefused,
+    ConcurrencyConflict,
     InvalidData,
     NotFound,
     RegisterError,
@@ -108,6 +110,57 @@ class RegisterService:
                 alongside(uow, outcomes)
             uow.commit()
         return outcomes
+
+    def handle_each(self, groups: list[list[c.Command]],
+                    alongside: Callable[[UnitOfWork, int, list[Outcome]], None] | None = None
+                    ) -> list[list[Outcome] | CommandRefused]:
+        """Apply several groups of commands (a worker's batch of inbound messages, a bulk
+        load) in one transaction, each group as if it were its own: a refused group changes
+        nothing and the others stay, in their order. Returns each group's outcomes or its
+        refusal. `alongside(uow, group, outcomes)` writes the caller's bookkeeping with the
+        group. Raises ConcurrencyConflict (nothing kept) if another process changed a person
+        meanwhile: the caller retries.
+
+        Refusals are rare, so the batch first runs without savepoints (each costs two round
+        trips); if a group is refused, that attempt is rolled back and the batch runs again
+        with a savepoint around each group, so the refused one is undone alone."""
+        try:
+            return self._handle_each(groups, alongside, savepoints=False)
+        except CommandRefused:
+            return self._handle_each(groups, alongside, savepoints=True)
+
+    def _handle_each(self, groups: list[list[c.Command]],
+                     alongside: Callable[[UnitOfWork, int, list[Outcome]], None] | None,
+                     savepoints: bool) -> list[list[Outcome] | CommandRefused]:
+        results: list[list[Outcome] | CommandRefused] = []
+        with self._uow() as uow:
+            uow.people.preload([cmd.nhs_number for cmds in groups for cmd in cmds])
+            if not savepoints:  # all or nothing: the ids can be claimed together
+                uow.inbox.preclaim([(cmd.command_id, type(cmd).__name__)
+                                    for cmds in groups for cmd in cmds])
+            for number, cmds in enumerate(groups):
+                try:
+                    with uow.savepoint() if savepoints else contextlib.nullcontext():
+                        outcomes = []
+                        for index, cmd in enumerate(cmds):
+                            try:
+                                outcomes.append(self._handle(uow, cmd))
+                            except StaleVersion as exc:
+                                raise CommandRefused(index, exc) from exc
+                            except ConcurrencyConflict:
+                                raise
+                            except RegisterError as exc:
+                                raise CommandRefused(index, exc) from exc
+                        if alongside is not None:
+                            alongside(uow, number, outcomes)
+                except CommandRefused as refused:
+                    if not savepoints:
+                        raise
+                    results.append(refused)
+                    continue
+                results.append(outcomes)
+            uow.commit()
+        return results
 
     def release_held(self, command_ids: list[str],
                      alongside: Callable[[UnitOfWork, list[HeldCommand]], None] | None = None

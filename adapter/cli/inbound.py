@@ -39,7 +39,7 @@ def worker(
     prefetch: Annotated[int, typer.Option(help="unacknowledged messages per partition")]
     = 50,
     batch: Annotated[int, typer.Option(help="waiting messages applied per transaction")]
-    = 20,
+    = 100,
 ) -> None:
     """Consume the inbound partition queues and apply each message once, in order per
     person (networked mode)."""
