@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from adapter import config
+from adapter.federation_cli import federation_app
 from register.errors import RegisterError
 
 app = typer.Typer(help="Shared regional register of Section 117 aftercare.",
@@ -45,6 +46,7 @@ token_app = typer.Typer(help="Bearer tokens for development and tests (productio
 app.add_typer(token_app, name="token")
 pages_app = typer.Typer(help="The staff web pages.", no_args_is_help=True)
 app.add_typer(pages_app, name="pages")
+app.add_typer(federation_app, name="federation")
 console = Console()
 errors = Console(stderr=True)
 
