@@ -17,6 +17,7 @@ import subprocess
 from typing import Any
 
 from queues import topology
+from register.errors import InvalidData
 
 EXCHANGE = "s117.federation"
 QUEUE = "s117.federation.in"
@@ -66,8 +67,11 @@ def definitions(region: str, peers: dict[str, str], vhost: str = topology.VHOST
 
 
 def _rabbitmqctl(*args: str) -> None:
-    subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, text=True,
-                   timeout=60)
+    done = subprocess.run(["rabbitmqctl", "-q", *args], capture_output=True, text=True,
+                          timeout=60)
+    if done.returncode != 0:
+        raise InvalidData(f"rabbitmqctl {args[0]} failed: "
+                          f"{(done.stderr or done.stdout).strip()[:500]}", field="link")
 
 
 def link(vhost: str, peer: str, uri: str) -> None:
