@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from register.commands import Command
@@ -39,3 +40,13 @@ class SqlReplicas:
         self.session.add(FederationCommandRow(
             command_id=command.command_id, owner_region=owner, kind=type(command).__name__,
             payload=codec.dump(command), state=FORWARDED, detail="", created_at=_now()))
+
+
+def replica_owners(session: Session, person_ids: list[int]) -> dict[int, str]:
+    """The owning register of each of these people held here as a replica."""
+    found: dict[int, str] = {}
+    for start in range(0, len(person_ids), 1000):
+        rows = session.execute(select(ReplicaRow.person_id, ReplicaRow.owner_region)
+                               .where(ReplicaRow.person_id.in_(person_ids[start:start + 1000])))
+        found.update({person_id: owner for person_id, owner in rows})
+    return found

@@ -154,7 +154,8 @@ def test_herefordshire_writes_on_the_replica_and_the_owner_applies_them(
                   period={"end": "2026-11-18"},
                   inputs=[param("attendee", valueString="Dee Patel (care coordinator)"),
                           param("person-involved", valueBoolean=True)],
-                  outputs=[param("outcome", valueString="settled; plan continues")])
+                  outputs=[param("outcome", valueString="settled; plan continues"),
+                           param("needs-arise-from-disorder", valueBoolean=True)])
     sent = requests.post(f"{midlands.base}/Task", json=review, headers=la, timeout=30)
     assert sent.status_code == 202, sent.text
 
