@@ -55,8 +55,25 @@ class Region:
     cwd: Path
     database_url: str
     vhost: str
+    link_user: str = ""
+    link_password: str = ""
     processes: dict[str, Service] = field(default_factory=dict)
     base: str = ""
+
+    @property
+    def link_url(self) -> str:
+        """What a peer's federation upstream connects to, to read this register's sends."""
+        return (f"amqp://{self.link_user}:{self.link_password}@127.0.0.1:5672/"
+                f"{urllib.parse.quote(self.vhost, safe='')}")
+
+    def let_links_in(self) -> None:
+        rabbitmqctl("set_permissions", "-p", self.vhost, self.link_user, ".*", ".*", ".*")
+
+    def shut_links_out(self) -> None:
+        """A partition: the peers' links lose their connection and cannot come back; what
+        this register sends them waits in the plugin's queue on this side."""
+        rabbitmqctl("clear_permissions", "-p", self.vhost, self.link_user)
+        rabbitmqctl("close_all_user_connections", self.link_user, "partition (test)")
 
     @property
     def amqp_url(self) -> str:
@@ -131,7 +148,14 @@ def regions(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Regi
             vhost = f"s117_fed_{code}_{uuid.uuid4().hex[:8]}"
             rabbitmqctl("add_vhost", vhost)
             rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
-            region = Region(code, tmp_path_factory.mktemp(code), _database(), vhost)
+            region = Region(code, tmp_path_factory.mktemp(code), _database(), vhost,
+                            link_user=f"{vhost}_link", link_password=uuid.uuid4().hex)
+            # The peers' links read this register's virtual host as their own user, so an
+            # outage can be made by shutting that user out (as a firewall would).
+            subprocess.run(["rabbitmqctl", "-q", "add_user", region.link_user],
+                           input=region.link_password, text=True, check=True,
+                           capture_output=True, timeout=60)
+            region.let_links_in()
             made[code] = region
             prepared_engine(region.database_url)
             postcodes = region.cwd / "london-postcodes.csv"
@@ -143,7 +167,7 @@ def regions(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Regi
         for code, region in made.items():
             for peer_code, peer in made.items():
                 if peer_code != code:
-                    done = region.s117("federation", "link", peer_code, peer.amqp_url)
+                    done = region.s117("federation", "link", peer_code, peer.link_url)
                     assert done.returncode == 0, done.stderr + done.stdout
         for region in made.values():
             region.serving()
@@ -158,6 +182,8 @@ def regions(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Regi
                 process.stop()
         for region in made.values():
             subprocess.run(["rabbitmqctl", "-q", "delete_vhost", region.vhost],
+                           capture_output=True, timeout=60)
+            subprocess.run(["rabbitmqctl", "-q", "delete_user", region.link_user],
                            capture_output=True, timeout=60)
             _drop(region.database_url)
 
