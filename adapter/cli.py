@@ -234,10 +234,10 @@ def queues_declare(
         raise typer.Exit(2)
     connection = connect(settings.amqp_url, "queues declare", give_up_after=30)
     try:
-        declared = topology.declare(connection.channel())
+        declared = topology.declare(connection.channel(), region=settings.region)
     finally:
         connection.close()
-    topology.write(definitions)
+    topology.write(definitions, region=settings.region)
     console.print(f"declared {len(declared['exchanges'])} exchanges, "
                   f"{len(declared['queues'])} queues and {len(declared['bindings'])} "
                   f"bindings; wrote {definitions}")

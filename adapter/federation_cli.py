@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -40,6 +41,8 @@ def peers() -> None:
 def link(
     peer: Annotated[str, typer.Argument(help="the peer register's region code, e.g. Y56")],
     uri: Annotated[str, typer.Argument(help="AMQP URI of the peer's broker and virtual host")],
+    definitions: Annotated[Path | None, typer.Option(
+        help="also add the link to this RabbitMQ definitions file (password masked)")] = None,
 ) -> None:
     """Link this register to a peer: declare s117.federation and its queue here, and a
     federation upstream to the peer's broker with the policy that federates the exchange
@@ -50,6 +53,10 @@ def link(
         vhost = federation.link(config.from_env(), peer, uri)
     except RegisterError as exc:
         _fail(exc)
+    if definitions is not None:
+        from queues.federation.topology import write_links
+
+        write_links(definitions, {peer: uri}, vhost)
     console.print(f"linked: {peer} -> virtual host {vhost} (federation upstream s117-{peer})")
 
 

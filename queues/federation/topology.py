@@ -14,14 +14,17 @@ from __future__ import annotations
 
 import json
 import subprocess
+import urllib.parse
+from pathlib import Path
 from typing import Any
 
 from queues import topology
 from register.errors import InvalidData
 
-EXCHANGE = "s117.federation"
-QUEUE = "s117.federation.in"
+EXCHANGE = topology.FEDERATION
+QUEUE = topology.FEDERATION_IN
 POLICY = "s117-federation"
+PATTERN = "^" + EXCHANGE.replace(".", "\\.") + "$"  # this exchange only
 
 
 def upstream_name(region: str) -> str:
@@ -47,23 +50,38 @@ def policy_value() -> dict[str, Any]:
     return {"federation-upstream-set": "all"}
 
 
-def definitions(region: str, peers: dict[str, str], vhost: str = topology.VHOST
-                ) -> dict[str, Any]:
-    """The same in RabbitMQ's definitions format (`parameters`, `policies`, exchange, queue,
-    binding), to merge into `queues/definitions.json` for one register."""
+def link_definitions(peers: dict[str, str], vhost: str = topology.VHOST) -> dict[str, Any]:
+    """The links in RabbitMQ's definitions format (`parameters`, `policies`), to add to this
+    register's definitions file; the peers' URIs without their passwords (a definitions
+    file is kept in version control; the broker keeps the real ones)."""
     return {
-        "exchanges": [{"name": EXCHANGE, "vhost": vhost, "type": "topic", "durable": True,
-                       "auto_delete": False, "internal": False, "arguments": {}}],
-        "queues": [{"name": QUEUE, "vhost": vhost, "durable": True, "auto_delete": False,
-                    "arguments": topology.quorum_arguments(single_active=True)}],
-        "bindings": [{"source": EXCHANGE, "vhost": vhost, "destination": QUEUE,
-                      "destination_type": "queue", "routing_key": region, "arguments": {}}],
         "parameters": [{"vhost": vhost, "component": "federation-upstream",
-                        "name": upstream_name(peer), "value": upstream_value(uri)}
+                        "name": upstream_name(peer), "value": upstream_value(masked(uri))}
                        for peer, uri in sorted(peers.items())],
-        "policies": [{"vhost": vhost, "name": POLICY, "pattern": f"^{EXCHANGE}$",
+        "policies": [{"vhost": vhost, "name": POLICY, "pattern": PATTERN,
                       "apply-to": "exchanges", "priority": 10,
                       "definition": policy_value()}] if peers else []}
+
+
+def masked(uri: str) -> str:
+    parts = urllib.parse.urlsplit(uri)
+    if parts.password is None:
+        return uri
+    netloc = parts.netloc.replace(f":{parts.password}@", ":********@", 1)
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+
+
+def write_links(path: Path, peers: dict[str, str], vhost: str) -> None:
+    """Add these links to a definitions file (replacing the same upstreams and the policy)."""
+    found: dict[str, Any] = json.loads(path.read_text(encoding="utf-8")) \
+        if path.is_file() else {}
+    ours = link_definitions(peers, vhost)
+    names = {p["name"] for p in ours["parameters"]}
+    found["parameters"] = [p for p in found.get("parameters", [])
+                           if p.get("name") not in names] + ours["parameters"]
+    found["policies"] = [p for p in found.get("policies", [])
+                         if p.get("name") != POLICY] + ours["policies"]
+    path.write_text(json.dumps(found, indent=2) + "\n", encoding="utf-8")
 
 
 def _rabbitmqctl(*args: str) -> None:
@@ -81,7 +99,7 @@ def link(vhost: str, peer: str, uri: str) -> None:
     _rabbitmqctl("set_parameter", "-p", vhost, "federation-upstream", upstream_name(peer),
                  json.dumps(upstream_value(uri)))
     _rabbitmqctl("set_policy", "-p", vhost, "--apply-to", "exchanges", "--priority", "10",
-                 POLICY, f"^{EXCHANGE.replace('.', chr(92) + '.')}$",
+                 POLICY, PATTERN,
                  json.dumps(policy_value()))
 
 
