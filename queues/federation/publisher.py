@@ -25,6 +25,7 @@ from register.federation.routing import RoutingTable
 from register.ports import PersonRecord
 from register.store import codec
 from register.store import federation as store
+from register.store.dialect import utcnow
 from register.store.uow import Appends, SqlPeople
 
 log = logging.getLogger("s117.federation")
@@ -114,7 +115,7 @@ class Publisher:
                 return 0
             self.sender.send([messages.command(
                 row.owner_region, codec.load_command(row.kind, row.payload)) for row in rows])
-            stamp = store.now()
+            stamp = utcnow()
             for row in rows:
                 row.sent_at = stamp
         return len(rows)

@@ -4,11 +4,12 @@ forwarded commands with their answers (tables in federation_tables.py)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from register.store.dialect import utcnow
 from register.store.federation_tables import (
     FederationCommandRow,
     FederationCursorRow,
@@ -20,10 +21,6 @@ from register.store.orm import EntitlementRow, OutboxRow, PersonRow
 from register.store.replicas import FORWARDED
 
 CURSOR = "outbox"
-
-
-def now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def lock_cursor(session: Session) -> FederationCursorRow:
@@ -60,7 +57,7 @@ def next_events(session: Session, cursor: FederationCursorRow, limit: int
 
 
 def record_sent(session: Session, sent: list[tuple[str, int, datetime]]) -> None:
-    stamp = now()
+    stamp = utcnow()
     for region, event_number, committed_at in sent:
         session.add(FederationSentRow(region=region, outbox_id=event_number,
                                       committed_at=committed_at, sent_at=stamp))
@@ -79,7 +76,7 @@ def answer(session: Session, command_id: str, outcome: str, rule: str | None,
     done = session.execute(update(FederationCommandRow)
                            .where(FederationCommandRow.command_id == command_id)
                            .values(state=outcome, rule=rule, detail=detail,
-                                   answered_at=now()))
+                                   answered_at=utcnow()))
     return bool(done.rowcount)
 
 
@@ -100,13 +97,13 @@ def _link(session: Session, region: str) -> FederationLinkRow:
 def received(session: Session, region: str, event_number: int) -> None:
     row = _link(session, region)
     row.received_event = max(row.received_event or 0, event_number)
-    row.received_at = now()
+    row.received_at = utcnow()
 
 
 def acked(session: Session, region: str, event_number: int) -> None:
     row = _link(session, region)
     row.acked_event = max(row.acked_event or 0, event_number)
-    row.acked_at = now()
+    row.acked_at = utcnow()
 
 
 @dataclass(frozen=True)
@@ -124,7 +121,7 @@ class LinkStatus:
 
 def link_status(session: Session, regions: list[str]) -> list[LinkStatus]:
     found = []
-    stamp = now()
+    stamp = utcnow()
     for region in regions:
         link = session.get(FederationLinkRow, region)
         acked_event = link.acked_event if link else 0

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from register.commands import Command
 from register.store import codec
+from register.store.dialect import utcnow
 from register.store.federation_tables import FederationCommandRow, ReplicaRow
 
 FORWARDED, APPLIED, REFUSED = "forwarded", "applied", "refused"
-
-
-def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 class SqlReplicas:
@@ -32,14 +27,14 @@ class SqlReplicas:
         row = self.session.get(ReplicaRow, person_id)
         if row is None:
             self.session.add(ReplicaRow(person_id=person_id, owner_region=owner,
-                                        owner_event=event_number, updated_at=_now()))
+                                        owner_event=event_number, updated_at=utcnow()))
         else:
-            row.owner_region, row.owner_event, row.updated_at = owner, event_number, _now()
+            row.owner_region, row.owner_event, row.updated_at = owner, event_number, utcnow()
 
     def forward(self, owner: str, command: Command) -> None:
         self.session.add(FederationCommandRow(
             command_id=command.command_id, owner_region=owner, kind=type(command).__name__,
-            payload=codec.dump(command), state=FORWARDED, detail="", created_at=_now()))
+            payload=codec.dump(command), state=FORWARDED, detail="", created_at=utcnow()))
 
 
 def replica_owners(session: Session, person_ids: list[int]) -> dict[int, str]:

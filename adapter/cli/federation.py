@@ -1,4 +1,5 @@
-"""`s117 federation ...` (typer): thin; the work is in adapter/federation.py."""
+"""`s117 federation ...`: regional registers kept in step (docs/federation.md); the work is in
+adapter/federation.py."""
 
 from __future__ import annotations
 
@@ -8,21 +9,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-from adapter import config
+from adapter.cli.console import console, fail, settings
 from register.errors import RegisterError
 
 federation_app = typer.Typer(help="Regional registers kept in step over RabbitMQ federation: "
                              "who serves whom, links, the link process, status.",
                              no_args_is_help=True)
-console = Console()
-errors = Console(stderr=True)
-
-
-def _fail(exc: RegisterError) -> None:
-    errors.print(f"[red]error:[/red] {exc}")
-    raise typer.Exit(2)
 
 
 @federation_app.command("peers")
@@ -32,9 +25,9 @@ def peers() -> None:
     from adapter import federation
 
     try:
-        federation.print_peers(console, config.from_env())
+        federation.print_peers(console, settings())
     except RegisterError as exc:
-        _fail(exc)
+        fail(exc)
 
 
 @federation_app.command("link")
@@ -50,9 +43,9 @@ def link(
     from adapter import federation
 
     try:
-        vhost = federation.link(config.from_env(), peer, uri)
+        vhost = federation.link(settings(), peer, uri)
     except RegisterError as exc:
-        _fail(exc)
+        fail(exc)
     if definitions is not None:
         from queues.federation.topology import write_links
 
@@ -69,9 +62,9 @@ def run() -> None:
     from adapter.bootstrap import build
 
     try:
-        federation.run(build(config.from_env(), pool_size=4, max_overflow=0))
+        federation.run(build(settings(), pool_size=4, max_overflow=0))
     except RegisterError as exc:
-        _fail(exc)
+        fail(exc)
 
 
 @federation_app.command("status")
@@ -84,14 +77,14 @@ def status(
     from adapter.bootstrap import build
 
     try:
-        register = build(config.from_env(), pool_size=1, max_overflow=0)
+        register = build(settings(), pool_size=1, max_overflow=0)
         if as_json:
             print(json.dumps([asdict(s) for s in federation.statuses(register)],
                              default=str))
         else:
             federation.print_status(console, register)
     except RegisterError as exc:
-        _fail(exc)
+        fail(exc)
 
 
 @federation_app.command("commands")
@@ -103,5 +96,5 @@ def commands(
     from adapter import federation
     from adapter.bootstrap import build
 
-    federation.print_commands(console, build(config.from_env(), pool_size=1, max_overflow=0),
+    federation.print_commands(console, build(settings(), pool_size=1, max_overflow=0),
                               limit)
