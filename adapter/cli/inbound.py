@@ -71,10 +71,10 @@ def queues_declare(
         fail("S117_AMQP_URL is not set: the embedded register has no broker to declare on")
     connection = connect(config.amqp_url, "queues declare", give_up_after=30)
     try:
-        declared = topology.declare(connection.channel())
+        declared = topology.declare(connection.channel(), region=config.region)
     finally:
         connection.close()
-    topology.write(definitions)
+    topology.write(definitions, region=config.region)
     console.print(f"declared {len(declared['exchanges'])} exchanges, "
                   f"{len(declared['queues'])} queues and {len(declared['bindings'])} "
                   f"bindings; wrote {definitions}")
