@@ -155,7 +155,7 @@ def outbound(register: Register) -> Outbound:
                   StreamPublisher(settings.amqp_url) if settings.amqp_url else None,
                   on_batch=lambda _: deliverer.notify())
     scheduler = ReviewScheduler(sessions, notice_days=settings.review_notice_days,
-                                on_raised=lambda _: relay.wake.set())
+                                on_raised=lambda _: relay.wake.set(), flags=True)
     return Outbound(relay, deliverer, scheduler)
 
 

@@ -6,9 +6,17 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import date
 
+from register.casework import TIME_DRIVEN
 from register.events import EntitlementEvent, EventType
-from register.model import Entitlement, EntitlementStatus, Responsibility, StatusChange
+from register.model import (
+    Entitlement,
+    EntitlementStatus,
+    FlagPeriod,
+    Responsibility,
+    StatusChange,
+)
 
+_TIME_DRIVEN = frozenset(code.value for code in TIME_DRIVEN)
 _LIVE = (EntitlementStatus.PLANNED, EntitlementStatus.ACTIVE)
 
 
@@ -29,7 +37,8 @@ def _status_event(old: EntitlementStatus | None, new: EntitlementStatus) -> Even
 
 
 def event(kind: EventType, ent: Entitlement, residence: str | None, on: date, detail: str,
-          command_id: str, previous: Responsibility | None = None) -> EntitlementEvent:
+          command_id: str, previous: Responsibility | None = None,
+          flag: str | None = None) -> EntitlementEvent:
     """An event about one entitlement, naming the bodies responsible for it now."""
     cur = ent.current
     return EntitlementEvent(kind, ent.id, ent.status.value,
@@ -38,7 +47,22 @@ def event(kind: EventType, ent: Entitlement, residence: str | None, on: date, de
                             paying_icb=cur.paying_icb if cur else None,
                             previous_local_authority=previous.local_authority
                             if previous else None,
-                            previous_icb=previous.icb if previous else None)
+                            previous_icb=previous.icb if previous else None,
+                            flag=flag)
+
+
+def _flag_changes(old: Entitlement | None, new: Entitlement,
+                  today: date) -> list[tuple[EventType, FlagPeriod]]:
+    """Ombudsman flags raised or cleared by this change of facts, as of today. O2 and O3
+    are raised by a window closing, which the scheduler announces
+    (queues/outbound/scheduler.py), so only their clearing is announced here."""
+    was = {f.key: f for f in (old.flags if old else []) if f.active_on(today)}
+    now = {f.key: f for f in new.flags if f.active_on(today)}
+    gone = {f.key: f for f in new.flags if f.key in was and not f.active_on(today)}
+    # The scheduler announces O2 and O3 (the first-review window closing), once each.
+    return [*((EventType.FLAG_RAISED, f) for k, f in now.items()
+              if k not in was and f.code not in _TIME_DRIVEN),
+            *((EventType.FLAG_CLEARED, gone.get(k, f)) for k, f in was.items() if k not in now)]
 
 
 def diff(stored: list[Entitlement], derived: list[Entitlement], *, old_residence: str | None,
@@ -50,8 +74,8 @@ def diff(stored: list[Entitlement], derived: list[Entitlement], *, old_residence
     result = list(derived)
 
     def emit(kind: EventType, ent: Entitlement, on: date, detail: str,
-             previous: Responsibility | None = None) -> None:
-        events.append(event(kind, ent, residence, on, detail, command_id, previous))
+             previous: Responsibility | None = None, flag: str | None = None) -> None:
+        events.append(event(kind, ent, residence, on, detail, command_id, previous, flag))
 
     for ent in derived:
         old = before.get(ent.id)
@@ -78,6 +102,9 @@ def diff(stored: list[Entitlement], derived: list[Entitlement], *, old_residence
                 and residence != old_residence and residence != cur.local_authority):
             emit(EventType.PLACEMENT_OUT_OF_AREA, ent, today,
                  f"now lives in {residence}; responsibility stays with {cur.local_authority}")
+        for kind, flag in _flag_changes(old, ent, today):
+            emit(kind, ent, flag.until if kind is EventType.FLAG_CLEARED and flag.until
+                 else flag.since, f"{flag.rule_id} {flag.code}: {flag.reason}", flag=flag.code)
         if len(events) == emitted and old is not None and old != ent:
             emit(EventType.UPDATED, ent, today, "entitlement details changed")
     for old in stored:

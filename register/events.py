@@ -23,6 +23,8 @@ class EventType(StrEnum):
     END_PROPOSED = "end-proposed"
     END_DECLINED = "end-declined"
     DISPUTE_OPENED = "dispute-opened"
+    FLAG_RAISED = "flag-raised"  # an Ombudsman flag (RULES.md O1-O4) raised ...
+    FLAG_CLEARED = "flag-cleared"  # ... and cleared
 
 
 @dataclass(frozen=True)
@@ -44,3 +46,4 @@ class EntitlementEvent:
     paying_icb: str | None = None
     previous_local_authority: str | None = None
     previous_icb: str | None = None
+    flag: str | None = None  # on flag-raised/-cleared: the s117-flag code

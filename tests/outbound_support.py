@@ -191,9 +191,10 @@ def discharge(nhs: str, ref: str, day: str = "2024-05-10", to: str | None = None
                        destination=Address(postcode=to) if to else None)
 
 
-# What one person of `changes` is announced as: planned, started, and needs-review (E2: they
-# leave hospital with no aftercare plan recorded, Sarah's case).
-EVENTS_PER_PERSON = 3
+# What one person of `changes` is announced as: planned, started, needs-review (E2: they
+# leave hospital with no aftercare plan recorded, Sarah's case) and flag-raised (O1, the same
+# failure as the Ombudsman's flag).
+EVENTS_PER_PERSON = 4
 
 
 def changes(people: int, *, start: int = 0, icbs: tuple[str, ...] = ("QGH", "QOX"),
