@@ -226,6 +226,7 @@ class RespondToEndProposal(Command):
     by_name: str
     on: date
     reason: str = ""
+    notice: WrittenNotice | None = None  # D8, with an agreement once s46(2) is in force
 
 
 @dataclass(frozen=True, kw_only=True)

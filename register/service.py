@@ -37,6 +37,7 @@ from register.model import (
     FlagPeriod,
     FundingBasis,
     PersonFacts,
+    WrittenNotice,
 )
 from register.nhs_number import require_valid
 from register.ports import HeldCommand, PersonRecord, UnitOfWork
@@ -408,9 +409,10 @@ class RegisterService:
         self._check_end(facts, decision)
         facts.end_decisions.append(decision)
 
-    def _check_end(self, facts: PersonFacts, decision: EndDecision) -> None:
+    def _check_end(self, facts: PersonFacts, decision: EndDecision, *,
+                   notice: bool = True) -> None:
         """D1-D5 (and D8 when in force) for an end decision, as the register's facts
-        stand."""
+        stand; `notice=False` for a proposal, whose written notice comes with the agreement."""
         ent, _ = self._entitlement(facts, decision.entitlement_id)
         stays = [s for s in (facts.stay(k) for k in ent.qualifying_stays) if s]
         restricted = [s for s in stays if (d := eligibility.qualifying_detention(s))
@@ -427,7 +429,7 @@ class RegisterService:
             conditionally_discharged_restricted=any(
                 eligibility.conditionally_discharged(s, on) for s in restricted),
             specialist_accommodation=accommodation, reviews=facts.reviews,
-            notice_from=ruleset.notice_required(on, self.policy))
+            notice_from=ruleset.notice_required(on, self.policy) if notice else None)
 
     def _bodies(self, facts: PersonFacts, entitlement_id: str) -> tuple[Entitlement, str, str]:
         ent, _ = self._entitlement(facts, entitlement_id)
@@ -470,17 +472,19 @@ class RegisterService:
             cmd.review_on, list(cmd.reasons), cmd.person_involved, cmd.carer_involved,
             cmd.note, cmd.end_date, cmd.moved_to_suitable_accommodation)
         # As if the other body agreed the same day: D1 (reasons, the person), D2-D5.
-        self._check_end(facts, self._decision(proposal, "(the other body)", cmd.on))
+        self._check_end(facts, self._decision(proposal, "(the other body)", cmd.on),
+                        notice=False)
         facts.end_proposals.append(proposal)
 
     @staticmethod
-    def _decision(p: EndProposal, other_by: str, other_on: date) -> EndDecision:
+    def _decision(p: EndProposal, other_by: str, other_on: date,
+                  notice: WrittenNotice | None = None) -> EndDecision:
         la_by, la_on, icb_by, icb_on = (p.proposed_by, p.proposed_on, other_by, other_on) \
             if p.proposed_by_kind == "la" else (other_by, other_on, p.proposed_by, p.proposed_on)
         return EndDecision(p.entitlement_id, max(p.proposed_on, other_on), True, True,
                            p.person_involved, list(p.reasons), p.note,
                            p.moved_to_suitable_accommodation, la_by, la_on, icb_by, icb_on,
-                           p.carer_involved, p.end_date)
+                           p.carer_involved, p.end_date, notice)
 
     def _respond_to_end(self, facts: PersonFacts, cmd: c.RespondToEndProposal,
                         today: date) -> None:
@@ -508,7 +512,7 @@ class RegisterService:
         if not cmd.agree and not cmd.reason.strip():
             raise InvalidData("give the reason for declining", field="reason")
         if cmd.agree:
-            decision = self._decision(proposal, cmd.by_name.strip(), cmd.on)
+            decision = self._decision(proposal, cmd.by_name.strip(), cmd.on, cmd.notice)
             self._check_end(facts, decision)
             facts.end_decisions.append(decision)
         proposal.agreed, proposal.responded_on = cmd.agree, cmd.on

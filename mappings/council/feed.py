@@ -256,7 +256,8 @@ def _group(nhs: str, rows: list[tuple[int, dict[str, Any]]], la: str,
             command_id=cid(number, "end-response"), nhs_number=nhs,
             proposal_id=given if given.startswith("P-") else f"{la}-{given}",
             agree=d["agreed"], by_org=la, by_kind="la", by_name=d["decided_by"],
-            on=d["decided_on"], reason=d.get("note", "")), [number])
+            on=d["decided_on"], reason=d.get("note", ""), notice=_notice(number, d)),
+            [number])
     for number, d in by_kind.get("reinstatement", []):
         group.add(c.ReinstateEntitlement(
             command_id=cid(number, "reinstatement"), nhs_number=nhs, entitlement_id=None,
@@ -318,23 +319,29 @@ def _line(d: dict[str, Any]) -> ServiceLine:
         requested_on=d.get("requested_on"))
 
 
-def _end(number: int, d: dict[str, Any], nhs: str, cid: Any) -> c.EndEntitlement:
-    """The joint end decision (D1-D5) of the person's latest entitlement, with the D8
-    written notice when given: all four notice columns or none."""
+def _notice(number: int, d: dict[str, Any]) -> WrittenNotice | None:
+    """The D8 written notice of an end or an agreement to one: all four notice columns or
+    none."""
     notice_columns = ("notice_date", "notice_given_by", "notice_method", "notice_document")
     given = [n for n in notice_columns if d.get(n)]
-    notice = None
-    if given:
-        absent = [n for n in notice_columns if n not in given]
-        if absent:
-            raise _RowError(number, f"{absent[0]}: a written notice (D8) gives its date, both "
-                            "bodies, the method and the document", absent[0])
-        document = d["notice_document"]
-        is_url = document.startswith(("https://", "http://"))
-        notice = WrittenNotice(d["notice_date"], list(d["notice_given_by"]),
-                               NoticeMethod(d["notice_method"]),
-                               document_title="" if is_url else document,
-                               document_url=document if is_url else None)
+    if not given:
+        return None
+    absent = [n for n in notice_columns if n not in given]
+    if absent:
+        raise _RowError(number, f"{absent[0]}: a written notice (D8) gives its date, both "
+                        "bodies, the method and the document", absent[0])
+    document = d["notice_document"]
+    is_url = document.startswith(("https://", "http://"))
+    return WrittenNotice(d["notice_date"], list(d["notice_given_by"]),
+                         NoticeMethod(d["notice_method"]),
+                         document_title="" if is_url else document,
+                         document_url=document if is_url else None)
+
+
+def _end(number: int, d: dict[str, Any], nhs: str, cid: Any) -> c.EndEntitlement:
+    """The joint end decision (D1-D5) of the person's latest entitlement, with the D8
+    written notice when given."""
+    notice = _notice(number, d)
     return c.EndEntitlement(
         command_id=cid(number, "end"), nhs_number=nhs, entitlement_id="",
         decision_date=d["decision_date"], la_agreed=True, icb_agreed=True,

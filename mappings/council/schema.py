@@ -149,14 +149,15 @@ COLUMNS: tuple[Column, ...] = (
        "decision date, or for a proposal the day both agree)", ""),
     _c("moved_to_suitable_accommodation", "end end-proposal", "", "Y if the person moved "
        "from specialist to other suitable accommodation first (D4)", ""),
-    _c("notice_date", "end", "", "date of the joint notice in writing to the person (D8, "
-       "once MHA 2025 s46(2) is switched on)", "2027-06-01"),
-    _c("notice_given_by", "end", "", "the bodies giving the notice: both, `;`-separated (D8)",
-       "E06000019;QGH"),
-    _c("notice_method", "end", "", "how it was given: post, email, in-person or portal (D8)",
+    _c("notice_date", "end end-response", "", "date of the joint notice in writing to the "
+       "person (D8, once MHA 2025 s46(2) is switched on)", "2027-06-01"),
+    _c("notice_given_by", "end end-response", "", "the bodies giving the notice: both, "
+       "`;`-separated (D8)", "E06000019;QGH"),
+    _c("notice_method", "end end-response", "", "how it was given: post, email, in-person "
+       "or portal (D8)",
        "post"),
-    _c("notice_document", "end", "", "the notice: its title or URL in the council's document "
-       "store (D8)", "https://docs.example.gov.uk/s117/notice-42.pdf"),
+    _c("notice_document", "end end-response", "", "the notice: its title or URL in the "
+       "council's document store (D8)", "https://docs.example.gov.uk/s117/notice-42.pdf"),
     _c("charge_id", "charge", "charge", "the council system's id of the charge (O4); a later "
        "row with the same id records the refund", "CH-7"),
     _c("charged_from", "charge", "charge", "first day charged for s117 services", "2024-01-01"),

@@ -206,3 +206,34 @@ def test_a_panel_decision_without_a_request_date_has_no_negative_wait(engine, se
                            stored.next_review_due, work.casework, date(2026, 11, 22),
                            SqlRefData(database.session_factory(engine)))
     assert [s.days_to_decision for s in services] == [None]
+
+
+def test_d8_with_the_notice_rule_in_force_the_agreement_carries_the_written_notice(engine):
+    """Issue 19's D8 (MHA 2025 s46(2)), switched on from 2026-11-01: an agreement without
+    the joint written notice is refused naming D8; with it, aftercare ends and the notice is
+    kept with the decision."""
+    from register.model import NoticeMethod, WrittenNotice
+    from register.refdata.sql import SqlRefData
+    from register.rules.ports import Commencement, LocalityPolicy
+    from register.service import RegisterService
+    from register.store.uow import SqlUnitOfWork
+    from tests.conftest import TODAY
+
+    sessions = database.session_factory(engine)
+    policy = LocalityPolicy(rule_sets={"mha-2025-s46-notice": Commencement(
+        date(2026, 11, 1))})
+    service = RegisterService(lambda: SqlUnitOfWork(sessions), SqlRefData(sessions), policy,
+                              today=lambda: TODAY)
+    nhs = synthetic(2109)
+    entitled(service, nhs)
+    service.handle(review(nhs))
+    service.handle(propose(nhs))
+    with pytest.raises(RuleViolation) as refused:
+        service.handle(answer(nhs, True))
+    assert refused.value.rule == "D8"
+    notice = WrittenNotice(date(2026, 11, 10), [HEREFORDSHIRE, QGH], NoticeMethod.POST,
+                           "Letter: your s117 aftercare ends")
+    service.handle(answer(nhs, True, command_id="answer-with-notice", notice=notice))
+    [person_id] = RegisterViews(sessions).person_ids_by_nhs_number((nhs,))
+    decision = views(engine).person_casework(person_id).person.facts.end_decisions[-1]
+    assert decision.notice == notice

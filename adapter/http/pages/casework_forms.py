@@ -34,10 +34,12 @@ from register.model import (
     EntitlementStatus,
     FundingBasis,
     FundingShare,
+    NoticeMethod,
     PanelOutcome,
     PlanStatus,
     ServiceLine,
     ServiceType,
+    WrittenNotice,
 )
 
 _PLANS = uuid.UUID("0b4b0c55-117a-4c1e-9d8e-5a6e1b7a2117")
@@ -448,15 +450,38 @@ def _respond_fields(case: Case) -> tuple[Field, ...]:
               required=False),
         Field("by_name", "Your name", "text", "Recorded as who answered for your "
               "organisation", width=20),
+        Field("notice_on", "Date of the joint notice in writing to the person", "date",
+              "Rule D8 (Mental Health Act 2025 s46(2)), once in force: when you agree, the "
+              "notice both bodies gave the person", required=False),
+        Field("notice_method", "How the notice was given", "radios", "Rule D8",
+              tuple((m.value, m.value.replace("-", " ").capitalize()) for m in NoticeMethod),
+              required=False),
+        Field("notice_document", "The notice: its title, or its address in your document "
+              "store", "text", "Rule D8", required=False),
     )
 
 
 def _respond(case: Case, v: dict[str, Any], cid: str) -> c.Command:
     proposal = case.proposal()
+    given = [n for n in ("notice_on", "notice_method", "notice_document") if v.get(n)]
+    notice = None
+    if given and len(given) < 3:
+        missing = next(n for n in ("notice_on", "notice_method", "notice_document")
+                       if n not in given)
+        raise InvalidData("a written notice (D8) gives its date, the method and the "
+                          "document", field=missing)
+    if given:
+        document = v["notice_document"]
+        is_url = document.startswith(("https://", "http://"))
+        la, icb = case.bodies()
+        notice = WrittenNotice(v["notice_on"], [b for b in (la, icb) if b],
+                               NoticeMethod(v["notice_method"]),
+                               document_title="" if is_url else document,
+                               document_url=document if is_url else None)
     return c.RespondToEndProposal(
         command_id=cid, nhs_number=case.nhs, proposal_id=proposal.id,
         agree=v["agree"] == "yes", by_org=case.org, by_kind=case.caller.viewer.kind.value,
-        by_name=v["by_name"], on=case.today, reason=v.get("reason") or "")
+        by_name=v["by_name"], on=case.today, reason=v.get("reason") or "", notice=notice)
 
 
 def _reinstate_fields(case: Case) -> tuple[Field, ...]:
@@ -510,7 +535,11 @@ FORMS: dict[str, CaseForm] = {f.key: f for f in (
     CaseForm("end-answer", "Answer the proposal to end aftercare", "Answer recorded",
              _respond_fields, _respond,
              {"reason": "reason", "by_name": "by_name", "by_org": "agree",
-              "proposal_id": "agree", "decision-date": "agree", "status": "agree"}),
+              "proposal_id": "agree", "decision-date": "agree", "status": "agree",
+              "notice_on": "notice_on", "notice_method": "notice_method",
+              "notice_document": "notice_document", "notice-date": "notice_on",
+              "notice-given-by": "notice_on", "notice-document": "notice_document",
+              "notice-method": "notice_method"}),
     CaseForm("reinstate", "Reinstate aftercare", "Aftercare reinstated", _reinstate_fields,
              _reinstate, {"on": "on", "status": "on"}),
 )}
