@@ -14,6 +14,9 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from adapter.config import Settings
+from adapter.intake import Intake
+from adapter.intake.fhir import FhirIntake
+from adapter.intake.hl7v2 import Hl7Intake
 from queues.inbound.bus import AmqpBus, Inbound, InProcessBus
 from queues.inbound.decoders import Decoders
 from queues.inbound.processor import Processor
@@ -115,6 +118,12 @@ def inbound(settings: Settings, name: str, register: Register | None = None) -> 
         register = build(settings)
     processor = Processor(register.service, register.sessions, found)
     return Inbound(found, InProcessBus(processor, settings.hold_seconds))
+
+
+def intake(settings: Settings, name: str, register: Register | None = None) -> Intake:
+    """The HL7 v2 and FHIR message intakes of one process, on one bus."""
+    shared = inbound(settings, name, register)
+    return Intake(Hl7Intake(shared, settings.mllp_max_bytes), FhirIntake(shared))
 
 
 def worker(settings: Settings, *, index: int, count: int, prefetch: int, batch: int) -> Worker:
