@@ -32,6 +32,7 @@ from register.refdata.load import load_geography
 from register.refdata.sql import SqlRefData
 from register.service import RegisterService
 from register.store import database
+from register.store.audit import AuditLog
 from register.store.casework_tables import CaseworkIndexRow
 from register.store.casework_views import CaseworkViews
 from register.store.orm import PersonRow
@@ -124,6 +125,12 @@ def intake(settings: Settings, name: str, register: Register | None = None) -> I
     """The HL7 v2 and FHIR message intakes of one process, on one bus."""
     shared = inbound(settings, name, register)
     return Intake(Hl7Intake(shared, settings.mllp_max_bytes), FhirIntake(shared))
+
+
+def audit_log(settings: Settings) -> AuditLog:
+    """The audit trail of a process that builds no register (the MLLP listener)."""
+    engine = database.make_engine(settings.database_url, pool_size=4, max_overflow=0)
+    return AuditLog(database.session_factory(engine))
 
 
 def worker(settings: Settings, *, index: int, count: int, prefetch: int, batch: int) -> Worker:

@@ -20,7 +20,6 @@ from adapter.intake.hl7v2 import Answer, Hl7Intake
 from adapter.mllp.framing import CR, EB, SB, Broken, Event, Frame, Framer, Stray, TooLarge
 from mappings.hl7v2 import errors as e
 from register.errors import InvalidData
-from register.store import database
 from register.store.audit import AuditLog, AuditRecord
 from register.store.dialect import utcnow
 
@@ -143,7 +142,7 @@ class MllpServer:
 
 
 def run(settings: Settings, *, host: str, port: int) -> None:
-    from adapter.bootstrap import intake
+    from adapter.bootstrap import audit_log, intake
 
     logs.configure("mllp")
     if settings.auth != "off" and settings.mllp_senders is None:
@@ -151,11 +150,10 @@ def run(settings: Settings, *, host: str, port: int) -> None:
                           "trusts each client address may send for (e.g. "
                           "'10.1.0.0/16=RLQ; 127.0.0.1=*')", field="S117_MLLP_SENDERS")
     hl7 = intake(settings, "mllp").hl7v2
-    engine = database.make_engine(settings.database_url, pool_size=4, max_overflow=0)
     server = MllpServer(hl7, host=host, port=port,
                         threads=4 if settings.amqp_url else 1,
                         senders=settings.mllp_senders if settings.auth != "off" else None,
-                        audit=AuditLog(database.session_factory(engine)))
+                        audit=audit_log(settings))
     mode = "networked: RabbitMQ" if settings.amqp_url else "embedded: in-process"
     asyncio.run(server.serve(lambda: print(f"s117 mllp listening on {host}:{port} ({mode})",
                                            flush=True)))

@@ -21,8 +21,8 @@ from mappings.fhir import message as fhir_message
 from mappings.hl7v2 import adt
 from mappings.hl7v2.errors import Hl7Problem
 from mappings.hl7v2.message import Hl7Message, read
-from mappings.hl7v2.profiles import Profiles
 from mappings.keys import digest_key, message_key
+from queues.inbound.trust_profiles import Profiles
 from register.commands import Agent, Command
 from register.errors import InvalidData
 

@@ -20,7 +20,7 @@ from register.model import Entitlement, PersonFacts
 from register.ports import EntitlementSummary, HeldCommand, PersonRecord
 from register.store import codec, outbox
 from register.store.base import Base
-from register.store.casework import SqlCasework
+from register.store.casework_writes import SqlCasework
 from register.store.dialect import dialect_of, utcnow
 from register.store.dialect import insert as dialect_insert
 from register.store.orm import (
