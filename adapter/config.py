@@ -75,6 +75,10 @@ VARIABLES: dict[str, str] = {
     "S117_SECRET_KEY": "key that signs the web pages' session cookie; required for the pages "
                        "with S117_AUTH=jwt (the same on every server); with auth off a random "
                        "key per server is made if unset",
+    "S117_REGION": "this register's NHS England region (ODS code, e.g. Y56 London, Y60 "
+                   "Midlands): turns on federation with the other regions' registers",
+    "S117_FEDERATION_ROUTES": "file of 'code,region' rows overriding which register serves a "
+                              "council (GSS) or ICB (ODS); default: by NHS England region",
     "S117_SESSION_COOKIE_SECURE": "true to send the pages' session cookie over HTTPS only; "
                                   "default true when S117_BASE_URL is https://",
 }
@@ -208,6 +212,8 @@ class Settings:
     rate_limit: str | None = "1200/minute"
     secret_key: str | None = None  # None: the pages are off (auth on) or use a random key
     session_cookie_secure: bool = True
+    region: str | None = None  # None: no federation
+    federation_routes: str | None = None
 
     @property
     def audience(self) -> str:
@@ -250,6 +256,8 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         if env.get("S117_MLLP_SENDERS") else None,
         rate_limit=_rate(env.get("S117_RATE_LIMIT")),
         secret_key=env.get("S117_SECRET_KEY") or None,
+        region=env.get("S117_REGION") or None,
+        federation_routes=env.get("S117_FEDERATION_ROUTES") or None,
         session_cookie_secure=_flag(env, "S117_SESSION_COOKIE_SECURE", (
             env.get("S117_BASE_URL") or "").startswith("https://")))
 

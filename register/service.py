@@ -8,6 +8,7 @@ received is held and retried after every later command for the same person.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -18,6 +19,7 @@ from register import commands as c
 from register.changes import diff
 from register.errors import (
     CommandRefused,
+    ConcurrencyConflict,
     InvalidData,
     NotFound,
     RegisterError,
@@ -25,6 +27,7 @@ from register.errors import (
     StaleVersion,
 )
 from register.events import EntitlementEvent
+from register.federation.replica import ReplicaUpdate
 from register.model import (
     DisputeStatus,
     EndDecision,
@@ -53,7 +56,7 @@ from register.rules.ports import LocalityPolicy, RefData
 @dataclass(frozen=True)
 class Outcome:
     command_id: str
-    status: str  # applied | duplicate | held
+    status: str  # applied | duplicate | held | forwarded (to the owner of a replica)
     events: list[EntitlementEvent] = field(default_factory=list)
     reason: str = ""
 
@@ -109,6 +112,57 @@ class RegisterService:
             uow.commit()
         return outcomes
 
+    def handle_each(self, groups: list[list[c.Command]],
+                    alongside: Callable[[UnitOfWork, int, list[Outcome]], None] | None = None
+                    ) -> list[list[Outcome] | CommandRefused]:
+        """Apply several groups of commands (a worker's batch of inbound messages, a bulk
+        load) in one transaction, each group as if it were its own: a refused group changes
+        nothing and the others stay, in their order. Returns each group's outcomes or its
+        refusal. `alongside(uow, group, outcomes)` writes the caller's bookkeeping with the
+        group. Raises ConcurrencyConflict (nothing kept) if another process changed a person
+        meanwhile: the caller retries.
+
+        Refusals are rare, so the batch first runs without savepoints (each costs two round
+        trips); if a group is refused, that attempt is rolled back and the batch runs again
+        with a savepoint around each group, so the refused one is undone alone."""
+        try:
+            return self._handle_each(groups, alongside, savepoints=False)
+        except CommandRefused:
+            return self._handle_each(groups, alongside, savepoints=True)
+
+    def _handle_each(self, groups: list[list[c.Command]],
+                     alongside: Callable[[UnitOfWork, int, list[Outcome]], None] | None,
+                     savepoints: bool) -> list[list[Outcome] | CommandRefused]:
+        results: list[list[Outcome] | CommandRefused] = []
+        with self._uow() as uow:
+            uow.people.preload([cmd.nhs_number for cmds in groups for cmd in cmds])
+            if not savepoints:  # all or nothing: the ids can be claimed together
+                uow.inbox.preclaim([(cmd.command_id, type(cmd).__name__)
+                                    for cmds in groups for cmd in cmds])
+            for number, cmds in enumerate(groups):
+                try:
+                    with uow.savepoint() if savepoints else contextlib.nullcontext():
+                        outcomes = []
+                        for index, cmd in enumerate(cmds):
+                            try:
+                                outcomes.append(self._handle(uow, cmd))
+                            except StaleVersion as exc:
+                                raise CommandRefused(index, exc) from exc
+                            except ConcurrencyConflict:
+                                raise
+                            except RegisterError as exc:
+                                raise CommandRefused(index, exc) from exc
+                        if alongside is not None:
+                            alongside(uow, number, outcomes)
+                except CommandRefused as refused:
+                    if not savepoints:
+                        raise
+                    results.append(refused)
+                    continue
+                results.append(outcomes)
+            uow.commit()
+        return results
+
     def release_held(self, command_ids: list[str],
                      alongside: Callable[[UnitOfWork, list[HeldCommand]], None] | None = None
                      ) -> list[HeldCommand]:
@@ -150,6 +204,14 @@ class RegisterService:
             return Outcome(cmd.command_id, "applied", merged)
         record, is_new = self._load(uow, nhs)
         _check_version(uow, record, cmd)
+        owner = None if is_new else uow.replicas.owner_of(record.id)
+        if owner is not None:
+            # A replica is read-only: the owning register applies the change with its own
+            # rules, in its order, and the change comes back as a replica update.
+            uow.replicas.forward(owner[0], replace(cmd, if_version=None))
+            uow.inbox.record(cmd.command_id, type(cmd).__name__, "forwarded", owner[0])
+            return Outcome(cmd.command_id, "forwarded",
+                           reason=f"sent to the owning register {owner[0]}")
         if is_new:
             uow.people.add(record)
         try:
@@ -361,6 +423,42 @@ class RegisterService:
         uow.casework.save(record, work, command_id)
         uow.outbox.add(events)
         return events
+
+    def apply_replica(self, update: ReplicaUpdate) -> Outcome:
+        """Keep the owning register's state of a person as it sent it (register.federation):
+        once per event (the inbox), never older over newer, and never over a record this
+        register owns. The events go to this register's outbox, so its subscribers hear
+        them; its federation publisher does not send a replica's events on."""
+        with self._uow() as uow:
+            previous = uow.inbox.claim(update.command_id, "ReplicaUpdate")
+            if previous:
+                return Outcome(update.command_id, "duplicate", reason=previous)
+            record, is_new = self._load(uow, require_valid(update.facts.nhs_number))
+            owner = None if is_new else uow.replicas.owner_of(record.id)
+            if not is_new and owner is None:
+                raise RuleViolation(f"this register owns this record: an update from "
+                                    f"{update.origin} is refused", field="origin")
+            if owner is not None and owner[0] != update.origin:
+                raise RuleViolation(f"this record is owned by {owner[0]}, not "
+                                    f"{update.origin}", field="origin")
+            if owner is not None and owner[1] >= update.event_number:
+                uow.inbox.record(update.command_id, "ReplicaUpdate", "stale")
+                uow.commit()
+                return Outcome(update.command_id, "duplicate", reason="stale")
+            if is_new:
+                uow.people.add(record)
+            record.facts = update.facts
+            record.entitlements = list(update.entitlements)
+            record.residence_la = update.residence_la
+            record.next_review_due = dict(update.next_review_due)
+            uow.people.save(record, update.events, update.command_id)
+            uow.casework.save(record, casework.derive(record.facts, record.entitlements,
+                                                      self.policy), update.command_id)
+            uow.outbox.add(update.events)
+            assert record.id is not None
+            uow.replicas.save(record.id, update.origin, update.event_number)
+            uow.commit()
+        return Outcome(update.command_id, "applied", list(update.events))
 
     def refresh(self, nhs_number: str) -> list[EntitlementEvent]:
         """Derive a person's entitlements and casework again from their facts with the

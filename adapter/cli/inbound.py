@@ -39,7 +39,7 @@ def worker(
     prefetch: Annotated[int, typer.Option(help="unacknowledged messages per partition")]
     = 50,
     batch: Annotated[int, typer.Option(help="waiting messages applied per transaction")]
-    = 20,
+    = 100,
 ) -> None:
     """Consume the inbound partition queues and apply each message once, in order per
     person (networked mode)."""
@@ -71,10 +71,10 @@ def queues_declare(
         fail("S117_AMQP_URL is not set: the embedded register has no broker to declare on")
     connection = connect(config.amqp_url, "queues declare", give_up_after=30)
     try:
-        declared = topology.declare(connection.channel())
+        declared = topology.declare(connection.channel(), region=config.region)
     finally:
         connection.close()
-    topology.write(definitions)
+    topology.write(definitions, region=config.region)
     console.print(f"declared {len(declared['exchanges'])} exchanges, "
                   f"{len(declared['queues'])} queues and {len(declared['bindings'])} "
                   f"bindings; wrote {definitions}")

@@ -262,7 +262,8 @@ def apply(writes: list[Write]) -> list[tuple[Write, dict[str, Any]]]:
     commanding = [w for w in writes if w.command]
     if commanding:
         try:
-            current_app.extensions["s117"].service.handle_all([w.command for w in commanding])
+            outcomes = current_app.extensions["s117"].service.handle_all(
+                [w.command for w in commanding])
         except CommandRefused as exc:
             if isinstance(exc.cause, ConcurrencyConflict):
                 raise _lost_race(commanding, exc.cause) from None
@@ -272,6 +273,13 @@ def apply(writes: list[Write]) -> list[tuple[Write, dict[str, Any]]]:
             raise
         except ConcurrencyConflict as exc:
             raise _lost_race(commanding, exc) from None
+        forwarded = [o for o in outcomes if o.status == "forwarded"]
+        if forwarded:
+            # A replica's owner applies the change (docs/federation.md): accepted, not done;
+            # the owner's answer is kept under the command id (s117 federation commands).
+            raise FhirError(202, *(Issue("information", "informational",
+                                         f"command {o.command_id}: {o.reason}")
+                                   for o in forwarded))
     out = []
     for write in writes:
         if write.resource_id:
