@@ -33,7 +33,7 @@ from mappings.fhir.common import LONDON, local_id
 from register import commands as c
 from register.errors import CommandRefused, ConcurrencyConflict
 from register.model import EndReason, EntitlementStatus
-from register.nhs_number import is_valid
+from register.nhs_number import problem
 from register.ports import StoredEntitlement, StoredPerson
 
 _ETAG = re.compile(r'^(?:W/)?"(\d+)"$')
@@ -86,10 +86,12 @@ def _patient_view(data: dict[str, Any]) -> patient.PatientView:
     incoming.checked(data, url.PATIENT)
     numbers = [i.get("value") for i in data.get("identifier", [])
                if i.get("system") == url.NHS_NUMBER]
-    if len(numbers) != 1 or not is_valid(str(numbers[0])):
+    if len(numbers) != 1:
         raise FhirError(422, Issue("error", "required", "a Patient needs exactly one valid NHS "
                                    "number (system https://fhir.nhs.uk/Id/nhs-number)",
                                    ["Patient.identifier"]))
+    if reason := problem(str(numbers[0])):
+        raise FhirError(422, Issue("error", "value", reason, ["Patient.identifier"]))
     if data.get("deceasedDateTime") or data.get("deceasedBoolean"):
         raise FhirError(422, Issue("error", "business-rule", "a death is recorded from the "
                                    "trust's message ($process-message `death` or HL7 A03), "

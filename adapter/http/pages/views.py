@@ -35,7 +35,7 @@ from adapter.reports import render
 from adapter.reports import report as build_report
 from queues.inbound import store as inbound
 from register.access import OrgType, Viewer
-from register.nhs_number import is_valid
+from register.nhs_number import canonical, problem
 from register.reports.catalogue import PERIODS, REPORTS
 from register.store.views import RegisterViews
 
@@ -135,10 +135,10 @@ def home() -> str:
 @blueprint.post("/search")
 def search() -> Response | str:
     value = request.form.get("nhs_number", "")
-    number = "".join(value.split())
-    if not (number.isdigit() and is_valid(number)):
-        error = ("Enter a valid NHS number: 10 digits, like 999 000 0018"
-                 if number else "Enter an NHS number")
+    number = canonical(value)
+    if number is None:
+        error = (f"Enter a valid NHS number, 10 digits like 999 000 0018 ({problem(value)})"
+                 if value.strip() else "Enter an NHS number")
         return Response(render_template("pages/home.html", error=error, value=value), 400)
     found = RegisterViews(_register().sessions).person_ids_by_nhs_number((number,))
     view = person_view(_register(), _viewer(), found[0], today()) if found else None

@@ -1,0 +1,176 @@
+"""Issue 20: the findings of testing the register as an attacker with valid tokens would, one
+regression test each (each docstring names its finding), against an embedded demo register
+behind the real Flask app (S117_AUTH=jwt with a test identity provider's key)."""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+from flask.testing import FlaskClient
+from rich.console import Console
+
+from adapter import config
+from adapter.demo import run_demo
+from adapter.http.app import create_app
+from tests.auth_support import bearer, checked_env
+
+NHS = "https://fhir.nhs.uk/Id/nhs-number"
+FHIR_JSON = {"Content-Type": "application/fhir+json"}
+ADMIN = bearer("ops", "admin")
+
+
+@dataclass
+class Demo:
+    client: FlaskClient
+    db_path: Path
+    env: dict[str, str]
+
+    def db(self) -> sqlite3.Connection:
+        return sqlite3.connect(self.db_path)
+
+    def get(self, url: str, auth: dict[str, str], **params: str) -> Any:
+        return self.client.get(f"/fhir/{url}", headers=auth, query_string=params)
+
+    def post(self, url: str, body: Any, auth: dict[str, str], **headers: str) -> Any:
+        data = body if isinstance(body, str | bytes) else json.dumps(body)
+        return self.client.post(f"/fhir/{url}", data=data,
+                                headers={**auth, **FHIR_JSON, **headers})
+
+    def person(self, *, trust_sent: str | None = None, not_sent_by: str | None = None
+               ) -> tuple[int, str]:
+        """(person id, NHS number) of someone with an entitlement whose stays the trust did
+        (or did not) send."""
+        with self.db() as db:
+            for pid, nhs, trusts in db.execute(
+                    "SELECT p.id, p.nhs_number, p.trusts FROM person p WHERE EXISTS "
+                    "(SELECT 1 FROM entitlement e WHERE e.person_id = p.id) ORDER BY p.id"):
+                trusts = trusts or ""
+                if trust_sent and f",{trust_sent}," in trusts:
+                    return pid, nhs
+                if not_sent_by and f",{not_sent_by}," not in trusts:
+                    return pid, nhs
+        raise AssertionError("no such person in the demo")
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    path = tmp_path_factory.mktemp("attacker")
+    env = checked_env(S117_DATABASE_URL=f"sqlite:///{path / 's117.db'}",
+                      S117_SECRET_KEY="test-secret-key-for-pages")
+    settings = config.from_env(env)
+    with (path / "demo.txt").open("w") as out:
+        run_demo(settings, Console(file=out), people=20, seed=117)
+    app = create_app(settings)
+    with app.test_client() as client:
+        yield Demo(client, path / "s117.db", env)
+
+
+def _outcome(answer: Any) -> str:
+    return " ".join(i.get("diagnostics", "") for i in answer.get_json()["issue"])
+
+
+# -- finding 7: no 500 under hostile input ----------------------------------------------------
+
+def test_an_es256_token_against_an_rsa_key_is_401_not_500(demo: Demo):
+    """Finding 7a: an ES256 token when the register has an RSA key was a 500 (PyJWT raises
+    TypeError); it is refused 401 like any token that does not verify."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    settings = config.from_env(demo.env)
+    claims = {"iss": settings.jwt_issuer, "aud": settings.audience, "sub": "x", "iat": 1,
+              "exp": 4_000_000_000, "org": "E06000019", "org_type": "la", "scope": "system/*.rs"}
+    forged = jwt.encode(claims, key, algorithm="ES256")
+    answer = demo.get("Patient", {"Authorization": f"Bearer {forged}"})
+    assert answer.status_code == 401, answer.get_data(as_text=True)
+    assert "ES256" in _outcome(answer)
+
+
+def test_a_json_number_of_5000_digits_is_400_not_500(demo: Demo):
+    """Finding 7b: a JSON integer over 4,300 digits in any body was a 500 (Python refuses
+    to convert it); it is a 400 naming the number."""
+    huge = '{"resourceType": "Patient", "birthDate": ' + "9" * 5000 + "}"
+    for url in ("Patient", "$process-message", "CarePlan", "Subscription"):
+        answer = demo.post(url, huge, ADMIN)
+        assert answer.status_code == 400, (url, answer.status_code)
+        assert "5,000 characters" in _outcome(answer), url
+
+
+def test_a_patient_reference_too_long_for_an_id_finds_nobody(demo: Demo):
+    """Finding 7c: `Task?patient=Patient/99999999999999999999999` (and Flag, CarePlan) was a
+    500 (an integer overflow in the database); it matches nobody."""
+    for kind in ("Task", "Flag", "CarePlan"):
+        answer = demo.get(kind, ADMIN, patient="Patient/99999999999999999999999")
+        assert answer.status_code == 200, (kind, answer.get_data(as_text=True))
+        assert answer.get_json()["total"] == 0
+    answer = demo.get("Subscription/$events", ADMIN, eventsSinceNumber="9" * 30)
+    assert answer.status_code != 500
+
+
+# -- findings 8 (and 6's NHS-number half): one normal form, issuable numbers only -------------
+
+def test_an_nhs_number_typed_with_spaces_or_dashes_finds_the_person(demo: Demo):
+    """Finding 8: `999 000 0018` validated but matched nothing (404 "not known" for someone
+    on the register); spaces and dashes are normalised wherever a number is taken."""
+    pid, nhs = demo.person(trust_sent="RV3")
+    spaced = f"{nhs[:3]} {nhs[3:6]} {nhs[6:]}"
+    dashed = f"{nhs[:3]}-{nhs[3:6]}-{nhs[6:]}"
+    for typed in (spaced, dashed):
+        found = demo.get("Patient", ADMIN, identifier=f"{NHS}|{typed}").get_json()
+        assert [e["resource"]["id"] for e in found.get("entry", [])] == [str(pid)], typed
+        answer = demo.get("Patient/$s117-responsibility", ADMIN, identifier=f"{NHS}|{typed}")
+        assert answer.status_code == 200, (typed, answer.get_data(as_text=True))
+        same = demo.post("Patient", {"resourceType": "Patient", "identifier": [
+            {"system": NHS, "value": typed}]}, ADMIN,
+            **{"If-None-Exist": f"identifier={NHS}|{typed}"})
+        assert same.status_code == 200 and same.get_json()["id"] == str(pid), typed
+
+
+def test_an_nhs_number_of_one_repeated_digit_is_refused_with_the_reason(demo: Demo):
+    """Finding 8: `0000000000` passes the check digit and a Patient was created with it; a
+    number of one repeated digit is never issued and is refused saying so."""
+    answer = demo.post("Patient", {"resourceType": "Patient", "identifier": [
+        {"system": NHS, "value": "0000000000"}]}, ADMIN)
+    assert answer.status_code == 422
+    assert "all one digit" in _outcome(answer)
+    answer = demo.get("Patient", ADMIN, identifier=f"{NHS}|0000000000")
+    assert answer.status_code == 400 and "all one digit" in _outcome(answer)
+    with demo.db() as db:
+        assert db.execute("SELECT count(*) FROM person WHERE nhs_number = '0000000000'"
+                          ).fetchone() == (0,)
+
+
+def _csrf(page: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert found, "the page has no CSRF token"
+    return found.group(1)
+
+
+def signed_in(app_client: FlaskClient, token_header: dict[str, str]) -> str:
+    """Sign in to the pages with a bearer token; returns the session's CSRF token."""
+    csrf = _csrf(app_client.get("/sign-in").get_data(as_text=True))
+    token = token_header["Authorization"].removeprefix("Bearer ")
+    answer = app_client.post("/sign-in", data={"token": token, "csrf_token": csrf})
+    assert answer.status_code == 302, answer.get_data(as_text=True)
+    return _csrf(app_client.get("/").get_data(as_text=True))
+
+
+def test_the_pages_find_a_person_by_a_number_typed_with_dashes(demo: Demo):
+    """Finding 8: the pages' NHS-number search takes `999-000-0018` too, and refuses
+    `0000000000` saying why."""
+    pid, nhs = demo.person(trust_sent="RV3")
+    with demo.client.application.test_client() as browser:
+        csrf = signed_in(browser, ADMIN)
+        answer = browser.post("/search", data={"nhs_number": f"{nhs[:3]}-{nhs[3:6]}-{nhs[6:]}",
+                                               "csrf_token": csrf})
+        assert answer.status_code == 302 and answer.location.endswith(f"/people/{pid}")
+        answer = browser.post("/search", data={"nhs_number": "000 000 0000",
+                                               "csrf_token": csrf})
+        assert answer.status_code == 400 and "all one digit" in answer.get_data(as_text=True)
