@@ -323,7 +323,13 @@ def test_a_trust_sends_only_as_itself(secured: Secured):
     with secured.db as db:
         mllp = db.execute("SELECT agent_org, outcome, detail FROM audit_event WHERE "
                           "channel = 'mllp' ORDER BY id").fetchall()
-    assert ("RLQ", "0", None) in mllp and ("R1A", "4", "not-authorised") in mllp
+    # The refused one is on record against the connection, not the trust it claimed to be
+    # (issue 20 finding 11): the audit never names R1A as having sent it.
+    assert ("RLQ", "0", None) in mllp and (None, "4", "not-authorised") in mllp
+    with secured.db as db:
+        kept = db.execute("SELECT sender FROM inbound_message WHERE kind = 'not-authorised'"
+                          ).fetchall()
+    assert kept and "R1A" not in {s for (s,) in kept} and "RLQ" not in {s for (s,) in kept}
 
 
 # -- subscriptions --------------------------------------------------------------------------

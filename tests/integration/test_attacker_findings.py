@@ -21,7 +21,9 @@ from rich.console import Console
 from adapter import config
 from adapter.demo import run_demo
 from adapter.http.app import create_app
+from register.nhs_number import synthetic
 from tests.auth_support import bearer, checked_env
+from tests.e2e.test_fhir_api import message, stay
 
 NHS = "https://fhir.nhs.uk/Id/nhs-number"
 FHIR_JSON = {"Content-Type": "application/fhir+json"}
@@ -174,3 +176,51 @@ def test_the_pages_find_a_person_by_a_number_typed_with_dashes(demo: Demo):
         answer = browser.post("/search", data={"nhs_number": "000 000 0000",
                                                "csrf_token": csrf})
         assert answer.status_code == 400 and "all one digit" in answer.get_data(as_text=True)
+
+
+# -- finding 11: quarantine keys name who actually sent the message ----------------------------
+
+def trust_message(message_id: str, sender: str, nhs: str, event: str = "admission",
+                  code: str = "03") -> dict[str, Any]:
+    body = message(message_id, event, nhs, stay(code))
+    body["entry"][0]["resource"]["sender"]["identifier"]["value"] = sender
+    return body
+
+
+def test_a_spoofed_message_never_resolves_or_hides_the_genuine_one(demo: Demo):
+    """Finding 11: a `$process-message` spoofed as another trust was quarantined under the
+    victim trust's message key; when the genuine message arrived, the spoof's entry was
+    marked resolved and vanished from the list. It is kept under the real sender."""
+    nhs = synthetic(800_011)
+    spoof = demo.post("$process-message", trust_message("m-spoof-1", "RLQ", nhs),
+                      bearer("RV3", "trust"))
+    assert spoof.status_code == 403
+    genuine = demo.post("$process-message", trust_message("m-spoof-1", "RLQ", nhs),
+                        bearer("RLQ", "trust"))
+    assert genuine.status_code == 200, genuine.get_data(as_text=True)
+    assert "duplicate" not in json.dumps(genuine.get_json())
+    with demo.db() as db:
+        rows = db.execute("SELECT message_key, sender, state FROM inbound_message WHERE "
+                          "kind = 'http-403' AND message_key LIKE 'fhir:RV3:%'").fetchall()
+        assert [(sender, state) for _, sender, state in rows] == [("RV3", "quarantined")]
+        assert db.execute("SELECT count(*) FROM inbound_message WHERE message_key = "
+                          "'fhir:RLQ:m-spoof-1' AND kind = 'http-403'").fetchone() == (0,)
+
+
+def test_an_hl7_message_sent_as_another_trust_is_kept_under_its_real_sender(demo: Demo):
+    """Finding 11, HL7 v2 over HTTP: the refused message is quarantined under the token's
+    trust, so the claimed trust's genuine message with the same MSH-10 is applied and the
+    refused one stays in the list."""
+    from tests.hl7v2_messages import admission
+
+    nhs = synthetic(800_012)
+    spoof = demo.client.post("/hl7v2", data=admission(nhs, "C-SPOOF-1", sender="RLQ"),
+                             headers=bearer("RV3", "trust"))
+    assert b"MSA|AR" in spoof.data
+    genuine = demo.client.post("/hl7v2", data=admission(nhs, "C-SPOOF-1", sender="RLQ"),
+                               headers=bearer("RLQ", "trust"))
+    assert b"MSA|AA" in genuine.data, genuine.data
+    with demo.db() as db:
+        kept = db.execute("SELECT sender, state FROM inbound_message WHERE kind = "
+                          "'not-authorised' AND message_key LIKE 'hl7v2:RV3:%'").fetchall()
+    assert kept == [("RV3", "quarantined")]
