@@ -65,6 +65,11 @@ VARIABLES: dict[str, str] = {
                        "management API URL with admin credentials "
                        "(http://user:pass@rabbitmq:15672), or rabbitmqctl; unset = the amqp "
                        "channel is refused",
+    "S117_SUBSCRIPTION_ALLOWED_HOSTS": "host names and IP addresses or networks a rest-hook "
+                                       "may reach over plain http or at an internal (loopback, "
+                                       "private, link-local) address, e.g. '127.0.0.1, "
+                                       "hooks.dev.internal, 10.20.0.0/16'; unset = https to "
+                                       "public addresses only",
     "S117_SECRET_KEY": "key that signs the web pages' session cookie; required for the pages "
                        "with S117_AUTH=jwt (the same on every server); with auth off a random "
                        "key per server is made if unset",
@@ -188,6 +193,7 @@ class Settings:
     rate_limit: str | None = "1200/minute"
     secret_key: str | None = None  # None: the pages are off (auth on) or use a random key
     session_cookie_secure: bool = True
+    subscription_allowed_hosts: str | None = None  # queues.outbound.endpoints.AllowList
 
     @property
     def audience(self) -> str:
@@ -230,6 +236,7 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         if env.get("S117_MLLP_SENDERS") else None,
         rate_limit=_rate(env.get("S117_RATE_LIMIT")),
         secret_key=env.get("S117_SECRET_KEY") or None,
+        subscription_allowed_hosts=env.get("S117_SUBSCRIPTION_ALLOWED_HOSTS") or None,
         session_cookie_secure=_flag(env, "S117_SESSION_COOKIE_SECURE", (
             env.get("S117_BASE_URL") or "").startswith("https://")))
 

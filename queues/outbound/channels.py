@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,9 +21,11 @@ from pika.adapters.blocking_connection import BlockingChannel, BlockingConnectio
 
 from queues import topology
 from queues.connection import connect
+from queues.outbound.endpoints import AllowList, EndpointRefused, failure_category, pinned_session
 from queues.outbound.processes import short
 from register.subscriptions import RecordedEvent, Subscription
 
+log = logging.getLogger("s117.delivery")
 FHIR_JSON = "application/fhir+json"
 USER_AGENT = "s117-register subscriptions"
 
@@ -50,16 +53,19 @@ def _headers(lines: Sequence[str]) -> dict[str, str]:
 class RestHook:
     """POST the Bundle to the subscriber's endpoint with its own headers. 2xx is delivered;
     anything else, a timeout or a refused connection is a failed attempt. Redirects are not
-    followed: the subscriber registered one URL, and that is where patient data goes."""
+    followed: the subscriber registered one URL, and that is where patient data goes. Every
+    connection's address is checked as it is made (queues/outbound/endpoints.py), and a
+    failure is recorded as a category, never the socket's own words."""
 
-    def __init__(self, timeout_seconds: float) -> None:
+    def __init__(self, timeout_seconds: float, allowed: AllowList | None = None) -> None:
         self.timeout_seconds = timeout_seconds
+        self.allowed = allowed or AllowList()
         self._local = threading.local()
 
     def _session(self) -> requests.Session:
         session = getattr(self._local, "session", None)
         if session is None:
-            session = self._local.session = requests.Session()
+            session = self._local.session = pinned_session(self.allowed)
         return session
 
     def send(self, subscription: Subscription, body: dict[str, Any], kind: str,
@@ -73,13 +79,14 @@ class RestHook:
                 subscription.endpoint or "", data=json.dumps(body, separators=(",", ":")),
                 headers=headers, timeout=(min(timeout, 5.0), timeout), allow_redirects=False)
             answer.close()
-        except requests.RequestException as error:
+        except (requests.RequestException, EndpointRefused) as error:
             self._local.session = None  # a fresh connection next time
-            return Outcome(False, None, short(error))
+            log.info("rest-hook to Subscription/%s failed: %s", subscription.id, short(error))
+            return Outcome(False, None, failure_category(error))
         if 200 <= answer.status_code < 300:
             return Outcome(True, answer.status_code)
-        return Outcome(False, answer.status_code, f"HTTP {answer.status_code} "
-                       f"{answer.reason or ''}".strip())
+        return Outcome(False, answer.status_code, f"http-error: the endpoint answered HTTP "
+                       f"{answer.status_code}")
 
 
 class AmqpQueue:

@@ -22,6 +22,7 @@ from adapter.config import Settings
 from mappings.fhir.common import NameOf
 from queues.outbound.channels import AmqpQueue, Channel, RestHook
 from queues.outbound.delivery import Deliverer, RetryPolicy
+from queues.outbound.endpoints import AllowList
 from queues.outbound.notifications import Notifications
 from queues.outbound.relay import Relay
 from queues.outbound.scheduler import ReviewScheduler
@@ -57,7 +58,8 @@ def build(settings: Settings, sessions: sessionmaker[Session], name_of: NameOf, 
     store = SubscriptionStore(sessions)
     base = settings.base_url.rstrip("/") + "/fhir"
     channels: dict[str, Channel] = {
-        "rest-hook": RestHook(settings.delivery_timeout_seconds)}
+        "rest-hook": RestHook(settings.delivery_timeout_seconds,
+                              AllowList.parse(settings.subscription_allowed_hosts))}
     if settings.amqp_url:
         channels["amqp"] = AmqpQueue(settings.amqp_url)
     deliverer = Deliverer(

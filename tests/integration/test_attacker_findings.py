@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,9 +22,15 @@ from rich.console import Console
 from adapter import config
 from adapter.demo import run_demo
 from adapter.http.app import create_app
+from mappings.fhir import subscription as mapping
+from queues.outbound import endpoints
+from queues.outbound.channels import RestHook
+from queues.outbound.processes import utcnow
 from register.nhs_number import synthetic
+from register.subscriptions import Subscription
 from tests.auth_support import bearer, checked_env
 from tests.e2e.test_fhir_api import message, stay
+from tests.outbound_support import subscription
 
 NHS = "https://fhir.nhs.uk/Id/nhs-number"
 FHIR_JSON = {"Content-Type": "application/fhir+json"}
@@ -66,8 +73,11 @@ class Demo:
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     path = tmp_path_factory.mktemp("attacker")
+    # No S117_SUBSCRIPTION_ALLOWED_HOSTS: rest-hooks as in production, https to public
+    # addresses only.
     env = checked_env(S117_DATABASE_URL=f"sqlite:///{path / 's117.db'}",
-                      S117_SECRET_KEY="test-secret-key-for-pages")
+                      S117_SECRET_KEY="test-secret-key-for-pages",
+                      S117_SUBSCRIPTION_ALLOWED_HOSTS="")
     settings = config.from_env(env)
     with (path / "demo.txt").open("w") as out:
         run_demo(settings, Console(file=out), people=20, seed=117)
@@ -224,3 +234,82 @@ def test_an_hl7_message_sent_as_another_trust_is_kept_under_its_real_sender(demo
         kept = db.execute("SELECT sender, state FROM inbound_message WHERE kind = "
                           "'not-authorised' AND message_key LIKE 'hl7v2:RV3:%'").fetchall()
     assert kept == [("RV3", "quarantined")]
+
+
+# -- finding 5: no outbound request to internal addresses -------------------------------------
+
+OWN_AREA = ["responsible-la=E06000019"]
+
+
+def test_a_rest_hook_to_an_internal_address_or_over_http_is_refused_at_create(demo: Demo):
+    """Finding 5: a council or ICB could point a Subscription rest-hook at 127.0.0.1 or
+    169.254.169.254 with any headers. Refused at create (422) naming the endpoint or header;
+    nothing is stored."""
+    council = bearer("E06000019", "la")
+    for endpoint, why in [("http://hooks.example.org/x", "https"),
+                          ("https://127.0.0.1:5432/x", "internal address"),
+                          ("https://169.254.169.254/latest/meta-data", "internal address"),
+                          ("https://[::1]/x", "internal address"),
+                          ("https://10.1.2.3/x", "internal address"),
+                          ("https://localhost/x", "internal address"),
+                          ("https://user:pw@hooks.example.org/x", "user name")]:
+        answer = demo.post("Subscription", subscription(endpoint, OWN_AREA), council)
+        assert answer.status_code == 422, (endpoint, answer.get_data(as_text=True))
+        assert why in _outcome(answer), endpoint
+        assert answer.get_json()["issue"][0]["expression"] == ["Subscription.channel.endpoint"]
+    answer = demo.post("Subscription", subscription(
+        "https://hooks.example.org/x", OWN_AREA, headers=["Metadata-Flavor: Google"]), council)
+    assert answer.status_code == 422 and "may not be set" in _outcome(answer)
+    with demo.db() as db:
+        assert db.execute("SELECT count(*) FROM subscription").fetchone() == (0,)
+
+
+def _rest_hook(endpoint: str) -> Subscription:
+    spec = mapping.from_fhir(subscription(endpoint, ["responsible-la=E06000019"]), utcnow())
+    return Subscription("s-1", "active", spec.criteria, "rest-hook", endpoint, (), "id-only",
+                        None, None, None, None, {}, 1, utcnow())
+
+
+def test_each_connection_is_checked_again_so_dns_rebinding_is_refused(monkeypatch):
+    """Finding 5: the endpoint is checked again at every connection, on the address actually
+    connected to: a name that resolved to a public address when the Subscription was made
+    and to 127.0.0.1 now (DNS rebinding) is refused, and nothing reaches the local port.
+    There is no rebinding DNS server here, so `socket.getaddrinfo` stands in for one."""
+    from tests.outbound_support import Receiver
+
+    real = socket.getaddrinfo
+    answers = {"rebind.example.org": "93.184.216.34"}
+
+    def rebinding(host: str, port: int, *args: Any, **kwargs: Any) -> Any:
+        if host in answers:
+            return real(answers[host], port, *args, **kwargs)
+        return real(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(endpoints.socket, "getaddrinfo", rebinding)
+    allowed = endpoints.AllowList.parse("rebind.example.org-is-not-listed")
+    receiver = Receiver().start()
+    try:
+        url = f"https://rebind.example.org:{receiver.port}/notify"
+        endpoints.check(url, allowed)  # at create: a public address, accepted
+        answers["rebind.example.org"] = "127.0.0.1"  # ... and now the name is rebound
+        outcome = RestHook(2, allowed).send(_rest_hook(url), {"resourceType": "Bundle"},
+                                            "handshake", [])
+        assert not outcome.delivered
+        assert outcome.error and outcome.error.startswith("endpoint-refused:")
+        assert receiver.received == []
+    finally:
+        receiver.stop()
+
+
+def test_status_reports_a_failure_category_not_the_socket_error():
+    """Finding 5: `$status` reported "connection refused" or "HTTP 403", an internal port
+    scanner. A failed connection is recorded as a category."""
+    local = endpoints.AllowList.parse("127.0.0.1")
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    outcome = RestHook(2, local).send(_rest_hook(f"http://127.0.0.1:{port}/x"), {}, "handshake",
+                                      [])
+    assert outcome.error == "unreachable: no connection could be made to the endpoint"
+    refused = RestHook(2).send(_rest_hook(f"http://127.0.0.1:{port}/x"), {}, "handshake", [])
+    assert refused.error and refused.error.startswith("endpoint-refused:")

@@ -23,6 +23,7 @@ from adapter.http.fhir import (  # noqa: F401
 from adapter.http.fhir.reader import FhirReader
 from adapter.http.fhir.routes import blueprint
 from queues.outbound.credentials import broker_users
+from queues.outbound.endpoints import AllowList
 from queues.outbound.manage import SubscriptionManager
 from register.store.audit import AuditLog
 from register.store.casework_views import CaseworkViews
@@ -40,6 +41,7 @@ def install(app: Flask, register: Register) -> None:
     app.extensions["s117.subscriptions"] = SubscriptionManager(
         SubscriptionStore(register.sessions), amqp_url=settings.amqp_url,
         users=broker_users(settings.amqp_admin),
+        allowed=AllowList.parse(settings.subscription_allowed_hosts),
         kind_of=lambda code: org.kind if (org := register.refdata.orgs.get(code)) else None)
     app.config["MAX_CONTENT_LENGTH"] = register.settings.max_body_bytes
     app.register_blueprint(blueprint)
