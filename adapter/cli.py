@@ -365,17 +365,17 @@ def worker(
 
 @quarantine_app.command("list")
 def quarantine_list(
-    state: Annotated[str, typer.Option(help="quarantined | held | replaying | resolved | all")]
-    = "quarantined",
+    state: Annotated[str, typer.Option(
+        help="quarantined | held | replaying | resolved | rejected | all")] = "quarantined",
     limit: Annotated[int, typer.Option(help="at most this many rows")] = 100,
 ) -> None:
     """Inbound messages by state (default: quarantined), oldest first."""
     from adapter.inbound_cli import quarantine_table, register_for
     from queues.inbound import holds, store
 
-    if state not in ("quarantined", "held", "replaying", "resolved", "all"):
+    if state not in ("quarantined", "held", "replaying", "resolved", "rejected", "all"):
         errors.print(f"[red]error:[/red] --state {state!r}: quarantined, held, replaying, "
-                     "resolved or all")
+                     "resolved, rejected or all")
         raise typer.Exit(2)
     settings = _settings()
     register = register_for(settings)
@@ -398,6 +398,57 @@ def quarantine_show(message_id: Annotated[int, typer.Argument(help="the id in th
         errors.print(f"[red]error:[/red] no inbound message {message_id}")
         raise typer.Exit(1)
     show_row(console, row)
+
+
+def _review(ids: list[int], apply: bool) -> None:
+    from adapter.inbound_cli import register_for
+    from queues.inbound import quarantine
+    from queues.inbound.amqp import Unavailable
+    from queues.inbound.bus import build as build_inbound
+
+    settings = _settings()
+    register = register_for(settings)
+    inbound = build_inbound(settings, name="quarantine review", register=register)
+    failed = False
+    try:
+        for row_id in ids:
+            if not apply:
+                done = quarantine.reject(register.sessions, row_id)
+                console.print(f"{row_id}: rejected" if done else
+                              f"{row_id}: [red]not a message waiting for review[/red]")
+                failed |= not done
+                continue
+            found = quarantine.approve(inbound, register.sessions, row_id)
+            if found is None:
+                console.print(f"{row_id}: [red]not a message waiting for review[/red]")
+                failed = True
+            elif found.result is None:
+                console.print(f"{row_id}: approved and published; s117 worker applies it")
+            elif found.result.status == "quarantined":
+                console.print(f"{row_id}: [red]still refused[/red]: {found.result.reason}")
+                failed = True
+            else:
+                console.print(f"{row_id}: applied ({found.result.status})")
+    except Unavailable as exc:
+        errors.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    finally:
+        inbound.bus.close()
+    if failed:
+        raise typer.Exit(1)
+
+
+@quarantine_app.command("apply")
+def quarantine_apply(ids: Annotated[list[int], typer.Argument(help="ids to apply")]) -> None:
+    """Apply messages held for review (`needs-review`: a trust's update or merge beyond its
+    own patients, docs/security.md) as an administrator who has checked them."""
+    _review(ids, apply=True)
+
+
+@quarantine_app.command("reject")
+def quarantine_reject(ids: Annotated[list[int], typer.Argument(help="ids to reject")]) -> None:
+    """Refuse messages held for review: they are kept (state rejected), never applied."""
+    _review(ids, apply=False)
 
 
 @quarantine_app.command("replay")

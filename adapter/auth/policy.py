@@ -105,6 +105,8 @@ PAGES: dict[str, Need] = {
     "pages.caseload": _need("EpisodeOfCare", "s", CASEWORK, "page-caseload", "R"),
     "pages.panel": _need("Task", "s", CASEWORK, "page-panel-agenda", "R"),
     "pages.quarantine": _need("MessageHeader", "r", SENDERS, "page-quarantine", "R"),
+    "pages.quarantine_review": _need("MessageHeader", "c", frozenset({ADMIN}),
+                                     "page-quarantine-review", "U"),
     "pages.reports": _need(None, None, ANYONE, "page-reports", "R"),
     "pages.report": _need("EpisodeOfCare", "s", ANYONE, "page-report", "R"),
     "pages.report_chart": _need("EpisodeOfCare", "s", ANYONE, "page-report", "R"),

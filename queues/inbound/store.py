@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from queues.inbound.envelope import Envelope, now
 from register.store.inbound_tables import (
+    APPROVED,
     HELD,
     QUARANTINED,
     REPLAYING,
@@ -65,7 +66,8 @@ def record_outcome(session: Session, envelope: Envelope, key: str, sender: str,
     if not held:
         session.execute(update(InboundMessageRow)
                         .where(InboundMessageRow.message_key == key,
-                               InboundMessageRow.state.in_((QUARANTINED, REPLAYING)))
+                               InboundMessageRow.state.in_((QUARANTINED, REPLAYING,
+                                                            APPROVED)))
                         .values(state=RESOLVED, updated_at=stamp))
         return
     row = _row(session, key)

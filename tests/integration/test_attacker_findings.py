@@ -313,3 +313,186 @@ def test_status_reports_a_failure_category_not_the_socket_error():
     assert outcome.error == "unreachable: no connection could be made to the endpoint"
     refused = RestHook(2).send(_rest_hook(f"http://127.0.0.1:{port}/x"), {}, "handshake", [])
     assert refused.error and refused.error.startswith("endpoint-refused:")
+
+
+# -- findings 1, 2, 3: the authority of a trust's message --------------------------------------
+
+ATTACKER = "RV3"
+
+
+def _victim(demo: Demo) -> tuple[int, str, str]:
+    """(person id, NHS number, residence council) of someone with an entitlement and stays
+    from other trusts only, whose record holds casework."""
+    with demo.db() as db:
+        for pid, nhs, trusts, residence in db.execute(
+                "SELECT p.id, p.nhs_number, p.trusts, e.residence_la FROM person p JOIN "
+                "entitlement e ON e.person_id = p.id ORDER BY p.id"):
+            if f",{ATTACKER}," not in (trusts or "") and trusts:
+                return pid, nhs, residence or ""
+    raise AssertionError("the demo has no one outside RV3")
+
+
+def _entitlements(demo: Demo, pid: int) -> list[tuple[Any, ...]]:
+    with demo.db() as db:
+        return db.execute("SELECT id, status, responsible_la, responsible_icb, residence_la "
+                          "FROM entitlement WHERE person_id = ? ORDER BY id", (pid,)).fetchall()
+
+
+def _hl7(demo: Demo, message: bytes, trust: str = ATTACKER) -> bytes:
+    answer = demo.client.post("/hl7v2", data=message, headers=bearer(trust, "trust"))
+    return answer.data
+
+
+def _held(demo: Demo, control: str) -> tuple[int, str, str]:
+    with demo.db() as db:
+        found = db.execute("SELECT id, state, reason FROM inbound_message WHERE message_key = ?",
+                           (f"hl7v2:{ATTACKER}:{control}",)).fetchone()
+    assert found, f"message {control} is not in the quarantine"
+    return found
+
+
+def test_a_trust_cannot_merge_another_trusts_patient_into_its_own(demo: Demo):
+    """Finding 1: any trust could merge anyone's record into one of its own patients (A40
+    with another trust's patient in MRG-1): answered AA, the victim's entitlement changed
+    status and council, and the trust could then read the victim's stays. Now the merge is
+    held in the quarantine as needs-review (ACK AE), nothing changes, and an administrator
+    can reject it from the quarantine page."""
+    from tests.hl7v2_messages import adt
+
+    victim, victim_nhs, _ = _victim(demo)
+    _, own_nhs = demo.person(trust_sent=ATTACKER)
+    before = _entitlements(demo, victim)
+    ack = _hl7(demo, adt("A40", "C-MERGE-1", own_nhs, f"MRG|{victim_nhs}^^^NHS^NH",
+                         sender=ATTACKER))
+    assert b"MSA|AE" in ack and b"held for an administrator" in ack, ack
+    assert _entitlements(demo, victim) == before
+    row_id, state, reason = _held(demo, "C-MERGE-1")
+    assert state == "quarantined" and "may not merge" in reason
+    assert demo.get(f"Patient/{victim}/$everything", bearer(ATTACKER, "trust")).status_code \
+        == 403
+    with demo.client.application.test_client() as browser:
+        csrf = signed_in(browser, ADMIN)
+        page = browser.get("/quarantine").get_data(as_text=True)
+        assert f"/quarantine/{row_id}/review" in page
+        browser.post(f"/quarantine/{row_id}/review", data={"decision": "reject",
+                                                           "csrf_token": csrf})
+    assert _held(demo, "C-MERGE-1")[1] == "rejected"
+    assert _entitlements(demo, victim) == before
+
+
+def test_a_trust_merging_two_of_its_own_patients_is_applied():
+    """Finding 1, the other side: a merge of two identities the trust itself sent is its
+    own to make (register.authority)."""
+    from register import authority
+    from register import commands as c
+    from register.model import PersonFacts
+    from tests.builders import at, stay
+
+    ours = PersonFacts("9990000018", stays=[stay("V-1", "2025-01-10")])
+    theirs = PersonFacts("9990000026", stays=[stay("V-2", "2025-01-10")])
+    merge = c.MergePatient(command_id="m", nhs_number="9990000018",
+                           retired_nhs_number="9990000026",
+                           occurred_at=at("2025-02-01"),
+                           agent=c.Agent(ours.stays[0].trust_ods, "trust"))
+    authority.judge_merge(merge, ours, theirs)  # both sent by this trust: no refusal
+    stranger = c.MergePatient(command_id="m", nhs_number="9990000018",
+                              retired_nhs_number="9990000026",
+                              agent=c.Agent("ZZZ", "trust"))
+    with pytest.raises(authority.NeedsReview):
+        authority.judge_merge(stranger, ours, theirs)
+
+
+def test_a_trust_cannot_move_another_trusts_patient_with_a_demographic_update(demo: Demo):
+    """Finding 2: any trust could rewrite anyone's date of birth, address and GP (A08 for a
+    patient it never sent) although `PUT Patient` is refused; the new address moved the
+    person into another council's area and visibility. Now an update from a trust with no
+    open or recent stay that would move responsibility or visibility is held for review,
+    with the reason, and an administrator can apply it (`s117 quarantine apply`)."""
+    from tests.hl7v2_messages import adt
+
+    victim, victim_nhs, residence = _victim(demo)
+    elsewhere = "SN1 1AA" if residence != "E06000030" else "HR1 1AA"
+    before = _entitlements(demo, victim)
+    ack = _hl7(demo, adt("A08", "C-MOVE-1", victim_nhs, sender=ATTACKER, pid={
+        1: "1", 3: f"{victim_nhs}^^^NHS^NH", 5: "SMITH^JO", 7: "19800501",
+        11: f"1 HIGH ST^^TOWN^^{elsewhere}^GBR^H"}, at="20260101100000"))
+    assert b"MSA|AE" in ack and b"held for an administrator" in ack, ack
+    assert _entitlements(demo, victim) == before
+    _, state, reason = _held(demo, "C-MOVE-1")
+    assert state == "quarantined" and "no open or recent stay" in reason
+    assert "the council they live in" in reason
+
+
+def test_an_update_from_the_trust_caring_for_the_person_is_applied(demo: Demo):
+    """Finding 2, the other side: the trust with an open stay speaks for the person's
+    demographics; its update is applied as its dated assertion, with Provenance."""
+    from tests.hl7v2_messages import admission, adt
+
+    nhs = synthetic(800_020)
+    assert b"MSA|AA" in _hl7(demo, admission(nhs, "C-OWN-1", sender=ATTACKER))
+    ack = _hl7(demo, adt("A08", "C-OWN-2", nhs, sender=ATTACKER, pid={
+        1: "1", 3: f"{nhs}^^^NHS^NH", 5: "SMITH^JO", 7: "19800501",
+        11: "1 HIGH ST^^TOWN^^SN1 1AA^GBR^H"}, at="20260101100000"))
+    assert b"MSA|AA" in ack, ack
+    with demo.db() as db:
+        assert db.execute("SELECT count(*) FROM provenance WHERE agent_org = ? AND "
+                          "command_id LIKE 'hl7v2:RV3:C-OWN-2%'", (ATTACKER,)).fetchone()[0] >= 1
+
+
+def test_a_fabricated_admission_shows_that_stay_and_who_is_responsible_only(demo: Demo):
+    """Finding 3: a fabricated admission (A01) gave a trust full read access to a person's
+    whole record, including other trusts' stays. A trust may admit anyone, but then sees
+    that stay and who is responsible, never other trusts' stays or the casework."""
+    from tests.hl7v2_messages import admission
+
+    victim, victim_nhs, _ = _victim(demo)
+    assert b"MSA|AA" in _hl7(demo, admission(victim_nhs, "C-FAKE-1", visit="FAKE-1",
+                                             sender=ATTACKER))
+    me = bearer(ATTACKER, "trust")
+    everything = demo.get(f"Patient/{victim}/$everything", me)
+    assert everything.status_code == 200
+    kinds = [e["resource"]["resourceType"] for e in everything.get_json()["entry"]]
+    stays = [e["resource"] for e in everything.get_json()["entry"]
+             if e["resource"]["resourceType"] == "Encounter"]
+    assert stays and all(ATTACKER in json.dumps(s["serviceProvider"]) for s in stays)
+    assert "EpisodeOfCare" in kinds
+    searched = demo.get("Encounter", me, patient=f"Patient/{victim}").get_json()
+    assert searched["total"] == len(stays)
+    admin_view = demo.get("Encounter", ADMIN, patient=f"Patient/{victim}").get_json()
+    assert admin_view["total"] > len(stays), "the victim's other stays are hidden from RV3"
+    for kind in ("CarePlan", "Task", "Flag"):
+        assert demo.get(kind, me, patient=f"Patient/{victim}").get_json()["total"] == 0, kind
+    other = next(e["resource"]["id"] for e in admin_view["entry"]
+                 if ATTACKER not in json.dumps(e["resource"].get("serviceProvider")))
+    assert demo.get(f"Encounter/{other}", me).status_code == 403
+
+
+def test_the_same_rules_hold_for_fhir_messages_and_an_admin_applies_from_the_cli(demo: Demo):
+    """Findings 1 and 2 over `$process-message`: a FHIR merge naming another trust's
+    patient is held (422, kept as needs-review); `s117 quarantine apply` then applies it as
+    the administrator's decision."""
+    from tests.e2e.test_cli import run
+
+    victim, victim_nhs, _ = _victim(demo)
+    own = synthetic(800_030)
+    assert demo.post("$process-message", trust_message("m-own-30", ATTACKER, own),
+                     bearer(ATTACKER, "trust")).status_code == 200
+    merge = trust_message("m-merge-30", ATTACKER, own, event="merge")
+    merge["entry"] = merge["entry"][:2]
+    merge["entry"][1]["resource"]["link"] = [{"type": "replaces", "other": {
+        "identifier": {"system": NHS, "value": victim_nhs}}}]
+    held = demo.post("$process-message", merge, bearer(ATTACKER, "trust"))
+    assert held.status_code == 422 and "may not merge" in _outcome(held)
+    with demo.db() as db:
+        row_id, kind = db.execute("SELECT id, kind FROM inbound_message WHERE message_key = "
+                                  "'fhir:RV3:m-merge-30'").fetchone()
+    assert kind == "needs-review"
+    env = {**demo.env, "S117_DATABASE_URL": f"sqlite:///{demo.db_path}"}
+    applied = run("quarantine", "apply", str(row_id), cwd=demo.db_path.parent, env=env)
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert "applied" in applied.stdout
+    with demo.db() as db:
+        assert db.execute("SELECT state FROM inbound_message WHERE id = ?", (row_id,)
+                          ).fetchone() == ("resolved",)
+        assert db.execute("SELECT merged_into FROM person WHERE id = ?", (victim,)
+                          ).fetchone() == (own,)

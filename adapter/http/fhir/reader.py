@@ -31,6 +31,7 @@ from mappings.fhir import task as tasks
 from mappings.fhir.common import LONDON, local_id
 from register import access
 from register.access import Bodies, OrgType
+from register.model import Stay
 from register.ports import StoredEntitlement, StoredPerson
 from register.refdata.sql import SqlRefData
 from register.store.audit import AuditLog
@@ -84,6 +85,14 @@ class FhirReader:
     def sees_entitlement(self, stored: StoredEntitlement) -> bool:
         return policy.may_see(self.bodies(stored))
 
+    @staticmethod
+    def sees_stay(stay: Stay) -> bool:
+        return access.sees_stay(policy.viewer(), stay.trust_ods)
+
+    def sees_casework(self, stored: StoredEntitlement, person: StoredPerson | None = None
+                      ) -> bool:
+        return access.sees_casework(policy.viewer(), self.bodies(stored, person))
+
     def sees_person(self, person: StoredPerson,
                     entitlements: list[StoredEntitlement] | None = None) -> bool:
         if policy.viewer().kind in (OrgType.ADMIN, OrgType.TRUST):
@@ -121,7 +130,8 @@ class FhirReader:
             return None
         ents = self.views.entitlements_of(person.id)
         return self._visible(detention.to_json(person, stay, ents, self.name_of),
-                             self.sees_person(person, ents), f"Encounter/{resource_id}")
+                             self.sees_person(person, ents) and self.sees_stay(stay),
+                             f"Encounter/{resource_id}")
 
     def _episode(self, resource_id: str) -> Resource | None:
         stored = self.views.entitlement(resource_id)
@@ -148,7 +158,7 @@ class FhirReader:
             return None
         ent = self.views.entitlement(stored.state.plan.entitlement_id)
         return self._visible(care_plan.to_json(stored, self.name_of),
-                             ent is not None and self.sees_entitlement(ent),
+                             ent is not None and self.sees_casework(ent),
                              f"CarePlan/{resource_id}")
 
     def _provenance(self, resource_id: str) -> Resource | None:
@@ -209,7 +219,7 @@ class FhirReader:
         alert = next((a for a in work.casework.alerts if a.key == parts[1]), None)
         about = task.entitlement_id if task else alert.entitlement_id if alert else None
         ent = next((e for e in work.entitlements if e.entitlement.id == about), None)
-        return found, ent is not None and policy.may_see(self.bodies(ent, work.person))
+        return found, ent is not None and self.sees_casework(ent, work.person)
 
     def _task(self, resource_id: str) -> Resource | None:
         return self._derived(resource_id, self.task_json)

@@ -37,6 +37,7 @@ from queues.inbound import store as inbound
 from register.access import OrgType, Viewer
 from register.nhs_number import canonical, problem
 from register.reports.catalogue import PERIODS, REPORTS
+from register.store.inbound_tables import NEEDS_REVIEW
 from register.store.views import RegisterViews
 
 blueprint = Blueprint("pages", __name__, template_folder="templates",
@@ -196,7 +197,27 @@ def quarantine() -> str:
     who = _viewer()
     rows = inbound.listing(_register().sessions, inbound.QUARANTINED, 500,
                            sender=who.org if who.kind is OrgType.TRUST else None)
-    return render_template("pages/quarantine.html", rows=rows)
+    return render_template("pages/quarantine.html", rows=rows, admin=who.is_admin,
+                           needs_review=NEEDS_REVIEW, done=request.args.get("done"))
+
+
+@blueprint.post("/quarantine/<int:row_id>/review")
+def quarantine_review(row_id: int) -> Response:
+    """An administrator applies or rejects a message held for review."""
+    from queues.inbound import quarantine as review
+    from queues.inbound.bus import build as build_inbound
+
+    if request.form.get("decision") == "apply":
+        bus = build_inbound(_register().settings, name="pages review", register=_register())
+        try:
+            found = review.approve(bus, _register().sessions, row_id)
+        finally:
+            bus.bus.close()
+        done = "applied" if found is not None and (
+            found.result is None or found.result.status != "quarantined") else "not-applied"
+    else:
+        done = "rejected" if review.reject(_register().sessions, row_id) else "not-applied"
+    return redirect(url_for("pages.quarantine", done=f"{row_id}:{done}"))  # type: ignore[return-value]
 
 
 # -- reports ----------------------------------------------------------------------------
