@@ -17,10 +17,8 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from flask.testing import FlaskClient
-from rich.console import Console
 
 from adapter import config
-from adapter.demo import run_demo
 from adapter.http.app import create_app
 from mappings.fhir import subscription as mapping
 from queues.outbound import endpoints
@@ -29,6 +27,7 @@ from queues.outbound.processes import utcnow
 from register.nhs_number import synthetic
 from register.subscriptions import Subscription
 from tests.auth_support import bearer, checked_env
+from tests.e2e.test_cli import run
 from tests.e2e.test_fhir_api import message, stay
 from tests.outbound_support import subscription
 
@@ -78,10 +77,9 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     env = checked_env(S117_DATABASE_URL=f"sqlite:///{path / 's117.db'}",
                       S117_SECRET_KEY="test-secret-key-for-pages",
                       S117_SUBSCRIPTION_ALLOWED_HOSTS="")
-    settings = config.from_env(env)
-    with (path / "demo.txt").open("w") as out:
-        run_demo(settings, Console(file=out), people=20, seed=117)
-    app = create_app(settings)
+    built = run("demo", "--people", "20", cwd=path)
+    assert built.returncode == 0, built.stderr
+    app = create_app(config.from_env(env))
     with app.test_client() as client:
         yield Demo(client, path / "s117.db", env)
 
@@ -471,8 +469,6 @@ def test_the_same_rules_hold_for_fhir_messages_and_an_admin_applies_from_the_cli
     """Findings 1 and 2 over `$process-message`: a FHIR merge naming another trust's
     patient is held (422, kept as needs-review); `s117 quarantine apply` then applies it as
     the administrator's decision."""
-    from tests.e2e.test_cli import run
-
     victim, victim_nhs, _ = _victim(demo)
     own = synthetic(800_030)
     assert demo.post("$process-message", trust_message("m-own-30", ATTACKER, own),
