@@ -492,3 +492,30 @@ def test_the_same_rules_hold_for_fhir_messages_and_an_admin_applies_from_the_cli
                           ).fetchone() == ("resolved",)
         assert db.execute("SELECT merged_into FROM person WHERE id = ?", (victim,)
                           ).fetchone() == (own,)
+
+
+# -- finding 4: a create does not disclose whether the person exists ---------------------------
+
+def test_a_create_hitting_someone_the_caller_cannot_see_names_no_record(demo: Demo):
+    """Finding 4: `POST /fhir/Patient` with an NHS number already on the register answered
+    409 naming the existing Patient id (and 403 naming it with If-None-Exist), an existence
+    oracle. Every create path (plain, conditional, in a batch and a transaction) now
+    answers 403 naming no record."""
+    victim, victim_nhs, _ = _victim(demo)
+    me = bearer("R0A", "trust")  # a trust that sent none of the demo's stays
+    body = {"resourceType": "Patient", "identifier": [{"system": NHS, "value": victim_nhs}]}
+    answers = [demo.post("Patient", body, me),
+               demo.post("Patient", body, me, **{"If-None-Exist": f"identifier={NHS}|"
+                                                                   f"{victim_nhs}"})]
+    for answer in answers:
+        assert answer.status_code == 403, answer.get_data(as_text=True)
+        assert "Patient/" not in _outcome(answer) and "already" not in _outcome(answer)
+    for kind in ("batch", "transaction"):
+        bundle = {"resourceType": "Bundle", "type": kind, "entry": [{
+            "fullUrl": "urn:uuid:0b3e1c2a-1f2e-4b4c-9d3a-1a2b3c4d5e6f", "resource": body,
+            "request": {"method": "POST", "url": "Patient",
+                        "ifNoneExist": f"identifier={NHS}|{victim_nhs}"}}]}
+        answer = demo.post("", bundle, me)
+        text = answer.get_data(as_text=True)
+        assert f"Patient/{victim}" not in text and "already" not in text, (kind, text)
+        assert answer.status_code == 403 or '"403' in text, (kind, text)

@@ -112,6 +112,12 @@ def _existing(condition: str) -> list[int]:
     return _reader().views.person_ids_by_nhs_number(numbers)
 
 
+def _may_see_person(person_id: int) -> bool:
+    reader = _reader()
+    person = reader.views.person(person_id)
+    return person is not None and reader.sees_person(person)
+
+
 def plan_create_patient(data: dict[str, Any], if_none_exist: str | None) -> Write:
     view = _patient_view(data)
     matches = _existing(if_none_exist) if if_none_exist else \
@@ -119,6 +125,12 @@ def plan_create_patient(data: dict[str, Any], if_none_exist: str | None) -> Writ
     if len(matches) > 1:
         raise FhirError(412, Issue("error", "multiple-matches",
                                    "If-None-Exist matches more than one Patient"))
+    if matches and not _may_see_person(matches[0]):
+        # Existence is not disclosed (issue 20): the same refusal, naming no record, whether
+        # or not the number is on the register under someone the caller does not see.
+        raise policy.forbidden(f"{policy.viewer().org} may not register this person here: "
+                               "a trust's patients reach the register with their admission "
+                               "($process-message or HL7 v2 A01)")
     if matches and if_none_exist:
         return Write("Patient", None, str(matches[0]), view.nhs_number)
     if matches:
