@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import urlencode
 from uuid import uuid4
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, current_app, g, request
 
 from adapter.auth.audit_writer import AuditWriter
 from adapter.auth.policy import Need, unlisted
@@ -82,6 +82,19 @@ def _query() -> str | None:
     return query[:4096] or None
 
 
+def _subjects() -> set[int]:
+    """Whom the request was about (adapter/http/fhir/subjects.py), as far as it can be told:
+    what the handlers named, and what the URL, query and body name."""
+    found = set(g.get("s117_subjects") or ())
+    resolve = current_app.extensions.get("s117.subjects")
+    if resolve is not None and request.endpoint not in NOT_AUDITED:
+        try:
+            found |= resolve()
+        except Exception:  # a malformed request must still be audited, without subjects
+            log.warning("could not tell whom this request was about", exc_info=True)
+    return found
+
+
 def request_id() -> str:
     return g.get("s117_request_id") or "-"
 
@@ -99,6 +112,8 @@ def record_request(audit: AuditWriter, response: Response) -> Response:
     need: Need = g.get("s117_need") or unlisted()
     caller = g.get("s117_caller")
     entities = _named(need) + touched(g.get("s117_output"))
+    entities += [(f"Patient/{p}", "patient") for p in sorted(_subjects())]
+    entities = list(dict.fromkeys(entities))
     try:
         audit.submit(AuditRecord(
             recorded_at=utcnow(), request_id=request_id(), channel="http",

@@ -266,6 +266,13 @@ def may_write_casework(bodies: Bodies, what: str, *, council_only: bool = False)
                         f"{bodies.icb or 'not known'})")
 
 
+def concerning(person_ids: Iterable[int]) -> None:
+    """Name these people (register ids) as the subjects of the current request's
+    AuditEvent, whether it is allowed or refused (adapter/auth/audit.py)."""
+    if _in_request():
+        g.setdefault("s117_subjects", set()).update(person_ids)
+
+
 def may_send_for(sender: str) -> bool:
     return access.sends_for(viewer(), sender)
 

@@ -80,8 +80,9 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     built = run("demo", "--people", "20", cwd=path)
     assert built.returncode == 0, built.stderr
     app = create_app(config.from_env(env))
-    with app.test_client() as client:
-        yield Demo(client, path / "s117.db", env)
+    # Clients without `with`: a preserved request context would share its `g` with the
+    # requests of another client of the same app.
+    yield Demo(app.test_client(), path / "s117.db", env)
 
 
 def _outcome(answer: Any) -> str:
@@ -176,7 +177,7 @@ def test_the_pages_find_a_person_by_a_number_typed_with_dashes(demo: Demo):
     """Finding 8: the pages' NHS-number search takes `999-000-0018` too, and refuses
     `0000000000` saying why."""
     pid, nhs = demo.person(trust_sent="RV3")
-    with demo.client.application.test_client() as browser:
+    if browser := demo.client.application.test_client():
         csrf = signed_in(browser, ADMIN)
         answer = browser.post("/search", data={"nhs_number": f"{nhs[:3]}-{nhs[3:6]}-{nhs[6:]}",
                                                "csrf_token": csrf})
@@ -368,7 +369,7 @@ def test_a_trust_cannot_merge_another_trusts_patient_into_its_own(demo: Demo):
     assert state == "quarantined" and "may not merge" in reason
     assert demo.get(f"Patient/{victim}/$everything", bearer(ATTACKER, "trust")).status_code \
         == 403
-    with demo.client.application.test_client() as browser:
+    if browser := demo.client.application.test_client():
         csrf = signed_in(browser, ADMIN)
         page = browser.get("/quarantine").get_data(as_text=True)
         assert f"/quarantine/{row_id}/review" in page
@@ -519,3 +520,83 @@ def test_a_create_hitting_someone_the_caller_cannot_see_names_no_record(demo: De
         text = answer.get_data(as_text=True)
         assert f"Patient/{victim}" not in text and "already" not in text, (kind, text)
         assert answer.status_code == 403 or '"403' in text, (kind, text)
+
+
+# -- finding 6: the audit trail names whom each request was about ------------------------------
+
+def _audited_about(demo: Demo, pid: int) -> dict[str, dict[str, Any]]:
+    """The AuditEvents naming this person, by request id."""
+    found = demo.get("AuditEvent", ADMIN, patient=f"Patient/{pid}", _count="1000").get_json()
+    out = {}
+    for e in found.get("entry", []):
+        event = e["resource"]
+        ids = [x["what"]["identifier"]["value"] for x in event.get("entity", [])
+               if (x.get("what") or {}).get("identifier")]
+        for ident in ids:
+            out[ident] = event
+    return out
+
+
+def test_every_attempt_on_a_person_is_found_by_audit_event_patient(demo: Demo):
+    """Finding 6: refused reads of EpisodeOfCare, Task and Flag did not name the patient
+    (`AuditEvent?patient=` missed 458 of 568 refused attempts), a batch whose entries were
+    all refused was logged as a success with no target, and `$s117-responsibility` by POST
+    and the pages' NHS-number search recorded no subject. Each names the person now (by
+    the register's id, never the NHS number), allowed or refused."""
+    victim, victim_nhs, _ = _victim(demo)
+    council = {}
+    with demo.db() as db:
+        ent = db.execute("SELECT id, responsible_la FROM entitlement WHERE person_id = ?",
+                         (victim,)).fetchone()
+    outsider = "E10000013" if ent[1] != "E10000013" else "E06000030"
+    council = bearer(outsider, "la")
+    tasks = demo.get("Task", ADMIN, patient=f"Patient/{victim}").get_json().get("entry", [])
+    attempts = {"read-eoc": f"EpisodeOfCare/{ent[0]}", "read-encounter": None}
+    sent: dict[str, int] = {}
+    for rid, path in attempts.items():
+        if path:
+            sent[rid] = demo.client.get(f"/fhir/{path}", headers={
+                **council, "X-Request-ID": rid}).status_code
+    if tasks:
+        sent["read-task"] = demo.client.get(f"/fhir/Task/{tasks[0]['resource']['id']}",
+                                            headers={**council, "X-Request-ID": "read-task"}
+                                            ).status_code
+    batch = {"resourceType": "Bundle", "type": "batch", "entry": [
+        {"request": {"method": "GET", "url": f"EpisodeOfCare/{ent[0]}"}},
+        {"request": {"method": "GET", "url": f"Patient/{victim}"}}]}
+    sent["batch"] = demo.client.post("/fhir", data=json.dumps(batch), headers={
+        **council, **FHIR_JSON, "X-Request-ID": "batch"}).status_code
+    sent["responsibility"] = demo.client.post(
+        "/fhir/Patient/$s117-responsibility", data=json.dumps({
+            "resourceType": "Parameters", "parameter": [{"name": "identifier",
+                                                         "valueIdentifier": {
+                                                             "system": NHS,
+                                                             "value": victim_nhs}}]}),
+        headers={**council, **FHIR_JSON, "X-Request-ID": "responsibility"}).status_code
+    if browser := demo.client.application.test_client():
+        csrf = signed_in(browser, ADMIN)
+        sent["page-search"] = browser.post("/search", data={
+            "nhs_number": victim_nhs, "csrf_token": csrf},
+            headers={"X-Request-ID": "page-search"}).status_code
+    assert sent["read-eoc"] == 403 and sent["batch"] == 200
+    about = _audited_about(demo, victim)
+    missing = sorted(set(sent) - set(about))
+    assert not missing, f"not found by AuditEvent?patient=: {missing}"
+    batch_event = about["batch"]
+    assert batch_event["outcome"] == "4" or "2 of 2 entries refused" in json.dumps(batch_event)
+    assert victim_nhs not in json.dumps([about[k].get("entity") for k in about])
+
+
+def test_refused_attempts_are_reported_by_organisation(demo: Demo):
+    """Finding 6: a report of refused attempts by organisation (`s117 audit refused`)."""
+    from tests.e2e.test_cli import run
+
+    victim, _, _ = _victim(demo)
+    for _ in range(3):
+        demo.get(f"Patient/{victim}", bearer("R9Z", "trust"))
+    demo.get("AuditEvent", ADMIN)  # waits for this worker's audit queue
+    env = {**demo.env, "S117_DATABASE_URL": f"sqlite:///{demo.db_path}"}
+    shown = run("audit", "refused", cwd=demo.db_path.parent, env=env)
+    assert shown.returncode == 0, shown.stderr
+    line = next(ln for ln in shown.stdout.splitlines() if "R9Z" in ln)
+    assert " 3 " in line and "trust" in line

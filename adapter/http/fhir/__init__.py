@@ -15,6 +15,7 @@ from adapter.http.fhir import (  # noqa: F401
     everything,
     messages,
     openapi,
+    subjects,
     subscriptions,
     trail,
     validation,
@@ -32,10 +33,11 @@ from register.store.views import RegisterViews
 
 
 def install(app: Flask, register: Register) -> None:
-    app.extensions["s117.fhir"] = FhirReader(
+    reader = app.extensions["s117.fhir"] = FhirReader(
         RegisterViews(register.sessions), register.refdata,
         register.casework(),
         ProvenanceViews(register.sessions), AuditLog(register.sessions))
+    app.extensions["s117.subjects"] = lambda: subjects.of_request(reader)
     settings = register.settings
     app.extensions["s117.subscriptions"] = SubscriptionManager(
         SubscriptionStore(register.sessions), amqp_url=settings.amqp_url,

@@ -71,6 +71,32 @@ class FhirReader:
             raise not_found(f"{resource_type}/{resource_id}")
         return found
 
+    def person_of(self, resource_type: str, resource_id: str) -> int | None:
+        """The register's id of the person a resource belongs to (for the audit trail),
+        whether or not the caller may see it; None if there is no such resource."""
+        if resource_type == "Patient":
+            return local_id(resource_id)
+        if resource_type == "Encounter":
+            return detention.person_of(resource_id)
+        if resource_type in ("Task", "Flag"):
+            parts = tasks.split_id(resource_id)
+            return parts[0] if parts else None
+        if resource_type == "Provenance":
+            number = local_id(resource_id)
+            found = self.provenance.get(number) if number is not None else None
+            return found.person_id if found else None
+        entitlement_id = None
+        if resource_type == "EpisodeOfCare":
+            entitlement_id = resource_id
+        elif resource_type == "Coverage":
+            parts = funding.split_id(resource_id)
+            entitlement_id = parts[0] if parts else None
+        elif resource_type == "CarePlan":
+            plan = self.casework.plan(resource_id)
+            entitlement_id = plan.state.plan.entitlement_id if plan else None
+        stored = self.views.entitlement(entitlement_id) if entitlement_id else None
+        return stored.person_id if stored else None
+
     # -- who may see it (register.access, for the organisation of the current request) --
 
     def bodies(self, stored: StoredEntitlement, person: StoredPerson | None = None) -> Bodies:
