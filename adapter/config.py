@@ -65,6 +65,9 @@ VARIABLES: dict[str, str] = {
                        "management API URL with admin credentials "
                        "(http://user:pass@rabbitmq:15672), or rabbitmqctl; unset = the amqp "
                        "channel is refused",
+    "S117_AUTH_FAILURE_LIMIT": "requests without a valid token one client address may make "
+                               "before it is answered 429, checked before the rate limit "
+                               "(default 30/minute; off to disable)",
     "S117_SUBSCRIPTION_ALLOWED_HOSTS": "host names and IP addresses or networks a rest-hook "
                                        "may reach over plain http or at an internal (loopback, "
                                        "private, link-local) address, e.g. '127.0.0.1, "
@@ -194,6 +197,7 @@ class Settings:
     secret_key: str | None = None  # None: the pages are off (auth on) or use a random key
     session_cookie_secure: bool = True
     subscription_allowed_hosts: str | None = None  # queues.outbound.endpoints.AllowList
+    auth_failure_limit: str | None = "30/minute"  # adapter/auth/failures.py
 
     @property
     def audience(self) -> str:
@@ -237,13 +241,16 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         rate_limit=_rate(env.get("S117_RATE_LIMIT")),
         secret_key=env.get("S117_SECRET_KEY") or None,
         subscription_allowed_hosts=env.get("S117_SUBSCRIPTION_ALLOWED_HOSTS") or None,
+        auth_failure_limit=_rate(env.get("S117_AUTH_FAILURE_LIMIT"), "30/minute",
+                                 "S117_AUTH_FAILURE_LIMIT"),
         session_cookie_secure=_flag(env, "S117_SESSION_COOKIE_SECURE", (
             env.get("S117_BASE_URL") or "").startswith("https://")))
 
 
-def _rate(raw: str | None) -> str | None:
+def _rate(raw: str | None, default: str = "1200/minute",
+          name: str = "S117_RATE_LIMIT") -> str | None:
     if not raw:
-        return "1200/minute"
+        return default
     if raw.strip().lower() == "off":
         return None
     from limits import parse_many
@@ -251,9 +258,8 @@ def _rate(raw: str | None) -> str | None:
     try:
         parse_many(raw)
     except ValueError:
-        raise InvalidData(f"S117_RATE_LIMIT must read like '1200/minute' or "
-                          f"'20/second;1000/hour', not {raw!r}",
-                          field="S117_RATE_LIMIT") from None
+        raise InvalidData(f"{name} must read like '1200/minute' or "
+                          f"'20/second;1000/hour', not {raw!r}", field=name) from None
     return raw
 
 

@@ -19,6 +19,7 @@ from uuid import uuid4
 from flask import Flask, Response, current_app, g, request
 
 from adapter.auth.audit_writer import AuditWriter
+from adapter.auth.failures import Aggregator
 from adapter.auth.policy import Need, unlisted
 from queues.outbound.processes import utcnow
 from register.store.audit import AuditLog, AuditRecord
@@ -111,6 +112,15 @@ def record_request(audit: AuditWriter, response: Response) -> Response:
     g.s117_audited = True
     need: Need = g.get("s117_need") or unlisted()
     caller = g.get("s117_caller")
+    aggregator: Aggregator | None = current_app.extensions.get("s117.audit.failures")
+    sample = {"action": need.action, "subtype": need.subtype, "method": request.method,
+              "path": request.path}
+    if g.get("s117_over_budget") and aggregator is not None and not aggregator.admit(
+            request.remote_addr or "unknown", response.status_code, sample):
+        # One of a burst of refusals from this address: counted, and written as one row
+        # when the burst's minute is over (adapter/auth/failures.py).
+        response.headers["X-Request-ID"] = request_id()
+        return response
     entities = _named(need) + touched(g.get("s117_output"))
     entities += [(f"Patient/{p}", "patient") for p in sorted(_subjects())]
     entities = list(dict.fromkeys(entities))
@@ -138,5 +148,8 @@ def record_request(audit: AuditWriter, response: Response) -> Response:
 def install(app: Flask, audit: AuditLog) -> None:
     """Before every other hook, so the request id is known to authorisation and logs."""
     writer = app.extensions["s117.audit"] = AuditWriter(audit)
+    app.extensions["s117.audit.failures"] = Aggregator(lambda fields: writer.submit(
+        AuditRecord(recorded_at=utcnow(), request_id="aggregated", channel="http",
+                    outcome="4", **fields)))  # type: ignore[arg-type]
     app.before_request_funcs.setdefault(None, []).insert(0, _start)
     app.after_request(lambda response: record_request(writer, response))

@@ -600,3 +600,34 @@ def test_refused_attempts_are_reported_by_organisation(demo: Demo):
     assert shown.returncode == 0, shown.stderr
     line = next(ln for ln in shown.stdout.splitlines() if "R9Z" in ln)
     assert " 3 " in line and "trust" in line
+
+
+# -- finding 9: rate limits before authentication, and aggregated audit of failures -----------
+
+def test_requests_without_a_valid_token_are_limited_by_address_and_audited_in_bursts(
+        demo: Demo):
+    """Finding 9: requests with a bad or missing token were never rate limited, and each
+    wrote a permanent audit row. Beyond `S117_AUTH_FAILURE_LIMIT` an address is answered
+    429 before its token counts, a valid token is not held back by it, and the burst is one
+    audit row ("and N more") instead of one per request."""
+    env = {**demo.env, "S117_AUTH_FAILURE_LIMIT": "5/minute"}
+    app = create_app(config.from_env(env))
+    client = app.test_client()
+    codes = []
+    for i in range(12):
+        answer = client.get("/fhir/Patient", headers={"Authorization": "Bearer forged",
+                                                      "X-Request-ID": f"flood-{i}"},
+                            environ_base={"REMOTE_ADDR": "192.0.2.9"})
+        codes.append(answer.status_code)
+    assert codes == [401] * 5 + [429] * 7
+    assert int(answer.headers["Retry-After"]) >= 1
+    good = client.get("/fhir/EpisodeOfCare", headers=ADMIN, environ_base={"REMOTE_ADDR":
+                                                                    "192.0.2.9"})
+    assert good.status_code == 200, "a valid token is not held back by the failure budget"
+    app.extensions["s117.audit.failures"].flush_all()
+    client.get("/fhir/AuditEvent", headers=ADMIN)  # waits for the audit queue
+    with demo.db() as db:
+        rows = db.execute("SELECT request_id, status, detail FROM audit_event WHERE "
+                          "client_address = '192.0.2.9' AND status IN (401, 429)").fetchall()
+    assert len(rows) == 7, rows  # 5 refusals, the first 429, and one row for the other 6
+    assert any(r[0] == "aggregated" and "and 6 more" in (r[2] or "") for r in rows)
