@@ -4,14 +4,17 @@ behind the real Flask app (S117_AUTH=jwt with a test identity provider's key).""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import socket
 import sqlite3
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import jwt
 import pytest
@@ -631,3 +634,43 @@ def test_requests_without_a_valid_token_are_limited_by_address_and_audited_in_bu
                           "client_address = '192.0.2.9' AND status IN (401, 429)").fetchall()
     assert len(rows) == 7, rows  # 5 refusals, the first 429, and one row for the other 6
     assert any(r[0] == "aggregated" and "and 6 more" in (r[2] or "") for r in rows)
+
+
+# -- finding 10: server-side sessions for the pages --------------------------------------------
+
+def _cookie(browser: FlaskClient) -> str:
+    found = browser.get_cookie("s117_session")
+    assert found is not None
+    return found.value
+
+
+def test_the_session_cookie_is_a_random_id_that_ends_at_sign_out(demo: Demo):
+    """Finding 10: the pages' session cookie carried the raw API bearer token (signed, not
+    encrypted) and still worked after sign-out. It holds a random id now; who signed in is
+    kept on the server, and signing out deletes it, so a copy of the cookie is worthless."""
+    header = bearer("E06000019", "la")
+    browser = demo.client.application.test_client()
+    csrf = signed_in(browser, header)
+    cookie = _cookie(browser)
+    token = header["Authorization"].removeprefix("Bearer ")
+    assert token not in cookie and "." not in cookie and len(cookie) >= 40
+    thief = demo.client.application.test_client()
+    thief.set_cookie("s117_session", cookie)
+    assert thief.get("/panel").status_code == 200, "the same cookie is the same session"
+    browser.post("/sign-out", data={"csrf_token": csrf})
+    again = thief.get("/panel")
+    assert again.status_code == 302 and "/sign-in" in again.location
+    with demo.db() as db:
+        digests = {r[0] for r in db.execute("SELECT id_digest FROM page_session")}
+    assert hashlib.sha256(cookie.encode()).hexdigest() not in digests
+
+
+def test_a_session_ends_when_its_token_expires(demo: Demo):
+    """Finding 10: the session ends with the token it was made from."""
+    header = bearer("E06000019", "la", minutes=0.05)  # three seconds
+    browser = demo.client.application.test_client()
+    signed_in(browser, header)
+    assert browser.get("/panel").status_code == 200
+    time.sleep(3.5)
+    ended = browser.get("/panel")
+    assert ended.status_code == 302 and unquote(ended.location).startswith("/sign-in")

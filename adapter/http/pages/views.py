@@ -10,6 +10,7 @@ import io
 from datetime import date
 from typing import Any
 
+import jwt
 from flask import (
     Blueprint,
     Response,
@@ -85,7 +86,8 @@ def sign_in() -> Response | str:
         except KeysUnavailable as exc:
             error = f"Tokens cannot be checked just now: {exc}"
         else:
-            gate.sign_in(token=token)
+            gate.sign_in(caller, expires=jwt.decode(
+                token, options={"verify_signature": False}).get("exp"))
             g.s117_caller = caller
             return redirect(target)  # type: ignore[return-value]
     return render_template("pages/sign_in.html", error=error, next=target)
