@@ -44,6 +44,7 @@ from rich.table import Table
 from sqlalchemy import select
 
 from adapter.cli.console import progress_bar
+from bench import limits
 from bench.core import AMQP, PG_ADMIN, prepare
 from bench.memory import peak_mb
 from mappings.fhir import subscription as mapping
@@ -129,6 +130,9 @@ class Phase:
     p99_ms: float
     drained_seconds: float
     relay_peak_mb: float = 0.0
+    # The limit (bench.limits): the same subscribers taking notifications POSTed straight
+    # to them, a connection pool per subscriber, in the same run.
+    bare_fanout_per_s: float = 0.0
 
 
 def _percentile(values: list[float], q: int) -> float:
@@ -249,7 +253,15 @@ def run(url: str, amqp_url: str | None, subscribers: int, rate: float, seconds: 
         if burst:
             results.append(phase("burst", burst, None))
         relay_mb = peak_mb(relay.pid)
-        return [replace(r, relay_peak_mb=relay_mb) for r in results]
+        # A notification's size without event numbers (the receiver logs none of these).
+        blank = json.dumps({"resourceType": "Bundle", "type": "history", "entry": [
+            {"resource": {"resourceType": "Parameters", "parameter": [],
+                          "padding": "x" * 900}}]}).encode()
+        bare, _ = limits.http_fanout([f"http://127.0.0.1:{port}/s/{i}"
+                                      for i in range(subscribers)],
+                                     max(10, burst // 10), blank)
+        return [replace(r, relay_peak_mb=relay_mb, bare_fanout_per_s=round(bare, 1))
+                for r in results]
     finally:
         relay.send_signal(signal.SIGTERM)
         try:

@@ -25,7 +25,6 @@ from queues.outbound.delivery import Deliverer, RetryPolicy
 from queues.outbound.endpoints import AllowList
 from queues.outbound.manage import SubscriptionManager
 from queues.outbound.notifications import Notifications
-from queues.outbound.processes import utcnow
 from queues.outbound.relay import Relay
 from register import commands as c
 from register.model import Address
@@ -33,6 +32,7 @@ from register.nhs_number import synthetic
 from register.refdata.sql import SqlRefData
 from register.service import RegisterService
 from register.store import database
+from register.store.dialect import utcnow
 from register.store.orm import EntitlementRow, OutboxRow
 from register.store.subscriptions import SubscriptionStore
 from register.store.views import RegisterViews
@@ -192,9 +192,10 @@ def discharge(nhs: str, ref: str, day: str = "2024-05-10", to: str | None = None
                        destination=Address(postcode=to) if to else None)
 
 
-# What one person of `changes` is announced as: planned, started, and needs-review (E2: they
-# leave hospital with no aftercare plan recorded, Sarah's case).
-EVENTS_PER_PERSON = 3
+# What one person of `changes` is announced as: planned, started, needs-review (E2: they
+# leave hospital with no aftercare plan recorded, Sarah's case) and flag-raised (O1, the same
+# failure as the Ombudsman's flag).
+EVENTS_PER_PERSON = 4
 
 
 def changes(people: int, *, start: int = 0, icbs: tuple[str, ...] = ("QGH", "QOX"),

@@ -21,8 +21,8 @@ from flask import Flask, Response, current_app, g, request
 from adapter.auth.audit_writer import AuditWriter
 from adapter.auth.failures import Aggregator
 from adapter.auth.policy import Need, unlisted
-from queues.outbound.processes import utcnow
 from register.store.audit import AuditLog, AuditRecord
+from register.store.dialect import utcnow
 
 log = logging.getLogger("s117.http")
 CLINICAL = frozenset({"Patient", "Encounter", "EpisodeOfCare", "Coverage", "CarePlan", "Task",

@@ -93,7 +93,8 @@ ROUTES: dict[str, Need] = {
 # token), as on NHS England's FHIR APIs.
 PUBLIC = frozenset({"fhir.metadata", "fhir.openapi", "fhir.read_topic", "fhir.search_topics",
                     "health", "static"})
-OPERATIONS = {"end-entitlement": "$end-entitlement", "reinstate": "$reinstate"}
+OPERATIONS = {"end-entitlement": "$end-entitlement", "reinstate": "$reinstate",
+              "record-charge": "$record-charge"}
 
 # The staff web pages (adapter/http/pages): the same needs, judged for the Caller of the
 # signed session cookie (not a bearer header) by the pages' own hook, which calls

@@ -14,7 +14,8 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from queues.inbound.envelope import Envelope, now
+from queues.inbound.envelope import Envelope
+from register.store.dialect import utcnow
 from register.store.inbound_tables import (
     APPROVED,
     HELD,
@@ -57,12 +58,21 @@ def _row(session: Session, key: str) -> InboundMessageRow | None:
     return session.scalar(select(InboundMessageRow).where(InboundMessageRow.message_key == key))
 
 
+def stored_keys(session: Session, keys: list[str]) -> set[str]:
+    """Which of these messages the store already holds (one query for a batch)."""
+    return set(session.scalars(select(InboundMessageRow.message_key)
+                               .where(InboundMessageRow.message_key.in_(keys))))
+
+
 def record_outcome(session: Session, envelope: Envelope, key: str, sender: str,
-                   held: list[str], held_reason: str) -> None:
+                   held: list[str], held_reason: str, stored: bool = True) -> None:
     """In the register's transaction: keep a message some of whose commands are held (so
     it can be quarantined raw if its predecessor never comes); mark a quarantined or
-    replayed message resolved once it applies."""
-    stamp = now()
+    replayed message resolved once it applies. `stored=False`: the caller knows the store
+    has no row for it (most messages), so there is nothing to read or resolve."""
+    stamp = utcnow()
+    if not held and not stored:
+        return
     if not held:
         session.execute(update(InboundMessageRow)
                         .where(InboundMessageRow.message_key == key,
@@ -70,7 +80,7 @@ def record_outcome(session: Session, envelope: Envelope, key: str, sender: str,
                                                             APPROVED)))
                         .values(state=RESOLVED, updated_at=stamp))
         return
-    row = _row(session, key)
+    row = _row(session, key) if stored else None
     if row is None:
         session.add(InboundMessageRow(
             message_key=key, channel=envelope.channel, routing_key=envelope.routing_key,
@@ -89,7 +99,7 @@ def quarantine(sessions: sessionmaker[Session], envelope: Envelope, key: str, se
     for _ in range(3):
         with sessions() as session:
             row = _row(session, key)
-            stamp = now()
+            stamp = utcnow()
             if row is None:
                 row = InboundMessageRow(
                     message_key=key, channel=envelope.channel,
@@ -114,7 +124,7 @@ def quarantine(sessions: sessionmaker[Session], envelope: Envelope, key: str, se
 def mark_quarantined(session: Session, row_id: int, kind: str, reason: str) -> None:
     session.execute(update(InboundMessageRow).where(InboundMessageRow.id == row_id)
                     .values(state=QUARANTINED, kind=kind, reason=reason, command_ids=[],
-                            updated_at=now()))
+                            updated_at=utcnow()))
 
 
 def find(sessions: sessionmaker[Session], row_id: int) -> Stored | None:
@@ -138,7 +148,7 @@ def listing(sessions: sessionmaker[Session], state: str | None = QUARANTINED,
 def set_state(sessions: sessionmaker[Session], row_id: int, state: str) -> None:
     with sessions() as session:
         session.execute(update(InboundMessageRow).where(InboundMessageRow.id == row_id)
-                        .values(state=state, updated_at=now()))
+                        .values(state=state, updated_at=utcnow()))
         session.commit()
 
 

@@ -26,8 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-import requests
-from requests.adapters import HTTPAdapter
+import urllib3
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
@@ -162,25 +161,12 @@ def _pools(allowed: AllowList) -> dict[str, type]:
             "https": type("PinnedHTTPSPool", (HTTPSConnectionPool,), {"ConnectionCls": https})}
 
 
-class _PinnedAdapter(HTTPAdapter):
-    def __init__(self, allowed: AllowList) -> None:
-        self.allowed = allowed
-        super().__init__()
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = _pools(self.allowed)
-
-
-def pinned_session(allowed: AllowList) -> requests.Session:
-    """A requests Session that checks every connection's address. It ignores proxy
-    environment variables: a proxy would connect on the register's behalf, unchecked."""
-    session = requests.Session()
-    session.trust_env = False
-    adapter = _PinnedAdapter(allowed)
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    return session
+def pinned_pools(allowed: AllowList, **kwargs: Any) -> urllib3.PoolManager:
+    """A urllib3 PoolManager whose every connection checks its address. It ignores proxy
+    environment variables (a proxy would connect on the register's behalf, unchecked)."""
+    pools = urllib3.PoolManager(**kwargs)
+    pools.pool_classes_by_scheme = _pools(allowed)
+    return pools
 
 
 # -- what a failed delivery is reported as ----------------------------------------------------
@@ -192,8 +178,8 @@ def failure_category(error: BaseException) -> str:
         return "unreachable: the endpoint's host name does not resolve"
     if isinstance(error, EndpointRefused):
         return f"endpoint-refused: {error}"
-    if isinstance(error, requests.Timeout):
+    if isinstance(error, urllib3.exceptions.TimeoutError):
         return "timeout: the endpoint did not answer in time"
-    if isinstance(error, requests.exceptions.SSLError):
+    if isinstance(error, urllib3.exceptions.SSLError):
         return "tls: the endpoint's TLS handshake or certificate was not accepted"
     return "unreachable: no connection could be made to the endpoint"

@@ -12,12 +12,12 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from register.errors import InvalidData
 from register.refdata.postcodes import normalise_postcode
 from register.refdata.shipped import organisations
+from register.store.dialect import dialect_of, insert
 from register.store.refdata_tables import GpPractice, Organisation, Postcode
 
 Progress = Callable[[int], None] | None
@@ -50,9 +50,7 @@ class PostcodeRow(Schema):
 def _upsert(session: Session, table: type[Any], rows: list[dict[str, Any]], key: str) -> None:
     if not rows:
         return
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(table)
+    stmt = insert(dialect_of(session), table)
     stmt = stmt.on_conflict_do_update(
         index_elements=[key], set_={c: stmt.excluded[c] for c in rows[0] if c != key})
     session.execute(stmt, rows)

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from register import casework
 from register.access import Viewer
-from register.casework import AgendaItem, Casework, PlanState
+from register.casework import OMBUDSMAN, AgendaItem, Casework, PlanState
 from register.ports import StoredEntitlement, StoredPerson, StoredPlan
 from register.rules.ports import LocalityPolicy
 from register.store import codec, visibility
@@ -93,6 +93,24 @@ class AgendaRow:
         data["requested_on"] = self.requested_on.isoformat()
         data["weekly_cost"] = str(self.weekly_cost) if self.weekly_cost is not None else None
         return data
+
+
+@dataclass(frozen=True)
+class FlagRow:
+    """An Ombudsman flag (RULES.md O1-O4) in force on a caseload (`s117 flags`; the FHIR
+    API answers the same question as `Flag?code=...&status=active`)."""
+
+    rule: str  # O1-O4
+    code: str
+    since: date
+    days: int  # how long it has been raised on the day asked about
+    nhs_number: str
+    local_authority: str | None
+    icb: str | None
+    reason: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {**vars(self), "since": self.since.isoformat()}
 
 
 def _plan(row: CarePlanRow | CarePlanVersionRow, person_id: int, updated: datetime,
@@ -219,6 +237,27 @@ class CaseworkViews:
                 "; ".join(f"{s.funder} {s.percent.normalize():f}%" for s in line.funders),
                 state.panel.value, state.panel_reason))
         return rows
+
+    def ombudsman_flags(self, *, la: str | None, icb: str | None, on: date,
+                        codes: tuple[str, ...] = ()) -> list[FlagRow]:
+        """Ombudsman flags in force on `on` for a council or ICB (or all), longest first."""
+        rules = {code.value: rule for code, rule in OMBUDSMAN.items()}
+        _, found = self.search_alerts(AlertFilter(
+            codes=codes or tuple(rules), owners=(la,) if la else (),
+            icbs=(icb,) if icb else (), active_on=on), count=None)
+        rows, works = [], {}
+        for person_id, key in found:
+            if person_id not in works:
+                works[person_id] = self.person_casework(person_id)
+            work = works[person_id]
+            alert = next((a for a in work.casework.alerts if a.key == key), None) \
+                if work else None
+            if work is None or alert is None or not alert.active_on(on):
+                continue
+            rows.append(FlagRow(rules[alert.code.value], alert.code.value, alert.since,
+                                (on - alert.since).days, work.person.facts.nhs_number,
+                                alert.owner, alert.icb, alert.reason))
+        return sorted(rows, key=lambda r: (r.since, r.rule, r.nhs_number))
 
     def search_alerts(self, where: AlertFilter, *, offset: int = 0, count: int | None = 50
                       ) -> tuple[int, list[tuple[int, str]]]:

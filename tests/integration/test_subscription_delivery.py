@@ -14,8 +14,8 @@ from sqlalchemy import Engine, update
 
 from mappings.fhir import subscription as mapping
 from queues.outbound.delivery import RetryPolicy
-from queues.outbound.processes import utcnow
 from register.service import RegisterService
+from register.store.dialect import utcnow
 from register.store.subscription_tables import SubscriptionRow
 from tests.outbound_support import (
     BASE,
@@ -175,11 +175,12 @@ def test_full_resource_notifications_carry_the_entitlement_as_the_event_left_it(
         wait_for(lambda: receiver.of_kind("handshake"), "the handshake")
         apply(service, 1, icbs=("QGH",))
         wait_for(lambda: len(receiver.events()) >= EVENTS_PER_PERSON,
-                 "planned, started and needs-review")
+                 "planned, started, needs-review and flag-raised")
     entries = [e for r in receiver.of_kind("event-notification") for e in r.body["entry"][1:]]
     statuses = [e["resource"]["status"] for e in entries]
-    assert statuses == ["planned", "active", "active"], "each event with the version it made"
-    assert [e["request"]["method"] for e in entries] == ["POST", "PUT", "PUT"]
+    assert statuses == ["planned", "active", "active", "active"], \
+        "each event with the version it made"
+    assert [e["request"]["method"] for e in entries] == ["POST", "PUT", "PUT", "PUT"]
     assert all(e["fullUrl"].startswith(f"{BASE}/fhir/EpisodeOfCare/") for e in entries)
 
 

@@ -26,17 +26,20 @@ from adapter.http.fhir.routes import blueprint
 from queues.outbound.credentials import broker_users
 from queues.outbound.endpoints import AllowList
 from queues.outbound.manage import SubscriptionManager
+from register.store import database
 from register.store.audit import AuditLog
+from register.store.casework_views import CaseworkViews
 from register.store.provenance import ProvenanceViews
 from register.store.subscriptions import SubscriptionStore
 from register.store.views import RegisterViews
 
 
 def install(app: Flask, register: Register) -> None:
+    reads = database.read_session_factory(register.engine)
     reader = app.extensions["s117.fhir"] = FhirReader(
-        RegisterViews(register.sessions), register.refdata,
-        register.casework(),
-        ProvenanceViews(register.sessions), AuditLog(register.sessions))
+        RegisterViews(reads), register.refdata,
+        CaseworkViews(reads, register.settings.policy),
+        ProvenanceViews(reads), AuditLog(register.sessions))
     app.extensions["s117.subjects"] = lambda: subjects.of_request(reader)
     settings = register.settings
     app.extensions["s117.subscriptions"] = SubscriptionManager(

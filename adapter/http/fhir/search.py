@@ -31,6 +31,13 @@ class Paging:
     count: int = DEFAULT_COUNT
     offset: int = 0
     summary_count: bool = False
+    total: str = "none"  # _total: none | estimate | accurate
+
+    @property
+    def counts(self) -> bool:
+        """Whether to count every match: only when asked (`_total=accurate`, or a request
+        for the count alone), as HAPI FHIR does; a caseload of 168,000 costs a scan."""
+        return self.total == "accurate" or self.summary_count or self.count == 0
 
 
 @dataclass
@@ -71,6 +78,10 @@ def paging(args: MultiDict[str, str]) -> Paging:
     if summary not in (None, "count", "false"):
         raise invalid(f"_summary={summary} is not supported here (count or false)", "_summary")
     out.summary_count = summary == "count"
+    total = args.get("_total")
+    if total not in (None, "none", "estimate", "accurate"):
+        raise invalid(f"_total must be none, estimate or accurate, not {total!r}", "_total")
+    out.total = total or "none"
     return out
 
 

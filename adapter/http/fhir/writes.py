@@ -182,7 +182,11 @@ def plan_operation(resource_id: str, operation: str, data: dict[str, Any],
             la_agreed_by=given["la_agreed_by"], la_agreed_on=given["la_agreed_on"],
             icb_agreed_by=given["icb_agreed_by"], icb_agreed_on=given["icb_agreed_on"],
             carer_involved=given["carer_involved"], end_date=given["end_date"],
-            if_version=version)
+            notice=parameters.written_notice(given), if_version=version)
+    elif operation == "record-charge":
+        given = parameters.load(parameters.RecordChargeParams(), data)
+        command = c.RecordCharge(command_id=_command_id(), nhs_number=nhs,
+                                 entitlement_id=resource_id, if_version=version, **given)
     elif operation == "reinstate":
         given = parameters.load(parameters.ReinstateParams(), data)
         command = c.ReinstateEntitlement(command_id=_command_id(), nhs_number=nhs,
@@ -198,6 +202,7 @@ def plan_operation(resource_id: str, operation: str, data: dict[str, Any],
 _CASEWORK: dict[type[c.Command], tuple[str, bool]] = {
     c.EndEntitlement: ("the joint end decision", False),
     c.ReinstateEntitlement: ("a reinstatement", False),
+    c.RecordCharge: ("a charge for s117 services", False),
     c.RecordCarePlan: ("an aftercare plan", False),
     c.RecordReview: ("a review", False),
     c.RecordPanelDecision: ("a panel decision", False),
@@ -271,7 +276,8 @@ def apply(writes: list[Write]) -> list[tuple[Write, dict[str, Any]]]:
     commanding = [w for w in writes if w.command]
     if commanding:
         try:
-            current_app.extensions["s117"].service.handle_all([w.command for w in commanding])
+            outcomes = current_app.extensions["s117"].service.handle_all(
+                [w.command for w in commanding])
         except CommandRefused as exc:
             if isinstance(exc.cause, ConcurrencyConflict):
                 raise _lost_race(commanding, exc.cause) from None
@@ -281,6 +287,13 @@ def apply(writes: list[Write]) -> list[tuple[Write, dict[str, Any]]]:
             raise
         except ConcurrencyConflict as exc:
             raise _lost_race(commanding, exc) from None
+        forwarded = [o for o in outcomes if o.status == "forwarded"]
+        if forwarded:
+            # A replica's owner applies the change (docs/federation.md): accepted, not done;
+            # the owner's answer is kept under the command id (s117 federation commands).
+            raise FhirError(202, *(Issue("information", "informational",
+                                         f"command {o.command_id}: {o.reason}")
+                                   for o in forwarded))
     out = []
     for write in writes:
         if write.resource_id:

@@ -8,6 +8,7 @@ from sqlalchemy import engine_from_config, pool
 from register.store import (  # noqa: F401  (register the tables)
     audit_tables,
     casework_tables,
+    federation_tables,
     inbound_tables,
     orm,
     refdata_tables,

@@ -1,7 +1,7 @@
 """Server-side sessions for the staff pages (issue 20): the cookie holds a random id only.
 
 Revision ID: 0011
-Revises: 0008
+Revises: 0014
 """
 
 from collections.abc import Sequence
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0011"
-down_revision: str | None = "0008"
+down_revision: str | None = "0014"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
