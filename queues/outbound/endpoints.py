@@ -178,6 +178,9 @@ def failure_category(error: BaseException) -> str:
         return "unreachable: the endpoint's host name does not resolve"
     if isinstance(error, EndpointRefused):
         return f"endpoint-refused: {error}"
+    if isinstance(error, urllib3.exceptions.NewConnectionError):
+        # (a subclass of ConnectTimeoutError in urllib3 2, for compatibility)
+        return "unreachable: no connection could be made to the endpoint"
     if isinstance(error, urllib3.exceptions.TimeoutError):
         return "timeout: the endpoint did not answer in time"
     if isinstance(error, urllib3.exceptions.SSLError):

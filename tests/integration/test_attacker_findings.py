@@ -26,8 +26,8 @@ from adapter.http.app import create_app
 from mappings.fhir import subscription as mapping
 from queues.outbound import endpoints
 from queues.outbound.channels import RestHook
-from queues.outbound.processes import utcnow
 from register.nhs_number import synthetic
+from register.store.dialect import utcnow
 from register.subscriptions import Subscription
 from tests.auth_support import bearer, checked_env
 from tests.e2e.test_cli import run

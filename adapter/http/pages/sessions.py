@@ -14,7 +14,7 @@ from flask import Flask, Request, Response
 from flask.sessions import SessionInterface, SessionMixin
 from werkzeug.datastructures import CallbackDict
 
-from queues.outbound.processes import utcnow
+from register.store.dialect import utcnow
 from register.store.page_sessions import PageSessions
 
 # A visitor who has not signed in (the sign-in form's CSRF token) is kept this long.
