@@ -7,6 +7,7 @@ from __future__ import annotations
 import typer
 
 from adapter.cli import (
+    audit,
     database,
     demo,
     federation,
@@ -28,6 +29,7 @@ for group, name in ((database.db_app, "db"), (database.refdata_app, "refdata"),
                     (records.reviews_app, "reviews"),
                     (outbound.subscriptions_app, "subscriptions"),
                     (tokens.token_app, "token"), (web.pages_app, "pages"),
+                    (audit.audit_app, "audit"),
                     (federation.federation_app, "federation")):
     app.add_typer(group, name=name)
 for command in (responsibility.responsibility, demo.demo, inbound.mllp, inbound.worker,

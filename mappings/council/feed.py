@@ -42,7 +42,8 @@ from register.model import (
     ServiceType,
     WrittenNotice,
 )
-from register.nhs_number import is_valid, normalise
+from register.nhs_number import normalise
+from register.nhs_number import problem as nhs_problem
 
 _PLANS = uuid.UUID("6f1c1f2e-117a-4e0b-9a59-3f0c5d1e1171")
 _GSS_LA = ("E06", "E07", "E08", "E09", "E10", "W06")
@@ -160,10 +161,9 @@ def decode(body: bytes, la_gss: str) -> CouncilBatch:
             bad.setdefault(key, []).append(RowReport(number, "rejected", f"{name}: {problem}",
                                                      name))
             continue
-        if not is_valid(data["nhs_number"]):
+        if reason := nhs_problem(data["nhs_number"]):
             bad.setdefault(key, []).append(RowReport(
-                number, "rejected", "nhs_number: not a valid NHS number (10 digits, "
-                "Modulus 11 check digit)", "nhs_number"))
+                number, "rejected", f"nhs_number: {reason}", "nhs_number"))
             continue
         loaded.setdefault(key, []).append((number, data))
     if count == 0:
