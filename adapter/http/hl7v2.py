@@ -53,7 +53,8 @@ def receive() -> Response:
         answer = hl7.too_large(body[:HEAD_BYTES], size)
         status = 413
     else:
-        answer = hl7.receive(body, may_send=policy.may_send_for)
+        answer = hl7.receive(body, may_send=policy.may_send_for,
+                             sent_by=policy.viewer().org)
         status = 200 if answer.readable else 400
     if answer.problem is not None and answer.problem.kind == "unavailable":
         status = 503

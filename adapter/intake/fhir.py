@@ -5,10 +5,8 @@ in quarantine as it came. The route keeps the HTTP side: reading, authorising, a
 
 from __future__ import annotations
 
-import json
-
 from mappings.fhir import message
-from mappings.keys import digest_key, message_key
+from mappings.keys import message_key
 from queues import topology
 from queues.inbound.bus import Inbound
 from queues.inbound.decoders import Decoded, sent_by
@@ -33,20 +31,14 @@ class FhirIntake:
             partition=topology.partition_of(commands[0].nhs_number), message_id=key,
             decoded=decoded))
 
-    def keep_refused(self, raw: bytes, status: int, where: str) -> None:
-        """Quarantine a refused request as it came. The reason travels in AMQP headers, so
-        `where` names issue codes and element paths only, never the values."""
-        key = digest_key("fhir", raw)
-        # A refused body can be any shape: take the sender and id only where they are what
-        # the contract says (an ODS code, a FHIR id), else file it under a digest of the bytes.
-        try:
-            found, ident = message.peek(json.loads(raw))
-        except (ValueError, RecursionError):
-            found, ident = None, None
-        if found and ident:
-            key = message_key("fhir", found, ident)
+    def keep_refused(self, raw: bytes, status: int, where: str, sender: str,
+                     key: str) -> None:
+        """Quarantine a refused request as it came, filed under `sender` and `key` (the route
+        decides: a caller may not file a message under a trust it may not send for). The
+        reason travels in AMQP headers, so `where` names issue codes and element paths only,
+        never the values."""
         self.bus.publish(Envelope(
-            routing_key=f"fhir.{found or 'unknown'}", body=raw,
-            partition=topology.partition_of(key), message_id=key,
+            routing_key=f"fhir.{sender}", body=raw, partition=topology.partition_of(key),
+            message_id=key,
             rejected=f"refused by POST /fhir/$process-message with HTTP {status}: {where}",
             rejected_kind=f"http-{status}"))

@@ -28,6 +28,7 @@ from adapter.http.fhir.responses import fhir_json
 from adapter.http.fhir.routes import blueprint
 from fhir_profiles import canonical as url
 from mappings.fhir import message
+from mappings.keys import digest_key, message_key
 from queues.inbound.amqp import Unavailable
 from register.errors import RegisterError
 
@@ -53,8 +54,21 @@ def _response(request_bundle: dict[str, Any], msg: message.Message,
 def _keep_refused(raw: bytes, status: int, issues: list[Issue]) -> None:
     where = "; ".join(f"{i.code} at {', '.join(i.expression) or 'the message'}"
                       for i in issues[:5])
+    # A refused body can be any shape: take the sender and id only where they are what the
+    # contract says (an ODS code, a FHIR id) and the caller may send as that sender, else
+    # file it under the caller (who actually sent it) and a digest of the bytes, so a
+    # message spoofed as another trust never takes, resolves or hides that trust's own.
     try:
-        intake().fhir.keep_refused(raw, status, where)
+        found, ident = message.peek(incoming.loads(raw))
+    except (ValueError, RecursionError):
+        found, ident = None, None
+    if found and ident and policy.may_send_for(found):
+        sender, key = found, message_key("fhir", found, ident)
+    else:
+        sender = policy.viewer().org if found else "unknown"
+        key = digest_key(f"fhir:{sender}", raw)
+    try:
+        intake().fhir.keep_refused(raw, status, where, sender, key)
     except Unavailable as exc:
         raise _unavailable(exc) from None
 
