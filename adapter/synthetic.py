@@ -215,6 +215,9 @@ def named_cases(areas: list[Area]) -> list[Case]:
                       nhs, cto, end))
     cases[0].commands.append(_placement_plan(synthetic(0), swindon))
     cases += _ombudsman_cases(hereford, stay)
+    from adapter.demo_flags import flag_cases  # it builds on this module's Case
+
+    cases += flag_cases(hereford, swindon, stay)
     return cases
 
 

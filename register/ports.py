@@ -144,8 +144,19 @@ class CaseworkStore(Protocol):
         ...
 
 
+class Replicas(Protocol):
+    """People whose record another regional register owns (register.federation)."""
+
+    def owner_of(self, person_id: int | None) -> tuple[str, int] | None:
+        """The owning region and its last event applied here; None: this register owns it."""
+    def save(self, person_id: int, owner: str, event_number: int) -> None: ...
+    def forward(self, owner: str, command: Command) -> None:
+        """Keep a command written here on a replica, for the link to take to its owner."""
+
+
 class UnitOfWork(Protocol):
     people: People
+    replicas: Replicas
     inbox: Inbox
     outbox: Outbox
     held: Held

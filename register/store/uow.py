@@ -37,6 +37,7 @@ from register.store.orm import (
     ProvenanceRow,
     StatusHistoryRow,
 )
+from register.store.replicas import SqlReplicas
 
 _STATUS_EVENTS = {EventType.PLANNED, EventType.STARTED, EventType.ENDED, EventType.REINSTATED,
                   EventType.UPDATED}
@@ -431,6 +432,7 @@ class SqlUnitOfWork:
         self.outbox = SqlOutbox(self.session, self.appends)
         self.held = SqlHeld(self.session)
         self.casework = SqlCasework(self.session)
+        self.replicas = SqlReplicas(self.session)
         self.provenance = SqlProvenance(self.appends, self.people)
         return self
 

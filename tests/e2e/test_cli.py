@@ -200,7 +200,7 @@ def test_queues_declare_creates_the_topology_and_writes_the_definitions(
     result = run("queues", "declare", "--definitions", str(written), cwd=tmp_path,
                  env={"S117_AMQP_URL": amqp_url})
     assert result.returncode == 0, result.stderr
-    assert "declared 5 exchanges" in result.stdout
+    assert "declared 6 exchanges" in result.stdout
     from queues import topology
 
     assert json.loads(written.read_text()) == topology.definitions()

@@ -142,7 +142,7 @@ def test_the_rule_code_system_has_every_rule_the_engine_cites():
     assert rules is not None
     assert set(CITATIONS) <= registry.code_system(url.CS_RULE)
     for concept in rules["concept"]:
-        assert re.fullmatch(r"[ELNFRD][0-9]", concept["code"])
+        assert re.fullmatch(r"[ELNFRDO][0-9]", concept["code"])
         if concept["code"] in CITATIONS:
             assert CITATIONS[concept["code"]] in concept["definition"], concept["code"]
 
@@ -313,7 +313,7 @@ def test_the_responsibility_answer_is_what_its_operation_definition_says():
         out_of_area=True, next_review_due=date(2025, 2, 1), review_overdue=False,
         rule_set="who-pays-2020", basis=(RuleApplied("N4", "2021", CITATIONS["N4"]),
                                          RuleApplied("N6", "successor", CITATIONS["N6"])),
-        needs_review=("N8: cross-border",))
+        needs_review=("N8: cross-border",), flags=("entitled", "no-assessment"))
     emitted = responsibility.to_json(answer)["parameter"]
     assert {p["name"] for p in emitted} == set(declared), "every out parameter is emitted"
     for name, count in Counter(p["name"] for p in emitted).items():
