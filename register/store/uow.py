@@ -145,8 +145,10 @@ class SqlPeople:
              command_id: str) -> None:
         row = self.rows[record.facts.nhs_number]
         new = record.version == 0
+        # Only this person's entitlements: a batch may have loaded hundreds of others'.
         before = {"": 0 if new else row.version,
-                  **{i: r.version for i, r in self.entitlement_rows.items()}}
+                  **{e.id: self.entitlement_rows[e.id].version for e in record.entitlements
+                     if e.id in self.entitlement_rows}}
         row.facts = codec.dump(record.facts)
         row.residence_la = record.residence_la
         row.merged_into = record.facts.merged_into
