@@ -79,6 +79,14 @@ VARIABLES: dict[str, str] = {
     "S117_OIDC_SCOPE": "scopes the pages ask the provider for (default openid profile s117)",
     "S117_OIDC_SCOPE_CLAIM": "the ID token claim holding the SMART scopes (default "
                              "s117_scope); org and org_type are the API's claims",
+    "S117_AUTH_FAILURE_LIMIT": "requests without a valid token one client address may make "
+                               "before it is answered 429, checked before the rate limit "
+                               "(default 30/minute; off to disable)",
+    "S117_SUBSCRIPTION_ALLOWED_HOSTS": "host names and IP addresses or networks a rest-hook "
+                                       "may reach over plain http or at an internal (loopback, "
+                                       "private, link-local) address, e.g. '127.0.0.1, "
+                                       "hooks.dev.internal, 10.20.0.0/16'; unset = https to "
+                                       "public addresses only",
     "S117_SECRET_KEY": "key that signs the web pages' session cookie; required for the pages "
                        "with S117_AUTH=jwt (the same on every server); with auth off a random "
                        "key per server is made if unset",
@@ -219,6 +227,8 @@ class Settings:
     rate_limit: str | None = "1200/minute"
     secret_key: str | None = None  # None: the pages are off (auth on) or use a random key
     session_cookie_secure: bool = True
+    subscription_allowed_hosts: str | None = None  # queues.outbound.endpoints.AllowList
+    auth_failure_limit: str | None = "30/minute"  # adapter/auth/failures.py
     region: str | None = None  # None: no federation
     federation_routes: str | None = None
     # Staff sign-in to the pages with the organisation's OpenID Connect provider.
@@ -269,6 +279,9 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         if env.get("S117_MLLP_SENDERS") else None,
         rate_limit=_rate(env.get("S117_RATE_LIMIT")),
         secret_key=env.get("S117_SECRET_KEY") or None,
+        subscription_allowed_hosts=env.get("S117_SUBSCRIPTION_ALLOWED_HOSTS") or None,
+        auth_failure_limit=_rate(env.get("S117_AUTH_FAILURE_LIMIT"), "30/minute",
+                                 "S117_AUTH_FAILURE_LIMIT"),
         region=env.get("S117_REGION") or None,
         federation_routes=env.get("S117_FEDERATION_ROUTES") or None,
         session_cookie_secure=_flag(env, "S117_SESSION_COOKIE_SECURE", (
@@ -280,9 +293,10 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         oidc_scope_claim=env.get("S117_OIDC_SCOPE_CLAIM") or "s117_scope")
 
 
-def _rate(raw: str | None) -> str | None:
+def _rate(raw: str | None, default: str = "1200/minute",
+          name: str = "S117_RATE_LIMIT") -> str | None:
     if not raw:
-        return "1200/minute"
+        return default
     if raw.strip().lower() == "off":
         return None
     from limits import parse_many
@@ -290,9 +304,8 @@ def _rate(raw: str | None) -> str | None:
     try:
         parse_many(raw)
     except ValueError:
-        raise InvalidData(f"S117_RATE_LIMIT must read like '1200/minute' or "
-                          f"'20/second;1000/hour', not {raw!r}",
-                          field="S117_RATE_LIMIT") from None
+        raise InvalidData(f"{name} must read like '1200/minute' or "
+                          f"'20/second;1000/hour', not {raw!r}", field=name) from None
     return raw
 
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date
 
-from register import casework, handlers
+from register import authority, casework, handlers
 from register import commands as c
 from register.changes import diff, event
 from register.errors import (
@@ -131,17 +131,19 @@ class RegisterService:
         return outcome
 
     def handle_all(self, cmds: list[c.Command],
-                   alongside: Callable[[UnitOfWork, list[Outcome]], None] | None = None
-                   ) -> list[Outcome]:
+                   alongside: Callable[[UnitOfWork, list[Outcome]], None] | None = None,
+                   *, judged: bool = False) -> list[Outcome]:
         """Apply every command in one transaction or none of them (a FHIR transaction
         Bundle, one inbound message): a refusal raises CommandRefused naming which command,
         and nothing changes. `alongside` writes the caller's own bookkeeping (the inbound
-        message store) in the same transaction, before it commits."""
+        message store) in the same transaction, before it commits. `judged`: a trust's
+        message, whose demographic updates and merges must be within its authority
+        (register.authority; NeedsReview otherwise)."""
         with self._uow() as uow:
             outcomes = []
             for index, cmd in enumerate(cmds):
                 try:
-                    outcomes.append(self._handle(uow, cmd))
+                    outcomes.append(self._handle(uow, cmd, judged))
                 except RegisterError as exc:
                     raise CommandRefused(index, exc) from exc
             if alongside is not None:
@@ -150,8 +152,8 @@ class RegisterService:
         return outcomes
 
     def handle_each(self, groups: list[list[c.Command]],
-                    alongside: Callable[[UnitOfWork, int, list[Outcome]], None] | None = None
-                    ) -> list[list[Outcome] | CommandRefused]:
+                    alongside: Callable[[UnitOfWork, int, list[Outcome]], None] | None = None,
+                    *, judged: bool = False) -> list[list[Outcome] | CommandRefused]:
         """Apply several groups of commands (a worker's batch of inbound messages, a bulk
         load) in one transaction, each group as if it were its own: a refused group changes
         nothing and the others stay, in their order. Returns each group's outcomes or its
@@ -163,13 +165,14 @@ class RegisterService:
         trips); if a group is refused, that attempt is rolled back and the batch runs again
         with a savepoint around each group, so the refused one is undone alone."""
         try:
-            return self._handle_each(groups, alongside, savepoints=False)
+            return self._handle_each(groups, alongside, savepoints=False, judged=judged)
         except CommandRefused:
-            return self._handle_each(groups, alongside, savepoints=True)
+            return self._handle_each(groups, alongside, savepoints=True, judged=judged)
 
     def _handle_each(self, groups: list[list[c.Command]],
                      alongside: Callable[[UnitOfWork, int, list[Outcome]], None] | None,
-                     savepoints: bool) -> list[list[Outcome] | CommandRefused]:
+                     savepoints: bool, judged: bool = False
+                     ) -> list[list[Outcome] | CommandRefused]:
         results: list[list[Outcome] | CommandRefused] = []
         with self._uow() as uow:
             uow.people.preload([cmd.nhs_number for cmds in groups for cmd in cmds])
@@ -182,7 +185,7 @@ class RegisterService:
                         outcomes = []
                         for index, cmd in enumerate(cmds):
                             try:
-                                outcomes.append(self._handle(uow, cmd))
+                                outcomes.append(self._handle(uow, cmd, judged))
                             except StaleVersion as exc:
                                 raise CommandRefused(index, exc) from exc
                             except ConcurrencyConflict:
@@ -226,7 +229,22 @@ class RegisterService:
             uow.commit()
         return released
 
-    def _handle(self, uow: UnitOfWork, cmd: c.Command) -> Outcome:
+    def _responsibility(self, facts: PersonFacts) -> authority.Responsibility:
+        return authority.Responsibility(
+            la_of_address(facts.current_address(), self.refdata),
+            frozenset((e.current.local_authority, e.current.icb, e.current.paying_icb)
+                      for e in self._derive(facts) if e.current))
+
+    def _judge_update(self, facts: PersonFacts, cmd: c.UpdatePerson) -> None:
+        """A trust's demographic update, tried on a copy first: would it move the person?"""
+        if authority.from_trust(cmd) is None or not authority.known(facts):
+            return
+        after = copy.deepcopy(facts)
+        self._apply(after, cmd)
+        authority.judge_update(cmd, facts, after, self._responsibility(facts),
+                               self._responsibility(after), self._today())
+
+    def _handle(self, uow: UnitOfWork, cmd: c.Command, judged: bool = False) -> Outcome:
         if not cmd.command_id:
             raise InvalidData("every command needs an id", field="command_id")
         nhs = require_valid(cmd.nhs_number)
@@ -236,11 +254,13 @@ class RegisterService:
         if previous:
             return Outcome(cmd.command_id, "duplicate", reason=previous)
         if isinstance(cmd, c.MergePatient):
-            merged = self._merge(uow, cmd, nhs)
+            merged = self._merge(uow, cmd, nhs, judged)
             uow.provenance.add(cmd)
             return Outcome(cmd.command_id, "applied", merged)
         record, is_new = self._load(uow, nhs)
         _check_version(uow, record, cmd)
+        if judged and isinstance(cmd, c.UpdatePerson):
+            self._judge_update(record.facts, cmd)
         owner = None if is_new else uow.replicas.owner_of(record.id)
         if owner is not None:
             # A replica is read-only: the owning register applies the change with its own
@@ -519,13 +539,17 @@ class RegisterService:
         proposal.responded_by_org, proposal.responded_by = cmd.by_org, cmd.by_name.strip()
         proposal.response_reason = cmd.reason.strip()
 
-    def _merge(self, uow: UnitOfWork, cmd: c.MergePatient, nhs: str) -> list[EntitlementEvent]:
+    def _merge(self, uow: UnitOfWork, cmd: c.MergePatient, nhs: str,
+               judged: bool = False) -> list[EntitlementEvent]:
         retired_nhs = require_valid(cmd.retired_nhs_number, "retired_nhs_number")
         if retired_nhs == nhs:
             raise InvalidData("a record cannot be merged into itself",
                               field="retired_nhs_number")
         survivor, new_survivor = self._load(uow, nhs)
         retired = uow.people.get(retired_nhs)
+        if judged:
+            authority.judge_merge(cmd, survivor.facts,
+                                  retired.facts if retired else PersonFacts(retired_nhs))
         if new_survivor:
             uow.people.add(survivor)
         if retired is None:

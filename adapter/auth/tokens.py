@@ -138,6 +138,11 @@ class Verifier:
             raise TokenRefused("the token's signature does not verify") from exc
         except jwt.InvalidTokenError as exc:
             raise TokenRefused(f"the token is not valid ({exc})") from exc
+        except (TypeError, ValueError) as exc:
+            # PyJWT raises these, not a JWT error, when the token's algorithm does not fit
+            # the key (an ES256 token against an RSA key): a bad token, not a server fault.
+            raise TokenRefused(f"the token's algorithm {algorithm} does not fit the "
+                               "register's key") from exc
         return caller_of(claims), float(claims["exp"]) + self.leeway
 
 

@@ -24,6 +24,7 @@ from marshmallow import ValidationError
 
 from mappings import attendees
 from mappings.council.schema import HEADER, CouncilRow
+from mappings.keys import message_key
 from register import commands as c
 from register.model import (
     AccommodationType,
@@ -42,7 +43,8 @@ from register.model import (
     ServiceType,
     WrittenNotice,
 )
-from register.nhs_number import is_valid, normalise
+from register.nhs_number import normalise
+from register.nhs_number import problem as nhs_problem
 
 _PLANS = uuid.UUID("6f1c1f2e-117a-4e0b-9a59-3f0c5d1e1171")
 _GSS_LA = ("E06", "E07", "E08", "E09", "E10", "W06")
@@ -160,10 +162,9 @@ def decode(body: bytes, la_gss: str) -> CouncilBatch:
             bad.setdefault(key, []).append(RowReport(number, "rejected", f"{name}: {problem}",
                                                      name))
             continue
-        if not is_valid(data["nhs_number"]):
+        if reason := nhs_problem(data["nhs_number"]):
             bad.setdefault(key, []).append(RowReport(
-                number, "rejected", "nhs_number: not a valid NHS number (10 digits, "
-                "Modulus 11 check digit)", "nhs_number"))
+                number, "rejected", f"nhs_number: {reason}", "nhs_number"))
             continue
         loaded.setdefault(key, []).append((number, data))
     if count == 0:
@@ -200,7 +201,7 @@ def _group(nhs: str, rows: list[tuple[int, dict[str, Any]]], la: str,
     group = PersonGroup(nhs)
 
     def cid(row: int, what: str) -> str:
-        return f"council:{la}:{file_id}:{row}:{what}"
+        return f"{message_key('council', la, file_id)}:{row}:{what}"
 
     by_kind: dict[str, list[tuple[int, dict[str, Any]]]] = {}
     for number, data in rows:

@@ -14,10 +14,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from queues.inbound import council, store
 from queues.inbound.decoders import Decoded, DecodedFile, Decoders, Refused
 from queues.inbound.envelope import Envelope, Result, summarise
+from register.authority import NeedsReview
 from register.commands import Agent
 from register.errors import CommandRefused, ConcurrencyConflict
 from register.ports import UnitOfWork
 from register.service import Outcome, RegisterService
+from register.store.inbound_tables import APPROVED, NEEDS_REVIEW
 from register.store.uow import SqlUnitOfWork
 
 log = logging.getLogger("s117.inbound")
@@ -44,7 +46,8 @@ class Processor:
                                     envelope.rejected_kind or "rejected",
                                     self._explain(envelope))
         try:
-            decoded = self.decoders.decode(envelope.routing_key, envelope.body)
+            decoded = envelope.decoded or self.decoders.decode(envelope.routing_key,
+                                                               envelope.body)
         except Refused as refused:
             return self._quarantine(envelope, refused.message_key or envelope.message_id,
                                     refused.sender or envelope.sender, refused.kind,
@@ -70,7 +73,9 @@ class Processor:
                 found = self.decoders.decode(envelope.routing_key, envelope.body)
             except Refused:
                 continue
-            if isinstance(found, Decoded):  # a council file is applied on its own, below
+            if isinstance(found, Decoded) and envelope.replay_of is None:
+                # A council file, or a replay (perhaps one an administrator approved), is
+                # applied on its own, below.
                 decoded.append((i, found))
         results: dict[int, Result] = {}
         if len(decoded) > 1:
@@ -90,7 +95,8 @@ class Processor:
                 stored.add(d.message_key)  # held now: a later message with its key updates
             try:
                 applied = self.service.handle_each([d.commands for _, d in decoded],
-                                                   alongside=bookkeeping)
+                                                   alongside=bookkeeping,
+                                                   judged=True)
             except ConcurrencyConflict:
                 pass  # one by one below
             else:
@@ -99,6 +105,12 @@ class Processor:
                         if isinstance(mine, CommandRefused) else Result(summarise(mine), mine)
         return [results[i] if i in results else self.process(envelope)
                 for i, envelope in enumerate(envelopes)]
+
+    def _approved(self, envelope: Envelope) -> bool:
+        if envelope.replay_of is None:
+            return False
+        row = store.find(self.sessions, envelope.replay_of)
+        return row is not None and row.state == APPROVED
 
     def _explain(self, envelope: Envelope) -> str:
         """The reason in full words: headers carry only an identifier-free summary, so ask
@@ -120,9 +132,13 @@ class Processor:
                                  [o.command_id for o in held],
                                  "; ".join(dict.fromkeys(o.reason for o in held)))
 
+        # A message an administrator approved from the quarantine is applied as it is; any
+        # other is judged against its sender's authority (register.authority).
+        judged = not self._approved(envelope)
         for attempt in range(self.conflict_retries):
             try:
-                outcomes = self.service.handle_all(decoded.commands, alongside=bookkeeping)
+                outcomes = self.service.handle_all(decoded.commands, alongside=bookkeeping,
+                                                   judged=judged)
             except ConcurrencyConflict:
                 # Someone changed the same person meanwhile (a hold sweep, another process
                 # in embedded mode): read again and reapply.
@@ -137,8 +153,9 @@ class Processor:
         cmd = decoded.commands[refused.index]
         cause = refused.cause
         label = cause.rule or cause.field or "data"
+        kind = NEEDS_REVIEW if isinstance(cause, NeedsReview) else f"refused:{label}"
         return self._quarantine(
-            envelope, decoded.message_key, decoded.sender, f"refused:{label}",
+            envelope, decoded.message_key, decoded.sender, kind,
             f"the register refused {type(cmd).__name__} (command {refused.index + 1} "
             f"of {len(decoded.commands)}): {cause}", cause)
 

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from queues.inbound.envelope import Envelope
 from register.store.dialect import utcnow
 from register.store.inbound_tables import (
+    APPROVED,
     HELD,
     QUARANTINED,
     REPLAYING,
@@ -75,7 +76,8 @@ def record_outcome(session: Session, envelope: Envelope, key: str, sender: str,
     if not held:
         session.execute(update(InboundMessageRow)
                         .where(InboundMessageRow.message_key == key,
-                               InboundMessageRow.state.in_((QUARANTINED, REPLAYING)))
+                               InboundMessageRow.state.in_((QUARANTINED, REPLAYING,
+                                                            APPROVED)))
                         .values(state=RESOLVED, updated_at=stamp))
         return
     row = _row(session, key) if stored else None

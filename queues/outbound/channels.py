@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,9 +21,11 @@ from pika.adapters.blocking_connection import BlockingChannel, BlockingConnectio
 
 from queues import topology
 from queues.connection import connect
+from queues.outbound.endpoints import AllowList, EndpointRefused, failure_category, pinned_pools
 from queues.outbound.processes import short
 from register.subscriptions import RecordedEvent, Subscription
 
+log = logging.getLogger("s117.delivery")
 FHIR_JSON = "application/fhir+json"
 USER_AGENT = "s117-register subscriptions"
 
@@ -50,16 +53,19 @@ def _headers(lines: Sequence[str]) -> dict[str, str]:
 class RestHook:
     """POST the Bundle to the subscriber's endpoint with its own headers. 2xx is delivered;
     anything else, a timeout or a refused connection is a failed attempt. Redirects are not
-    followed: the subscriber registered one URL, and that is where patient data goes.
+    followed: the subscriber registered one URL, and that is where patient data goes. Every
+    connection's address is checked as it is made (queues/outbound/endpoints.py), and a
+    failure is recorded as a category, never the socket's own words.
 
     One connection pool per subscriber host (urllib3's PoolManager, shared by the delivery
     threads, which it allows): a lane reuses the connection any thread last used to that
     host, instead of each of 64 threads keeping its own connection to every subscriber."""
 
-    def __init__(self, timeout_seconds: float, *, per_host: int = 8) -> None:
+    def __init__(self, timeout_seconds: float, allowed: AllowList | None = None, *,
+                 per_host: int = 8) -> None:
         self.timeout_seconds = timeout_seconds
-        self._pools = urllib3.PoolManager(num_pools=1000, maxsize=per_host, block=False,
-                                          retries=False)
+        self._pools = pinned_pools(allowed or AllowList(), num_pools=1000, maxsize=per_host,
+                                   block=False, retries=False)
 
     def send(self, subscription: Subscription, body: dict[str, Any], kind: str,
              events: Sequence[RecordedEvent]) -> Outcome:
@@ -73,12 +79,13 @@ class RestHook:
                 body=json.dumps(body, separators=(",", ":")).encode(), headers=headers,
                 timeout=urllib3.Timeout(connect=min(timeout, 5.0), read=timeout),
                 redirect=False)
-        except (urllib3.exceptions.HTTPError, ValueError) as error:
-            return Outcome(False, None, short(error))
+        except (urllib3.exceptions.HTTPError, ValueError, EndpointRefused) as error:
+            log.info("rest-hook to Subscription/%s failed: %s", subscription.id, short(error))
+            return Outcome(False, None, failure_category(error))
         if 200 <= answer.status < 300:
             return Outcome(True, answer.status)
-        return Outcome(False, answer.status, f"HTTP {answer.status} "
-                       f"{answer.reason or ''}".strip())
+        return Outcome(False, answer.status, f"http-error: the endpoint answered HTTP "
+                       f"{answer.status}")
 
 
 class AmqpQueue:

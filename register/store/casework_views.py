@@ -164,7 +164,7 @@ class CaseworkViews:
                                (p.responsible_icb, where.icbs)):
             if values:
                 query = query.where(column.in_(values))
-        if (visible := visibility.entitlement_ids(where.visible_to)) is not None:
+        if (visible := visibility.casework_entitlement_ids(where.visible_to)) is not None:
             query = query.where(p.entitlement_id.in_(visible))
         return query
 
@@ -209,7 +209,7 @@ class CaseworkViews:
             query = query.where(t.due_on < where.due_before)
         if where.due_from:
             query = query.where(t.due_on >= where.due_from)
-        if (visible := visibility.entitlement_ids(where.visible_to)) is not None:
+        if (visible := visibility.casework_entitlement_ids(where.visible_to)) is not None:
             query = query.where(t.entitlement_id.in_(visible))
         return self._page(query, (t.authored_on, t.person_id, t.key), offset, count)
 
@@ -274,7 +274,7 @@ class CaseworkViews:
             query = query.where(a.until <= where.inactive_on)
         if where.begun_by:
             query = query.where(a.since <= where.begun_by)
-        if (visible := visibility.entitlement_ids(where.visible_to)) is not None:
+        if (visible := visibility.casework_entitlement_ids(where.visible_to)) is not None:
             query = query.where(a.entitlement_id.in_(visible))
         return self._page(query, (a.since, a.person_id, a.key), offset, count)
 

@@ -88,7 +88,7 @@ def embedded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Pa
     path = tmp_path_factory.mktemp("subscriptions")
     assert run("demo", "--people", "20", cwd=path).returncode == 0
     assert run("scheduler", "--once", cwd=path).returncode == 0
-    server, base = serving(path, {})
+    server, base = serving(path, {"S117_SUBSCRIPTION_ALLOWED_HOSTS": "127.0.0.1"})
     try:
         yield base, path
     finally:

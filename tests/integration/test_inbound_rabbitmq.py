@@ -305,6 +305,54 @@ def test_a_council_publishes_its_file_and_the_worker_applies_it(net) -> None:  #
     assert net.scalar(plans) == 2  # the good file again changed nothing
 
 
+def test_the_authority_of_a_trusts_message_holds_when_the_worker_applies_it(net) -> None:  # type: ignore[no-untyped-def]
+    """Issue 20 findings 1 and 2 in networked mode (Build 10): `s117 mllp` answers AA (the
+    message is stored), and `s117 worker` holds a merge of another trust's patient and an
+    update moving them as needs-review; `s117 quarantine reject` and `apply` decide."""
+    from tests.e2e.test_cli import run
+    from tests.hl7v2_messages import adt
+
+    net.mllp()
+    net.worker()
+    sender = TrustEngine(net.port)
+    victim, own = synthetic(7300), synthetic(7301)
+    assert sender.send(admission(victim, "V-A", visit="VV", sender="RLQ")) == "AA"
+    assert sender.send(discharge(victim, "V-D", visit="VV", sender="RLQ")) == "AA"
+    assert sender.send(admission(own, "O-A", visit="OV", sender="R1A")) == "AA"
+    wait_for(lambda: net.scalar(select(func.count()).select_from(EntitlementRow)) == 2, 60,
+             "both admitted")
+    merge = adt("A40", "M-1", own, f"MRG|{victim}^^^NHS^NH", sender="R1A")
+    move = adt("A08", "U-1", victim, sender="R1A", at="20260101100000", pid={
+        1: "1", 3: f"{victim}^^^NHS^NH", 5: "SMITH^JO", 7: "19800501",
+        11: "1 HIGH ST^^TOWN^^SN1 1AA^GBR^H"})
+    assert sender.send(merge) == "AA" and sender.send(move) == "AA"  # stored; judged later
+    sender.close()
+
+    def held() -> dict[str, int] | None:
+        with net.engine.connect() as conn:
+            rows = conn.execute(select(InboundMessageRow.message_key, InboundMessageRow.id)
+                                .where(InboundMessageRow.kind == "needs-review")).all()
+        return {key: row_id for key, row_id in rows} if len(rows) == 2 else None
+    found = wait_for(held, 60, "both held for review")
+    before = net.scalar(select(EntitlementRow.residence_la).where(
+        EntitlementRow.person_id == select(text("id")).select_from(text("person")).where(
+            text(f"nhs_number = '{victim}'")).scalar_subquery()))
+    assert run("quarantine", "reject", str(found["hl7v2:R1A:M-1"]), cwd=net.tmp,
+               env=net.env).returncode == 0
+    applied = run("quarantine", "apply", str(found["hl7v2:R1A:U-1"]), cwd=net.tmp,
+                  env=net.env)
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    state = select(InboundMessageRow.state).where(InboundMessageRow.id == found[
+        "hl7v2:R1A:U-1"])
+    wait_for(lambda: net.scalar(state) == "resolved", 60, "the approved update applied")
+    assert net.scalar(select(InboundMessageRow.state).where(
+        InboundMessageRow.id == found["hl7v2:R1A:M-1"])) == "rejected"
+    after = net.scalar(select(EntitlementRow.residence_la).where(
+        EntitlementRow.person_id == select(text("id")).select_from(text("person")).where(
+            text(f"nhs_number = '{victim}'")).scalar_subquery()))
+    assert before != after == "E06000030"
+
+
 class Crash(BaseException):
     """The process dying between applying a batch and committing it."""
 

@@ -266,7 +266,7 @@ def search_other(resource_type: str) -> Response:
             ents = reader.views.entitlements_of(person.id)
             if reader.sees_person(person, ents):
                 matches += [detention.to_json(person, s, ents, reader.name_of)
-                            for s in person.facts.stays]
+                            for s in person.facts.stays if reader.sees_stay(s)]
         else:
             _, ents = reader.views.search_entitlements(EntitlementFilter(
                 person_ids=(person.id,), visible_to=policy.viewer()), count=None)

@@ -15,7 +15,7 @@ from adapter.http.fhir.errors import FhirError, Issue, invalid
 from fhir_profiles import canonical as url
 from mappings.fhir.common import local_id
 from mappings.fhir.entitlement import FROM_FHIR_STATUS
-from register.nhs_number import is_valid
+from register.nhs_number import normalise, problem
 from register.store.views import EntitlementFilter
 
 PAGING = {"_count", "_offset", "_summary", "_total", "_format", "_pretty"}
@@ -130,9 +130,9 @@ def _patient_ids(args: MultiDict[str, str]) -> tuple[int, ...]:
 def nhs_numbers(args: MultiDict[str, str], name: str) -> tuple[str, ...]:
     numbers = _token(args, name, url.NHS_NUMBER)
     for number in numbers:
-        if not is_valid(number):
-            raise invalid(f"{name}: {number!r} is not a valid NHS number (check digit)", name)
-    return numbers
+        if reason := problem(number):
+            raise invalid(f"{name}: {reason}", name)
+    return tuple(normalise(n) for n in numbers)
 
 
 def episode_of_care(args: MultiDict[str, str], strict: bool) -> Parsed:

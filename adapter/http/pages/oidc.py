@@ -3,12 +3,12 @@ authorization code flow with PKCE (S256) and a nonce, by authlib. The ID token's
 mapped to the organisation, its kind and its SMART scopes exactly as the API maps a bearer
 token's (`adapter.auth.tokens.caller_of`): `org`, `org_type` and the scopes in
 `S117_OIDC_SCOPE_CLAIM` (default `s117_scope`). A provider whose claims do not say who the
-person acts for is refused with the reason, and no session starts.
+person acts for is refused with the reason, and no session starts; the session keeps the
+mapped caller until the ID token's expiry, through `gate.sign_in` like every sign-in.
 
 Configured by S117_OIDC_ISSUER, S117_OIDC_CLIENT_ID, S117_OIDC_CLIENT_SECRET (and
 S117_OIDC_SCOPE); the redirect URI to register with the provider is
-`<S117_BASE_URL>/sign-in/oidc/callback`. The session keeps the mapped claims through
-`gate.sign_in`, like every other sign-in."""
+`<S117_BASE_URL>/sign-in/oidc/callback`."""
 
 from __future__ import annotations
 
@@ -68,7 +68,7 @@ def callback() -> Response | str:
     except (TokenRefused, KeyError) as exc:
         g.s117_refusal = str(exc)
         return _refused(f"Your organisation's sign-in did not say who you act for: {exc}.")
-    gate.sign_in(oidc=mapped)
+    gate.sign_in(caller, expires=int(mapped["exp"]))
     g.s117_caller = caller
     return redirect(url_for("pages.home"))  # type: ignore[return-value]
 
