@@ -202,5 +202,8 @@ def test_forms_need_their_csrf_token_and_the_cookie_is_http_only(page: Any, site
     page.goto("/sign-in")
     page.get_by_label("Access token").fill("not-a-token")
     page.get_by_role("button", name="Sign in").click()
+    # The click returns before the answer has loaded: wait for it (on a busy machine the
+    # sign-in page's own content was read otherwise).
+    page.get_by_text("That token was not accepted").first.wait_for()
     assert "That token was not accepted" in page.content()
     assert page.goto("/caseload").url.endswith("/sign-in?next=/caseload")
