@@ -278,9 +278,9 @@ def quarantine_table(rows: list[Stored]) -> Table:
     table = Table(title="inbound messages")
     for column in ("id", "state"):
         table.add_column(column, no_wrap=True)
-    table.add_column("received (UTC)", overflow="fold", max_width=10)
-    table.add_column("sender, channel", overflow="fold", max_width=12)
-    table.add_column("kind", overflow="fold", max_width=12)
+    table.add_column("received (UTC)", overflow="fold", min_width=10)
+    table.add_column("sender, channel", overflow="fold")
+    table.add_column("kind", overflow="fold")
     table.add_column("tries", no_wrap=True)
     table.add_column("reason", overflow="fold", ratio=1)
     for r in rows:

@@ -99,10 +99,10 @@ def print_list(console: Console, register: Register) -> int:
     found = SubscriptionStore(register.sessions).all()
     # Fits 100 columns: long values fold rather than being cut.
     table = Table(title=f"{len(found)} subscriptions")
-    table.add_column("id / status", overflow="fold", max_width=18)
+    table.add_column("id / status", overflow="fold")
     table.add_column("topic, filters", overflow="fold", ratio=2)
     table.add_column("channel: endpoint / queue", overflow="fold", ratio=2)
-    table.add_column("events (delivered)", overflow="fold", max_width=11)
+    table.add_column("events (delivered)", overflow="fold")
     table.add_column("last error", overflow="fold", ratio=1)
     for s in found:
         table.add_row(f"{s.id}\n{s.status}", f"{s.criteria.topic.value}\n{_filters(s)}",

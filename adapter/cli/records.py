@@ -237,7 +237,7 @@ def print_agenda(console: Console, rows: list[AgendaRow]) -> None:
     table.add_column("requested", no_wrap=True)
     table.add_column("NHS number", no_wrap=True, min_width=10)
     table.add_column("council / ICB", overflow="fold")
-    table.add_column("plan / line", overflow="fold", max_width=14)
+    table.add_column("plan / line", overflow="fold")
     table.add_column("service, cost a week", overflow="fold")
     table.add_column("funders", overflow="fold")
     table.add_column("status: why the panel", overflow="fold", ratio=1)
