@@ -117,13 +117,13 @@ def quarantine_show(message_id: Annotated[int, typer.Argument(help="the id in th
 
 def _review(ids: list[int], apply: bool) -> None:
     from adapter.bootstrap import build
+    from adapter.bootstrap import inbound as build_inbound
     from queues.inbound import quarantine
     from queues.inbound.amqp import Unavailable
-    from queues.inbound.bus import build as build_inbound
 
     config = settings()
     register = build(config)
-    inbound = build_inbound(config, name="quarantine review", register=register)
+    inbound = build_inbound(config, "quarantine review", register)
     failed = False
     try:
         for row_id in ids:
