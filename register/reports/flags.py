@@ -41,4 +41,4 @@ def ombudsman_flags(inputs: Inputs) -> Report:
          "cleared in the last 12 months", "in force over 3 months"),
         tuple((TITLES[rule], *row) for rule, row in counts.items()),
         Chart("barh", "flag", ("in force now", "raised in the last 12 months",
-                               "cleared in the last 12 months"), "People", "Flag"))
+                               "cleared in the last 12 months"), "Flag", "People"))
