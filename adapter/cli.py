@@ -243,18 +243,23 @@ def queues_declare(
 
 @refdata_app.command("load")
 def refdata_load(
-    kind: Annotated[str, typer.Argument(help="geography | epraccur | postcodes")],
+    kind: Annotated[str, typer.Argument(
+        help="geography | epraccur | postcodes | succession | sub-icb-parents")],
     file: Annotated[Path | None, typer.Argument(help="the file (not for geography)")] = None,
 ) -> None:
-    """Load reference data: the shipped geography, an NHS ODS epraccur.csv, or an ONS
-    postcode directory CSV (columns pcds, laua; optional sicbl/ccg)."""
+    """Load reference data: the shipped geography, an NHS ODS epraccur.csv, an ONS
+    postcode directory CSV (columns pcds, laua; optional sicbl/ccg), NHS ODS succession
+    (org_code, target_code, type, legal_start_date; optional target_name for a new body) or
+    dated sub-ICB parents (sub_icb_code, icb_code, valid_from). A bad row refuses the whole
+    file, naming the row and field; nothing already loaded changes."""
     from adapter.bootstrap import build
     from register.refdata import load
 
-    loaders = {"epraccur": load.load_epraccur, "postcodes": load.load_postcodes}
+    loaders = {"epraccur": load.load_epraccur, "postcodes": load.load_postcodes,
+               "succession": load.load_succession, "sub-icb-parents": load.load_sub_icb_parents}
     if kind != "geography" and kind not in loaders:
         errors.print(f"[red]error:[/red] unknown reference data {kind!r}: "
-                     "geography, epraccur or postcodes")
+                     "geography, epraccur, postcodes, succession or sub-icb-parents")
         raise typer.Exit(2)
     if kind != "geography" and (file is None or not file.exists()):
         errors.print(f"[red]error:[/red] {kind} needs an existing FILE")

@@ -50,3 +50,13 @@ def organisations() -> Iterator[OrganisationRecord]:
                                  icb_codes=primary + others, tier=row["tier"],
                                  valid_from=_day(row["valid_from"]),
                                  valid_to=_day(row["valid_to"]))
+
+
+CCG_ABOLITION = date(2022, 7, 1)
+
+
+def successions_2022() -> Iterator[tuple[str, str, date]]:
+    """N6: each CCG became a sub-ICB location of its ICB on 2022-07-01, keeping its code
+    (Health and Care Act 2022); (CCG, ICB, legal date) from the shipped sub-ICB list."""
+    for row in _rows("sub_icb_locations.csv"):
+        yield row["ods_code"], row["icb_ods_code"], CCG_ABOLITION

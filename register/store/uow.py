@@ -27,6 +27,7 @@ from register.store.orm import (
     EntitlementRow,
     EntitlementVersionRow,
     HeldRow,
+    HolderSegmentRow,
     InboxRow,
     OutboxRow,
     PersonRow,
@@ -173,6 +174,7 @@ class SqlPeople:
             row = EntitlementRow(id=ent.id, version=1, updated_at=_now(), **values)
             self.session.add(row)
             self._entitlement_rows[ent.id] = row
+            self._save_segments(ent, replace=False)
             return
         changed = {k: v for k, v in values.items() if getattr(row, k) != v}
         if changed:
@@ -180,6 +182,19 @@ class SqlPeople:
                 setattr(row, key, value)
             row.version += 1
             row.updated_at = _now()
+            self._save_segments(ent, replace=True)
+
+    def _save_segments(self, ent: Entitlement, *, replace: bool) -> None:
+        """The holder timeline rows follow the snapshot (it changes with any segment)."""
+        if replace:
+            self.session.execute(delete(HolderSegmentRow).where(
+                HolderSegmentRow.entitlement_id == ent.id))
+        for seq, r in enumerate(ent.responsibilities):
+            self.session.add(HolderSegmentRow(
+                entitlement_id=ent.id, seq=seq, valid_from=r.effective_from,
+                valid_to=r.effective_to, local_authority=r.local_authority, icb=r.icb,
+                original_body=r.original_body, nhs_rule=r.nhs_rule,
+                needs_review=bool(r.needs_review)))
 
     def _check_owner(self, row: EntitlementRow | None, person_id: int,
                       record: PersonRecord) -> None:

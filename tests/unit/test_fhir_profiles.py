@@ -142,7 +142,7 @@ def test_the_rule_code_system_has_every_rule_the_engine_cites():
     assert rules is not None
     assert set(CITATIONS) <= registry.code_system(url.CS_RULE)
     for concept in rules["concept"]:
-        assert re.fullmatch(r"[ELNFRD][0-9]", concept["code"])
+        assert re.fullmatch(r"[ELNFRDO][0-9][a-d]?", concept["code"])  # RULES.md ids, N5a-N5d
         if concept["code"] in CITATIONS:
             assert CITATIONS[concept["code"]] in concept["definition"], concept["code"]
 
