@@ -55,6 +55,9 @@ class UpdatePerson(Command):
     address: Address | None = None
     gp_practice: str | None = None
     effective: date | None = None  # default: the day it occurred
+    # Where the effective date came from (EVN-6, EVN-2, Address.period.start), shown in the
+    # basis of the rules that read the GP or address on a date (RULES.md N2, N5).
+    dated_by: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)

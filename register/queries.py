@@ -7,7 +7,13 @@ from dataclasses import dataclass
 from datetime import date
 
 from register import legal_status
-from register.model import Entitlement, EntitlementStatus, PersonFacts, RuleApplied
+from register.model import (
+    Entitlement,
+    EntitlementStatus,
+    PersonFacts,
+    Responsibility,
+    RuleApplied,
+)
 from register.nhs_number import require_valid
 from register.ports import EntitlementSummary, UnitOfWork
 from register.rules import reviews
@@ -39,6 +45,9 @@ class ResponsibilityAnswer:
     basis: tuple[RuleApplied, ...] = ()
     needs_review: tuple[str, ...] = ()
     names: tuple[tuple[str, str], ...] = ()  # (code, name) for every body named
+    # The entitlement's holder timeline (RULES.md N): every segment, oldest first; the one
+    # covering `as_of` gave the bodies above.
+    timeline: tuple[Responsibility, ...] = ()
 
     def name(self, code: str | None) -> str | None:
         return dict(self.names).get(code) if code else None
@@ -94,7 +103,9 @@ def responsibility(uow: UnitOfWork, refdata: RefData, policy: LocalityPolicy,
         basis.append(due_rule)
     codes = {c for c in (la, residence, *(
         (resp.icb, resp.original_body, resp.commissioning_body, resp.paying_body,
-         resp.paying_icb) if resp else ())) if c}
+         resp.paying_icb) if resp else ()),
+        *(c for seg in ent.responsibilities
+          for c in (seg.local_authority, seg.icb, seg.original_body))) if c}
     return ResponsibilityAnswer(
         nhs_number=facts.nhs_number, as_of=as_of, known=True,
         entitled=status is EntitlementStatus.ACTIVE, status=status.value,
@@ -106,7 +117,8 @@ def responsibility(uow: UnitOfWork, refdata: RefData, policy: LocalityPolicy,
         residence_la=residence, out_of_area=out_of_area, next_review_due=due,
         review_overdue=reviews.overdue(due, as_of), rule_set=resp.rule_set if resp else None,
         basis=tuple(basis), needs_review=tuple(ent.needs_review),
-        names=tuple(sorted((c, n) for c in codes if (n := refdata.name(c)))))
+        names=tuple(sorted((c, n) for c in codes if (n := refdata.name(c)))),
+        timeline=tuple(ent.responsibilities))
 
 
 def caseload(uow: UnitOfWork, *, local_authority: str | None = None, icb: str | None = None,

@@ -23,6 +23,8 @@ class PatientView:
     address: Address | None
     gp_practice: str | None
     died_on: date | None
+    # The client's date the address took effect (Address.period.start), if it sent one.
+    address_from: date | None = None
 
 
 def view_of(person: StoredPerson) -> PatientView:
@@ -72,9 +74,11 @@ def to_fhir(person: StoredPerson, name_of: NameOf) -> Patient:
 def from_fhir(patient: Patient) -> PatientView:
     data = patient.model_dump(mode="json", exclude_none=True)
     nhs = next(i["value"] for i in data.get("identifier", []) if i.get("system") == url.NHS_NUMBER)
-    address = None
+    address, address_from = None, None
     if data.get("address"):
         a = data["address"][0]
+        start = (a.get("period") or {}).get("start")
+        address_from = date.fromisoformat(start[:10]) if start else None
         address = Address(postcode=a.get("postalCode"), lines=list(a.get("line", [])),
                           la_gss=a.get("district"),
                           no_fixed_abode=a.get("text") == "No fixed abode")
@@ -84,4 +88,5 @@ def from_fhir(patient: Patient) -> PatientView:
         nhs_number=nhs,
         date_of_birth=date.fromisoformat(data["birthDate"]) if data.get("birthDate") else None,
         address=address, gp_practice=code_of_reference(gps[0]) if gps else None,
-        died_on=date.fromisoformat(deceased[:10]) if deceased else None)
+        died_on=date.fromisoformat(deceased[:10]) if deceased else None,
+        address_from=address_from)

@@ -254,9 +254,12 @@ def _person(b: _Builder, *, dob_only: bool = False) -> None:
     address = None if dob_only else b.address()
     gp = None if dob_only else b.gp()
     if dob or address or gp:
-        effective = b.event_time().date()
+        # DESIGN.md: effective from EVN-6, else EVN-2, else MSH-7; the basis names which.
+        dated_by = ("EVN-6 (event occurred)" if b.m.time("EVN", 6) else
+                    "EVN-2 (recorded), no EVN-6 effective date" if b.m.time("EVN", 2) else
+                    "MSH-7 message time, no effective date in EVN")
         b.add(c.UpdatePerson, date_of_birth=dob, address=address, gp_practice=gp,
-              effective=effective)
+              effective=b.event_time().date(), dated_by=dated_by)
 
 
 def _death(b: _Builder) -> None:
