@@ -3,11 +3,14 @@ report, and re-deriving every person (`s117 db reindex`)."""
 
 from __future__ import annotations
 
+import csv
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from pathlib import Path
+from typing import Any, ClassVar
 
 from rich.console import Console
 from rich.table import Table
@@ -16,24 +19,94 @@ from adapter.bootstrap import Register
 from adapter.council import summary
 from mappings.council import CouncilBatch, RowReport
 from register.casework import AgendaItem
+from register.events import EventType
+from register.model import Entitlement
 from register.ports import EntitlementSummary
+from register.rules.citations import CITATIONS
 from register.store.casework_views import CaseworkViews, TaskFilter
+from register.store.views import RegisterViews
 
 
 def views(register: Register) -> CaseworkViews:
     return CaseworkViews(register.sessions, register.settings.policy)
 
 
+@dataclass(frozen=True)
+class Redetermination:
+    """One entitlement whose holders changed on re-derivation (`s117 db reindex`)."""
+
+    nhs_number: str
+    entitlement_id: str
+    changed_from: date
+    previous_local_authority: str | None
+    previous_icb: str | None
+    local_authority: str | None
+    icb: str | None
+    rule: str  # the rule that now decides the holder from `changed_from`
+    citation: str
+    needs_review: str
+
+    FIELDS: ClassVar[tuple[str, ...]] = (
+        "nhs_number", "entitlement_id", "changed_from", "previous_local_authority",
+        "previous_icb", "local_authority", "icb", "rule", "citation", "needs_review")
+
+
+@dataclass
+class ReindexReport:
+    people: int = 0
+    events: int = 0
+    changes: list[Redetermination] = field(default_factory=list)
+
+    def by_rule(self) -> Counter[str]:
+        return Counter(c.rule for c in self.changes)
+
+
+def _why(ent: Entitlement, day: date) -> tuple[str, str]:
+    """The rule (and its law) that decides the holder from `day`: the segment's N rule, or
+    the local authority rule when only the council moved."""
+    seg = ent.responsibility_on(day)
+    if seg is None:
+        return "-", ""
+    if seg.icb and seg.original_body and seg.icb != seg.original_body:
+        rule = "N6"  # the body named is unchanged; its duty passed to a successor
+    else:
+        rule = seg.nhs_rule or next((b.rule_id for b in seg.basis if b.rule_id[0] == "L"),
+                                    "-")
+    return rule, CITATIONS.get(rule, "")
+
+
 def reindex(register: Register, progress: Callable[[int, int], None] | None = None
-            ) -> tuple[int, int]:
-    """Re-derive every person; (people, changes announced)."""
+            ) -> ReindexReport:
+    """Re-derive every person with the rules in force; what changed and why."""
     numbers = views(register).people()
-    events = 0
+    entitlements = RegisterViews(register.sessions)
+    report = ReindexReport(people=len(numbers))
     for done, nhs in enumerate(numbers, start=1):
-        events += len(register.service.refresh(nhs))
+        events = register.service.refresh(nhs)
+        report.events += len(events)
+        for event in events:
+            if event.event is not EventType.RESPONSIBILITY_CHANGED:
+                continue
+            stored = entitlements.entitlement(event.entitlement_id)
+            if stored is None:
+                continue
+            rule, citation = _why(stored.entitlement, event.effective)
+            report.changes.append(Redetermination(
+                nhs, event.entitlement_id, event.effective, event.previous_local_authority,
+                event.previous_icb, event.local_authority, event.icb, rule, citation,
+                "; ".join(stored.entitlement.needs_review)))
         if progress:
             progress(done, len(numbers))
-    return len(numbers), events
+    return report
+
+
+def write_changes(report: ReindexReport, path: Path) -> None:
+    """The re-determinations as CSV, for the councils and ICBs affected."""
+    with path.open("w", encoding="utf-8", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(Redetermination.FIELDS)
+        for change in report.changes:
+            writer.writerow([getattr(change, name) or "" for name in Redetermination.FIELDS])
 
 
 @dataclass(frozen=True)

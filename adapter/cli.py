@@ -79,18 +79,35 @@ def db_upgrade() -> None:
 
 
 @db_app.command("reindex")
-def db_reindex() -> None:
-    """Derive every person's entitlements and casework again with the rules and locality
-    policy now in force (after an upgrade or a policy change); changes are announced."""
+def db_reindex(
+    changes_csv: Annotated[Path, typer.Option(
+        "--csv", help="where to write the changed determinations")] = Path(
+            "reindex-changes.csv"),
+) -> None:
+    """Derive every person's entitlements, holder timelines and casework again with the
+    rules and locality policy now in force (after an upgrade or a policy change); prints how
+    many determinations changed and by which rule, writes them as CSV for the councils and
+    ICBs affected, and announces each change as a responsibility-changed event."""
+    from rich.table import Table
+
     from adapter.bootstrap import build
-    from adapter.casework import reindex
+    from adapter.casework import reindex, write_changes
+    from register.rules.citations import CITATIONS
 
     register = build(_settings())
     with progress_bar() as bar:
         task = bar.add_task("re-deriving", total=None)
-        people, events = reindex(register, progress=lambda n, total: bar.update(
+        report = reindex(register, progress=lambda n, total: bar.update(
             task, completed=n, total=total))
-    console.print(f"{people} people re-derived; {events} changes announced")
+    write_changes(report, changes_csv)
+    console.print(f"{report.people} people re-derived; {report.events} changes announced; "
+                  f"{len(report.changes)} determinations changed")
+    if report.changes:
+        table = Table("rule", "determinations changed", "law", title="why (by rule)")
+        for rule, count in report.by_rule().most_common():
+            table.add_row(rule, str(count), CITATIONS.get(rule, ""))
+        console.print(table)
+    console.print(f"wrote {changes_csv}")
 
 
 def _la(code: str, register) -> None:  # type: ignore[no-untyped-def]

@@ -81,6 +81,7 @@ class Admit(StayCommand):
     residence_before: Address | None = None
     gp_practice: str | None = None
     or_la: str | None = None  # ZMH-5
+    application_on: date | None = None  # ZMH-7: Part 2 application date (RULES.md N5)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -92,6 +93,7 @@ class ChangeLegalStatus(StayCommand):
     end: datetime | None = None
     restricted: bool = False
     or_la: str | None = None
+    application_on: date | None = None  # ZMH-7
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -160,6 +160,8 @@ def admit(facts: PersonFacts, cmd: c.Admit) -> None:
         _set_gp(facts, cmd.gp_practice, day)
     if cmd.or_la:
         stay.or_la_from_trust = cmd.or_la
+    if cmd.application_on:
+        stay.application_on = cmd.application_on
     if code:
         _add_status(stay, LegalStatusPeriod(code, cmd.legal_status_start or cmd.admitted_at,
                                             restricted=cmd.restricted))
@@ -175,6 +177,8 @@ def change_legal_status(facts: PersonFacts, cmd: c.ChangeLegalStatus) -> None:
     _add_status(stay, LegalStatusPeriod(code, cmd.start, cmd.end, cmd.restricted))
     if cmd.or_la:
         stay.or_la_from_trust = cmd.or_la
+    if cmd.application_on:
+        stay.application_on = cmd.application_on
 
 
 def _event(kind: StayEventKind) -> Callable[[PersonFacts, c.StayCommand], None]:
