@@ -13,6 +13,7 @@ from rich.table import Table
 
 from adapter import config
 from adapter.bootstrap import build
+from adapter.demo_timeline import timeline_cases
 from adapter.render import print_answer
 from adapter.synthetic import Area, Generator, fixture_areas, fixture_path
 from register import commands as c
@@ -33,6 +34,7 @@ from register.model import (
 from register.nhs_number import synthetic
 from register.queries import caseload, responsibility
 from register.refdata import load
+from register.refdata.shipped import PROVISIONAL_2026, data_path
 from register.store.casework_views import CaseworkViews
 from register.store.views import RegisterViews
 
@@ -112,6 +114,9 @@ def named_cases(areas: list[Area]) -> list[Case]:
                       nhs, cto, end))
     cases[0].commands.append(_placement_plan(synthetic(0), swindon))
     cases += _ombudsman_cases(hereford, stay)
+    birmingham = _area(areas, "E08000025")
+    cases += [Case(title, nhs, cmds) for title, nhs, cmds in timeline_cases(
+        hereford, swindon, gloucester, birmingham.practice or "")]
     return cases
 
 
@@ -178,6 +183,10 @@ def run_demo(settings: config.Settings, console: Console, *, people: int, seed: 
     with register.sessions() as session:
         load.load_epraccur(session, fixture_path("epraccur.csv"))
         load.load_postcodes(session, fixture_path("postcodes.csv"))
+        # The 2026-04-01 ICB mergers (N6), provisional codes: the demo's merger case.
+        succession, parents = (data_path(name) for name in PROVISIONAL_2026)
+        load.load_succession(session, succession)
+        load.load_sub_icb_parents(session, parents)
         session.commit()
     areas = fixture_areas()
     cases = named_cases(areas)

@@ -121,16 +121,19 @@ def _detained_from(stay: Stay, detention: QualifyingDetention) -> date:
     return min(starts, default=detention.on)
 
 
-def _nhs_detentions(facts: PersonFacts, ent: Entitlement,
-                    left: dict[str, date]) -> list[nhs_body.Detention]:
+def nhs_detentions(facts: PersonFacts, ent: Entitlement,
+                   policy: LocalityPolicy) -> list[nhs_body.Detention]:
+    """The entitlement's qualifying detentions as the N rules see them, oldest first."""
     found = []
     for key in ent.qualifying_stays:
         stay = facts.stay(key)
         detention = qualifying_detention(stay) if stay else None
         if stay is None or detention is None:
             continue
+        left = departure(stay, detention, policy)
         found.append(nhs_body.Detention(
-            stay, min(_detained_from(stay, detention), detention.on), left.get(key),
+            stay, min(_detained_from(stay, detention), detention.on),
+            left.on if left else None,
             part3=detention.code in nhs_body.PART3_CODES, restricted=detention.restricted))
     return found
 
@@ -145,7 +148,6 @@ def derive(facts: PersonFacts, refdata: RefData, policy: LocalityPolicy) -> list
     """All entitlements of a person, oldest first, with their full status and
     responsibility history as the facts now stand."""
     result: list[Entitlement] = []
-    left: dict[str, date] = {}  # stay key -> the day the person left hospital
     current: Entitlement | None = None
     for item in _timeline(facts, policy):
         if item.order == _DETAINED:
@@ -182,7 +184,6 @@ def derive(facts: PersonFacts, refdata: RefData, policy: LocalityPolicy) -> list
             if (current and current.status is EntitlementStatus.PLANNED
                     and current.qualifying_stays[-1] == item.stay.key):
                 current.started_on = current.started_on or item.day
-                left[item.stay.key] = item.day
                 _change(current, EntitlementStatus.ACTIVE, item.day, item.departure.basis.reason,
                         item.departure.basis.rule_id)
         elif item.order == _INFORMAL:
@@ -214,7 +215,7 @@ def derive(facts: PersonFacts, refdata: RefData, policy: LocalityPolicy) -> list
             current.end_reasons = ["died"]
             _change(current, EntitlementStatus.ENDED, item.day, "the person died", "D5")
     for ent in result:
-        detentions = _nhs_detentions(facts, ent, left)
+        detentions = nhs_detentions(facts, ent, policy)
         ent.responsibilities = timeline.holder_timeline(
             facts, detentions, ent.responsibilities, ent.planned_on, ent.ended_on, refdata)
         _add_case_reviews(ent, detentions, facts)

@@ -306,10 +306,21 @@ def _icb_rule(rule: str, facts: PersonFacts, key_date: date, what: str, regulati
 def n5_application(facts: PersonFacts, det: Detention, refdata: RefData) -> NhsFinding:
     """N5: a Part 2 application made on or after 2022-07-01: the ICB with core
     responsibility when the application was made (reg 5), for the after-care too (reg 7(2))."""
-    if det.stay.application_on:
-        return _icb_rule("N5", facts, det.stay.application_on,
+    applied_on = det.stay.application_on
+    if applied_on and _registration(facts, applied_on) is None \
+            and _registration(facts, det.began) is not None \
+            and det.began - applied_on <= APPLICATION_WINDOW:
+        # Registration is known only from the admission (PD1-3 on the A01): an application
+        # made at most 14 days before it was made while the person was registered there.
+        return _icb_rule("N5", facts, det.began,
+                          f"ICB with core responsibility when the application was made on "
+                          f"{applied_on} (no registration recorded before the admission of "
+                          f"{det.began}: the practice named then is taken)",
+                          "SI 2022/635 regs 5 and 7(2)", refdata)
+    if applied_on:
+        return _icb_rule("N5", facts, applied_on,
                          f"ICB with core responsibility when the application was made on "
-                         f"{det.stay.application_on}", "SI 2022/635 regs 5 and 7(2)", refdata)
+                         f"{applied_on}", "SI 2022/635 regs 5 and 7(2)", refdata)
     found = _icb_rule("N5", facts, det.began,
                       f"application date not recorded: ICB with core responsibility on the "
                       f"first day of detention, {det.began}", "SI 2022/635 regs 5 and 7(2)",

@@ -287,3 +287,13 @@ def test_timeline_segments_have_no_gaps_or_overlaps_and_close_at_the_end():
         assert a.effective_to == b.effective_from - timedelta(days=1)
     assert segments[-1].effective_to == date(2024, 1, 10)
     assert [s.nhs_rule for s in segments] == ["N2", "N2", "N3", "N5b"]
+
+
+def test_n5_application_before_the_only_known_registration_takes_the_admission_practice():
+    """reg 5: registration known only from the admission (PD1-3 on the A01), application at
+    most 14 days before: the practice named on admission is taken, and the basis says so."""
+    s = stay("A", "2023-03-01", ("03", "2023-03-01"), discharged="2023-06-01")
+    s.application_on = date(2023, 2, 28)
+    ent = entitlement(person(s))
+    assert ent.current.icb == "QGH" and ent.current.nhs_rule == "N5"
+    assert any("practice named then is taken" in b.reason for b in ent.current.basis)
