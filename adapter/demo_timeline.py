@@ -1,7 +1,7 @@
 """`s117 demo`: the holder timeline cases of RULES.md N (December 2026 edition), each a
 named synthetic person whose NHS body changes over time the way the law says.
 
-Kept apart from the other demo cases (adapter/demo.py) so that each set can grow on its own.
+Kept apart from the other named cases (adapter/synthetic.py) so that each set can grow on its own.
 The 2026 merger case needs the provisional 2026-04-01 succession files, which the demo loads.
 """
 

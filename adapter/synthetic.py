@@ -1,19 +1,33 @@
 """Synthetic region: realistic command streams for made-up people (999 NHS numbers),
-used by `s117 demo` and the benchmark. Deterministic for a seed."""
+used by `s117 demo` and the benchmark, and the demo's named cases (the situations the
+Ombudsman and the Supreme Court made famous). Deterministic for a seed."""
 
 from __future__ import annotations
 
 import csv
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from importlib import resources
 from itertools import count, islice
 
 from register import commands as c
-from register.model import Address
-from register.nhs_number import synthetic_numbers
+from register.model import (
+    HOUSING_BENEFIT,
+    Address,
+    AssessedNeed,
+    CareCoordinator,
+    EndReason,
+    FundingBasis,
+    FundingShare,
+    PanelOutcome,
+    PlanStatus,
+    ServiceLine,
+    ServiceType,
+)
+from register.nhs_number import synthetic, synthetic_numbers
 from register.refdata.shipped import organisations
 
 TRUSTS = ("R1A", "RTQ", "RXE", "RXT", "RV3")
@@ -121,3 +135,143 @@ class Generator:
     def people(self, n: int) -> Iterator[tuple[str, list[c.Command]]]:
         for _ in range(n):
             yield self.person()
+
+
+# --- the demo's named cases ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Case:
+    title: str
+    nhs_number: str
+    commands: list[c.Command]
+    refused: c.Command | None = None  # an attempt the rules refuse, shown as such
+    attempt: str = "attempt to end it"
+
+
+def _t(day: str, hour: int = 10) -> datetime:
+    return datetime.fromisoformat(f"{day}T{hour:02d}:00")
+
+
+def _area(areas: list[Area], la: str) -> Area:
+    return next(a for a in areas if a.la == la and a.practice)
+
+
+def named_cases(areas: list[Area]) -> list[Case]:
+    hereford = _area(areas, "E06000019")
+    worcester = next(a for a in areas if a.la in ("E07000237", "E07000235") and a.practice)
+    swindon = _area(areas, "E06000030")
+    rotherham = _area(areas, "E08000018")
+    gloucester = next(a for a in areas if a.practice and a.practice != swindon.practice
+                      and a.la not in ("E06000019", "E06000030", "E08000018")
+                      and not a.la.startswith("E07000237"))
+    cases: list[Case] = []
+
+    def stay(nhs: str, key: str, trust: str, ref: str, area: Area, admitted: str, code: str,
+             discharged: str | None, to: Area | None = None) -> list[c.Command]:
+        cmds: list[c.Command] = [c.Admit(
+            command_id=f"demo-{key}-a", nhs_number=nhs, occurred_at=_t(admitted),
+            trust_ods=trust, stay_ref=ref, admitted_at=_t(admitted), legal_status=code,
+            residence_before=Address(postcode=area.postcode), gp_practice=area.practice)]
+        if discharged:
+            cmds.append(c.Discharge(
+                command_id=f"demo-{key}-d", nhs_number=nhs, occurred_at=_t(discharged, 15),
+                trust_ods=trust, stay_ref=ref, discharged_at=_t(discharged, 15),
+                destination=Address(postcode=to.postcode) if to else None))
+        return cmds
+
+    nhs = synthetic(0)
+    cases.append(Case("Out-of-area placement (L1, L2): detained from Herefordshire, placed in "
+                      "Swindon", nhs,
+                      stay(nhs, "ooa", "R1A", "H001", hereford, "2024-02-01", "03",
+                           "2024-05-10", swindon)))
+    nhs = synthetic(1)
+    cmds = stay(nhs, "w1", "R1A", "W001", worcester, "2023-01-10", "03", "2023-06-01", swindon)
+    cmds.append(c.UpdatePerson(command_id="demo-w-gp", nhs_number=nhs,
+                               occurred_at=_t("2023-06-15"), gp_practice=swindon.practice,
+                               effective=date(2023, 6, 15)))
+    cmds += stay(nhs, "w2", "RV3", "S042", swindon, "2024-03-01", "03", "2024-09-01", swindon)
+    cases.append(Case("Worcestershire-style re-detention (L3, N7): placed in Swindon, detained "
+                      "again there", nhs, cmds))
+    nhs = synthetic(2)
+    cases.append(Case("Section 2 only (E1): not entitled", nhs,
+                      stay(nhs, "s2", "RXE", "R100", rotherham, "2024-04-01", "02",
+                           "2024-04-20")))
+    nhs = synthetic(3)
+    split = Area(swindon.postcode, swindon.la, gloucester.practice)
+    cases.append(Case("2021 detention (N4): commissioning CCG by residence, paying CCG by GP",
+                      nhs, stay(nhs, "n4", "RV3", "S021", split, "2021-03-01", "03",
+                                "2021-07-01")))
+    nhs = synthetic(4)
+    cto = stay(nhs, "cto", "RXE", "R200", rotherham, "2024-06-01", "03", None)
+    cto.append(c.StartCto(command_id="demo-cto-s", nhs_number=nhs, occurred_at=_t("2024-08-01"),
+                          trust_ods="RXE", stay_ref="R200", at=_t("2024-08-01")))
+    end = c.EndEntitlement(command_id="demo-cto-end", nhs_number=nhs, entitlement_id="",
+                           decision_date=date(2025, 1, 10), la_agreed=True, icb_agreed=True,
+                           person_involved=True, reasons=(EndReason.NO_LONGER_NEEDED,),
+                           la_agreed_by="Rotherham s117 lead", la_agreed_on=date(2025, 1, 10),
+                           icb_agreed_by="South Yorkshire ICB", icb_agreed_on=date(2025, 1, 10))
+    cases.append(Case("Community treatment order (E3, D2): entitled, and cannot be ended",
+                      nhs, cto, end))
+    cases[0].commands.append(_placement_plan(synthetic(0), swindon))
+    cases += _ombudsman_cases(hereford, stay)
+    # Imported here: the timeline cases build on this module's Area.
+    from adapter.demo_timeline import timeline_cases
+
+    birmingham = _area(areas, "E08000025")
+    cases += [Case(title, nhs, cmds) for title, nhs, cmds in timeline_cases(
+        hereford, swindon, gloucester, birmingham.practice or "")]
+    return cases
+
+
+def _line(line_id: str, service: str, funders: str, cost: str, **more: object) -> ServiceLine:
+    shares = [FundingShare(code, Decimal(pct)) for code, pct in
+              (part.split("=") for part in funders.split(";"))]
+    return ServiceLine(line_id, ServiceType(service), FundingBasis(more.pop("basis", "s117")),
+                       shares, weekly_cost=Decimal(cost), **more)  # type: ignore[arg-type]
+
+
+def _placement_plan(nhs: str, placed_in: Area) -> c.RecordCarePlan:
+    """Split funding for the out-of-area placement: the supported accommodation waits for
+    the panel (its weekly cost is over the default threshold)."""
+    return c.RecordCarePlan(
+        command_id="demo-ooa-plan", nhs_number=nhs, plan_id="demo-ooa-plan",
+        entitlement_id=None, status=PlanStatus.ACTIVE, agreed_on=date(2024, 5, 10),
+        care_coordinator=CareCoordinator("Dee Patel, community mental health team", "R1A"),
+        needs=(AssessedNeed("accommodation", True), AssessedNeed("mental-healthcare", True),
+               AssessedNeed("other-area-agencies", True)),
+        lines=(_line("home", "supported-accommodation", "E06000019=60;QGH=40", "1450",
+                     provider=f"Supported living, {placed_in.postcode}",
+                     needs=["accommodation", "other-area-agencies"],
+                     starts_on=date(2024, 5, 10)),
+               _line("therapy", "psychological-therapy", "QGH=100", "180",
+                     needs=["mental-healthcare"], starts_on=date(2024, 5, 10))),
+        author="E06000019")
+
+
+def _ombudsman_cases(hereford: Area, stay) -> list[Case]:  # type: ignore[no-untyped-def]
+    """Sarah's and Priya's situations (seed 000), which must show as flags, not silence."""
+    sarah, priya = synthetic(5), synthetic(6)
+    priya_cmds = stay(priya, "priya", "R1A", "P016", hereford, "2016-02-01", "03",
+                      "2016-06-15")
+    flat = _line("flat", "supported-accommodation", "E06000019=100", "320",
+                 provider="Sheltered housing scheme", needs=["accommodation"])
+    plan = c.RecordCarePlan(
+        command_id="demo-priya-plan", nhs_number=priya, plan_id="demo-priya-plan",
+        entitlement_id=None, status=PlanStatus.ACTIVE, agreed_on=date(2016, 6, 15),
+        care_coordinator=CareCoordinator("Hereford community mental health team", "R1A"),
+        needs=(AssessedNeed("accommodation", True),), lines=(flat,))
+    priya_cmds += [plan, c.RecordPanelDecision(
+        command_id="demo-priya-panel", nhs_number=priya, plan_id="demo-priya-plan",
+        line_id="flat", outcome=PanelOutcome.APPROVED, decided_on=date(2016, 7, 1),
+        members=("E06000019", "05T"))]
+    by_housing_benefit = replace(plan, command_id="demo-priya-hb", lines=(replace(
+        flat, funders=[FundingShare("E06000019", Decimal(40)),
+                       FundingShare(HOUSING_BENEFIT, Decimal(60))]),))
+    return [
+        Case("Sarah (Ombudsman 19 016 759): discharged with no aftercare plan and no care "
+             "coordinator (E2, R1)", sarah,
+             stay(sarah, "sarah", "R1A", "S019", hereford, "2025-03-01", "03", "2025-05-02")),
+        Case("Priya (Ombudsman 18 O10 781): s117 sheltered accommodation since 2016, never "
+             "reviewed (F4, R3)", priya, priya_cmds, by_housing_benefit,
+             "attempt to fund it through housing benefit")]

@@ -35,7 +35,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.orm import Session, sessionmaker
 
-from adapter.cli import progress_bar
+from adapter.cli.console import progress_bar
 from adapter.synthetic import Generator, fixture_areas, fixture_path
 from register.nhs_number import synthetic_numbers
 from register.queries import caseload, responsibility

@@ -41,7 +41,7 @@ from rich.console import Console
 from rich.table import Table
 
 from adapter.auth.issue import ensure_key_pair, mint
-from adapter.cli import progress_bar
+from adapter.cli.console import progress_bar
 from adapter.synthetic import Generator, fixture_areas
 from bench.core import AMQP, PG_ADMIN, prepare
 from bench.memory import peak_mb

@@ -43,7 +43,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
 
-from adapter.cli import progress_bar
+from adapter.cli.console import progress_bar
 from bench.core import AMQP, PG_ADMIN, prepare
 from bench.memory import peak_mb
 from mappings.fhir import subscription as mapping

@@ -20,9 +20,8 @@ from typing import Any
 from gunicorn.app.base import BaseApplication
 
 from adapter import config, logs
-from adapter.bootstrap import prepare_embedded
+from adapter.bootstrap import prepare_embedded, start_in_process_bus
 from adapter.http.app import create_app, verifier_for
-from adapter.outbound import start_in_process_bus
 from register.store import database
 
 log = logging.getLogger("s117.serve")

@@ -7,7 +7,6 @@ from __future__ import annotations
 from adapter.bootstrap import Register
 from register.access import Viewer
 from register.reports import Case
-from register.store.casework_views import CaseworkViews
 from register.store.views import EntitlementFilter, RegisterViews
 
 
@@ -25,7 +24,7 @@ def visible_entitlements(register: Register, viewer: Viewer,
 
 def cases(register: Register, viewer: Viewer,
           where: EntitlementFilter | None = None) -> list[Case]:
-    views = CaseworkViews(register.sessions, register.settings.policy)
+    views = register.casework()
     out = []
     for person_id, ids in visible_entitlements(register, viewer, where).items():
         work = views.person_casework(person_id)

@@ -11,8 +11,7 @@ from typing import cast
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from adapter import council
-from queues.inbound import store
+from queues.inbound import council, store
 from queues.inbound.decoders import Decoded, DecodedFile, Decoders, Refused
 from queues.inbound.envelope import Envelope, Result, summarise
 from register.commands import Agent
@@ -139,7 +138,7 @@ class Processor:
         raise ConcurrencyConflict(f"gave up after {self.conflict_retries} concurrent changes")
 
     def _apply_file(self, envelope: Envelope, decoded: DecodedFile) -> Result:
-        """A council file: each person's rows in one transaction (adapter.council.apply, as
+        """A council file: each person's rows in one transaction (council.apply, as
         `s117 import council` does). If any row is refused, the whole file is kept in
         quarantine with every refused row's reason; replaying it after a fix applies the
         rest, and the people already applied are duplicates."""

@@ -6,13 +6,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from register import casework
 from register.access import Viewer
-from register.casework import Casework, PlanState
+from register.casework import AgendaItem, Casework, PlanState
 from register.ports import StoredEntitlement, StoredPerson, StoredPlan
 from register.rules.ports import LocalityPolicy
 from register.store import codec, visibility
@@ -65,6 +67,32 @@ class AlertFilter:
     inactive_on: date | None = None  # only alerts not in force on this day
     begun_by: date | None = None  # only alerts that had begun by this day
     visible_to: Viewer | None = None
+
+
+@dataclass(frozen=True)
+class AgendaRow:
+    """One service line on the panel agenda (the pages, `s117 panel agenda`; the FHIR API
+    answers the same question as `Task?code=panel-decision&status=requested`)."""
+
+    requested_on: date
+    age_days: int
+    nhs_number: str
+    local_authority: str | None
+    icb: str | None
+    plan: str  # the council's own plan id where known
+    line: str
+    service_type: str
+    provider: str
+    weekly_cost: Decimal | None
+    funders: str
+    status: str  # pending | deferred
+    reason: str
+
+    def to_json(self) -> dict[str, Any]:
+        data = dict(vars(self))
+        data["requested_on"] = self.requested_on.isoformat()
+        data["weekly_cost"] = str(self.weekly_cost) if self.weekly_cost is not None else None
+        return data
 
 
 def _plan(row: CarePlanRow | CarePlanVersionRow, person_id: int, updated: datetime,
@@ -166,6 +194,31 @@ class CaseworkViews:
         if (visible := visibility.entitlement_ids(where.visible_to)) is not None:
             query = query.where(t.entitlement_id.in_(visible))
         return self._page(query, (t.authored_on, t.person_id, t.key), offset, count)
+
+    def panel_agenda(self, *, la: str | None, icb: str | None, on: date) -> list[AgendaRow]:
+        """Lines waiting for a panel decision for a council or ICB (or all), oldest first."""
+        _, found = self.search_tasks(TaskFilter(
+            codes=("panel-decision",), statuses=("requested",), owners=(la,) if la else (),
+            icbs=(icb,) if icb else ()), count=None)
+        rows, works = [], {}
+        for person_id, key in found:
+            if person_id not in works:
+                works[person_id] = self.person_casework(person_id)
+            work = works[person_id]
+            task = work.casework.task(key) if work else None
+            if work is None or task is None or not isinstance(task.record, AgendaItem):
+                continue
+            state = task.record.state
+            plan = work.casework.plan(task.record.plan_id)
+            line = state.line
+            rows.append(AgendaRow(
+                task.authored_on, (on - task.authored_on).days,
+                work.person.facts.nhs_number, task.owner, task.icb,
+                (plan.plan.external_id if plan else None) or task.record.plan_id, line.id,
+                line.service_type.value, line.provider, line.weekly_cost,
+                "; ".join(f"{s.funder} {s.percent.normalize():f}%" for s in line.funders),
+                state.panel.value, state.panel_reason))
+        return rows
 
     def search_alerts(self, where: AlertFilter, *, offset: int = 0, count: int | None = 50
                       ) -> tuple[int, list[tuple[int, str]]]:

@@ -8,8 +8,8 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from adapter.council import apply
 from mappings.council import decode, plan_id_for
+from queues.inbound.council import apply
 from register.commands import Agent
 from register.nhs_number import synthetic
 from register.store.casework_tables import CarePlanRow

@@ -25,7 +25,6 @@ from adapter.http.fhir.routes import blueprint
 from queues.outbound.credentials import broker_users
 from queues.outbound.manage import SubscriptionManager
 from register.store.audit import AuditLog
-from register.store.casework_views import CaseworkViews
 from register.store.provenance import ProvenanceViews
 from register.store.subscriptions import SubscriptionStore
 from register.store.views import RegisterViews
@@ -34,7 +33,7 @@ from register.store.views import RegisterViews
 def install(app: Flask, register: Register) -> None:
     app.extensions["s117.fhir"] = FhirReader(
         RegisterViews(register.sessions), register.refdata,
-        CaseworkViews(register.sessions, register.settings.policy),
+        register.casework(),
         ProvenanceViews(register.sessions), AuditLog(register.sessions))
     settings = register.settings
     app.extensions["s117.subscriptions"] = SubscriptionManager(

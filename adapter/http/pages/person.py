@@ -16,7 +16,7 @@ from register.model import Entitlement, Review, RuleApplied, Stay
 from register.ports import StoredEntitlement
 from register.queries import ResponsibilityAnswer
 from register.rules.citations import CITATIONS
-from register.store.casework_views import CaseworkViews, PersonCasework
+from register.store.casework_views import PersonCasework
 
 
 @dataclass(frozen=True)
@@ -80,8 +80,7 @@ def person_view(register: Register, viewer: Viewer, person_id: int,
                 on: date) -> PersonView | None:
     """None when there is no such person or the caller may not see them: the same answer,
     so the page does not reveal whether someone was detained."""
-    work = CaseworkViews(register.sessions, register.settings.policy).person_casework(
-        person_id)
+    work = register.casework().person_casework(person_id)
     if work is None or work.person.facts.merged_into:
         return None
     trusts = access.trusts_of(work.person.facts)

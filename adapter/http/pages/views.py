@@ -26,13 +26,12 @@ from markupsafe import Markup
 from adapter.auth import policy
 from adapter.auth.tokens import ORG_CODE, KeysUnavailable, TokenRefused
 from adapter.bootstrap import Register
-from adapter.casework import agenda
-from adapter.export import write_csv
 from adapter.http.fhir.reader import today
 from adapter.http.pages import caseload, gate
 from adapter.http.pages.person import citation, person_view
 from adapter.reports import render
 from adapter.reports import report as build_report
+from adapter.reports.joint_register import write_csv
 from queues.inbound import store as inbound
 from register.access import OrgType, Viewer
 from register.nhs_number import is_valid
@@ -185,8 +184,9 @@ def caseload_list() -> Response | str:
 @blueprint.get("/panel")
 def panel() -> str:
     who = _viewer()
-    rows = agenda(_register(), la=who.org if who.kind is OrgType.LA else None,
-                  icb=who.org if who.kind is OrgType.ICB else None, on=today())
+    rows = _register().casework().panel_agenda(
+        la=who.org if who.kind is OrgType.LA else None,
+        icb=who.org if who.kind is OrgType.ICB else None, on=today())
     return render_template("pages/panel.html", rows=rows)
 
 

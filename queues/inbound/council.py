@@ -1,15 +1,13 @@
 """Applying a council batch file (mappings.council) through the register service, one
 person at a time, all or nothing per person, and reporting every row: accepted, unchanged
 (already imported), rejected (with the row's reason), or not applied (another row of the
-same person was refused). Used by `s117 import council` and meant for the AMQP worker."""
+same person was refused). Used by the inbound processor (a council file from the bus) and
+`s117 import council`."""
 
 from __future__ import annotations
 
-import csv
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
-from pathlib import Path
 
 from mappings.council import CouncilBatch, RowReport
 from register.commands import Agent
@@ -43,14 +41,3 @@ def apply(service: RegisterService, batch: CouncilBatch, agent: Agent,
         if progress:
             progress(done)
     return sorted(reports, key=lambda r: r.row)
-
-
-def summary(reports: list[RowReport]) -> Counter[str]:
-    return Counter(r.status for r in reports)
-
-
-def write_report(path: Path, reports: list[RowReport]) -> None:
-    with path.open("w", encoding="utf-8", newline="") as out:
-        writer = csv.writer(out)
-        writer.writerow(["row", "status", "field", "reason"])
-        writer.writerows([r.row, r.status, r.field or "", r.reason] for r in reports)

@@ -1,14 +1,47 @@
-"""Show a responsibility answer to a person (rich) or a program (JSON)."""
+"""`s117 responsibility`: who is responsible for a person, shown to a person (rich) or a
+program (JSON)."""
 
 from __future__ import annotations
 
+import json
+import sys
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
+import typer
 from rich.console import Console
 from rich.table import Table
 
-from register.queries import ResponsibilityAnswer
+from adapter.cli.console import as_of, console, fail, settings
+
+if TYPE_CHECKING:
+    from register.queries import ResponsibilityAnswer
+
+
+def responsibility(
+    nhs_number: Annotated[str, typer.Argument(help="10-digit NHS number")],
+    on: Annotated[str | None, typer.Option("--date", help="as of YYYY-MM-DD (default today)")]
+    = None,
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+) -> None:
+    """Who is responsible for this person's s117 aftercare, and why (rule ids, citations)."""
+    from adapter.bootstrap import build
+    from register.errors import RegisterError
+    from register.queries import responsibility as query
+
+    day = as_of(on)
+    register = build(settings())
+    try:
+        answer = query(register.uow(), register.refdata, register.settings.policy,
+                       nhs_number, day)
+    except RegisterError as exc:
+        fail(exc)
+    if as_json:
+        sys.stdout.write(json.dumps(answer_json(answer), indent=2) + "\n")
+    else:
+        print_answer(console, answer)
+    if not answer.known:
+        raise typer.Exit(1)
 
 
 def answer_json(answer: ResponsibilityAnswer) -> dict[str, Any]:

@@ -1,6 +1,7 @@
-"""`s117 export register`: the joint register of a council or ICB as CSV, a spreadsheet
-(sheets `register` and `services`), or FHIR bulk-style NDJSON (one resource per line; one
-file per resource type when written to a folder, as the FHIR Bulk Data export does)."""
+"""The joint register of a council or ICB (`s117 export register`; the pages' caseload CSV)
+as CSV, a spreadsheet (sheets `register` and `services`), or FHIR bulk-style NDJSON (one
+resource per line; one file per resource type when written to a folder, as the FHIR Bulk
+Data export does)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from adapter.bootstrap import Register
 from mappings.fhir import care_plan, entitlement, flag, funding, patient
 from mappings.fhir import task as tasks
 from register.joint_register import RegisterRow, ServiceRow, rows_for
-from register.store.casework_views import CaseworkViews, PersonCasework, PlanFilter
+from register.store.casework_views import PersonCasework, PlanFilter
 from register.store.views import EntitlementFilter, RegisterViews
 
 FORMATS = ("csv", "xlsx", "ndjson")
@@ -34,7 +35,7 @@ def _people(register: Register, la: str | None, icb: str | None,
     wanted: dict[int, list[str]] = {}
     for stored in found:
         wanted.setdefault(stored.person_id, []).append(stored.entitlement.id)
-    views = CaseworkViews(register.sessions, register.settings.policy)
+    views = register.casework()
     for done, (person_id, ids) in enumerate(wanted.items(), start=1):
         work = views.person_casework(person_id)
         if work is not None:
@@ -97,7 +98,7 @@ def write_xlsx(path: Path, rows: list[RegisterRow], services: list[ServiceRow]) 
 def _resources(register: Register, la: str | None, icb: str | None, on: date,
                progress: Progress) -> Iterator[dict[str, Any]]:
     name_of = register.refdata.name
-    views = CaseworkViews(register.sessions, register.settings.policy)
+    views = register.casework()
     for work, ids in _people(register, la, icb, progress):
         yield patient.to_json(work.person, name_of)
         mine = [e for e in work.entitlements if e.entitlement.id in ids]

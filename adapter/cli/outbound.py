@@ -1,52 +1,83 @@
-"""The outbound commands (`s117 relay`, `s117 scheduler`, `s117 subscriptions ...`) and the
-embedded register's in-process bus, wired from Settings. The typer functions in cli.py stay
-thin; what they do is here."""
+"""The outbound commands: `s117 relay`, `s117 scheduler` and `s117 subscriptions ...`."""
 
 from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Annotated
 
+import typer
 from rich.console import Console
 from rich.table import Table
 
-from adapter import logs
-from adapter.bootstrap import Register
-from queues.outbound.dispatcher import Dispatcher, build
-from queues.outbound.processes import run_until_signalled
-from register.store.subscriptions import SubscriptionStore
-from register.subscriptions import Subscription
+from adapter.cli.console import console, fail, settings
 
+if TYPE_CHECKING:
+    from adapter.bootstrap import Register
+    from register.subscriptions import Subscription
 
-def start_in_process_bus(register: Register) -> Dispatcher | None:
-    """Embedded mode only: with a broker, `s117 relay` and `s117 scheduler` do this."""
-    if register.settings.amqp_url:
-        return None
-    return Dispatcher(build(register.settings, register.sessions, register.refdata.name)).start()
-
-
-# Connections of one `s117 relay` process: its delivery lanes each hold one briefly, and a
-# fixed pool avoids PostgreSQL starting a backend for every overflow connection.
-RELAY_POOL = 24
+subscriptions_app = typer.Typer(help="FHIR Subscriptions: who hears what, and how delivery "
+                                "to them is going.", no_args_is_help=True)
 log = logging.getLogger("s117.relay")
 
 
-def relay(register: Register, *, deliver: bool) -> None:
+def relay(
+    deliver: Annotated[bool, typer.Option(help="also deliver to Subscriptions (rest-hook, "
+                                                "amqp) from this process")] = True,
+) -> None:
+    """The outbox relay: publish every committed event to RabbitMQ (s117.events) with
+    publisher confirms, in commit order, record it for the Subscriptions it matches, and
+    deliver to them. Safe to run on several machines. Runs until SIGTERM."""
+    from adapter import logs
+    from adapter.bootstrap import RELAY_POOL, build, outbound
+    from queues.outbound.processes import run_until_signalled
+
+    register = build(settings(), pool_size=RELAY_POOL, max_overflow=0)
     logs.configure("relay")
-    outbound = build(register.settings, register.sessions, register.refdata.name)
     log.info("relay started: outbox -> %s%s", "RabbitMQ s117.events" if
              register.settings.amqp_url else "Subscriptions only",
              ", delivering to Subscriptions" if deliver else "")
-    run_until_signalled(outbound.loops(deliver=deliver, schedule=False))
+    run_until_signalled(outbound(register).loops(deliver=deliver, schedule=False))
 
 
-def scheduler(register: Register, *, once: bool, interval: float) -> int:
+def scheduler(
+    once: Annotated[bool, typer.Option(help="raise what is due now and exit")] = False,
+    interval: Annotated[float, typer.Option(help="seconds between runs")] = 60.0,
+) -> None:
+    """Raise review-due and review-overdue events (rules R1-R3), once per entitlement and
+    due date, however many schedulers run. Runs until SIGTERM unless --once."""
+    from adapter import logs
+    from adapter.bootstrap import build, outbound
+    from queues.outbound.processes import run_until_signalled
+
+    register = build(settings())
     logs.configure("scheduler")
-    outbound = build(register.settings, register.sessions, register.refdata.name)
+    review_scheduler = outbound(register).scheduler
     if once:
-        return outbound.scheduler.run_once()
-    run_until_signalled([lambda stop: outbound.scheduler.run(stop, interval)])
-    return 0
+        console.print(f"raised {review_scheduler.run_once()} review events")
+        return
+    run_until_signalled([lambda stop: review_scheduler.run(stop, interval)])
+
+
+@subscriptions_app.command("list")
+def subscriptions_list() -> None:
+    """Every Subscription: status, topic, filters, where it goes, events and delivery."""
+    from adapter.bootstrap import build
+
+    print_list(console, build(settings()))
+
+
+@subscriptions_app.command("show")
+def subscriptions_show(
+    subscription_id: Annotated[str, typer.Argument(help="the Subscription id")],
+    attempts: Annotated[int, typer.Option(help="how many of the latest delivery attempts "
+                                               "to list")] = 20,
+) -> None:
+    """One Subscription: its delivery state and its latest delivery attempts."""
+    from adapter.bootstrap import build
+
+    if not print_show(console, build(settings()), subscription_id, attempts):
+        fail(f"no Subscription {subscription_id}", code=1)
 
 
 def _when(moment: datetime | None) -> str:
@@ -63,6 +94,8 @@ def _target(subscription: Subscription) -> str:
 
 
 def print_list(console: Console, register: Register) -> int:
+    from register.store.subscriptions import SubscriptionStore
+
     found = SubscriptionStore(register.sessions).all()
     table = Table(title=f"{len(found)} subscriptions")
     for column in ("id", "status", "topic", "filters", "channel", "endpoint / queue",
@@ -78,6 +111,8 @@ def print_list(console: Console, register: Register) -> int:
 
 def print_show(console: Console, register: Register, subscription_id: str,
                attempts: int) -> bool:
+    from register.store.subscriptions import SubscriptionStore
+
     store = SubscriptionStore(register.sessions)
     s = store.get(subscription_id)
     if s is None:

@@ -1,0 +1,175 @@
+"""The casework commands of councils and ICBs: `s117 import council`, `s117 export
+register`, `s117 panel agenda` and `s117 reviews overdue`."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from collections import Counter
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from adapter.cli.console import as_of, console, errors, fail, known_body, progress_bar, settings
+
+if TYPE_CHECKING:
+    from adapter.bootstrap import Register
+    from mappings.council import CouncilBatch, RowReport
+    from register.ports import EntitlementSummary
+    from register.store.casework_views import AgendaRow
+
+import_app = typer.Typer(help="Batch files from other systems.", no_args_is_help=True)
+export_app = typer.Typer(help="Extracts of the register.", no_args_is_help=True)
+panel_app = typer.Typer(help="The funding and quality panel.", no_args_is_help=True)
+reviews_app = typer.Typer(help="s117 reviews (R1-R3).", no_args_is_help=True)
+
+
+@import_app.command("council")
+def import_council(
+    file: Annotated[Path, typer.Argument(help="the council's CSV file (docs/council.md)")],
+    la: Annotated[str, typer.Option("--la", help="the council sending it (GSS code)")],
+    report: Annotated[Path | None, typer.Option(help="also write the per-row report as CSV")]
+    = None,
+) -> None:
+    """Import a council batch file: each person's rows are applied together or not at all;
+    every row is reported. Importing the same file again changes nothing. Exit status 1 if
+    any row was refused, 2 if the file was."""
+    from adapter.bootstrap import build
+    from mappings.council import FileRefused, decode
+    from queues.inbound.council import apply
+    from register.commands import Agent
+
+    if not file.exists():
+        fail(f"{file} does not exist")
+    register = build(settings())
+    known_body(la, register)
+    try:
+        batch = decode(file.read_bytes(), la)
+    except FileRefused as exc:
+        fail(f"{file.name}: {exc}; nothing was imported")
+    with progress_bar() as bar:
+        task = bar.add_task(f"importing {file.name}", total=len(batch.groups))
+        reports = apply(register.service, batch, Agent(la, "la", "s117 import council"),
+                        progress=lambda n: bar.update(task, completed=n))
+    print_import_report(console, batch, reports)
+    if report:
+        write_report(report, reports)
+    if any(r.status in ("rejected", "not-applied") for r in reports):
+        raise typer.Exit(1)
+
+
+@export_app.command("register")
+def export_register(
+    la: Annotated[str | None, typer.Option("--la", help="responsible council (GSS)")] = None,
+    icb: Annotated[str | None, typer.Option("--icb", help="responsible ICB (ODS)")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="csv | xlsx | ndjson")] = "csv",
+    output: Annotated[Path | None, typer.Option(help="file (csv, xlsx) or folder (ndjson); "
+                                                     "csv and ndjson default to stdout")]
+    = None,
+    on: Annotated[str | None, typer.Option("--date", help="as of YYYY-MM-DD (default today)")]
+    = None,
+) -> None:
+    """The joint register: who is entitled, since when, responsible bodies, services and
+    funding split, last and next review, end date; or FHIR bulk-style NDJSON."""
+    from adapter.bootstrap import build
+    from adapter.reports.joint_register import FORMATS, export
+
+    if (la is None) == (icb is None):
+        fail("give one of --la or --icb")
+    if fmt not in FORMATS:
+        fail(f"--format {fmt!r}: one of {', '.join(FORMATS)}")
+    if fmt == "xlsx" and output is None:
+        fail("an xlsx export needs --output FILE")
+    day = as_of(on)
+    register = build(settings())
+    known_body(la or icb or "", register)
+    with progress_bar(errors if output is None else console) as bar:
+        task = bar.add_task("exporting", total=None)
+        count = export(register, fmt, output, la=la, icb=icb, on=day,
+                       progress=lambda n, total: bar.update(task, completed=n, total=total))
+    errors.print(f"exported {count} entitlements" + (f" to {output}" if output else ""))
+
+
+@panel_app.command("agenda")
+def panel_agenda(
+    la: Annotated[str | None, typer.Option("--la", help="responsible council (GSS)")] = None,
+    icb: Annotated[str | None, typer.Option("--icb", help="responsible ICB (ODS)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+) -> None:
+    """Service lines waiting for a panel decision, oldest request first, with their age."""
+    from adapter.bootstrap import build
+
+    items = build(settings()).casework().panel_agenda(la=la, icb=icb, on=date.today())
+    if as_json:
+        sys.stdout.write(json.dumps([i.to_json() for i in items], indent=2) + "\n")
+    else:
+        print_agenda(console, items)
+
+
+@reviews_app.command("overdue")
+def reviews_overdue(
+    la: Annotated[str | None, typer.Option("--la", help="responsible council (GSS)")] = None,
+    icb: Annotated[str | None, typer.Option("--icb", help="responsible ICB (ODS)")] = None,
+    on: Annotated[str | None, typer.Option("--date", help="as of YYYY-MM-DD (default today)")]
+    = None,
+) -> None:
+    """Entitlements whose s117 review is overdue (R3), the longest overdue first."""
+    from adapter.bootstrap import build
+    from register.queries import overdue_reviews
+
+    day = as_of(on)
+    register = build(settings())
+    print_overdue(console, register, overdue_reviews(register.uow(), day,
+                                                     local_authority=la, icb=icb), day)
+
+
+def print_agenda(console: Console, rows: list[AgendaRow]) -> None:
+    table = Table("age (days)", "requested", "NHS number", "council", "ICB", "plan", "line",
+                  "service", "weekly cost", "funders", "status", "why the panel",
+                  title=f"panel agenda: {len(rows)} lines waiting")
+    for r in rows:
+        table.add_row(str(r.age_days), r.requested_on.isoformat(), r.nhs_number,
+                      r.local_authority or "-", r.icb or "-", r.plan, r.line, r.service_type,
+                      f"£{r.weekly_cost:,.2f}" if r.weekly_cost is not None else "-",
+                      r.funders, r.status, r.reason)
+    console.print(table)
+
+
+def print_overdue(console: Console, register: Register, rows: list[EntitlementSummary],
+                  on: date) -> None:
+    table = Table("NHS number", "council", "ICB", "review due", "days overdue",
+                  title=f"s117 reviews overdue on {on} (R3): {len(rows)}")
+    for row in sorted(rows, key=lambda r: r.next_review_due or on):
+        due = row.next_review_due
+        table.add_row(row.nhs_number, register.refdata.name(row.local_authority or "") or
+                      (row.local_authority or "-"), row.icb or "-",
+                      due.isoformat() if due else "-", str((on - due).days) if due else "-")
+    console.print(table)
+
+
+def print_import_report(console: Console, batch: CouncilBatch,
+                        reports: list[RowReport]) -> None:
+    counts = Counter(r.status for r in reports)
+    console.print(f"{batch.row_count} rows, {len(batch.groups)} people: "
+                  f"{counts['accepted']} accepted, {counts['unchanged']} unchanged (already "
+                  f"imported), {counts['rejected']} rejected, {counts['not-applied']} not "
+                  "applied")
+    refused = [r for r in reports if r.status in ("rejected", "not-applied")]
+    if refused:
+        table = Table("row", "status", "field", "reason", title="rows not imported")
+        for r in refused:
+            table.add_row(str(r.row), r.status, r.field or "", r.reason)
+        console.print(table)
+
+
+def write_report(path: Path, reports: list[RowReport]) -> None:
+    """The per-row report as CSV (`--report`)."""
+    with path.open("w", encoding="utf-8", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(["row", "status", "field", "reason"])
+        writer.writerows([r.row, r.status, r.field or "", r.reason] for r in reports)
