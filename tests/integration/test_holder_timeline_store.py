@@ -82,3 +82,22 @@ def test_a_bad_succession_or_sub_icb_file_changes_nothing(engine, tmp_path: Path
         load_sub_icb_parents(session, parents)
     assert "row 3" in str(refused.value) and refused.value.field == "sub_icb_code"
     assert table_dump(engine) == before and chains() == loaded
+
+
+def test_caseload_as_of_a_date_reads_the_holder_timeline(engine, service):
+    """The joint register as of D (`s117 export register --date`) finds who held the duty on
+    D: the CCG in 2018 (N3 freeze), the ICB of 2022-07-01 today (N5b)."""
+    from register.store.views import EntitlementFilter, RegisterViews
+
+    nhs = synthetic(9110)
+    service.handle(admit(nhs, "T2", day="2015-06-01", gp="Z20001", postcode="SN1 1AA"))
+    service.handle(discharge(nhs, "T2", day="2015-09-01"))
+    service.handle(gp(nhs, "Z40001", "2019-01-07", "gp-as-of"))
+    views = RegisterViews(session_factory(engine))
+
+    def held(icb: str, day: date) -> int:
+        return views.search_entitlements(EntitlementFilter(icbs=(icb,), held_on=day))[0]
+
+    assert held("92G", date(2018, 1, 1)) == 1 and held("QF7", date(2018, 1, 1)) == 0
+    assert held("QF7", date(2026, 1, 1)) == 1 and held("92G", date(2026, 1, 1)) == 0
+    assert held("92G", date(2015, 5, 31)) == 0  # not yet entitled
