@@ -717,7 +717,9 @@ def operation(ident: str, title: str, description: str, resources: list[str], *,
         item: Resource = {"name": name, "use": use, "min": low, "max": high,
                           "documentation": doc}
         if kind.startswith("parts:"):
-            item["part"] = [{"name": p, "use": use, "min": 1, "max": "1", "type": t}
+            # `name=Type?` is an optional part, `name=Type*` an optional repeating one.
+            item["part"] = [{"name": p, "use": use, "min": 0 if t[-1] in "?*" else 1,
+                             "max": "*" if t.endswith("*") else "1", "type": t.rstrip("?*")}
                             for p, t in (pair.split("=") for pair in kind[6:].split(","))]
         elif kind == "token":
             # R4: a search-style parameter is a string with its search type.
@@ -746,7 +748,9 @@ OPERATIONS = [
                   ("status", "out", 1, "1", "code", "planned, active, ended, cancelled, "
                    "not-entitled"),
                   _body("local-authority", "responsible local authority (GSS code)"),
-                  _body("icb", "responsible ICB (ODS code)"),
+                  _body("icb", "the NHS body holding the duty on the date, after succession "
+                        "(a CCG before 2022-07-01)"),
+                  _body("original-body", "the body the rule named, before succession (N6)"),
                   _body("commissioning-body", "rule N4: commissioning body"),
                   _body("paying-body", "rule N4: paying body"),
                   _body("residence-local-authority", "where the person lives now"),
@@ -758,7 +762,11 @@ OPERATIONS = [
                   ("next-review-due", "out", 0, "1", "date", "when the next review is due"),
                   ("review-overdue", "out", 0, "1", "boolean", "the review is overdue (R3)"),
                   ("entitlement", "out", 0, "1", "Reference", "the EpisodeOfCare"),
-                  ("as-of", "out", 1, "1", "date", "the day the answer is for")]),
+                  ("as-of", "out", 1, "1", "date", "the day the answer is for"),
+                  ("history", "out", 0, "*",
+                   "parts:from=date,to=date?,local-authority=Identifier?,icb=Identifier?,"
+                   "original-body=Identifier?,rule=Coding?,needs-review=string*",
+                   "one per segment of the holder timeline (RULES.md N), oldest first")]),
     operation("end-entitlement", "End S117 Entitlement",
               "Record the joint decision to end s117 aftercare; refused under rules D1-D4.",
               ["EpisodeOfCare"], system=False, type_level=False, instance=True,
