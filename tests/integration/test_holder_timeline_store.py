@@ -9,6 +9,8 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -20,7 +22,7 @@ from register.refdata.load import load_sub_icb_parents, load_succession
 from register.store.database import session_factory
 from register.store.orm import HolderSegmentRow
 from register.store.refdata_tables import OrgSuccession
-from tests.conftest import table_dump
+from tests.conftest import empty_register, table_dump
 from tests.integration.test_service_store import admit, ask, discharge, t
 
 
@@ -101,3 +103,25 @@ def test_caseload_as_of_a_date_reads_the_holder_timeline(engine, service):
     assert held("92G", date(2018, 1, 1)) == 1 and held("QF7", date(2018, 1, 1)) == 0
     assert held("QF7", date(2026, 1, 1)) == 1 and held("92G", date(2026, 1, 1)) == 0
     assert held("92G", date(2015, 5, 31)) == 0  # not yet entitled
+
+
+@settings(max_examples=6, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(order=st.permutations(range(4)))
+def test_person_updates_in_any_order_give_the_same_stored_timeline(engine, service, order):
+    """Replaying a person's history in any order that keeps each stay's admission before its
+    discharge gives the same holder timeline (N2, N3, N5b from dated GP changes)."""
+    empty_register(engine)
+    nhs = synthetic(9120)
+    updates = [gp(nhs, practice, day, f"o-{i}") for i, (practice, day) in enumerate(
+        [("Z20001", "2014-06-02"), ("Z30001", "2015-03-02"), ("Z40001", "2019-05-01"),
+         ("Z10002", "2023-01-09")])]
+    stay = [admit(nhs, "T3", day="2013-09-02"), discharge(nhs, "T3", day="2013-12-02")]
+    for cmd in [updates[i] for i in order[:2]] + stay + [updates[i] for i in order[2:]]:
+        service.handle(cmd)
+    with Session(engine) as session:
+        rows = session.scalars(select(HolderSegmentRow).order_by(HolderSegmentRow.seq)).all()
+        segments = [(r.valid_from, r.icb, r.nhs_rule) for r in rows]
+    assert segments == [(date(2013, 9, 2), "18C", "N2"), (date(2014, 6, 2), "92G", "N2"),
+                        (date(2015, 3, 2), "11M", "N2"), (date(2016, 4, 1), "11M", "N3"),
+                        (date(2022, 7, 1), "QF7", "N5b")]
