@@ -29,13 +29,18 @@ class PatientView:
 
 def view_of(person: StoredPerson) -> PatientView:
     facts = person.facts
+    latest = max(facts.addresses, key=lambda a: a.valid_from) if facts.addresses else None
     return PatientView(facts.nhs_number, facts.date_of_birth, facts.current_address(),
                        facts.gp_registrations[-1].practice_ods if facts.gp_registrations
-                       else None, facts.died_on)
+                       else None, facts.died_on,
+                       address_from=latest.valid_from if latest else None)
 
 
-def _address(address: Address) -> dict[str, Any]:
+def _address(address: Address, since: date | None) -> dict[str, Any]:
     out: dict[str, Any] = {"use": "home"}
+    if since:
+        # The day the register holds this address from (RULES.md N: history by date).
+        out["period"] = {"start": since.isoformat()}
     if address.lines:
         out["line"] = list(address.lines)
     if address.postcode:
@@ -59,7 +64,7 @@ def to_json(person: StoredPerson, name_of: NameOf) -> dict[str, Any]:
     if view.died_on:
         data["deceasedDateTime"] = view.died_on.isoformat()
     if view.address:
-        data["address"] = [_address(view.address)]
+        data["address"] = [_address(view.address, view.address_from)]
     if view.gp_practice:
         data["generalPractitioner"] = [logical_reference(view.gp_practice, name_of)]
     if person.facts.merged_into:
