@@ -90,15 +90,16 @@ def nhs_segments(facts: PersonFacts, detentions: list[n.Detention], start: date,
                  end: date | None, refdata: RefData
                  ) -> list[tuple[date, date | None, n.NhsFinding]]:
     """(from, to inclusive or None, finding) from `start` to `end`, without gaps or overlaps."""
-    cuts = _cuts(facts, detentions, start, end)
-    bodies = {f.body for f in (nhs_on(facts, detentions, d, refdata) for d in cuts) if f.body}
-    cuts |= {d for body in bodies for d in n.succession_dates(body, refdata)
-             if d >= start and (end is None or d <= end)}
+    found = {day: nhs_on(facts, detentions, day, refdata)
+             for day in _cuts(facts, detentions, start, end)}
+    bodies = {f.body for f in found.values() if f.body}
+    for day in {d for body in bodies for d in n.succession_dates(body, refdata)
+                if d >= start and (end is None or d <= end)} - found.keys():
+        found[day] = nhs_on(facts, detentions, day, refdata)
     segments: list[tuple[date, n.NhsFinding]] = []
-    for day in sorted(cuts):
-        found = nhs_on(facts, detentions, day, refdata)
-        if not segments or segments[-1][1] != found:
-            segments.append((day, found))
+    for day in sorted(found):
+        if not segments or segments[-1][1] != found[day]:
+            segments.append((day, found[day]))
     return [(day, nxt[0] - timedelta(days=1) if nxt else end, found)
             for (day, found), nxt in zip(segments, [*segments[1:], None], strict=True)]
 
