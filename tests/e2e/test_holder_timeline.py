@@ -133,3 +133,39 @@ def test_reindex_after_a_merger_reports_the_changes_by_rule_and_as_csv(served):
     assert "X26WX" in shown.stdout and "body the law named" in shown.stdout
     again = run("db", "reindex", "--csv", "again.csv", cwd=path)
     assert "0 determinations changed" in again.stdout  # nothing left to change
+
+
+def test_a_council_dates_an_address_change_through_fhir_and_the_icb_follows(served):
+    """An unregistered person detained in 2019 (A01 with no PD1): from 2022-07-01 the ICB of
+    usual residence on that date (N5b). A council's Patient update with Address.period.start
+    2021-06-01 (Swindon) re-decides it, and the basis names where the date came from."""
+    base, _ = served
+    nhs = synthetic(8401)
+    admit = adt("A01", "TL-F1", nhs, pv1("TL-F", "20190204100000"),
+                zmh("3", "20190204100000"), at="20190204100000").decode().split("\r")
+    admit = [s for s in admit if not s.startswith("PD1")]
+    assert post(base, "\r".join(admit).encode()) == "AA"
+    assert post(base, adt("A03", "TL-F2", nhs, pv1("TL-F", "20190204100000",
+                                                   "20190401120000"),
+                          at="20190401120000").replace(b"PD1|||PRACTICE^^Z10001\r", b"")) == "AA"
+    query = {"identifier": f"{NHS}|{nhs}"}
+    before = requests.get(f"{base}/fhir/Patient/$s117-responsibility", params=query,
+                          timeout=10).json()
+    found = requests.get(f"{base}/fhir/Patient", params={"identifier": f"{NHS}|{nhs}"},
+                         timeout=10).json()
+    resource = found["entry"][0]["resource"]
+    assert resource["address"][0]["period"]["start"] == "2019-04-01"  # PID-11 of the A03
+    resource["address"] = [{"use": "home", "postalCode": "SN1 1AA",
+                            "period": {"start": "2021-06-01"}}]
+    updated = requests.put(f"{base}/fhir/Patient/{resource['id']}", json=resource, timeout=10,
+                           headers={"Content-Type": "application/fhir+json",
+                                    "If-Match": f'W/"{resource["meta"]["versionId"]}"'})
+    assert updated.status_code == 200, updated.text
+    after = requests.get(f"{base}/fhir/Patient/$s117-responsibility", params=query,
+                         timeout=10).json()
+    icbs = [p["valueIdentifier"]["value"] for p in after["parameter"] if p["name"] == "icb"]
+    before_icbs = [p["valueIdentifier"]["value"] for p in before["parameter"]
+                   if p["name"] == "icb"]
+    assert before_icbs == ["QGH"] and icbs == ["QOX"]
+    reasons = [b["part"][1]["valueString"] for b in after["parameter"] if b["name"] == "basis"]
+    assert any("from 2021-06-01, dated by Patient.address.period.start" in r for r in reasons)
