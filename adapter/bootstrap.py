@@ -1,16 +1,30 @@
-"""Wire the core to its store from Settings: the one place processes get a service from."""
+"""The composition root: the one place a process turns Settings into the parts it runs on (the
+register service and its store, the inbound bus and decoders, the worker, the outbound relay,
+delivery and scheduler). Everything below adapter/ takes plain values; only this module
+reads Settings to build them."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from adapter.config import Settings
+from queues.inbound.bus import AmqpBus, Inbound, InProcessBus
+from queues.inbound.decoders import Decoders
+from queues.inbound.processor import Processor
+from queues.inbound.worker import Worker
+from queues.outbound.channels import AmqpQueue, Channel, RestHook
+from queues.outbound.delivery import Deliverer, RetryPolicy
 from queues.outbound.dispatcher import Dispatcher, Outbound
-from queues.outbound.dispatcher import build as build_outbound
+from queues.outbound.notifications import Notifications
+from queues.outbound.relay import Relay
+from queues.outbound.scheduler import ReviewScheduler
+from queues.outbound.stream import StreamPublisher
 from register.events import EventType
 from register.redeterminations import ReindexReport
 from register.refdata.load import load_geography
@@ -21,6 +35,7 @@ from register.store.casework_tables import CaseworkIndexRow
 from register.store.casework_views import CaseworkViews
 from register.store.orm import PersonRow
 from register.store.refdata_tables import Organisation
+from register.store.subscriptions import SubscriptionStore
 from register.store.uow import SqlUnitOfWork
 from register.store.views import RegisterViews
 
@@ -91,6 +106,36 @@ def build(settings: Settings, *, prepare: bool = True, pool_size: int = 10,
     return Register(settings, engine, sessions, refdata, service)
 
 
+# --- inbound ------------------------------------------------------------------------------
+
+
+def decoders(settings: Settings) -> Decoders:
+    return Decoders(Path(settings.trust_profiles) if settings.trust_profiles else None)
+
+
+def inbound(settings: Settings, name: str, register: Register | None = None) -> Inbound:
+    """The inbound bus for this process's mode: RabbitMQ `s117.inbound` with publisher
+    confirms (networked), or the in-process bus applying each message before it returns
+    (embedded; `register` is built if not given)."""
+    found = decoders(settings)
+    if settings.amqp_url:
+        return Inbound(found, AmqpBus(settings.amqp_url, name))
+    if register is None:
+        register = build(settings)
+    processor = Processor(register.service, register.sessions, found)
+    return Inbound(found, InProcessBus(processor, settings.hold_seconds))
+
+
+def worker(settings: Settings, *, index: int, count: int, prefetch: int, batch: int) -> Worker:
+    """`s117 worker`: the schema is the migrate step's business, not each worker's."""
+    register = build(settings, prepare=False)
+    return Worker(settings.amqp_url or "", register.service, register.sessions,
+                  decoders(settings), hold_seconds=settings.hold_seconds, index=index,
+                  count=count, prefetch=prefetch, batch=batch)
+
+
+# --- outbound -----------------------------------------------------------------------------
+
 # Connections of one `s117 relay` process: its delivery lanes each hold one briefly, and a
 # fixed pool avoids PostgreSQL starting a backend for every overflow connection.
 RELAY_POOL = 24
@@ -98,8 +143,29 @@ RELAY_POOL = 24
 
 def outbound(register: Register) -> Outbound:
     """The relay, delivery and review scheduler of `s117 relay`, `s117 scheduler` and the
-    in-process bus."""
-    return build_outbound(register.settings, register.sessions, register.refdata.name)
+    in-process bus. The relay publishes to RabbitMQ when `S117_AMQP_URL` is set; the `amqp`
+    channel is offered only then."""
+    settings, sessions = register.settings, register.sessions
+    store = SubscriptionStore(sessions)
+    base = settings.base_url.rstrip("/") + "/fhir"
+    channels: dict[str, Channel] = {
+        "rest-hook": RestHook(settings.delivery_timeout_seconds)}
+    if settings.amqp_url:
+        channels["amqp"] = AmqpQueue(settings.amqp_url)
+    deliverer = Deliverer(
+        store, Notifications(store, RegisterViews(sessions), register.refdata.name, base),
+        channels, policy=RetryPolicy(
+            give_up_after=timedelta(seconds=settings.delivery_retry_seconds)),
+        threads=settings.delivery_threads,
+        # Longer than one attempt may take, renewed after each: a worker that dies (even by
+        # SIGKILL) holds its subscribers for at most this long before another takes over.
+        lease=timedelta(seconds=2 * settings.delivery_timeout_seconds + 10))
+    relay = Relay(sessions, settings.base_url,
+                  StreamPublisher(settings.amqp_url) if settings.amqp_url else None,
+                  on_batch=lambda _: deliverer.notify())
+    scheduler = ReviewScheduler(sessions, notice_days=settings.review_notice_days,
+                                on_raised=lambda _: relay.wake.set())
+    return Outbound(relay, deliverer, scheduler)
 
 
 def start_in_process_bus(register: Register) -> Dispatcher | None:

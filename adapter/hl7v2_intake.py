@@ -49,12 +49,12 @@ def _summary(problem: Hl7Problem) -> str:
 
 
 class Hl7Intake:
-    def __init__(self, inbound: Inbound) -> None:
+    def __init__(self, inbound: Inbound, max_bytes: int) -> None:
         decoder = inbound.decoders["hl7v2"]
         assert isinstance(decoder, Hl7v2Decoder)
         self.decoder = decoder
         self.bus = inbound.bus
-        self.max_bytes = inbound.settings.mllp_max_bytes
+        self.max_bytes = max_bytes  # S117_MLLP_MAX_BYTES
 
     def too_large(self, head: bytes, size: int) -> Answer:
         return self.receive(head, transport=e.reject(

@@ -137,4 +137,4 @@ def overdue_reviews(uow: UnitOfWork, on: date, *, local_authority: str | None = 
     last stored; what a scheduler publishes as `review-overdue` events each day."""
     with uow:
         return uow.people.search(local_authority=local_authority, icb=icb, status="active",
-                                 review_due_before=on, limit=limit)
+                                 review_due_before=reviews.overdue_before(on), limit=limit)

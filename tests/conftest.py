@@ -18,6 +18,7 @@ from datetime import date
 
 import psycopg
 import pytest
+from hypothesis import settings
 from sqlalchemy import Engine, text
 
 from register.refdata.load import load_epraccur, load_geography, load_postcodes
@@ -26,6 +27,11 @@ from register.service import RegisterService
 from register.store import database
 from register.store.base import Base
 from register.store.uow import SqlUnitOfWork
+
+# Tests never assert on wall time (the machine is shared and noisy): hypothesis's per-example
+# deadline would fail a property test because another process took the CPU.
+settings.register_profile("s117", deadline=None)
+settings.load_profile("s117")
 
 PG_ADMIN = os.environ.get("S117_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 TODAY = date(2026, 11, 22)

@@ -24,7 +24,6 @@ from queues.outbound.channels import RestHook
 from queues.outbound.delivery import Deliverer, RetryPolicy
 from queues.outbound.manage import SubscriptionManager
 from queues.outbound.notifications import Notifications
-from queues.outbound.processes import utcnow
 from queues.outbound.relay import Relay
 from register import commands as c
 from register.model import Address
@@ -32,6 +31,7 @@ from register.nhs_number import synthetic
 from register.refdata.sql import SqlRefData
 from register.service import RegisterService
 from register.store import database
+from register.store.dialect import utcnow
 from register.store.orm import EntitlementRow, OutboxRow
 from register.store.subscriptions import SubscriptionStore
 from register.store.views import RegisterViews

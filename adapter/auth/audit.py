@@ -20,8 +20,8 @@ from flask import Flask, Response, g, request
 
 from adapter.auth.audit_writer import AuditWriter
 from adapter.auth.policy import Need, unlisted
-from queues.outbound.processes import utcnow
 from register.store.audit import AuditLog, AuditRecord
+from register.store.dialect import utcnow
 
 log = logging.getLogger("s117.http")
 CLINICAL = frozenset({"Patient", "Encounter", "EpisodeOfCare", "Coverage", "CarePlan", "Task",

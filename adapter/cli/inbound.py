@@ -44,7 +44,7 @@ def worker(
     """Consume the inbound partition queues and apply each message once, in order per
     person (networked mode)."""
     from adapter import logs
-    from queues.inbound.worker import Worker
+    from adapter.bootstrap import worker as build_worker
 
     config = settings()
     if not config.amqp_url:
@@ -53,7 +53,7 @@ def worker(
     if not 0 <= index < of or prefetch < 2 or batch < 1:
         fail("--index must be 0 to --of minus 1, --prefetch at least 2, --batch at least 1")
     logs.configure("worker")
-    Worker(config, index=index, count=of, prefetch=prefetch, batch=batch).run()
+    build_worker(config, index=index, count=of, prefetch=prefetch, batch=batch).run()
 
 
 @queues_app.command("declare")
@@ -122,28 +122,27 @@ def quarantine_replay(
 ) -> None:
     """Put quarantined messages through again (after a mapping fix, or once the missing
     message has been sent). Each is applied once."""
-    from adapter.bootstrap import build
+    from adapter.bootstrap import build, inbound
     from queues.inbound import quarantine
     from queues.inbound.amqp import Unavailable
-    from queues.inbound.bus import build as build_inbound
 
     if bool(ids) == every:
         fail("give message ids or --all (not both)")
     config = settings()
     register = build(config)
     chosen = quarantine.all_ids(register.sessions) if every else list(ids or [])
-    inbound = build_inbound(config, name="quarantine replay", register=register)
+    replaying = inbound(config, "quarantine replay", register)
     try:
         with progress_bar() as bar:
             task = bar.add_task("replaying", total=len(chosen))
             done = []
             for row_id in chosen:
-                done += quarantine.replay(inbound, register.sessions, [row_id])
+                done += quarantine.replay(replaying, register.sessions, [row_id])
                 bar.advance(task)
     except Unavailable as exc:
         fail(exc, code=1)
     finally:
-        inbound.bus.close()
+        replaying.bus.close()
     skipped = sorted(set(chosen) - {r.id for r in done})
     for r in done:
         if r.result is None:

@@ -22,10 +22,11 @@ DRAIN_LIMIT = 512 * 1024 * 1024  # read (and drop) at most this much of an overs
 def _intake() -> Hl7Intake:
     intake = current_app.extensions.get("s117.hl7v2")
     if intake is None:  # built on first use, in the worker process (after gunicorn forks)
-        from queues.inbound.bus import build
+        from adapter.bootstrap import inbound
 
         register: Register = current_app.extensions["s117"]
-        intake = Hl7Intake(build(register.settings, name="http", register=register))
+        intake = Hl7Intake(inbound(register.settings, "http", register),
+                           register.settings.mllp_max_bytes)
         current_app.extensions["s117.hl7v2"] = intake
     return intake
 

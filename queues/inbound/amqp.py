@@ -18,6 +18,7 @@ from queues import topology
 from queues.connection import RECOVERABLE, backoff, connect
 from queues.inbound import envelope as env
 from queues.inbound.envelope import Envelope
+from register.store.dialect import utcnow
 
 log = logging.getLogger("s117.queues")
 
@@ -59,7 +60,7 @@ def envelope_of(routing_key: str, props: pika.BasicProperties, body: bytes) -> E
         routing_key=routing_key, body=body,
         partition=partition if isinstance(partition, int) else 0,
         message_id=props.message_id or "",
-        received_at=datetime.fromisoformat(received) if received else env.now(),
+        received_at=datetime.fromisoformat(received) if received else utcnow(),
         rejected=text(env.REJECTED), rejected_kind=text(env.REJECTED_KIND),
         replay_of=headers.get(env.REPLAY_OF), size=headers.get(env.SIZE))
 

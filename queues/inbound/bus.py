@@ -15,9 +15,6 @@ from typing import Protocol
 
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from adapter.bootstrap import Register
-from adapter.bootstrap import build as build_register
-from adapter.config import Settings
 from queues.inbound import holds
 from queues.inbound.amqp import Publisher, Unavailable
 from queues.inbound.decoders import Decoders
@@ -95,20 +92,8 @@ class AmqpBus:
 
 @dataclass
 class Inbound:
-    """What a transport needs: decoders (for its immediate answer) and the bus."""
+    """What a transport needs: decoders (for its immediate answer) and the bus. Built by
+    adapter.bootstrap for the process's mode."""
 
     decoders: Decoders
     bus: Bus
-    settings: Settings
-
-
-def build(settings: Settings, name: str, register: Register | None = None) -> Inbound:
-    """The bus for this process's mode. `register` (adapter.bootstrap.Register) is used in
-    embedded mode, built if not given."""
-    decoders = Decoders(settings)
-    if settings.amqp_url:
-        return Inbound(decoders, AmqpBus(settings.amqp_url, name), settings)
-    if register is None:
-        register = build_register(settings)
-    processor = Processor(register.service, register.sessions, decoders)
-    return Inbound(decoders, InProcessBus(processor, settings.hold_seconds), settings)

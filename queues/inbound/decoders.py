@@ -15,7 +15,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from adapter.config import Settings
 from fhir_profiles import validate
 from mappings import council
 from mappings.council import CouncilBatch
@@ -144,23 +143,20 @@ def decode_council(body: bytes, sender: str) -> DecodedFile:
     return DecodedFile(f"council:{sender}:{batch.digest[:32]}", sender, batch)
 
 
-def _hl7v2(settings: Settings) -> Decoder:
-    extra = Path(settings.trust_profiles) if settings.trust_profiles else None
-    return Hl7v2Decoder(Profiles(extra))
-
-
-FACTORIES: dict[str, Callable[[Settings], Decoder]] = {
-    "hl7v2": _hl7v2,
-    "fhir": lambda settings: decode_fhir,
-    "council": lambda settings: decode_council,
+FACTORIES: dict[str, Callable[[Path | None], Decoder]] = {
+    "hl7v2": lambda trust_profiles: Hl7v2Decoder(Profiles(trust_profiles)),
+    "fhir": lambda trust_profiles: decode_fhir,
+    "council": lambda trust_profiles: decode_council,
 }
 
 
 class Decoders:
-    """One decoder per routing-key prefix, made once per process."""
+    """One decoder per routing-key prefix, made once per process. `trust_profiles`: the
+    folder of the region's own trust profiles (S117_TRUST_PROFILES), besides the shipped."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.by_prefix: dict[str, Decoder] = {p: f(settings) for p, f in FACTORIES.items()}
+    def __init__(self, trust_profiles: Path | None = None) -> None:
+        self.by_prefix: dict[str, Decoder] = {p: f(trust_profiles)
+                                              for p, f in FACTORIES.items()}
 
     def __getitem__(self, prefix: str) -> Decoder:
         return self.by_prefix[prefix]

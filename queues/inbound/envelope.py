@@ -5,9 +5,10 @@ number, the message id names the sender and its own control id."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 from register.service import Outcome
+from register.store.dialect import utcnow
 
 # Headers (besides topology.PARTITION_HEADER); identifier-free by construction.
 REJECTED = "s117-rejected"  # a transport-level refusal (too large, stray bytes): its reason
@@ -19,18 +20,13 @@ QUARANTINE_ID = "s117-quarantine-id"
 REASON = "s117-reason"  # on dead letters: the reason label (e.g. invalid-nhs-number)
 
 
-def now() -> datetime:
-    """Naive UTC, as the store keeps time."""
-    return datetime.now(UTC).replace(tzinfo=None)
-
-
 @dataclass(frozen=True)
 class Envelope:
     routing_key: str  # hl7v2.<sender ODS>, fhir.<sender ODS>, council.<LA GSS>
     body: bytes
     partition: int
     message_id: str  # the message key when known, else a digest of the body
-    received_at: datetime = field(default_factory=now)
+    received_at: datetime = field(default_factory=utcnow)
     rejected: str | None = None  # identifier-free reason if the transport already refused it
     rejected_kind: str | None = None  # its label (too-large, stray-bytes, broken-frame)
     replay_of: int | None = None

@@ -14,10 +14,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from queues.inbound import store
-from queues.inbound.envelope import Envelope, now
+from queues.inbound.envelope import Envelope
 from queues.inbound.processor import DeadLetter
 from register.ports import HeldCommand, UnitOfWork
 from register.service import RegisterService
+from register.store.dialect import utcnow
 from register.store.inbound_tables import RESOLVED
 from register.store.orm import HeldRow
 from register.store.uow import SqlUnitOfWork
@@ -38,7 +39,7 @@ def sweep(service: RegisterService, sessions: sessionmaker[Session], hold_second
           dead_letter: DeadLetter | None = None) -> tuple[int, int]:
     """Resolve held messages whose commands have all been applied; quarantine those held
     longer than the hold time. Returns (resolved, quarantined)."""
-    cutoff = now() - timedelta(seconds=hold_seconds)
+    cutoff = utcnow() - timedelta(seconds=hold_seconds)
     resolved = quarantined = 0
     with sessions() as session:
         rows = store.held_rows(session)
@@ -48,7 +49,7 @@ def sweep(service: RegisterService, sessions: sessionmaker[Session], hold_second
         for row in rows:
             still = [i for i in row.command_ids if i in waiting]
             if not still:
-                row.state, row.updated_at = RESOLVED, now()
+                row.state, row.updated_at = RESOLVED, utcnow()
                 resolved += 1
             elif row.received_at <= cutoff:
                 expired.append((row.id, still, row.routing_key, row.raw, row.message_key,

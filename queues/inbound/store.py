@@ -14,7 +14,8 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from queues.inbound.envelope import Envelope, now
+from queues.inbound.envelope import Envelope
+from register.store.dialect import utcnow
 from register.store.inbound_tables import (
     HELD,
     QUARANTINED,
@@ -61,7 +62,7 @@ def record_outcome(session: Session, envelope: Envelope, key: str, sender: str,
     """In the register's transaction: keep a message some of whose commands are held (so
     it can be quarantined raw if its predecessor never comes); mark a quarantined or
     replayed message resolved once it applies."""
-    stamp = now()
+    stamp = utcnow()
     if not held:
         session.execute(update(InboundMessageRow)
                         .where(InboundMessageRow.message_key == key,
@@ -87,7 +88,7 @@ def quarantine(sessions: sessionmaker[Session], envelope: Envelope, key: str, se
     for _ in range(3):
         with sessions() as session:
             row = _row(session, key)
-            stamp = now()
+            stamp = utcnow()
             if row is None:
                 row = InboundMessageRow(
                     message_key=key, channel=envelope.channel,
@@ -112,7 +113,7 @@ def quarantine(sessions: sessionmaker[Session], envelope: Envelope, key: str, se
 def mark_quarantined(session: Session, row_id: int, kind: str, reason: str) -> None:
     session.execute(update(InboundMessageRow).where(InboundMessageRow.id == row_id)
                     .values(state=QUARANTINED, kind=kind, reason=reason, command_ids=[],
-                            updated_at=now()))
+                            updated_at=utcnow()))
 
 
 def find(sessions: sessionmaker[Session], row_id: int) -> Stored | None:
@@ -136,7 +137,7 @@ def listing(sessions: sessionmaker[Session], state: str | None = QUARANTINED,
 def set_state(sessions: sessionmaker[Session], row_id: int, state: str) -> None:
     with sessions() as session:
         session.execute(update(InboundMessageRow).where(InboundMessageRow.id == row_id)
-                        .values(state=state, updated_at=now()))
+                        .values(state=state, updated_at=utcnow()))
         session.commit()
 
 

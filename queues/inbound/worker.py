@@ -42,9 +42,8 @@ import pika
 from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
 from pika.exceptions import ChannelClosedByBroker
 from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
 
-from adapter.bootstrap import build as build_register
-from adapter.config import Settings
 from queues import topology
 from queues.connection import RECOVERABLE, backoff, connect
 from queues.inbound import holds, store
@@ -52,6 +51,7 @@ from queues.inbound.amqp import dead_letter_properties, envelope_of
 from queues.inbound.decoders import Decoders
 from queues.inbound.envelope import QUARANTINE_ID, Envelope
 from queues.inbound.processor import Processor
+from register.service import RegisterService
 
 log = logging.getLogger("s117.worker")
 
@@ -76,21 +76,20 @@ class _Delivery:
 
 
 class Worker:
-    def __init__(self, settings: Settings, *, index: int = 0, count: int = 1,
+    def __init__(self, url: str, service: RegisterService, sessions: sessionmaker[Session],
+                 decoders: Decoders, *, hold_seconds: int, index: int = 0, count: int = 1,
                  prefetch: int = 50, batch: int = 20,
                  partitions: int = topology.PARTITIONS) -> None:
-        if not settings.amqp_url:
+        if not url:
             raise ValueError("s117 worker needs S117_AMQP_URL (networked mode)")
         if not 0 <= index < count:
             raise ValueError(f"--index must be between 0 and {count - 1}")
-        self.settings = settings
-        self.url = settings.amqp_url
+        self.url = url
+        self.service, self.sessions, self.hold_seconds = service, sessions, hold_seconds
         self.index, self.count, self.prefetch, self.partitions = index, count, prefetch, \
             partitions
         self.batch = batch
-        self.register = build_register(settings, prepare=False)
-        self.processor = Processor(self.register.service, self.register.sessions,
-                                   Decoders(settings), dead_letter=self._dead_letter)
+        self.processor = Processor(service, sessions, decoders, dead_letter=self._dead_letter)
         self.stopping = False
         self.processed = 0
         self._connection: BlockingConnection | None = None
@@ -178,7 +177,7 @@ class Worker:
                 next_rebalance = now + REBALANCE_SECONDS
             if now >= next_sweep:
                 self._sweep()
-                next_sweep = now + min(60.0, max(1.0, self.settings.hold_seconds / 4))
+                next_sweep = now + min(60.0, max(1.0, self.hold_seconds / 4))
 
     # -- consuming --------------------------------------------------------------------------
 
@@ -266,7 +265,7 @@ class Worker:
         key = envelope.message_id or routing
 
         def keep() -> None:
-            store.quarantine(self.register.sessions, envelope, key, envelope.sender,
+            store.quarantine(self.sessions, envelope, key, envelope.sender,
                              "delivery-limit" if reason == "delivery_limit" else reason,
                              f"the broker dead-lettered this message ({reason}): it was "
                              "delivered to workers repeatedly without being applied")
@@ -309,8 +308,8 @@ class Worker:
 
     def _sweep(self) -> None:
         try:
-            holds.sweep(self.register.service, self.register.sessions,
-                        self.settings.hold_seconds, self._dead_letter)
+            holds.sweep(self.service, self.sessions,
+                        self.hold_seconds, self._dead_letter)
         except (OperationalError, InterfaceError) as error:
             log.warning("hold sweep skipped: database unavailable (%s)",
                         type(error.orig).__name__)

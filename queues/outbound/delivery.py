@@ -37,7 +37,8 @@ from sqlalchemy.exc import DBAPIError
 from queues.connection import backoff
 from queues.outbound.channels import Channel, Outcome
 from queues.outbound.notifications import Notifications
-from queues.outbound.processes import process_name, short, utcnow
+from queues.outbound.processes import process_name, short
+from register.store.dialect import utcnow
 from register.store.subscriptions import LIVE, SubscriptionStore
 from register.subscriptions import Attempt, RecordedEvent, Subscription
 

@@ -13,9 +13,9 @@ from mappings.fhir.subscription import SubscriptionSpec
 from queues import topology
 from queues.connection import connect
 from queues.outbound.credentials import BrokerUsers, new_password, vhost_of
-from queues.outbound.processes import utcnow
 from register.access import Viewer
 from register.errors import InvalidData, NotFound
+from register.store.dialect import utcnow
 from register.store.subscriptions import SubscriptionStore
 from register.subscriptions import (
     RESIDENCE_LA,

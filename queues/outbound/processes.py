@@ -1,4 +1,4 @@
-"""What the outbound processes share: the store's clock (naive UTC), a name for this worker
+"""What the outbound processes share: a name for this worker
 (lease owner, relay lock holder, broker connection name), errors in one line, and running
 loops until SIGTERM."""
 
@@ -10,14 +10,8 @@ import signal
 import socket
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
 
 log = logging.getLogger("s117.outbound")
-
-
-def utcnow() -> datetime:
-    """Store timestamps are naive UTC (as register.store writes them)."""
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def short(error: BaseException) -> str:

@@ -26,15 +26,14 @@ import threading
 from collections.abc import Callable
 
 import pika
-from sqlalchemy import select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from queues.connection import RECOVERABLE, backoff
-from queues.outbound.processes import process_name, short, utcnow
+from queues.outbound.processes import process_name, short
 from queues.outbound.stream import StreamPublisher, stream_message
-from register.store.orm import OutboxRow
-from register.store.subscription_tables import RelayLockRow
+from register.store import outbox
+from register.store.dialect import utcnow
 from register.store.subscriptions import SubscriptionStore
 
 log = logging.getLogger("s117.relay")
@@ -57,10 +56,8 @@ class Relay:
         self.relayed = 0  # events this relay has published and marked sent
 
     def pending(self) -> bool:
-        """A cheap read first, so an idle relay takes no write lock."""
         with self.sessions() as session:
-            return session.scalar(select(OutboxRow.id).where(OutboxRow.published_at.is_(None))
-                                  .limit(1)) is not None
+            return outbox.pending(session)
 
     def run_once(self) -> int:
         """Relay one batch; the number of events relayed."""
@@ -68,17 +65,13 @@ class Relay:
             return 0
         with self.sessions.begin() as session:
             now = utcnow()
-            session.execute(update(RelayLockRow).where(RelayLockRow.name == STREAM)
-                            .values(holder=self.name, locked_at=now))
-            rows = session.scalars(select(OutboxRow).where(OutboxRow.published_at.is_(None))
-                                   .order_by(OutboxRow.id).limit(self.batch_size)).all()
+            rows = outbox.take(session, STREAM, self.name, self.batch_size, now)
             if not rows:
                 return 0
             if self.publisher is not None:
                 self.publisher.publish([stream_message(row, self.base) for row in rows])
             recorded = SubscriptionStore.fan_out(session, rows, now)
-            session.execute(update(OutboxRow).where(OutboxRow.id.in_([r.id for r in rows]))
-                            .values(published_at=now))
+            outbox.mark_published(session, rows, now)
         self.relayed += len(rows)
         if self.on_batch is not None and recorded:
             self.on_batch(recorded)

@@ -6,10 +6,8 @@ active entitlement whose next review falls due within `S117_REVIEW_NOTICE_DAYS` 
 each exactly once per entitlement and due date. A recorded review moves the due date, so the
 next one is announced in its turn.
 
-Safe on several machines at once: each event is raised by inserting its `review_notice` row
-(`INSERT .. ON CONFLICT DO NOTHING RETURNING`) and writing the outbox row only if that insert
-returned it, in one transaction. Two schedulers racing for the same notice both try the
-insert; the second waits for the first to commit, finds the key taken and writes nothing.
+Safe on several machines at once: register.store.reviews raises each notice once by its key,
+with its outbox row in the same transaction. This module keeps the loop and its backoff.
 """
 
 from __future__ import annotations
@@ -17,20 +15,16 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, exists, insert, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from queues.connection import backoff
-from queues.outbound.processes import short, utcnow
-from register.events import EntitlementEvent, EventType
-from register.store import codec
-from register.store.orm import EntitlementRow, OutboxRow
-from register.store.subscription_tables import ReviewNoticeRow
+from queues.outbound.processes import short
+from register.events import EventType
+from register.store.reviews import ReviewNotices
 
 log = logging.getLogger("s117.scheduler")
 LONDON = ZoneInfo("Europe/London")
@@ -46,50 +40,9 @@ class ReviewScheduler:
     def __init__(self, sessions: sessionmaker[Session], *, notice_days: int = 14,
                  today: Callable[[], date] = london_today,
                  on_raised: Callable[[int], None] | None = None) -> None:
-        self.sessions = sessions
-        self.notice = timedelta(days=notice_days)
+        self.notices = ReviewNotices(sessions, notice_days=notice_days)
         self.today = today
         self.on_raised = on_raised
-
-    def _claim(self, session: Session, entitlement_id: str, due: date, kind: str) -> bool:
-        dialect = session.get_bind().dialect.name
-        statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(
-            ReviewNoticeRow).values(entitlement_id=entitlement_id, due=due, kind=kind,
-                                    raised_at=utcnow())
-        return session.execute(statement.on_conflict_do_nothing().returning(
-            ReviewNoticeRow.kind)).first() is not None
-
-    def _raise(self, kind: EventType, today: date) -> int:
-        e, n = EntitlementRow, ReviewNoticeRow
-        # Overdue is rule R3 (register.rules.reviews.overdue): the day after the due date.
-        when = e.next_review_due <= today + self.notice if kind is EventType.REVIEW_DUE \
-            else e.next_review_due < today
-        raised = 0
-        with self.sessions.begin() as session:
-            rows = session.execute(select(
-                e.id, e.status, e.responsible_la, e.responsible_icb, e.paying_icb,
-                e.residence_la, e.next_review_due).where(
-                e.status == "active", e.next_review_due.is_not(None), when,
-                ~exists().where(and_(n.entitlement_id == e.id, n.due == e.next_review_due,
-                                     n.kind == kind.value)))
-                .order_by(e.next_review_due, e.id).limit(BATCH)).all()
-            for ent_id, status, la, icb, paying, residence, due in rows:
-                if not self._claim(session, ent_id, due, kind.value):
-                    continue  # another scheduler raised it
-                detail = f"review overdue: it was due by {due} (rule R3)" \
-                    if kind is EventType.REVIEW_OVERDUE else f"review due by {due} (R1, R2)"
-                event = EntitlementEvent(kind, ent_id, status, la, icb, residence, due, detail,
-                                         f"scheduler:{kind.value}:{ent_id}:{due}",
-                                         paying_icb=paying)
-                outbox_id = session.execute(insert(OutboxRow).values(
-                    event=kind.value, entitlement_id=ent_id, local_authority=la, icb=icb,
-                    payload=codec.dump(event), created_at=utcnow()).returning(OutboxRow.id)
-                                            ).scalar_one()
-                session.execute(ReviewNoticeRow.__table__.update().where(
-                    n.entitlement_id == ent_id, n.due == due, n.kind == kind.value)
-                    .values(outbox_id=outbox_id))
-                raised += 1
-        return raised
 
     def run_once(self) -> int:
         """Raise what is due today; the number of events raised."""
@@ -97,7 +50,7 @@ class ReviewScheduler:
         raised = 0
         for kind in (EventType.REVIEW_DUE, EventType.REVIEW_OVERDUE):
             while True:
-                count = self._raise(kind, today)
+                count = self.notices.raise_due(kind, today, BATCH)
                 raised += count
                 if count < BATCH:
                     break

@@ -14,12 +14,12 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from register.errors import InvalidData
 from register.refdata.postcodes import normalise_postcode
 from register.refdata.shipped import organisations, successions_2022
+from register.store.dialect import dialect_of, insert
 from register.store.refdata_tables import (
     GpPractice,
     Organisation,
@@ -55,27 +55,14 @@ class PostcodeRow(Schema):
     sicbl = fields.String(allow_none=True)
 
 
-def _upsert(session: Session, table: type[Any], rows: list[dict[str, Any]], key: str) -> None:
+def _upsert(session: Session, table: type[Any], rows: list[dict[str, Any]],
+            *keys: str) -> None:
     if not rows:
         return
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(table)
+    stmt = insert(dialect_of(session), table)
     stmt = stmt.on_conflict_do_update(
-        index_elements=[key], set_={c: stmt.excluded[c] for c in rows[0] if c != key})
-    session.execute(stmt, rows)
-
-
-def _upsert_many(session: Session, table: type[Any], rows: list[dict[str, Any]],
-                 keys: list[str]) -> None:
-    """As _upsert, for a table with a composite key."""
-    if not rows:
-        return
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(table)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=keys, set_={c: stmt.excluded[c] for c in rows[0] if c not in keys})
+        index_elements=list(keys), set_={c: stmt.excluded[c] for c in rows[0]
+                                         if c not in keys})
     session.execute(stmt, rows)
 
 
@@ -108,9 +95,9 @@ def load_geography(session: Session) -> int:
     for batch in _batched(rows):
         _upsert(session, Organisation, batch, "code")
     # N6: every CCG became a sub-ICB location of its ICB on 2022-07-01.
-    _upsert_many(session, OrgSuccession, [
+    _upsert(session, OrgSuccession, [
         {"org_code": org, "target_code": icb, "legal_date": legal}
-        for org, icb, legal in successions_2022()], ["org_code", "target_code"])
+        for org, icb, legal in successions_2022()], "org_code", "target_code")
     return len(rows)
 
 
@@ -282,7 +269,7 @@ def load_succession(session: Session, path: str | Path, progress: Progress = Non
     for batch in _batched(new_bodies):
         _upsert(session, Organisation, batch, "code")
     for batch in _batched(rows):
-        _upsert_many(session, OrgSuccession, batch, ["org_code", "target_code"])
+        _upsert(session, OrgSuccession, batch, "org_code", "target_code")
     return len(rows)
 
 
@@ -310,5 +297,5 @@ def load_sub_icb_parents(session: Session, path: str | Path, progress: Progress 
         if progress:
             progress(line)
     for batch in _batched(rows):
-        _upsert_many(session, SubIcbParent, batch, ["sub_icb_code", "valid_from"])
+        _upsert(session, SubIcbParent, batch, "sub_icb_code", "valid_from")
     return len(rows)

@@ -7,6 +7,7 @@ import calendar
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from register.events import EntitlementEvent, EventType
 from register.model import Entitlement, EntitlementStatus, Review, RuleApplied
 from register.rules.citations import applied
 from register.rules.ports import LocalityPolicy
@@ -86,6 +87,29 @@ def late_reviews(entitlement: Entitlement, reviews: list[Review],
     return out
 
 
+def overdue_before(on: date) -> date:
+    """R3 as a bound for searches: on `on`, a review due before this day is overdue."""
+    return on
+
+
 def overdue(due: date | None, on: date) -> bool:
     """R3: a review is overdue the day after its due date."""
-    return due is not None and on > due
+    return due is not None and due < overdue_before(on)
+
+
+def announce_until(on: date, notice_days: int) -> date:
+    """A review due by this day is announced as coming (`review-due`, R1 and R2), so that
+    the council can arrange it in time; `notice_days` is S117_REVIEW_NOTICE_DAYS."""
+    return on + timedelta(days=notice_days)
+
+
+def review_event(kind: EventType, entitlement_id: str, status: str, local_authority: str | None,
+                 icb: str | None, paying_icb: str | None, residence_la: str | None,
+                 due: date) -> EntitlementEvent:
+    """The `review-due` or `review-overdue` event for one entitlement and due date; its
+    command id names both, so each is raised once."""
+    detail = f"review overdue: it was due by {due} (rule R3)" \
+        if kind is EventType.REVIEW_OVERDUE else f"review due by {due} (R1, R2)"
+    return EntitlementEvent(kind, entitlement_id, status, local_authority, icb, residence_la,
+                            due, detail, f"scheduler:{kind.value}:{entitlement_id}:{due}",
+                            paying_icb=paying_icb)

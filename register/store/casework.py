@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import insert, select
@@ -14,13 +13,10 @@ from register.casework import Casework
 from register.ports import PersonRecord
 from register.store import codec
 from register.store.casework_tables import CarePlanRow, CarePlanVersionRow, CaseworkIndexRow
+from register.store.dialect import utcnow
 
 INDEX = CaseworkIndexRow.__table__
 COLUMNS = [c.name for c in INDEX.columns if c.name != "person_id"]
-
-
-def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def _digest(value: Any) -> str:
@@ -104,7 +100,7 @@ class SqlCasework:
     def _plan(self, person_id: int, values: dict[str, Any], command_id: str) -> None:
         """Upsert a changed plan as a new version; every version is kept. Plans are never
         deleted (a merge moves them to the surviving person)."""
-        now = _now()
+        now = utcnow()
         row = self.session.get(CarePlanRow, values["id"])
         if row is None:
             row = CarePlanRow(person_id=person_id, version=1, updated_at=now, **values)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date
 from functools import cache
 from typing import Any
 
 from sqlalchemy import delete, insert, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
@@ -19,9 +18,11 @@ from register.errors import ConcurrencyConflict, InvalidData
 from register.events import EntitlementEvent, EventType
 from register.model import Entitlement, PersonFacts
 from register.ports import EntitlementSummary, HeldCommand, PersonRecord
-from register.store import codec
+from register.store import codec, outbox
 from register.store.base import Base
 from register.store.casework import SqlCasework
+from register.store.dialect import dialect_of, utcnow
+from register.store.dialect import insert as dialect_insert
 from register.store.orm import (
     DeterminationRow,
     EntitlementRow,
@@ -38,11 +39,6 @@ from register.store.orm import (
 
 _STATUS_EVENTS = {EventType.PLANNED, EventType.STARTED, EventType.ENDED, EventType.REINSTATED,
                   EventType.UPDATED}
-
-
-def _now() -> datetime:
-    """Store timestamps are naive UTC (SQLite keeps no zone); readers add the zone back."""
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def trusts_column(facts: PersonFacts) -> str:
@@ -99,7 +95,7 @@ class SqlPeople:
 
     def add(self, record: PersonRecord) -> None:
         row = PersonRow(nhs_number=record.facts.nhs_number, facts=codec.dump(record.facts),
-                        residence_la=record.residence_la, held=record.held, updated_at=_now(),
+                        residence_la=record.residence_la, held=record.held, updated_at=utcnow(),
                         trusts=trusts_column(record.facts), version=1)
         self.session.add(row)
         try:
@@ -122,7 +118,7 @@ class SqlPeople:
         row.held = record.held
         if not new and self.session.is_modified(row):
             row.version += 1
-            row.updated_at = _now()
+            row.updated_at = utcnow()
         by_id = {e.id: e for e in record.entitlements}
         for ent in record.entitlements:
             self._save_entitlement(self._entitlement_rows.get(ent.id), ent, row.id, record)
@@ -137,7 +133,7 @@ class SqlPeople:
                   command_id: str) -> None:
         """Keep every version that this save produced (the version column moved, or the
         row is new), so any earlier version can be read back (FHIR vread, history)."""
-        now = _now()
+        now = utcnow()
         if row.version != before[""]:
             self.wrote.add(command_id)
             self.appends.add(PersonVersionRow, person_id=row.id, version=row.version,
@@ -171,7 +167,7 @@ class SqlPeople:
             row = self.session.get(EntitlementRow, ent.id)
         self._check_owner(row, person_id, record)
         if row is None:
-            row = EntitlementRow(id=ent.id, version=1, updated_at=_now(), **values)
+            row = EntitlementRow(id=ent.id, version=1, updated_at=utcnow(), **values)
             self.session.add(row)
             self._entitlement_rows[ent.id] = row
             self._save_segments(ent, replace=False)
@@ -181,7 +177,7 @@ class SqlPeople:
             for key, value in changed.items():
                 setattr(row, key, value)
             row.version += 1
-            row.updated_at = _now()
+            row.updated_at = utcnow()
             self._save_segments(ent, replace=True)
 
     def _save_segments(self, ent: Entitlement, *, replace: bool) -> None:
@@ -212,7 +208,7 @@ class SqlPeople:
 
     def _history(self, events: list[EntitlementEvent], by_id: dict[str, Entitlement],
                  command_id: str) -> None:
-        now = _now()
+        now = utcnow()
         for event in events:
             ent = by_id.get(event.entitlement_id)
             if ent is None:
@@ -271,10 +267,9 @@ class SqlPeople:
 @cache
 def _claim_statement(dialect: str) -> ReturningInsert[tuple[str]]:
     """INSERT .. ON CONFLICT DO NOTHING RETURNING, built once: claiming is on every command."""
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     table = InboxRow.__table__
-    return insert(table).on_conflict_do_nothing(index_elements=["command_id"]).returning(
-        table.c.command_id)
+    return dialect_insert(dialect, table).on_conflict_do_nothing(
+        index_elements=["command_id"]).returning(table.c.command_id)
 
 
 class SqlInbox:
@@ -282,9 +277,9 @@ class SqlInbox:
         self.session = session
 
     def claim(self, command_id: str, kind: str) -> str | None:
-        claimed = self.session.execute(_claim_statement(self.session.get_bind().dialect.name), {
+        claimed = self.session.execute(_claim_statement(dialect_of(self.session)), {
             "command_id": command_id, "kind": kind, "outcome": "applied", "detail": "",
-            "received_at": _now()}).scalar()
+            "received_at": utcnow()}).scalar()
         if claimed is not None:
             return None
         return self.session.scalar(select(InboxRow.outcome)
@@ -304,13 +299,9 @@ class SqlOutbox:
         self.appends = appends
 
     def add(self, events: list[EntitlementEvent]) -> None:
-        now = _now()
+        now = utcnow()
         for event in events:
-            self.appends.add(
-                OutboxRow,
-                event=event.event.value, entitlement_id=event.entitlement_id,
-                local_authority=event.local_authority, icb=event.icb,
-                payload=codec.dump(event), created_at=now)
+            self.appends.add(OutboxRow, **outbox.row_values(event, now))
 
 
 class SqlProvenance:
@@ -327,7 +318,7 @@ class SqlProvenance:
         self.appends.add(ProvenanceRow, command_id=command.command_id,
                          kind=type(command).__name__, agent_org=agent.org if agent else None,
                          agent_type=agent.kind if agent else None,
-                         agent_who=agent.who if agent else None, recorded_at=_now())
+                         agent_who=agent.who if agent else None, recorded_at=utcnow())
 
 
 class SqlHeld:
@@ -337,7 +328,7 @@ class SqlHeld:
     def add(self, nhs_number: str, command: Command, reason: str) -> None:
         self.session.add(HeldRow(nhs_number=nhs_number, command_id=command.command_id,
                                  kind=type(command).__name__, payload=codec.dump(command),
-                                 reason=reason, received_at=_now()))
+                                 reason=reason, received_at=utcnow()))
 
     def for_person(self, nhs_number: str) -> list[HeldCommand]:
         rows = self.session.scalars(select(HeldRow).where(HeldRow.nhs_number == nhs_number)

@@ -18,8 +18,8 @@ from mappings.fhir import subscription as mapping
 from queues.connection import connect
 from queues.outbound.channels import AmqpQueue
 from queues.outbound.credentials import RabbitmqCtl
-from queues.outbound.processes import utcnow
 from register.service import RegisterService
+from register.store.dialect import utcnow
 from tests.outbound_support import Outbound, apply, events_of, subscription, wait_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.rabbitmq]

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, inspect, select
 
-from adapter import config
 from mappings.council import plan_id_for
 from queues.inbound import holds, quarantine, store
 from queues.inbound.bus import Inbound, InProcessBus
@@ -41,13 +40,11 @@ class Pipeline:
         self.sessions = database.session_factory(engine)
         self.service = RegisterService(lambda: SqlUnitOfWork(self.sessions),
                                        SqlRefData(self.sessions), today=lambda: TODAY)
-        self.settings = config.from_env({"S117_TRUST_PROFILES": str(profiles_dir)})
         self.dead: list[tuple[int, str]] = []
-        self.processor = Processor(self.service, self.sessions, Decoders(self.settings),
+        self.processor = Processor(self.service, self.sessions, Decoders(profiles_dir),
                                    dead_letter=lambda env, row, kind: self.dead.append(
                                        (row, kind)))
-        self.inbound = Inbound(self.processor.decoders, InProcessBus(self.processor),
-                               self.settings)
+        self.inbound = Inbound(self.processor.decoders, InProcessBus(self.processor))
 
     def send(self, raw: bytes, channel: str = "hl7v2", sender: str = "RLQ", **extra):  # type: ignore[no-untyped-def]
         return self.inbound.bus.publish(Envelope(f"{channel}.{sender}", raw, 0,

@@ -13,12 +13,12 @@ import pytest
 from sqlalchemy import Engine, select
 
 from mappings.fhir import subscription as mapping
-from queues.outbound.processes import utcnow
 from queues.outbound.scheduler import ReviewScheduler
 from register import commands as c
 from register.nhs_number import synthetic
 from register.service import RegisterService
 from register.store import codec, database
+from register.store.dialect import utcnow
 from register.store.orm import EntitlementRow, OutboxRow
 from tests.outbound_support import Outbound, admit, discharge, subscription
 

@@ -14,8 +14,8 @@ from sqlalchemy import Engine, update
 
 from mappings.fhir import subscription as mapping
 from queues.outbound.delivery import RetryPolicy
-from queues.outbound.processes import utcnow
 from register.service import RegisterService
+from register.store.dialect import utcnow
 from register.store.subscription_tables import SubscriptionRow
 from tests.outbound_support import (
     BASE,

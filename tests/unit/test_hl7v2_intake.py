@@ -26,7 +26,7 @@ def test_no_broker_means_ar_207_and_send_again() -> None:
     url = f"amqp://guest:guest@127.0.0.1:{closed_port()}/"
     settings = config.from_env({"S117_AMQP_URL": url})
     bus = AmqpBus(url, "test", give_up_after=0.5)
-    intake = Hl7Intake(Inbound(Decoders(settings), bus, settings))
+    intake = Hl7Intake(Inbound(Decoders(), bus), settings.mllp_max_bytes)
     answer = intake.receive(admission(synthetic(4400), "DOWN-1"))
     bus.close()
     assert answer.code == "AR" and answer.problem is not None

@@ -40,6 +40,7 @@ from mappings.fhir.task import TaskError, TaskInput
 from register import commands as c
 from register.casework import AlertCode, TaskKind, TaskStatus
 from register.model import DisputeStatus, PanelDecision, PanelOutcome, Review
+from register.rules import reviews
 from register.store.casework_views import AlertFilter, PlanFilter, TaskFilter
 
 TASK_STATUSES = {s.value for s in TaskStatus}
@@ -143,7 +144,7 @@ def task_filter(args: MultiDict[str, str], on: date) -> TaskFilter:
         plan_ids=tuple(f.removeprefix("CarePlan/") for f in focus
                        if f.startswith("CarePlan/")),
         business_statuses=tuple(b for b in business if b not in ("due", "overdue")),
-        due_before=on if timed == {"overdue"} else None,
+        due_before=reviews.overdue_before(on) if timed == {"overdue"} else None,
         due_from=on if timed == {"due"} else None)
 
 

@@ -57,10 +57,10 @@ def _response(request_bundle: dict[str, Any], msg: message.Message,
 def _inbound() -> Inbound:
     inbound = current_app.extensions.get("s117.inbound")
     if inbound is None:  # built in the worker process, after gunicorn forks
-        from queues.inbound.bus import build
+        from adapter.bootstrap import inbound as build_inbound
 
         register = current_app.extensions["s117"]
-        inbound = build(register.settings, name="http fhir", register=register)
+        inbound = build_inbound(register.settings, "http fhir", register)
         current_app.extensions["s117.inbound"] = inbound
     return inbound
 

@@ -25,9 +25,9 @@ from mappings.fhir.common import instant
 from queues.outbound.credentials import public_endpoint
 from queues.outbound.manage import Created, SubscriptionManager
 from queues.outbound.notifications import Notifications
-from queues.outbound.processes import utcnow
 from register import access
 from register.errors import InvalidData
+from register.store.dialect import utcnow
 from register.subscriptions import Attempt, Subscription
 
 MAX_EVENTS = 1000  # per $events call; the subscriber asks again from the next number
