@@ -432,8 +432,8 @@ class Responsibility:
     effective_from: date
     rule_set: str
     local_authority: str | None
-    icb: str | None  # the ICB that holds the duty today (successor of a CCG under N6)
-    original_body: str | None = None  # CCG (N2-N4) or ICB (N5) the rule pointed at
+    icb: str | None  # the NHS body holding the duty on these dates, after succession (N6)
+    original_body: str | None = None  # CCG (N2-N4) or ICB (N5-N5d) the rule named
     commissioning_body: str | None = None  # N4 only
     paying_body: str | None = None  # N4 only ("originating CCG")
     paying_icb: str | None = None  # N4 only: successor ICB of the paying CCG
