@@ -33,7 +33,7 @@ from register.service import RegisterService
 from register.store import database
 from register.store.casework_tables import CaseworkIndexRow
 from register.store.casework_views import CaseworkViews
-from register.store.orm import PersonRow
+from register.store.orm import EntitlementRow, HolderSegmentRow, PersonRow
 from register.store.refdata_tables import Organisation
 from register.store.subscriptions import SubscriptionStore
 from register.store.uow import SqlUnitOfWork
@@ -77,7 +77,8 @@ def reindex(service: RegisterService, views: CaseworkViews,
 def prepare_embedded(settings: Settings, engine: Engine) -> None:
     """On a SQLite file, bring the schema to head and load the shipped geography if it is
     missing, so that `s117 serve` and `s117 demo` work with no set-up step. A file made
-    before the casework tables existed gets its casework derived once (`s117 db reindex`)."""
+    before the casework tables or the holder timeline (migration 0009) existed is derived
+    again once (`s117 db reindex`)."""
     if not settings.embedded:
         return
     # Migrations are idempotent: an older embedded file is brought up to date on start.
@@ -87,8 +88,10 @@ def prepare_embedded(settings: Settings, engine: Engine) -> None:
         if session.query(Organisation).first() is None:
             load_geography(session)
             session.commit()
-        unindexed = session.scalar(select(PersonRow.id).limit(1)) is not None and \
+        unindexed = session.scalar(select(PersonRow.id).limit(1)) is not None and (
             session.scalar(select(CaseworkIndexRow.person_id).limit(1)) is None
+            or (session.scalar(select(EntitlementRow.id).limit(1)) is not None
+                and session.scalar(select(HolderSegmentRow.seq).limit(1)) is None))
     if unindexed:
         reindex(RegisterService(lambda: SqlUnitOfWork(sessions), SqlRefData(sessions),
                                 settings.policy), CaseworkViews(sessions, settings.policy))
