@@ -21,6 +21,7 @@ from queues.inbound.worker import Worker
 from queues.outbound.channels import AmqpQueue, Channel, RestHook
 from queues.outbound.delivery import Deliverer, RetryPolicy
 from queues.outbound.dispatcher import Dispatcher, Outbound
+from queues.outbound.endpoints import AllowList
 from queues.outbound.notifications import Notifications
 from queues.outbound.relay import Relay
 from queues.outbound.scheduler import ReviewScheduler
@@ -152,7 +153,8 @@ def outbound(register: Register) -> Outbound:
     store = SubscriptionStore(sessions)
     base = settings.base_url.rstrip("/") + "/fhir"
     channels: dict[str, Channel] = {
-        "rest-hook": RestHook(settings.delivery_timeout_seconds)}
+        "rest-hook": RestHook(settings.delivery_timeout_seconds,
+                              AllowList.parse(settings.subscription_allowed_hosts))}
     if settings.amqp_url:
         channels["amqp"] = AmqpQueue(settings.amqp_url)
     deliverer = Deliverer(
@@ -167,7 +169,7 @@ def outbound(register: Register) -> Outbound:
                   StreamPublisher(settings.amqp_url) if settings.amqp_url else None,
                   on_batch=lambda _: deliverer.notify())
     scheduler = ReviewScheduler(sessions, notice_days=settings.review_notice_days,
-                                on_raised=lambda _: relay.wake.set())
+                                on_raised=lambda _: relay.wake.set(), flags=True)
     return Outbound(relay, deliverer, scheduler)
 
 

@@ -15,7 +15,7 @@ from register.model import Address
 from register.nhs_number import synthetic
 
 NORWICH_PRACTICE, NORFOLK = "Z70001", "E10000020"  # sub-ICB 26A of QMM (fixture epraccur)
-FIRST = 60  # synthetic numbers 60-65: clear of the other named cases and the background
+FIRST = 70  # synthetic numbers 70-75: clear of the other named cases (O flags: 60-64)
 
 
 def _t(day: str, hour: int = 10) -> datetime:

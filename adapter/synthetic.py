@@ -215,9 +215,10 @@ def named_cases(areas: list[Area]) -> list[Case]:
                       nhs, cto, end))
     cases[0].commands.append(_placement_plan(synthetic(0), swindon))
     cases += _ombudsman_cases(hereford, stay)
-    # Imported here: the timeline cases build on this module's Area.
-    from adapter.demo_timeline import timeline_cases
+    from adapter.demo_flags import flag_cases  # it builds on this module's Case
+    from adapter.demo_timeline import timeline_cases  # it builds on this module's Area
 
+    cases += flag_cases(hereford, swindon, stay)
     birmingham = _area(areas, "E08000025")
     cases += [Case(title, nhs, cmds) for title, nhs, cmds in timeline_cases(
         hereford, swindon, gloucester, birmingham.practice or "")]

@@ -36,6 +36,10 @@ INBOUND_PARTITIONS = "s117.inbound.partition"  # headers: x-match on `partition`
 EVENTS = "s117.events"  # topic: entitlement.<event>.<la-gss>.<icb-ods>
 NOTIFICATIONS = "s117.notifications"  # direct: <subscription id> -> that subscriber's queue
 DEAD = "s117.dead"  # fanout, and its queue of the same name
+# Regional registers (docs/federation.md): topic by destination region code (Y56 ...); the
+# queue takes what peers send this register, bound by its own region (S117_REGION).
+FEDERATION = "s117.federation"
+FEDERATION_IN = "s117.federation.in"
 # A second queue on s117.dead, drained by `s117 worker`: a message the broker dead-lettered
 # itself (over the delivery limit) is stored in quarantine, so nothing is only on the broker.
 DEAD_INTAKE = "s117.dead.intake"
@@ -120,18 +124,21 @@ def _binding(source: str, destination: str, kind: str, key: str = "",
             "destination_type": kind, "routing_key": key, "arguments": arguments or {}}
 
 
-def definitions(partitions: int = PARTITIONS) -> Definitions:
-    """The whole topology in RabbitMQ's definitions format (exchanges, queues, bindings)."""
+def definitions(partitions: int = PARTITIONS, region: str | None = None) -> Definitions:
+    """The whole topology in RabbitMQ's definitions format (exchanges, queues, bindings);
+    with `region`, the federation queue bound by it (the links themselves are made by
+    `s117 federation link`: they hold a peer's credentials)."""
     exchanges = [_exchange(INBOUND, "topic"), _exchange(INBOUND_PARTITIONS, "headers",
                                                         internal=True),
                  _exchange(EVENTS, "topic"), _exchange(NOTIFICATIONS, "direct"),
-                 _exchange(DEAD, "fanout")]
+                 _exchange(DEAD, "fanout"), _exchange(FEDERATION, "topic")]
     queues = [_queue(partition_queue(i), quorum_arguments(single_active=True))
               for i in range(partitions)]
     # The dead-letter queue itself has no dead-letter exchange: nothing may loop.
     queues.append(_queue(DEAD, {"x-queue-type": "quorum"}))
     queues.append(_queue(DEAD_INTAKE, {"x-queue-type": "quorum"}))
     queues.append(_queue(COUNCIL, quorum_arguments(single_active=True)))
+    queues.append(_queue(FEDERATION_IN, quorum_arguments(single_active=True)))
     bindings = [_binding(INBOUND, INBOUND_PARTITIONS, "exchange", key) for key in PARTITIONED]
     bindings.append(_binding(INBOUND, COUNCIL, "queue", "council.#"))
     bindings += [_binding(INBOUND_PARTITIONS, partition_queue(i), "queue",
@@ -139,13 +146,16 @@ def definitions(partitions: int = PARTITIONS) -> Definitions:
                  for i in range(partitions)]
     bindings.append(_binding(DEAD, DEAD, "queue"))
     bindings.append(_binding(DEAD, DEAD_INTAKE, "queue"))
+    if region:
+        bindings.append(_binding(FEDERATION, FEDERATION_IN, "queue", region))
     return {"vhosts": [{"name": VHOST}], "exchanges": exchanges, "queues": queues,
             "bindings": bindings}
 
 
-def declare(channel: Any, partitions: int = PARTITIONS) -> Definitions:
+def declare(channel: Any, partitions: int = PARTITIONS, region: str | None = None
+            ) -> Definitions:
     """Declare `definitions()` on an open pika channel (idempotent), and return them."""
-    found = definitions(partitions)
+    found = definitions(partitions, region)
     for exchange in found["exchanges"]:
         channel.exchange_declare(exchange["name"], exchange["type"], durable=True,
                                  internal=exchange["internal"])
@@ -161,6 +171,7 @@ def declare(channel: Any, partitions: int = PARTITIONS) -> Definitions:
     return found
 
 
-def write(path: Path, partitions: int = PARTITIONS) -> None:
+def write(path: Path, partitions: int = PARTITIONS, region: str | None = None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(definitions(partitions), indent=2) + "\n", encoding="utf-8")
+    path.write_text(json.dumps(definitions(partitions, region), indent=2) + "\n",
+                    encoding="utf-8")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from register import legal_status
+from register import casework, legal_status
 from register.model import (
     Entitlement,
     EntitlementStatus,
@@ -45,6 +45,7 @@ class ResponsibilityAnswer:
     basis: tuple[RuleApplied, ...] = ()
     needs_review: tuple[str, ...] = ()
     names: tuple[tuple[str, str], ...] = ()  # (code, name) for every body named
+    flags: tuple[str, ...] = ()  # s117-flag codes in force on `as_of` (O1-O4 and the rest)
     # The entitlement's holder timeline (RULES.md N): every segment, oldest first; the one
     # covering `as_of` gave the bodies above.
     timeline: tuple[Responsibility, ...] = ()
@@ -118,6 +119,9 @@ def responsibility(uow: UnitOfWork, refdata: RefData, policy: LocalityPolicy,
         review_overdue=reviews.overdue(due, as_of), rule_set=resp.rule_set if resp else None,
         basis=tuple(basis), needs_review=tuple(ent.needs_review),
         names=tuple(sorted((c, n) for c in codes if (n := refdata.name(c)))),
+        flags=tuple(sorted({a.code.value for a in casework.derive(facts, entitlements,
+                                                                   policy).alerts
+                            if a.entitlement_id == ent.id and a.active_on(as_of)})),
         timeline=tuple(ent.responsibilities))
 
 

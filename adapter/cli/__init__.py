@@ -7,8 +7,10 @@ from __future__ import annotations
 import typer
 
 from adapter.cli import (
+    audit,
     database,
     demo,
+    federation,
     inbound,
     outbound,
     records,
@@ -26,10 +28,13 @@ for group, name in ((database.db_app, "db"), (database.refdata_app, "refdata"),
                     (records.export_app, "export"), (records.panel_app, "panel"),
                     (records.reviews_app, "reviews"),
                     (outbound.subscriptions_app, "subscriptions"),
-                    (tokens.token_app, "token"), (web.pages_app, "pages")):
+                    (tokens.token_app, "token"), (web.pages_app, "pages"),
+                    (audit.audit_app, "audit"),
+                    (federation.federation_app, "federation")):
     app.add_typer(group, name=name)
 for command in (responsibility.responsibility, demo.demo, inbound.mllp, inbound.worker,
-                web.serve, outbound.relay, outbound.scheduler, reports.report):
+                web.serve, outbound.relay, outbound.scheduler, reports.report,
+                records.flags):
     app.command()(command)
 
 

@@ -106,6 +106,8 @@ def print_answer(console: Console, answer: ResponsibilityAnswer) -> None:
                              seg.original_body or "-", seg.nhs_rule or "-",
                              style="bold" if at_date else None)
         console.print(segments)
+    if answer.flags:
+        console.print("[bold magenta]flags:[/bold magenta] " + ", ".join(answer.flags))
     if answer.needs_review:
         console.print("[bold yellow]needs review:[/bold yellow]")
         for reason in answer.needs_review:

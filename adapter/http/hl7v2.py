@@ -65,7 +65,8 @@ def receive() -> Response:
         answer = intake.too_large(body[:HEAD_BYTES], size)
         status = 413
     else:
-        answer = intake.receive(body, may_send=policy.may_send_for)
+        answer = intake.receive(body, may_send=policy.may_send_for,
+                                sent_by=policy.viewer().org)
         status = 200 if answer.readable else 400
     if answer.problem is not None and answer.problem.kind == "unavailable":
         status = 503

@@ -7,6 +7,7 @@ from __future__ import annotations
 from adapter.bootstrap import Register
 from register.access import Viewer
 from register.reports import Case
+from register.store.replicas import replica_owners
 from register.store.views import EntitlementFilter, RegisterViews
 
 
@@ -25,11 +26,14 @@ def visible_entitlements(register: Register, viewer: Viewer,
 def cases(register: Register, viewer: Viewer,
           where: EntitlementFilter | None = None) -> list[Case]:
     views = register.casework()
+    visible = visible_entitlements(register, viewer, where)
+    with register.sessions() as session:
+        owners = replica_owners(session, list(visible))
     out = []
-    for person_id, ids in visible_entitlements(register, viewer, where).items():
+    for person_id, ids in visible.items():
         work = views.person_casework(person_id)
         if work is not None:
             out.append(Case(work.person.facts, tuple(e for e in work.entitlements
                                                      if e.entitlement.id in ids),
-                            work.casework))
+                            work.casework, owners.get(person_id)))
     return out

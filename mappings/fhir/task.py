@@ -150,6 +150,16 @@ def _end(d: EndDecision) -> tuple[list[Any], list[Any]]:
                          valueBoolean=d.moved_to_suitable_accommodation))
     if d.note:
         inputs.append(_param("note", valueString=d.note))
+    if d.notice is not None:  # D8: the joint notice in writing to the person
+        notice = d.notice
+        inputs.append(_param("notice-date", valueDate=notice.given_on.isoformat()))
+        inputs += [_param("notice-given-by", valueString=body) for body in notice.given_by]
+        inputs.append(_param("notice-method", valueCode=notice.method.value))
+        document = {k: v for k, v in (("title", notice.document_title),
+                                      ("url", notice.document_url),
+                                      ("contentType", notice.document_type),
+                                      ("hash", notice.document_hash)) if v}
+        inputs.append(_param("notice-document", valueAttachment=document))
     return inputs, [_param("end-date", valueDate=d.ends_on.isoformat())]
 
 

@@ -31,7 +31,7 @@ from register import commands as c
 from register import legal_status
 from register.errors import InvalidData
 from register.model import Address
-from register.nhs_number import is_valid, normalise
+from register.nhs_number import normalise, problem
 
 _GSS_LA = re.compile(r"^[EW]0[6-9]\d{6}$|^E10\d{6}$")
 _ODS = re.compile(r"^[A-Z0-9]{3,6}$")
@@ -239,10 +239,9 @@ def _identifier(message: Hl7Message, profile: Profile, segment: str, field: int)
         if authority in profile.assigning_authorities and (
                 not kind or kind in profile.identifier_types):
             digits = normalise(message.value(segment, field, 1, r))
-            if not is_valid(digits):
+            if reason := problem(digits):
                 raise e.content(e.DATA_TYPE_ERROR, "invalid-nhs-number",
-                                "the NHS number is not valid: it must be 10 digits with a "
-                                "correct Modulus 11 check digit",
+                                f"the NHS number is not valid: {reason}",
                                 Location(segment, field, component=1))
             return digits
     raise e.content(e.REQUIRED_FIELD_MISSING, "missing-nhs-number",

@@ -27,6 +27,9 @@ class Case:
     facts: PersonFacts
     entitlements: tuple[StoredEntitlement, ...]
     casework: Casework
+    # The register that owns this record when this one holds a replica (register.federation):
+    # national totals count each person once, at the owner.
+    owner: str | None = None
 
 
 @dataclass(frozen=True)

@@ -22,15 +22,19 @@ def by_body(inputs: Inputs) -> Report:
             for kind, code in (("council", resp.local_authority if resp else None),
                                ("ICB", resp.icb if resp else None)):
                 counts[(kind, named(code, inputs.name_of), status.value)] += 1
+                if case.owner is not None:
+                    counts[(kind, named(code, inputs.name_of), "replica")] += 1
     bodies = sorted({(kind, body) for kind, body, _ in counts})
     rows = tuple((f"{kind}: {body}", counts[(kind, body, "active")],
-                  counts[(kind, body, "planned")]) for kind, body in bodies)
+                  counts[(kind, body, "planned")], counts[(kind, body, "replica")])
+                 for kind, body in bodies)
     return Report(
         "entitled-by-body", "Entitled people by responsible council and ICB",
         "People entitled to s117 aftercare (aftercare has begun) and people detained under "
         "a qualifying section whose aftercare is being planned, by the council and the ICB "
-        "responsible for them today.",
-        ("responsible body", "entitled", "in planning"), rows,
+        "responsible for them today. Of those, the ones whose record another regional "
+        "register owns (replicas): national totals count them once, at their owner.",
+        ("responsible body", "entitled", "in planning", "of which replicas"), rows,
         Chart("barh", "responsible body", ("entitled", "in planning"), "People",
               "Responsible body"))
 

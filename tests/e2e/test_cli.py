@@ -108,11 +108,11 @@ def test_the_demo_shows_the_holder_timeline_cases(demo_dir: Path):
     for title in ("2013-16 (N2)", "The 2016 freeze (N3)", "Reg 7(3) (N5b)", "Reg 6 (N5a)",
                   "N7 after 2022", "2026 merger (N6)"):
         assert title in out
-    reg73 = answer(demo_dir, "9990000697")
+    reg73 = answer(demo_dir, "9990000808")
     assert reg73["icb"] == "QHL" and [s["icb"] for s in reg73["timeline"]] == ["18C", "QHL"]
-    merged = answer(demo_dir, "9990000727")
+    merged = answer(demo_dir, "9990000832")
     assert (merged["icb"], merged["original_body"]) == ("X26NS", "QMM")
-    assert answer(demo_dir, "9990000727", "--date", "2026-03-31")["icb"] == "QMM"
+    assert answer(demo_dir, "9990000832", "--date", "2026-03-31")["icb"] == "QMM"
 
 
 def test_cto_keeps_the_entitlement_active(demo_dir: Path):
@@ -219,7 +219,7 @@ def test_queues_declare_creates_the_topology_and_writes_the_definitions(
     result = run("queues", "declare", "--definitions", str(written), cwd=tmp_path,
                  env={"S117_AMQP_URL": amqp_url})
     assert result.returncode == 0, result.stderr
-    assert "declared 5 exchanges" in result.stdout
+    assert "declared 6 exchanges" in result.stdout
     from queues import topology
 
     assert json.loads(written.read_text()) == topology.definitions()

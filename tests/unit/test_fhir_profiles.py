@@ -314,6 +314,7 @@ def test_the_responsibility_answer_is_what_its_operation_definition_says():
         rule_set="who-pays-2020", basis=(RuleApplied("N4", "2021", CITATIONS["N4"]),
                                          RuleApplied("N6", "successor", CITATIONS["N6"])),
         needs_review=("N8: cross-border",), original_body="QGH",
+        flags=("entitled", "no-assessment"),
         timeline=(Responsibility(date(2021, 3, 1), "who-pays-2020", "E06000019", "92G",
                                  "92G", effective_to=date(2022, 6, 30), nhs_rule="N4",
                                  needs_review=("N8: a", "N8: b")),

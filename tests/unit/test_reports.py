@@ -124,10 +124,10 @@ def test_new_entitlements_and_discharges_from_s117_by_month(register: Register):
 
 def test_entitled_people_by_responsible_council_and_icb(register: Register):
     found = rows(register, "entitled-by-body")
-    assert found["council: Herefordshire (E06000019)"] == (3, 0)
+    assert found["council: Herefordshire (E06000019)"] == (3, 0, 0)
     assert not [k for k in found if "Swindon" in k], "D's aftercare has ended"
     [icb] = [v for k, v in found.items() if k.startswith("ICB:") and "(QGH)" in k]
-    assert icb == (3, 0)
+    assert icb == (3, 0, 0)
 
 
 def test_out_of_area_placements_between_areas(register: Register):

@@ -36,6 +36,7 @@ from adapter.http.fhir.writes import Write, if_match, respond
 from fhir_profiles import canonical as url
 from mappings.fhir import care_plan, task
 from mappings.fhir.care_plan import PlanError
+from mappings.fhir.common import local_id
 from mappings.fhir.task import TaskError, TaskInput
 from register import commands as c
 from register.casework import AlertCode, TaskKind, TaskStatus
@@ -58,9 +59,11 @@ def _references(args: MultiDict[str, str], name: str, kind: str) -> tuple[str, .
 
 def _patients(args: MultiDict[str, str]) -> tuple[int, ...]:
     ids = _references(args, "patient", "Patient")
-    if any(not i.isdigit() for i in ids):
+    if any(not (i.isascii() and i.isdigit()) for i in ids):
         raise invalid("patient: expected Patient/<id>", "patient")
-    return tuple(int(i) for i in ids)
+    # An id too long to be a register id names nobody: 0 is no person's id, so the search
+    # matches nothing (dropping it would widen the search to everyone).
+    return tuple(local_id(i) or 0 for i in ids)
 
 
 def _codes(args: MultiDict[str, str], name: str, system: str,

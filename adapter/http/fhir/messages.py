@@ -14,7 +14,6 @@ with its OperationOutcome and also kept in quarantine, so nothing a trust sent i
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Any
 from uuid import uuid4
@@ -78,16 +77,19 @@ def _keep_refused(raw: bytes, status: int, issues: list[Issue]) -> None:
     names the status, issue codes and element paths only, never the values."""
     where = "; ".join(f"{i.code} at {', '.join(i.expression) or 'the message'}"
                       for i in issues[:5])
-    key = digest_key("fhir", raw)
     # A refused body can be any shape: take the sender and id only where they are what the
-    # contract says (an ODS code, a FHIR id), else file it under a digest of the bytes.
+    # contract says (an ODS code, a FHIR id) and the caller may send as that sender, else
+    # file it under the caller (who actually sent it) and a digest of the bytes, so a
+    # message spoofed as another trust never takes, resolves or hides that trust's own.
     try:
-        found, ident = message.peek(json.loads(raw))
+        found, ident = message.peek(incoming.loads(raw))
     except (ValueError, RecursionError):
         found, ident = None, None
-    sender = found or "unknown"
-    if found and ident:
-        key = f"fhir:{found}:{ident}"
+    if found and ident and policy.may_send_for(found):
+        sender, key = found, f"fhir:{found}:{ident}"
+    else:
+        sender = policy.viewer().org if found else "unknown"
+        key = digest_key(f"fhir:{sender}", raw)
     _publish(Envelope(routing_key=f"fhir.{sender}", body=raw,
                       partition=topology.partition_of(key), message_id=key,
                       rejected=f"refused by POST /fhir/$process-message with HTTP {status}: "

@@ -8,9 +8,11 @@ from sqlalchemy import engine_from_config, pool
 from register.store import (  # noqa: F401  (register the tables)
     audit_tables,
     casework_tables,
+    federation_tables,
     inbound_tables,
     orm,
     refdata_tables,
+    session_tables,
     subscription_tables,
 )
 from register.store.base import Base

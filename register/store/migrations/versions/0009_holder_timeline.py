@@ -3,7 +3,7 @@ who holds the LA and NHS duties and by which rule, so "as of D" caseload queries
 answer the rules give; NHS ODS succession and dated sub-ICB parents (N6).
 
 Revision ID: 0009
-Revises: 0008
+Revises: 0011
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0009"
-down_revision: str | None = "0008"
+down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

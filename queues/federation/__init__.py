@@ -1,0 +1,1 @@
+"""Regional registers linked over RabbitMQ federation (docs/federation.md)."""

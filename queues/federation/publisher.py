@@ -1,0 +1,139 @@
+"""The owner's side of the links: sends each relayed event of a person this register owns to
+every other register serving one of the bodies it names, and the casework written here on
+replicas to their owners.
+
+One batch is one transaction: lock the cursor, read the next relayed events, publish with
+publisher confirms, record what was sent, move the cursor, commit. A crash before the commit
+sends the batch again with the same message ids: the peer applies each event once (its
+inbox), so delivery is at least once and application exactly once."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import pika
+from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session, sessionmaker
+
+from queues.connection import RECOVERABLE, backoff, connect
+from queues.federation import messages
+from queues.federation import topology as links
+from queues.outbound.stream import recorded
+from register.federation.routing import RoutingTable
+from register.ports import PersonRecord
+from register.store import codec
+from register.store import federation as store
+from register.store.dialect import utcnow
+from register.store.uow import Appends, SqlPeople
+
+log = logging.getLogger("s117.federation")
+
+
+class Sender:
+    """Publishes federation messages with confirms; `send` returns once the broker has
+    them all and raises otherwise."""
+
+    def __init__(self, amqp_url: str, region: str, name: str) -> None:
+        self.amqp_url, self.region, self.name = amqp_url, region, name
+        self._connection: BlockingConnection | None = None
+        self._channel: BlockingChannel | None = None
+
+    def _open(self) -> BlockingChannel:
+        if self._channel is None or not self._channel.is_open:
+            self.close()
+            self._connection = connect(self.amqp_url, self.name)
+            channel = self._connection.channel()
+            channel.confirm_delivery()
+            links.declare(channel, self.region)
+            self._channel = channel
+        return self._channel
+
+    def send(self, outgoing: list[messages.Outgoing]) -> None:
+        channel = self._open()
+        for message in outgoing:
+            channel.basic_publish(links.EXCHANGE, message.to, message.body,
+                                  message.properties(self.region))
+
+    def close(self) -> None:
+        connection, self._connection, self._channel = self._connection, None, None
+        if connection is not None and connection.is_open:
+            try:
+                connection.close()
+            except Exception:  # noqa: BLE001 - already broken; only tidying up
+                log.debug("closing a broken connection failed", exc_info=True)
+
+
+class Publisher:
+    def __init__(self, sessions: sessionmaker[Session], sender: Sender, routes: RoutingTable,
+                 region: str, base_url: str, *, batch_size: int = 200) -> None:
+        self.sessions = sessions
+        self.sender = sender
+        self.routes = routes
+        self.region = region
+        self.base = base_url.rstrip("/") + "/fhir"
+        self.batch_size = batch_size
+        self.sent = 0
+
+    def run_once(self) -> int:
+        return self._events() + self._commands()
+
+    def _events(self) -> int:
+        with self.sessions.begin() as session:
+            cursor = store.lock_cursor(session)
+            rows = store.next_events(session, cursor, self.batch_size)
+            people = SqlPeople(session, Appends())
+            records: dict[str, PersonRecord | None] = {}
+            outgoing, sent = [], []
+            for row, nhs in rows:
+                event = codec.load_event(row.payload)
+                peers = self.routes.peers_for(self.region, (
+                    event.local_authority, event.icb, event.paying_icb, event.residence_la,
+                    event.previous_local_authority, event.previous_icb))
+                if not peers:
+                    continue
+                if nhs not in records:
+                    records[nhs] = people.get(nhs)
+                record = records[nhs]
+                if record is None:
+                    continue
+                for peer in peers:
+                    outgoing.append(messages.replica(peer, self.region, recorded(row), record,
+                                                     self.base))
+                    sent.append((peer, row.id, row.created_at))
+            if outgoing:
+                self.sender.send(outgoing)
+                store.record_sent(session, sent)
+        self.sent += len(sent)
+        return len(rows)
+
+    def _commands(self) -> int:
+        with self.sessions.begin() as session:
+            rows = store.unsent_commands(session, self.batch_size)
+            if not rows:
+                return 0
+            self.sender.send([messages.command(
+                row.owner_region, codec.load_command(row.kind, row.payload)) for row in rows])
+            stamp = utcnow()
+            for row in rows:
+                row.sent_at = stamp
+        return len(rows)
+
+    def run(self, stop: threading.Event, poll_seconds: float = 0.05) -> None:
+        failures = 0
+        while not stop.is_set():
+            try:
+                done = self.run_once()
+            except (*RECOVERABLE, pika.exceptions.NackError, DBAPIError) as error:
+                self.sender.close()
+                delay = backoff(failures)
+                failures += 1
+                log.warning("federation batch failed (%s); retrying in %.1f s",
+                            type(error).__name__, delay)
+                stop.wait(delay)
+                continue
+            failures = 0
+            if done == 0:
+                stop.wait(poll_seconds)
+        self.sender.close()

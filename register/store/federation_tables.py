@@ -1,0 +1,75 @@
+"""Tables of the federation between regional registers (docs/federation.md, migration 0014).
+
+- `replica`: a person whose record another register owns; this register holds a read-only
+  copy, with where it came from (the owner's region) and the owner's last event applied.
+- `federation_cursor`: how far the publisher has read the relayed outbox.
+- `federation_sent`: each event sent to each peer (the peer acknowledges by number), for
+  `s117 federation status` (lag in events and seconds).
+- `federation_link`: per peer, the last event acknowledged by it and received from it.
+- `federation_command`: casework written here on a replica, forwarded to its owner, and the
+  owner's answer (applied, or refused with the rule).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from register.store.base import Base
+from register.store.orm import Json
+
+
+class ReplicaRow(Base):
+    __tablename__ = "replica"
+
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), primary_key=True)
+    owner_region: Mapped[str] = mapped_column(String(8), index=True)
+    owner_event: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class FederationCursorRow(Base):
+    __tablename__ = "federation_cursor"
+
+    name: Mapped[str] = mapped_column(String(20), primary_key=True)
+    published_at: Mapped[datetime | None] = mapped_column(DateTime)
+    outbox_id: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class FederationSentRow(Base):
+    __tablename__ = "federation_sent"
+    __table_args__ = (Index("ix_federation_sent_region_event", "region", "outbox_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    region: Mapped[str] = mapped_column(String(8))
+    outbox_id: Mapped[int] = mapped_column(Integer)
+    committed_at: Mapped[datetime] = mapped_column(DateTime)
+    sent_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class FederationLinkRow(Base):
+    __tablename__ = "federation_link"
+
+    region: Mapped[str] = mapped_column(String(8), primary_key=True)
+    acked_event: Mapped[int] = mapped_column(Integer, default=0)
+    acked_at: Mapped[datetime | None] = mapped_column(DateTime)
+    received_event: Mapped[int] = mapped_column(Integer, default=0)
+    received_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class FederationCommandRow(Base):
+    __tablename__ = "federation_command"
+
+    command_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    owner_region: Mapped[str] = mapped_column(String(8), index=True)
+    kind: Mapped[str] = mapped_column(String(60))
+    payload: Mapped[dict[str, Any]] = mapped_column(Json)
+    state: Mapped[str] = mapped_column(String(12), index=True)  # forwarded|applied|refused
+    rule: Mapped[str | None] = mapped_column(String(20))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime)
+    answered_at: Mapped[datetime | None] = mapped_column(DateTime)

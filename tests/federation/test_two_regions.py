@@ -1,0 +1,329 @@
+"""Issue 23: two regional registers kept in step over RabbitMQ federation (the real plugin),
+each with its own database, virtual host and `s117` processes (tests/federation/conftest.py).
+
+London (Y56) takes the London trust RRP's feed and owns what it sends; the Midlands register
+(Y60) serves Herefordshire (E06000019) and its ICB QGH. Rules proved: L1/L2 (responsibility by
+residence before detention; a placement elsewhere does not move it) seen across regions,
+R1-R3 (a review recorded on a replica applied by the owner), D1-D3 (an end decision refused
+by the owner's rules comes back refused with its rule)."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import psycopg
+import pytest
+import requests
+
+from register.nhs_number import synthetic
+from tests.auth_support import bearer
+from tests.e2e.test_council_fhir import activity, org, param, plan, share, task
+from tests.federation.conftest import LEDGER, LONDON, MIDLANDS, Region, links, rabbitmqctl
+from tests.hl7v2_messages import adt, pv1
+from tests.processes import wait_for
+
+pytestmark = [pytest.mark.postgres, pytest.mark.rabbitmq]
+
+NHS = "https://fhir.nhs.uk/Id/nhs-number"
+HEREFORDSHIRE, WESTMINSTER = "E06000019", "E09000033"
+ER7 = {"Content-Type": "x-application/hl7-v2+er7; charset=utf-8"}
+FHIR_JSON = {"Content-Type": "application/fhir+json"}
+LONDON_ADDRESS = "10 DOWNING ST^^LONDON^^SW1A 1AA^GBR^H"
+
+
+def send(region: Region, message: bytes, trust: str) -> None:
+    answer = requests.post(f"{region.base.removesuffix('/fhir')}/hl7v2", data=message,
+                           headers={**ER7, **bearer(trust, "trust", "system/*.c")},
+                           timeout=60)
+    assert answer.status_code == 200 and "MSA|AA" in answer.text, answer.text
+
+
+def detained(region: Region, nhs: str, trust: str, n: int, address: str | None = None,
+             discharged: bool = True) -> None:
+    """A s3 admission (and discharge) from `trust`, living at `address` (default Hereford)."""
+    pid = {1: "1", 3: f"{nhs}^^^NHS^NH", 5: "SMITH^JO", 7: "19800501",
+           11: address} if address else None
+    at = "20250110100000"
+    msg = adt("A01", f"A01-{n}", nhs, pv1(f"V-{n}", at), f"ZMH|3|{at}||||N", sender=trust,
+              at=at, pid=pid)
+    send(region, msg, trust)
+    if discharged:
+        send(region, adt("A03", f"A03-{n}", nhs, pv1(f"V-{n}", at, "20250301120000"),
+                         sender=trust, at="20250301120000", pid=pid), trust)
+
+
+def get(region: Region, path: str, org_code: str, kind: str, **params: str) -> dict[str, Any]:
+    answer = requests.get(f"{region.base}/{path}", params=params, timeout=30,
+                          headers=bearer(org_code, kind, "system/*.rs"))
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def entries(bundle: dict[str, Any], kind: str) -> list[dict[str, Any]]:
+    return [e["resource"] for e in bundle.get("entry", [])
+            if e["resource"]["resourceType"] == kind]
+
+
+def episodes(region: Region, org_code: str, kind: str, nhs: str | None = None,
+             **params: str) -> list[dict[str, Any]]:
+    if nhs:
+        params["patient.identifier"] = f"{NHS}|{nhs}"
+    return entries(get(region, "EpisodeOfCare", org_code, kind, **params), "EpisodeOfCare")
+
+
+def sql(region: Region, query: str, *args: object) -> list[tuple[Any, ...]]:
+    with psycopg.connect(region.database_url.replace("+psycopg", "")) as conn:
+        return conn.execute(query, args).fetchall()
+
+
+def command_states(region: Region) -> dict[str, tuple[str, str | None, str]]:
+    return {c: (s, r, d) for c, s, r, d in sql(
+        region, "SELECT command_id, state, rule, detail FROM federation_command")}
+
+
+def end_decision(*reasons: str) -> dict[str, Any]:
+    """$end-entitlement agreed by both bodies (D1), with these reasons."""
+    given = {"decision-date": {"valueDate": "2026-11-21"}, "la-agreed": {"valueBoolean": True},
+             "la-agreed-by": {"valueString": "Herefordshire s117 lead"},
+             "la-agreed-on": {"valueDate": "2026-11-21"}, "icb-agreed": {"valueBoolean": True},
+             "icb-agreed-by": {"valueString": "QGH s117 commissioner"},
+             "icb-agreed-on": {"valueDate": "2026-11-19"},
+             "person-involved": {"valueBoolean": True}}
+    parameters = [{"name": name, **value} for name, value in given.items()]
+    parameters += [{"name": "reason", "valueCoding": {
+        "system": "https://fhir.s117-register.uk/CodeSystem/s117-end-reason", "code": r}}
+        for r in reasons]
+    return {"resourceType": "Parameters", "parameter": parameters}
+
+
+def test_a_london_trusts_patient_from_herefordshire_is_in_herefordshires_caseload(
+        regions: dict[str, Region], tmp_path) -> None:
+    london, midlands = regions[LONDON], regions[MIDLANDS]
+    from tests.outbound_support import Receiver, subscription
+
+    receiver = Receiver().start()
+    try:
+        qgh = {**FHIR_JSON, **bearer("QGH", "icb", "system/Subscription.cruds")}
+        made = requests.post(f"{midlands.base}/Subscription", headers=qgh, timeout=30,
+                             json=subscription(receiver.url, ["responsible-icb=QGH"]))
+        assert made.status_code == 201, made.text
+        nhs = synthetic(23_001)
+        detained(london, nhs, "RRP", 1)
+        [owned] = wait_for(lambda: [e for e in episodes(london, "RRP", "trust", nhs)
+                                    if e["status"] == "active"], 60, "London's entitlement")
+        replica = wait_for(lambda: [e for e in episodes(midlands, HEREFORDSHIRE, "la", nhs,
+                                                        **{"responsible-la": HEREFORDSHIRE})
+                                    if e["status"] == "active"], 60,
+                           "the replica in Herefordshire's caseload")
+        assert [e["id"] for e in replica] == [owned["id"]]
+        assert [e["id"] for e in episodes(midlands, "QGH", "icb", nhs)] == [owned["id"]]
+        [(owner, event)] = sql(midlands, "SELECT owner_region, owner_event FROM replica")
+        assert owner == LONDON and event > 0
+        heard = wait_for(lambda: [e for e in receiver.events() if owned["id"] in (e[2] or "")],
+                         60, "QGH's subscription on the Midlands register to hear it")
+        assert {"planned", "started"} <= {kind for _, kind, _ in heard} or len(heard) >= 2
+        # Nothing about the person in the federation message headers: the plugin moved them.
+        assert not sql(london, "SELECT 1 FROM replica"), "London owns it: no replica there"
+    finally:
+        receiver.stop()
+
+
+def test_herefordshire_writes_on_the_replica_and_the_owner_applies_them(
+        regions: dict[str, Region]) -> None:
+    """A plan and a review recorded on the Midlands register are forwarded to London, applied
+    there (R1-R3), and come back on the replica; an end decision refused by London's rules
+    (D3: time elapsed is never enough) comes back refused with its rule."""
+    london, midlands = regions[LONDON], regions[MIDLANDS]
+    nhs = synthetic(23_002)
+    detained(london, nhs, "RRP", 2)
+    [ent] = wait_for(lambda: [e for e in episodes(midlands, HEREFORDSHIRE, "la", nhs)
+                              if e["status"] == "active"], 60, "the replica")
+    [patient] = entries(get(midlands, "Patient", HEREFORDSHIRE, "la",
+                            identifier=f"{NHS}|{nhs}"), "Patient")
+    la = {**FHIR_JSON, **bearer(HEREFORDSHIRE, "la", "system/*.cruds")}
+    body = plan(patient["id"], ent["id"], activity(
+        "supported-accommodation", "s117", [share(org(HEREFORDSHIRE), 60),
+                                            share(org("QGH"), 40)], 900))
+    body["contained"][0]["participant"][0]["onBehalfOf"] = org(HEREFORDSHIRE)
+    sent = requests.post(f"{midlands.base}/CarePlan", json=body, headers=la, timeout=30)
+    assert sent.status_code == 202, sent.text
+    assert "sent to the owning register Y56" in sent.text
+    review = task("review", patient["id"], f"EpisodeOfCare/{ent['id']}",
+                  period={"end": "2026-11-18"},
+                  inputs=[param("attendee", valueString="Dee Patel (care coordinator)"),
+                          param("person-involved", valueBoolean=True)],
+                  outputs=[param("outcome", valueString="settled; plan continues"),
+                           param("needs-arise-from-disorder", valueBoolean=True)])
+    sent = requests.post(f"{midlands.base}/Task", json=review, headers=la, timeout=30)
+    assert sent.status_code == 202, sent.text
+
+    def applied() -> bool:
+        states = command_states(midlands)
+        return len(states) >= 2 and all(s == "applied" for s, _, _ in states.values())
+    wait_for(applied, 60, "London's answers: applied")
+    [london_patient] = entries(get(london, "Patient", HEREFORDSHIRE, "la",
+                                   identifier=f"{NHS}|{nhs}"), "Patient")
+    plans = entries(get(london, "CarePlan", HEREFORDSHIRE, "la",
+                        patient=f"Patient/{london_patient['id']}"), "CarePlan")
+    assert len(plans) == 1, "the owner applied the plan once"
+    wait_for(lambda: entries(get(midlands, "CarePlan", HEREFORDSHIRE, "la",
+                                 patient=f"Patient/{patient['id']}"), "CarePlan"), 60,
+             "the plan back on the replica")
+    [back] = entries(get(midlands, "CarePlan", HEREFORDSHIRE, "la",
+                         patient=f"Patient/{patient['id']}"), "CarePlan")
+    assert back["id"] == plans[0]["id"]
+
+    weak = requests.post(f"{midlands.base}/EpisodeOfCare/{ent['id']}/$end-entitlement",
+                         headers=la, timeout=30, json=end_decision("time-elapsed"))
+    assert weak.status_code == 202, weak.text
+
+    def refused() -> list[tuple[str, str | None, str]]:
+        return [v for v in command_states(midlands).values() if v[0] == "refused"]
+    [(state, rule, detail)] = wait_for(refused, 60, "the refusal to come back")
+    assert rule == "D3", detail
+    still = episodes(london, HEREFORDSHIRE, "la", nhs)
+    assert [e["status"] for e in still] == ["active"], "nothing changed at the owner"
+    shown = midlands.s117("federation", "commands")
+    assert shown.returncode == 0 and "refused" in shown.stdout and "D3" in shown.stdout
+
+
+def test_out_of_area_search_works_both_ways_and_counts_are_not_doubled(
+        regions: dict[str, Region]) -> None:
+    """L2: a Westminster resident detained by a Herefordshire trust (R1A, owned by the
+    Midlands register) who then lives in Herefordshire stays Westminster's, and London
+    finds them; a Herefordshire resident of the London trust who moves to London stays
+    Herefordshire's, and the Midlands register finds them."""
+    london, midlands = regions[LONDON], regions[MIDLANDS]
+    westminster_person, hereford_person = synthetic(23_003), synthetic(23_004)
+    detained(midlands, westminster_person, "R1A", 3, address=LONDON_ADDRESS)
+    send(midlands, adt("A08", "A08-3", westminster_person, pv1("V-3"), sender="R1A",
+                       at="20250401100000"), "R1A")  # now lives in Hereford (the default)
+    detained(london, hereford_person, "RRP", 4)
+    send(london, adt("A08", "A08-4", hereford_person, pv1("V-4"), sender="RRP",
+                     at="20250401100000", pid={1: "1", 3: f"{hereford_person}^^^NHS^NH",
+                                               5: "SMITH^JO", 7: "19800501",
+                                               11: LONDON_ADDRESS}), "RRP")
+    found = wait_for(lambda: episodes(london, WESTMINSTER, "la", westminster_person,
+                                      **{"out-of-area": "true"}), 60,
+                     "London's out-of-area search to find the Midlands' person")
+    assert len(found) == 1
+    found = wait_for(lambda: episodes(midlands, HEREFORDSHIRE, "la", hereford_person,
+                                      **{"out-of-area": "true"}), 60,
+                     "the Midlands' out-of-area search to find London's person")
+    assert len(found) == 1
+
+    def owned(region: Region) -> set[str]:
+        return {r[0] for r in sql(region, "SELECT e.id FROM entitlement e WHERE NOT EXISTS "
+                                  "(SELECT 1 FROM replica r WHERE r.person_id = e.person_id)")}
+
+    def held(region: Region) -> set[str]:
+        return {r[0] for r in sql(region, "SELECT e.id FROM entitlement e JOIN replica r "
+                                  "ON r.person_id = e.person_id")}
+    everyone = owned(london) | owned(midlands)
+    assert not owned(london) & owned(midlands), "each entitlement has one owner"
+    assert held(midlands) <= owned(london) and held(london) <= owned(midlands)
+    report = midlands.s117("report", "entitled-by-body")
+    assert report.returncode == 0, report.stderr
+    assert "replica" in report.stdout.splitlines()[0]
+    LEDGER.append({"scenario": "counts", "owned Y56": len(owned(london)),
+                   "owned Y60": len(owned(midlands)), "replicas Y56": len(held(london)),
+                   "replicas Y60": len(held(midlands)), "national": len(everyone)})
+
+
+def _stream(region: Region, first: int, people: int) -> list[str]:
+    sent = []
+    for n in range(first, first + people):
+        nhs = synthetic(23_100 + n)
+        detained(region, nhs, "RRP", 100 + n)
+        sent.append(nhs)
+    return sent
+
+
+def _applied_here(region: Region, origin: str) -> list[int]:
+    return [r[0] for r in sql(region, "SELECT CAST(split_part(command_id, ':', 3) AS integer) "
+                              "FROM inbox WHERE command_id LIKE %s ORDER BY 1",
+                              f"federation:{origin}:%")]
+
+
+def _sent_to(region: Region, peer: str) -> list[int]:
+    return [r[0] for r in sql(region, "SELECT outbox_id FROM federation_sent WHERE region = %s "
+                              "ORDER BY outbox_id", peer)]
+
+
+def _status(region: Region, peer: str) -> dict[str, Any]:
+    shown = region.s117("federation", "status", "--json")
+    assert shown.returncode == 0, shown.stderr
+    return next(s for s in json.loads(shown.stdout) if s["region"] == peer)
+
+
+@pytest.mark.parametrize("outage", ["link", "consumer"])
+def test_an_outage_mid_stream_loses_nothing_and_applies_each_change_once_in_order(
+        regions: dict[str, Region], outage: str) -> None:
+    """The link (its user shut out of London's virtual host) or the Midlands register's
+    federation process (SIGKILL) goes down mid-stream; London goes on working; on return the
+    backlog arrives in order, each change applied once."""
+    london, midlands = regions[LONDON], regions[MIDLANDS]
+    first = 0 if outage == "link" else 100
+    _stream(london, first, 5)
+    if outage == "link":
+        london.shut_links_out()
+        wait_for(lambda: not any(link.get("status") == "running"
+                                 for link in links(midlands.vhost)), 60, "the link down")
+    else:
+        midlands.processes["federation"].kill()
+    during = _stream(london, first + 5, 10)
+    wait_for(lambda: _status(london, MIDLANDS)["lag_events"] > 0, 60, "a lag while down")
+    lag_down = _status(london, MIDLANDS)
+    down_at = time.monotonic()
+    time.sleep(3)
+    if outage == "link":
+        london.let_links_in()
+    else:
+        midlands.start("federation")
+    wait_for(lambda: _status(london, MIDLANDS)["lag_events"] == 0, 120, "the backlog applied")
+    caught_up = time.monotonic() - down_at
+    sent = _sent_to(london, MIDLANDS)
+    applied = _applied_here(midlands, LONDON)
+    assert applied == sorted(set(applied)), "each change applied once"
+    lost = len(set(sent) - set(applied))
+    assert lost == 0
+    for nhs in during:
+        assert episodes(midlands, HEREFORDSHIRE, "la", nhs), "every person arrived"
+    in_order = [int(r[0].rsplit(":", 1)[1]) for r in sql(
+        midlands, "SELECT command_id FROM inbox WHERE command_id LIKE %s ORDER BY received_at, "
+        "command_id", f"federation:{LONDON}:%")]
+    assert in_order == sorted(in_order), "applied in the order London committed them"
+    LEDGER.append({"scenario": f"{outage} down", "sent": len(sent), "applied": len(applied),
+                   "lost": lost, "duplicates": len(applied) - len(set(applied)),
+                   "lag while down (events)": lag_down["lag_events"],
+                   "catch-up s": round(caught_up, 1)})
+
+
+def test_a_message_from_an_unknown_register_is_quarantined_and_the_consumer_goes_on(
+        regions: dict[str, Region]) -> None:
+    import pika
+
+    midlands = regions[MIDLANDS]
+    connection = pika.BlockingConnection(pika.URLParameters(midlands.amqp_url))
+    try:
+        channel = connection.channel()
+        channel.confirm_delivery()
+        for origin, body in (("X99", b"{}"), ("Y56", b"not json")):
+            channel.basic_publish("s117.federation", MIDLANDS, body, pika.BasicProperties(
+                headers={"origin": origin, "kind": "replica", "event-number": 999_999},
+                message_id=f"bad-{origin}", delivery_mode=2))
+    finally:
+        connection.close()
+    rows = wait_for(lambda: sql(midlands, "SELECT kind, reason FROM inbound_message WHERE "
+                                "channel = 'federation' ORDER BY id") if len(sql(
+                                    midlands, "SELECT 1 FROM inbound_message WHERE channel = "
+                                    "'federation'")) >= 2 else None, 60, "two quarantined")
+    kinds = {k for k, _ in rows}
+    assert "unknown-register" in kinds and "refused" in kinds, rows
+    nhs = synthetic(23_500)
+    detained(regions[LONDON], nhs, "RRP", 500)
+    wait_for(lambda: episodes(midlands, HEREFORDSHIRE, "la", nhs), 60,
+             "the consumer still applies what comes after")
+    assert rabbitmqctl("list_queues", "-p", midlands.vhost, "name", "messages")
