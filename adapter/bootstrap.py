@@ -14,6 +14,9 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from adapter.config import Settings
+from adapter.intake import Intake
+from adapter.intake.fhir import FhirIntake
+from adapter.intake.hl7v2 import Hl7Intake
 from queues.inbound.bus import AmqpBus, Inbound, InProcessBus
 from queues.inbound.decoders import Decoders
 from queues.inbound.processor import Processor
@@ -32,6 +35,7 @@ from register.refdata.load import load_geography
 from register.refdata.sql import SqlRefData
 from register.service import RegisterService
 from register.store import database
+from register.store.audit import AuditLog
 from register.store.casework_tables import CaseworkIndexRow
 from register.store.casework_views import CaseworkViews
 from register.store.orm import EntitlementRow, HolderSegmentRow, PersonRow
@@ -128,6 +132,18 @@ def inbound(settings: Settings, name: str, register: Register | None = None) -> 
         register = build(settings)
     processor = Processor(register.service, register.sessions, found)
     return Inbound(found, InProcessBus(processor, settings.hold_seconds))
+
+
+def intake(settings: Settings, name: str, register: Register | None = None) -> Intake:
+    """The HL7 v2 and FHIR message intakes of one process, on one bus."""
+    shared = inbound(settings, name, register)
+    return Intake(Hl7Intake(shared, settings.mllp_max_bytes), FhirIntake(shared))
+
+
+def audit_log(settings: Settings) -> AuditLog:
+    """The audit trail of a process that builds no register (the MLLP listener)."""
+    engine = database.make_engine(settings.database_url, pool_size=4, max_overflow=0)
+    return AuditLog(database.session_factory(engine))
 
 
 def worker(settings: Settings, *, index: int, count: int, prefetch: int, batch: int) -> Worker:

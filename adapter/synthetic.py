@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import csv
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -215,9 +215,6 @@ def named_cases(areas: list[Area]) -> list[Case]:
                       nhs, cto, end))
     cases[0].commands.append(_placement_plan(synthetic(0), swindon))
     cases += _ombudsman_cases(hereford, stay)
-    from adapter.demo_flags import flag_cases  # it builds on this module's Case
-    from adapter.demo_timeline import timeline_cases  # it builds on this module's Area
-
     cases += flag_cases(hereford, swindon, stay)
     birmingham = _area(areas, "E08000025")
     cases += [Case(title, nhs, cmds) for title, nhs, cmds in timeline_cases(
@@ -276,3 +273,126 @@ def _ombudsman_cases(hereford: Area, stay) -> list[Case]:  # type: ignore[no-unt
         Case("Priya (Ombudsman 18 O10 781): s117 sheltered accommodation since 2016, never "
              "reviewed (F4, R3)", priya, priya_cmds, by_housing_benefit,
              "attempt to fund it through housing benefit")]
+
+
+# The demo's named cases for the failures the Ombudsman keeps finding (RULES.md O1-O5): each
+# flag raised on its own person, and the refused request to "transfer the package".
+
+Stay = Callable[..., list[c.Command]]
+COORDINATOR = CareCoordinator("Hereford community mental health team", "R1A")
+
+
+def _plan(nhs: str, key: str, agreed: date, *, assessed: bool) -> c.RecordCarePlan:
+    return c.RecordCarePlan(
+        command_id=f"demo-{key}-plan", nhs_number=nhs, plan_id=f"demo-{key}-plan",
+        entitlement_id=None, status=PlanStatus.ACTIVE, agreed_on=agreed,
+        care_coordinator=COORDINATOR,
+        needs=(AssessedNeed("mental-healthcare", True),) if assessed else (),
+        lines=(_line("support", "domiciliary", "E06000019=100", "240",
+                     needs=["mental-healthcare"] if assessed else []),), author="E06000019")
+
+
+def _review(nhs: str, key: str, on: date) -> c.RecordReview:
+    return c.RecordReview(command_id=f"demo-{key}-review", nhs_number=nhs, entitlement_id=None,
+                          on=on, reviewed_by="E06000019")
+
+
+def flag_cases(hereford: Area, swindon: Area, stay: Stay) -> list[Case]:
+    # Numbers 60-64: clear of the other named cases and of the generated people (100 on).
+    o1, o2, o3, o4, o5 = (synthetic(n) for n in range(60, 65))
+    return [
+        Case("No plan at discharge (O1; LGSCO West Northamptonshire 24 015 710): met at a "
+             "review three weeks later, still no aftercare plan", o1,
+             [*stay(o1, "o1", "R1A", "F001", hereford, "2025-06-01", "03", "2025-09-01"),
+              _review(o1, "o1", date(2025, 9, 22))]),
+        Case("No assessment (O2; LGSCO Ealing 25 000 832): a plan at discharge but no needs "
+             "assessed and no s117 meeting since", o2,
+             [*stay(o2, "o2", "R1A", "F002", hereford, "2026-01-05", "03", "2026-02-02"),
+              _plan(o2, "o2", date(2026, 2, 2), assessed=False)]),
+        Case("Entitlement never recorded (O3; LGSCO Northamptonshire ICB 22 009 742a): "
+             "discharged from s3 and nothing recorded by either body (O1, O2 too)", o3,
+             stay(o3, "o3", "R1A", "F003", hereford, "2026-02-01", "03", "2026-03-02")),
+        Case("Charged for s117 services (O4; LGSCO City of York 25 002 735): £4,850 charged "
+             "for April to October 2025, not yet refunded", o4,
+             [*stay(o4, "o4", "R1A", "F004", hereford, "2024-11-01", "03", "2025-01-10"),
+              _plan(o4, "o4", date(2025, 1, 10), assessed=True),
+              _review(o4, "o4", date(2025, 2, 14)),
+              c.RecordCharge(command_id="demo-o4-charge", nhs_number=o4, charge_id="YK-1",
+                             entitlement_id=None, charged_from=date(2025, 4, 1),
+                             charged_to=date(2025, 10, 31), amount=Decimal("4850.00"),
+                             charged_by="E06000019",
+                             note="home care charged under the Care Act")]),
+        Case("Transfer the package on a move (O5; LGSCO Worcestershire 24 014 179): moved to "
+             "Swindon after discharge; Swindon is asked to take over", o5,
+             [*stay(o5, "o5", "R1A", "F005", hereford, "2025-03-01", "03", "2025-05-01",
+                    swindon), _plan(o5, "o5", date(2025, 5, 1), assessed=True),
+              _review(o5, "o5", date(2025, 6, 1))],
+             c.RecordOrdinaryResidence(command_id="demo-o5-transfer", nhs_number=o5,
+                                       la_gss=swindon.la, decided_by="Swindon s117 team",
+                                       decided_on=date(2025, 7, 1),
+                                       evidence="moved to Swindon; package to transfer"),
+             "ask to transfer responsibility to Swindon"),
+    ]
+
+
+# --- the holder timeline cases of RULES.md N (December 2026 edition) ----------------------
+# Each a named person whose NHS body changes over time the way the law says; the 2026 merger
+# case needs the provisional 2026-04-01 succession files, which the demo loads.
+
+NORWICH_PRACTICE, NORFOLK = "Z70001", "E10000020"  # sub-ICB 26A of QMM (fixture epraccur)
+TIMELINE_FIRST = 70  # synthetic numbers 70-75: clear of the other named cases (O flags: 60-64)
+
+
+def _timeline_stay(nhs: str, key: str, area: Area, admitted: str, discharged: str | None, *,
+          practice: str | None = None, or_la: str | None = None,
+          application: str | None = None) -> list[c.Command]:
+    cmds: list[c.Command] = [c.Admit(
+        command_id=f"demo-n-{key}-a", nhs_number=nhs, occurred_at=_t(admitted),
+        trust_ods="R1A", stay_ref=f"N-{key}", admitted_at=_t(admitted), legal_status="03",
+        residence_before=Address(postcode=area.postcode), gp_practice=practice or area.practice,
+        or_la=or_la, application_on=date.fromisoformat(application) if application else None)]
+    if discharged:
+        cmds.append(c.Discharge(
+            command_id=f"demo-n-{key}-d", nhs_number=nhs, occurred_at=_t(discharged, 15),
+            trust_ods="R1A", stay_ref=f"N-{key}", discharged_at=_t(discharged, 15)))
+    return cmds
+
+
+def _gp_change(nhs: str, key: str, practice: str, day: str) -> c.UpdatePerson:
+    """An A31 with EVN-6: the GP registration from that day."""
+    return c.UpdatePerson(command_id=f"demo-n-{key}", nhs_number=nhs, occurred_at=_t(day),
+                          gp_practice=practice, effective=date.fromisoformat(day),
+                          dated_by="EVN-6 (event occurred)")
+
+
+def timeline_cases(hereford: Area, swindon: Area, gloucester: Area,
+                   birmingham_practice: str) -> list[tuple[str, str, list[c.Command]]]:
+    """(title, NHS number, commands) for each N-rule case."""
+    n = [synthetic(TIMELINE_FIRST + i) for i in range(6)]
+    gp_changes = _timeline_stay(n[0], "n2", hereford, "2013-06-03", "2013-09-02")
+    gp_changes += [_gp_change(n[0], "n2-gp1", swindon.practice or "", "2014-05-01"),
+                   _gp_change(n[0], "n2-gp2", gloucester.practice or "", "2015-02-02")]
+    freeze = _timeline_stay(n[1], "n3", hereford, "2015-11-02", "2016-01-15")
+    freeze.append(_gp_change(n[1], "n3-gp", swindon.practice or "", "2017-03-01"))
+    redetained = _timeline_stay(n[4], "n7a", hereford, "2023-02-01", "2023-05-02")
+    redetained.append(_gp_change(n[4], "n7-gp", swindon.practice or "", "2023-06-01"))
+    redetained += _timeline_stay(n[4], "n7b", swindon, "2024-06-03", "2024-09-02")
+    return [
+        ("2013-16 (N2): the CCG follows each GP change; frozen from 2016-04-01 (N3); from "
+         "2022-07-01 the ICB of core responsibility then (N5b)", n[0], gp_changes),
+        ("The 2016 freeze (N3): in aftercare on 2016-03-31, a 2017 GP move does not move the "
+         "CCG; on 2022-07-01 the ICB by the GP then (N5b)", n[1], freeze),
+        ("Reg 7(3) (N5b): detained 2018 living in Herefordshire, registered in Birmingham: "
+         "QHL from 2022-07-01, not QGH (the successor of the 2018 CCG)", n[2],
+         _timeline_stay(n[2], "n5b", hereford, "2018-03-05", "2018-06-01",
+               practice=birmingham_practice)),
+        ("Reg 6 (N5a): in detention on 2022-07-01", n[3],
+         _timeline_stay(n[3], "n5a", swindon, "2022-05-20", "2022-08-10",
+                        application="2022-05-19")),
+        ("N7 after 2022: detained again from a Swindon placement: the council moves (L3), "
+         "the ICB stays", n[4], redetained),
+        ("2026 merger (N6): Norfolk and Waveney ICB's duty passes to the Norfolk and Suffolk "
+         "ICB on 2026-04-01 (provisional code)", n[5],
+         _timeline_stay(n[5], "n6", Area("NR1 1AA", NORFOLK, NORWICH_PRACTICE), "2023-03-01",
+               "2023-06-01", or_la=NORFOLK, application="2023-02-28")),
+    ]

@@ -117,13 +117,13 @@ def quarantine_show(message_id: Annotated[int, typer.Argument(help="the id in th
 
 def _review(ids: list[int], apply: bool) -> None:
     from adapter.bootstrap import build
+    from adapter.bootstrap import inbound as build_inbound
     from queues.inbound import quarantine
     from queues.inbound.amqp import Unavailable
-    from queues.inbound.bus import build as build_inbound
 
     config = settings()
     register = build(config)
-    inbound = build_inbound(config, name="quarantine review", register=register)
+    inbound = build_inbound(config, "quarantine review", register)
     failed = False
     try:
         for row_id in ids:
@@ -225,12 +225,13 @@ def mappings_check(
 
 def check_profile(console: Console, path: Path, sample: Path | None) -> bool:
     """Validate a trust profile file (and map a sample message with it); False if wrong."""
-    from mappings.hl7v2 import adt, message, profiles
+    from mappings.hl7v2 import adt, message
     from mappings.hl7v2.errors import Hl7Problem
+    from queues.inbound import trust_profiles
     from register.errors import InvalidData
 
     try:
-        profile = profiles.load_file(path)
+        profile = trust_profiles.load_file(path)
     except InvalidData as exc:
         for line in exc.message.split("; "):
             console.print(f"[red]error:[/red] {line}")
@@ -253,7 +254,7 @@ def check_profile(console: Console, path: Path, sample: Path | None) -> bool:
                       ", ".join(f"{k} -> {v}" for k, v in profile.events.items()))
     table.add_row("processing ids (MSH-11)", ", ".join(profile.processing_ids))
     console.print(table)
-    others = {s: p.name for s, p in profiles.Profiles().all().items()
+    others = {s: p.name for s, p in trust_profiles.Profiles().all().items()
               if s in profile.senders and p != profile}
     for sender, name in others.items():
         console.print(f"[yellow]warning:[/yellow] sender {sender} is also mapped by the "

@@ -24,6 +24,7 @@ from marshmallow import ValidationError
 
 from mappings import attendees
 from mappings.council.schema import HEADER, CouncilRow
+from mappings.keys import message_key
 from register import commands as c
 from register.model import (
     AccommodationType,
@@ -200,7 +201,7 @@ def _group(nhs: str, rows: list[tuple[int, dict[str, Any]]], la: str,
     group = PersonGroup(nhs)
 
     def cid(row: int, what: str) -> str:
-        return f"council:{la}:{file_id}:{row}:{what}"
+        return f"{message_key('council', la, file_id)}:{row}:{what}"
 
     by_kind: dict[str, list[tuple[int, dict[str, Any]]]] = {}
     for number, data in rows:

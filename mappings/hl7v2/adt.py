@@ -27,6 +27,7 @@ from mappings.hl7v2 import errors as e
 from mappings.hl7v2.errors import Location
 from mappings.hl7v2.message import Hl7Message, parse_time
 from mappings.hl7v2.profiles import Profile, SegmentLayout
+from mappings.keys import message_key
 from register import commands as c
 from register import legal_status
 from register.errors import InvalidData
@@ -75,7 +76,8 @@ class _Builder:
 
     def add(self, kind: type[c.Command], **values: object) -> None:
         self.commands.append(kind(
-            command_id=f"hl7v2:{self.m.sender}:{self.m.control_id}:{len(self.commands)}",
+            command_id=message_key("hl7v2", self.m.sender, self.m.control_id)
+            + f":{len(self.commands)}",
             nhs_number=self.nhs, occurred_at=self.occurred_at, **values))  # type: ignore[arg-type]
 
     # -- what the message says -----------------------------------------------------------
@@ -405,7 +407,7 @@ def decode(message: Hl7Message, profile: Profile) -> Decoded:
     nhs = nhs_number(message, profile)
     builder = _Builder(message, profile, nhs)
     build(builder)
-    return Decoded(f"hl7v2:{message.sender}:{message.control_id}", message.sender,
+    return Decoded(message_key("hl7v2", message.sender, message.control_id), message.sender,
                    message.event, nhs, builder.commands)
 
 

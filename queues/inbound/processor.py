@@ -46,7 +46,8 @@ class Processor:
                                     envelope.rejected_kind or "rejected",
                                     self._explain(envelope))
         try:
-            decoded = self.decoders.decode(envelope.routing_key, envelope.body)
+            decoded = envelope.decoded or self.decoders.decode(envelope.routing_key,
+                                                               envelope.body)
         except Refused as refused:
             return self._quarantine(envelope, refused.message_key or envelope.message_id,
                                     refused.sender or envelope.sender, refused.kind,

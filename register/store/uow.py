@@ -22,7 +22,7 @@ from register.model import Entitlement, PersonFacts, Responsibility
 from register.ports import EntitlementSummary, HeldCommand, PersonRecord
 from register.store import codec, outbox
 from register.store.base import Base
-from register.store.casework import SqlCasework
+from register.store.casework_writes import SqlCasework
 from register.store.dialect import dialect_of, utcnow
 from register.store.dialect import insert as dialect_insert
 from register.store.orm import (
@@ -149,8 +149,10 @@ class SqlPeople:
              command_id: str) -> None:
         row = self.rows[record.facts.nhs_number]
         new = record.version == 0
+        # Only this person's entitlements: a batch may have loaded hundreds of others'.
         before = {"": 0 if new else row.version,
-                  **{i: r.version for i, r in self.entitlement_rows.items()}}
+                  **{e.id: self.entitlement_rows[e.id].version for e in record.entitlements
+                     if e.id in self.entitlement_rows}}
         row.facts = codec.dump(record.facts)
         row.residence_la = record.residence_la
         row.merged_into = record.facts.merged_into

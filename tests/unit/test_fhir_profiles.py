@@ -1,7 +1,7 @@
 """The conformance resources the register publishes (issue 3, Build 1): valid R4 by two
 independent validators and a strict 4.0.1 client, complete (every canonical URL has its
 resource), internally consistent, consistent with the engine's rule catalogue and the domain's
-vocabularies, exactly what `fhir_profiles.author` writes, and describing exactly what the
+vocabularies, exactly what `tools/author_profiles.py` writes, and describing exactly what the
 mappings emit (extension contents, operation answers, search parameter expressions)."""
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from fhirpathpy.models import models
 from marshmallow import fields
 
 from adapter.http.fhir.parameters import EndEntitlementParams, ReinstateParams
-from fhir_profiles import author, registry
 from fhir_profiles import canonical as url
+from fhir_profiles import registry
 from mappings.fhir import detention, entitlement, funding, message, patient, responsibility
 from register.model import (
     EndReason,
@@ -36,6 +36,7 @@ from register.queries import ResponsibilityAnswer
 from register.rules.citations import CITATIONS
 from tests.builders import person, stay
 from tests.fhir_js import errors, validate_with_fhirjs
+from tools import author_profiles as author
 
 Resource = dict[str, Any]
 RESOURCES = registry.all_resources()
@@ -64,7 +65,7 @@ def named(resource: Resource) -> str:
 
 def test_the_files_are_what_the_authoring_module_writes():
     on_disk = {f.name: f.read_text(encoding="utf-8") for f in author.FOLDER.glob("*.json")}
-    assert on_disk == author.rendered(), "run `python -m fhir_profiles.author`"
+    assert on_disk == author.rendered(), "run `python -m tools.author_profiles`"
 
 
 @pytest.mark.parametrize("resource", CANONICAL, ids=named)

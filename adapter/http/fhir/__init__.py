@@ -10,11 +10,11 @@ from adapter.bootstrap import Register
 # Importing these modules adds their routes to the blueprint.
 from adapter.http.fhir import (  # noqa: F401
     bundles,
-    casework,
     errors,
     everything,
     messages,
     openapi,
+    plans_and_tasks,
     subjects,
     subscriptions,
     trail,

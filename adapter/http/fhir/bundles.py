@@ -15,7 +15,7 @@ from typing import Any
 from flask import Response, current_app, g
 
 from adapter.auth import policy
-from adapter.http.fhir import casework, incoming, subjects, writes
+from adapter.http.fhir import incoming, plans_and_tasks, subjects, writes
 from adapter.http.fhir.errors import FhirError, Issue, invalid, outcome, register_error
 from adapter.http.fhir.reader import FhirReader
 from adapter.http.fhir.responses import base_url, bundle, fhir_json
@@ -76,8 +76,9 @@ def _unchecked(entry: Entry) -> writes.Write | None:
                                      request.get("ifMatch"))
     if kind in ("CarePlan", "Task") and not operation and (method == "POST") != bool(
             resource_id):
-        create, update = {"CarePlan": (casework.plan_create_plan, casework.plan_update_plan),
-                          "Task": (casework.plan_create_task, casework.plan_update_task)}[kind]
+        writes_of = plans_and_tasks
+        create, update = {"CarePlan": (writes_of.plan_create_plan, writes_of.plan_update_plan),
+                          "Task": (writes_of.plan_create_task, writes_of.plan_update_task)}[kind]
         body = _resource(resource, kind)
         return update(resource_id, body, request.get("ifMatch")) if resource_id \
             else create(body)

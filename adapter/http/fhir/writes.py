@@ -43,7 +43,7 @@ def _reader() -> FhirReader:
     return current_app.extensions["s117.fhir"]
 
 
-def _command_id() -> str:
+def new_command_id() -> str:
     # HTTP writes are not replayed by a sender the way HL7 messages are, so each request is
     # its own command; conditional create is how a client avoids creating twice.
     return f"fhir:{uuid4()}"
@@ -77,7 +77,7 @@ class Write:
 def _update_person(view: patient.PatientView, if_version: int | None) -> c.UpdatePerson:
     # A new address or GP takes effect from Address.period.start when the client sends it,
     # else the day the client tells us (commands carry UK time); the basis says which.
-    return c.UpdatePerson(command_id=_command_id(), nhs_number=view.nhs_number,
+    return c.UpdatePerson(command_id=new_command_id(), nhs_number=view.nhs_number,
                           occurred_at=datetime.now(LONDON).replace(tzinfo=None),
                           date_of_birth=view.date_of_birth, address=view.address,
                           gp_practice=view.gp_practice, if_version=if_version,
@@ -178,7 +178,7 @@ def plan_operation(resource_id: str, operation: str, data: dict[str, Any],
     if operation == "end-entitlement":
         given = parameters.load(parameters.EndEntitlementParams(), data)
         command = c.EndEntitlement(
-            command_id=_command_id(), nhs_number=nhs, entitlement_id=resource_id,
+            command_id=new_command_id(), nhs_number=nhs, entitlement_id=resource_id,
             decision_date=given["decision_date"], la_agreed=given["la_agreed"],
             icb_agreed=given["icb_agreed"], person_involved=given["person_involved"],
             reasons=tuple(EndReason(r) for r in given["reason"]), note=given["note"],
@@ -189,11 +189,11 @@ def plan_operation(resource_id: str, operation: str, data: dict[str, Any],
             notice=parameters.written_notice(given), if_version=version)
     elif operation == "record-charge":
         given = parameters.load(parameters.RecordChargeParams(), data)
-        command = c.RecordCharge(command_id=_command_id(), nhs_number=nhs,
+        command = c.RecordCharge(command_id=new_command_id(), nhs_number=nhs,
                                  entitlement_id=resource_id, if_version=version, **given)
     elif operation == "reinstate":
         given = parameters.load(parameters.ReinstateParams(), data)
-        command = c.ReinstateEntitlement(command_id=_command_id(), nhs_number=nhs,
+        command = c.ReinstateEntitlement(command_id=new_command_id(), nhs_number=nhs,
                                          entitlement_id=resource_id, on=given["date"],
                                          reason=given["reason"], if_version=version)
     else:

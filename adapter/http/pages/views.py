@@ -206,11 +206,11 @@ def quarantine() -> str:
 @blueprint.post("/quarantine/<int:row_id>/review")
 def quarantine_review(row_id: int) -> Response:
     """An administrator applies or rejects a message held for review."""
+    from adapter.bootstrap import inbound as build_inbound
     from queues.inbound import quarantine as review
-    from queues.inbound.bus import build as build_inbound
 
     if request.form.get("decision") == "apply":
-        bus = build_inbound(_register().settings, name="pages review", register=_register())
+        bus = build_inbound(_register().settings, "pages review", _register())
         try:
             found = review.approve(bus, _register().sessions, row_id)
         finally:

@@ -3,7 +3,7 @@
 The JSON files are the published artefacts (what the server serves and the validator reads);
 this module is how they are written, the way FHIR Shorthand and SUSHI write an IG's JSON: each
 profile, extension, code system and operation is declared once below, compactly, and
-`python -m fhir_profiles.author` regenerates every file. A unit test fails if a file differs
+`python -m tools.author_profiles` regenerates every file. A unit test fails if a file differs
 from what this module would write, so the JSON is never edited by hand.
 """
 
@@ -19,7 +19,7 @@ from fhir_profiles import canonical as url
 from register.model import NEED_CATEGORIES
 
 Resource = dict[str, Any]
-FOLDER = Path(__file__).with_name("resources")
+FOLDER = Path(__file__).resolve().parents[1] / "fhir_profiles" / "resources"
 VERSION, DATE, PUBLISHER = "0.1.0", "2026-11-22", "s117-register"
 BASE_EXT = "http://hl7.org/fhir/StructureDefinition/Extension"
 ORG = "http://hl7.org/fhir/StructureDefinition/Organization"

@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from mappings.hl7v2 import errors as e
 from mappings.hl7v2.ack import ack
 from mappings.hl7v2.errors import Hl7Problem
+from mappings.keys import digest_key, message_key
 from queues import topology
 from queues.inbound.amqp import Unavailable
 from queues.inbound.bus import Inbound
-from queues.inbound.decoders import Hl7v2Decoder, digest_key
+from queues.inbound.decoders import Hl7v2Decoder
 from queues.inbound.envelope import Envelope
 
 HEAD_BYTES = 64 * 1024  # what is kept of a message too large to take
@@ -91,7 +92,7 @@ class Hl7Intake:
         else:
             # A message refused as sent by the wrong trust never takes that trust's id: the
             # real one's message with the same MSH-10 must not look like a repeat of it.
-            key = f"hl7v2:{message.sender}:{message.control_id}" \
+            key = message_key("hl7v2", message.sender, message.control_id) \
                 if message is not None and sender != "unknown" and message.control_id \
                 and not spoofed else digest_key(f"hl7v2:{sender}" if spoofed else "hl7v2", raw)
             partition = topology.partition_of(key)
@@ -99,7 +100,7 @@ class Hl7Intake:
             routing_key=f"hl7v2.{sender}", body=raw, partition=partition, message_id=key,
             rejected=_summary(problem) if problem else None,
             rejected_kind=problem.kind if problem else None,
-            size=size)
+            size=size, decoded=decoded)
         who = None if sender == "unknown" else sender
         try:
             result = self.bus.publish(envelope)
