@@ -46,8 +46,15 @@ LONDON, MIDLANDS = "Y56", "Y60"
 
 
 def rabbitmqctl(*args: str, stdin: str | None = None) -> None:
-    subprocess.run(["rabbitmqctl", "-q", *args], input=stdin, text=True, check=True,
-                   capture_output=True, timeout=60)
+    """rabbitmqctl, tried again a few times (a busy broker can refuse a command just after
+    `add_vhost`)."""
+    for attempt in range(5):
+        done = subprocess.run(["rabbitmqctl", "-q", *args], input=stdin, text=True,
+                              capture_output=True, timeout=60)
+        if done.returncode == 0:
+            return
+        time.sleep(1 + attempt)
+    raise RuntimeError(f"rabbitmqctl {args[0]}: {done.stderr or done.stdout}")
 
 
 @dataclass
@@ -179,7 +186,9 @@ def run(rate: float, seconds: float, burst: int, outage: float,
             midlands.start("federation", "run")
             steady = int(rate * seconds)
             console.print(f"steady: {steady} people at {rate}/s")
+            started = time.monotonic()
             paced(london, 0, steady, rate)
+            console.print(f"  applied at London in {time.monotonic() - started:.1f} s")
             wait_all(london, midlands, 300)
             lags = [(applied(midlands)[n] - at).total_seconds() * 1000
                     for n, at in sent_events(london).items()]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import time
 import urllib.parse
 import urllib.request
 import uuid
@@ -44,9 +45,16 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
             columns, widths, strict=True)))
 
 
-def rabbitmqctl(*args: str) -> str:
-    return subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True,
-                          text=True, timeout=60).stdout
+def rabbitmqctl(*args: str, stdin: str | None = None) -> str:
+    """rabbitmqctl, tried again a few times: on a busy broker a command just after
+    `add_vhost` can find the virtual host not there yet."""
+    for attempt in range(5):
+        done = subprocess.run(["rabbitmqctl", "-q", *args], input=stdin, capture_output=True,
+                              text=True, timeout=60)
+        if done.returncode == 0:
+            return done.stdout
+        time.sleep(1 + attempt)
+    raise AssertionError(f"rabbitmqctl {' '.join(args[:3])}: {done.stderr or done.stdout}")
 
 
 @dataclass
@@ -152,9 +160,7 @@ def regions(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Regi
                             link_user=f"{vhost}_link", link_password=uuid.uuid4().hex)
             # The peers' links read this register's virtual host as their own user, so an
             # outage can be made by shutting that user out (as a firewall would).
-            subprocess.run(["rabbitmqctl", "-q", "add_user", region.link_user],
-                           input=region.link_password, text=True, check=True,
-                           capture_output=True, timeout=60)
+            rabbitmqctl("add_user", region.link_user, stdin=region.link_password)
             region.let_links_in()
             made[code] = region
             prepared_engine(region.database_url)
