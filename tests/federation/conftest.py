@@ -119,7 +119,7 @@ class Region:
             except OSError:
                 assert self.processes["serve"].running, self.processes["serve"].output()
                 return False
-        wait_for(up, 60, f"s117 serve of {self.code}")
+        wait_for(up, 180, f"s117 serve of {self.code}")
 
 
 def _database() -> str:
@@ -179,7 +179,7 @@ def regions(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Regi
             region.serving()
             for name in ("worker", "relay", "federation"):
                 region.start(name)
-        wait_for(lambda: all(_links_running(r.vhost) for r in made.values()), 60,
+        wait_for(lambda: all(_links_running(r.vhost) for r in made.values()), 180,
                  "the federation links to be running")
         yield made
     finally:
