@@ -117,7 +117,7 @@ def measure(args: argparse.Namespace, console: Console) -> dict[str, dict[str, A
         api.serve_peak_mb)
 
     console.rule("5. two regional registers over RabbitMQ federation (networked)")
-    linked = federation.run(args.federation_rate, args.steady_seconds, args.burst // 4,
+    linked = federation.run(args.federation_rate, args.steady_seconds, args.burst,
                             args.outage_seconds, console)
     put("federation: events/s across the link", "networked",
         linked["events/s across the link"])
