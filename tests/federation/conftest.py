@@ -35,14 +35,17 @@ LONDON, MIDLANDS = "Y56", "Y60"
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if not LEDGER:
         return
-    columns = list(LEDGER[0])
-    widths = [max(len(c), *(len(str(row[c])) for row in LEDGER)) for c in columns]
     terminalreporter.section("federation: counts per scenario")
-    terminalreporter.write_line("  ".join(c.rjust(w) for c, w in zip(columns, widths,
-                                                                      strict=True)))
-    for row in LEDGER:
-        terminalreporter.write_line("  ".join(str(row[c]).rjust(w) for c, w in zip(
-            columns, widths, strict=True)))
+    shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in LEDGER:  # one table per kind of scenario (their columns differ)
+        shapes.setdefault(tuple(row), []).append(row)
+    for columns, rows in shapes.items():
+        widths = [max(len(c), *(len(str(row[c])) for row in rows)) for c in columns]
+        terminalreporter.write_line("  ".join(c.rjust(w) for c, w in zip(columns, widths,
+                                                                          strict=True)))
+        for row in rows:
+            terminalreporter.write_line("  ".join(str(row[c]).rjust(w) for c, w in zip(
+                columns, widths, strict=True)))
 
 
 def rabbitmqctl(*args: str, stdin: str | None = None) -> str:
