@@ -14,6 +14,9 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from adapter.config import Settings
+from adapter.intake import Intake
+from adapter.intake.fhir import FhirIntake
+from adapter.intake.hl7v2 import Hl7Intake
 from queues.inbound.bus import AmqpBus, Inbound, InProcessBus
 from queues.inbound.decoders import Decoders
 from queues.inbound.processor import Processor
@@ -21,6 +24,7 @@ from queues.inbound.worker import Worker
 from queues.outbound.channels import AmqpQueue, Channel, RestHook
 from queues.outbound.delivery import Deliverer, RetryPolicy
 from queues.outbound.dispatcher import Dispatcher, Outbound
+from queues.outbound.endpoints import AllowList
 from queues.outbound.notifications import Notifications
 from queues.outbound.relay import Relay
 from queues.outbound.scheduler import ReviewScheduler
@@ -29,6 +33,7 @@ from register.refdata.load import load_geography
 from register.refdata.sql import SqlRefData
 from register.service import RegisterService
 from register.store import database
+from register.store.audit import AuditLog
 from register.store.casework_tables import CaseworkIndexRow
 from register.store.casework_views import CaseworkViews
 from register.store.orm import PersonRow
@@ -117,6 +122,18 @@ def inbound(settings: Settings, name: str, register: Register | None = None) -> 
     return Inbound(found, InProcessBus(processor, settings.hold_seconds))
 
 
+def intake(settings: Settings, name: str, register: Register | None = None) -> Intake:
+    """The HL7 v2 and FHIR message intakes of one process, on one bus."""
+    shared = inbound(settings, name, register)
+    return Intake(Hl7Intake(shared, settings.mllp_max_bytes), FhirIntake(shared))
+
+
+def audit_log(settings: Settings) -> AuditLog:
+    """The audit trail of a process that builds no register (the MLLP listener)."""
+    engine = database.make_engine(settings.database_url, pool_size=4, max_overflow=0)
+    return AuditLog(database.session_factory(engine))
+
+
 def worker(settings: Settings, *, index: int, count: int, prefetch: int, batch: int) -> Worker:
     """`s117 worker`: the schema is the migrate step's business, not each worker's."""
     register = build(settings, prepare=False)
@@ -140,7 +157,8 @@ def outbound(register: Register) -> Outbound:
     store = SubscriptionStore(sessions)
     base = settings.base_url.rstrip("/") + "/fhir"
     channels: dict[str, Channel] = {
-        "rest-hook": RestHook(settings.delivery_timeout_seconds)}
+        "rest-hook": RestHook(settings.delivery_timeout_seconds,
+                              AllowList.parse(settings.subscription_allowed_hosts))}
     if settings.amqp_url:
         channels["amqp"] = AmqpQueue(settings.amqp_url)
     deliverer = Deliverer(
@@ -155,7 +173,7 @@ def outbound(register: Register) -> Outbound:
                   StreamPublisher(settings.amqp_url) if settings.amqp_url else None,
                   on_batch=lambda _: deliverer.notify())
     scheduler = ReviewScheduler(sessions, notice_days=settings.review_notice_days,
-                                on_raised=lambda _: relay.wake.set())
+                                on_raised=lambda _: relay.wake.set(), flags=True)
     return Outbound(relay, deliverer, scheduler)
 
 

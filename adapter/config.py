@@ -15,8 +15,14 @@ from marshmallow import Schema, ValidationError, fields, post_load, validate
 
 from register.errors import InvalidData
 from register.model import ServiceType
-from register.rules.ports import DEFAULT_PANEL_SERVICE_TYPES, LocalityOverride, LocalityPolicy
-from register.rules.ruleset import RULE_SETS
+from register.rules.ports import (
+    DEFAULT_PANEL_SERVICE_TYPES,
+    AppliesTo,
+    Commencement,
+    LocalityOverride,
+    LocalityPolicy,
+)
+from register.rules.ruleset import SWITCHABLE
 
 VARIABLES: dict[str, str] = {
     "S117_DATABASE_URL": "SQLAlchemy URL; default sqlite:///s117.db (embedded). PostgreSQL: "
@@ -38,8 +44,9 @@ VARIABLES: dict[str, str] = {
     "S117_RATE_LIMIT": "requests one client (token subject, or address without one) may make "
                        "to the HTTP API, e.g. '1200/minute' (default); 'off' for none",
     "S117_LOCALITY_POLICY": "path to a YAML/JSON locality policy (review intervals, s17 leave, "
-                            "enabled rule sets, panel thresholds, per-council overrides); "
-                            "default: the national defaults",
+                            "rule sets switched on with their commencement, panel "
+                            "thresholds, per-council overrides); default: the national "
+                            "defaults",
     "S117_BASE_URL": "public base URL of the server (default http://127.0.0.1:8080)",
     "S117_MAX_BODY_BYTES": "largest request body the HTTP API accepts, in bytes; larger "
                            "bodies get 413 (default 5242880, 5 MB)",
@@ -65,6 +72,14 @@ VARIABLES: dict[str, str] = {
                        "management API URL with admin credentials "
                        "(http://user:pass@rabbitmq:15672), or rabbitmqctl; unset = the amqp "
                        "channel is refused",
+    "S117_AUTH_FAILURE_LIMIT": "requests without a valid token one client address may make "
+                               "before it is answered 429, checked before the rate limit "
+                               "(default 30/minute; off to disable)",
+    "S117_SUBSCRIPTION_ALLOWED_HOSTS": "host names and IP addresses or networks a rest-hook "
+                                       "may reach over plain http or at an internal (loopback, "
+                                       "private, link-local) address, e.g. '127.0.0.1, "
+                                       "hooks.dev.internal, 10.20.0.0/16'; unset = https to "
+                                       "public addresses only",
     "S117_SECRET_KEY": "key that signs the web pages' session cookie; required for the pages "
                        "with S117_AUTH=jwt (the same on every server); with auth off a random "
                        "key per server is made if unset",
@@ -98,12 +113,26 @@ class LocalityOverrideSchema(Schema):
         return LocalityOverride(**data)  # type: ignore[arg-type]
 
 
+class CommencementSchema(Schema):
+    """A switchable rule set switched on (RULES.md L6): its commencement date and the
+    transitional choice, both required because the law has not fixed them yet."""
+
+    on = fields.Date(required=True, data_key="from")
+    applies_to = fields.String(required=True, validate=validate.OneOf(
+        [a.value for a in AppliesTo]))
+
+    @post_load
+    def make(self, data: dict[str, object], **_: object) -> Commencement:
+        return Commencement(data["on"], AppliesTo(data["applies_to"]))  # type: ignore[arg-type]
+
+
 class LocalityPolicySchema(Schema):
     first_review_days = fields.Integer(load_default=42, validate=validate.Range(1, 366))
     review_interval_months = fields.Integer(load_default=12, validate=validate.Range(1, 24))
     s17_leave_with_plan_starts_entitlement = fields.Boolean(load_default=False)
-    enabled_rule_sets = fields.List(
-        fields.String(validate=validate.OneOf([rs.id for rs in RULE_SETS])), load_default=list)
+    rule_sets = fields.Dict(keys=fields.String(validate=validate.OneOf(
+        [rs.id for rs in SWITCHABLE])), values=fields.Nested(CommencementSchema),
+        load_default=dict)
     panel_weekly_cost = fields.Decimal(load_default=LocalityPolicy.panel_weekly_cost,
                                        validate=validate.Range(min=0))
     panel_service_types = fields.List(SERVICE_TYPES.inner,
@@ -114,7 +143,6 @@ class LocalityPolicySchema(Schema):
 
     @post_load
     def make(self, data: dict[str, object], **_: object) -> LocalityPolicy:
-        data["enabled_rule_sets"] = frozenset(data["enabled_rule_sets"])  # type: ignore[arg-type]
         data["panel_service_types"] = frozenset(data["panel_service_types"])  # type: ignore[arg-type]
         return LocalityPolicy(**data)  # type: ignore[arg-type]
 
@@ -192,6 +220,8 @@ class Settings:
     rate_limit: str | None = "1200/minute"
     secret_key: str | None = None  # None: the pages are off (auth on) or use a random key
     session_cookie_secure: bool = True
+    subscription_allowed_hosts: str | None = None  # queues.outbound.endpoints.AllowList
+    auth_failure_limit: str | None = "30/minute"  # adapter/auth/failures.py
     region: str | None = None  # None: no federation
     federation_routes: str | None = None
 
@@ -236,15 +266,19 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         if env.get("S117_MLLP_SENDERS") else None,
         rate_limit=_rate(env.get("S117_RATE_LIMIT")),
         secret_key=env.get("S117_SECRET_KEY") or None,
+        subscription_allowed_hosts=env.get("S117_SUBSCRIPTION_ALLOWED_HOSTS") or None,
+        auth_failure_limit=_rate(env.get("S117_AUTH_FAILURE_LIMIT"), "30/minute",
+                                 "S117_AUTH_FAILURE_LIMIT"),
         region=env.get("S117_REGION") or None,
         federation_routes=env.get("S117_FEDERATION_ROUTES") or None,
         session_cookie_secure=_flag(env, "S117_SESSION_COOKIE_SECURE", (
             env.get("S117_BASE_URL") or "").startswith("https://")))
 
 
-def _rate(raw: str | None) -> str | None:
+def _rate(raw: str | None, default: str = "1200/minute",
+          name: str = "S117_RATE_LIMIT") -> str | None:
     if not raw:
-        return "1200/minute"
+        return default
     if raw.strip().lower() == "off":
         return None
     from limits import parse_many
@@ -252,9 +286,8 @@ def _rate(raw: str | None) -> str | None:
     try:
         parse_many(raw)
     except ValueError:
-        raise InvalidData(f"S117_RATE_LIMIT must read like '1200/minute' or "
-                          f"'20/second;1000/hour', not {raw!r}",
-                          field="S117_RATE_LIMIT") from None
+        raise InvalidData(f"{name} must read like '1200/minute' or "
+                          f"'20/second;1000/hour', not {raw!r}", field=name) from None
     return raw
 
 

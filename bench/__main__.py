@@ -36,11 +36,11 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from bench import core, federation, fhir, inbound, outbound
+from bench import core, federation, fhir, inbound, limits, outbound
 
 TARGETS = {  # name or its start: (target text, met?)
     "load, people/s": (">= 2,000", lambda v: v >= 2000),
-    "ADT MLLP -> applied, messages/s": (">= 500", lambda v: v >= 500),
+    "ADT MLLP -> applied, messages/s": (">= 1,000", lambda v: v >= 1000),
     "ACK latency p99 ms": ("< 100", lambda v: v < 100),
     "change -> subscriber p99 ms": ("< 1,000", lambda v: v < 1000),
     "fan-out, notifications/s": (">= 1,000", lambda v: v >= 1000),
@@ -51,29 +51,61 @@ TARGETS = {  # name or its start: (target text, met?)
 }
 
 
+# Each path beside its limit, measured in the same run (issue 22): (target text, met?) on
+# the ratio; for latencies the ratio is the register's time over the limit's.
+LIMIT_TARGETS = {
+    "commands applied (bulk load)": (">= 50% of the limit", lambda r: r >= 0.5),
+    "ADT MLLP -> applied": (">= 50% of the limit and >= 1,000/s", lambda r: r >= 0.5),
+    "FHIR read p50 (1 user)": ("<= 1.5x the limit", lambda r: r <= 1.5),
+    "FHIR reads/s": (">= 60% of the limit", lambda r: r >= 0.6),
+    "fan-out, notifications/s": ("", None),
+}
+COMMANDS_PER_MESSAGE = 1.5  # bench.inbound: an A01 (two commands), an A03 (one)
+
+
 def _locust(rows: list[dict[str, str]], name: str, column: str) -> float:
     row = next(r for r in rows if r["Name"] == name)
     return float(row[column])
 
 
-def measure(args: argparse.Namespace, console: Console) -> dict[str, dict[str, Any]]:
-    """{measure: {"networked": value, "embedded": value}}, and peak memory by process."""
+def measure(args: argparse.Namespace, console: Console
+            ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """{measure: {"networked": value, "embedded": value}}, and peak memory by process; and
+    {path: {"register", "limit", "ratio", "limit_is"}}, networked, measured in the run."""
     out: dict[str, dict[str, Any]] = {}
+    bounds: dict[str, dict[str, Any]] = {}
+    pg: dict[str, float] = {}
 
     def put(name: str, mode: str, value: float | None) -> None:
         out.setdefault(name, {})[mode] = None if value is None else round(value, 1)
+
+    def beside(path: str, register: float, limit: float, limit_is: str) -> None:
+        bounds[path] = {"register": round(register, 1), "limit": round(limit, 1),
+                        "ratio": round(register / limit, 2) if limit else None,
+                        "limit_is": limit_is}
+
+    def pg_limits(dsn: str) -> None:
+        console.print("the database's limit: pgbench, command-shaped transactions")
+        pg["single"] = limits.pg_commands(dsn, seconds=args.limit_seconds)
+        pg["batched"] = limits.pg_commands(dsn, per_transaction=50, seconds=args.limit_seconds)
 
     for mode, database in (("networked", "postgresql"), ("embedded", "sqlite")):
         console.rule(f"1. load through the register service ({mode})")
         loaded = core.on_database(database, args.load_people,
                                   args.load_workers if mode == "networked" else 1,
-                                  args.queries)
+                                  args.queries, args.load_unit,
+                                  after=pg_limits if mode == "networked" else None)
         put("load, people/s", mode, loaded.people / loaded.load_seconds)
         put("load, commands/s", mode, loaded.commands_per_second)
         put("responsibility query p50 ms (in process)", mode, loaded.responsibility_p50_ms)
         put("responsibility query p95 ms (in process)", mode, loaded.responsibility_p95_ms)
         put("responsibility query p99 ms (in process)", mode, loaded.responsibility_p99_ms)
         put("out-of-area caseload p95 ms (in process)", mode, loaded.out_of_area_p95_ms)
+        if mode == "networked":
+            beside("commands applied (bulk load), commands/s", loaded.commands_per_second,
+                   pg["batched"], f"pgbench, 50 commands (select for update, update, "
+                   f"history and outbox inserts) per transaction, {args.load_workers} "
+                   f"clients (one per transaction: {pg['single']:,.0f}/s)")
 
         console.rule(f"2. HL7 v2 over MLLP ({mode})")
         adt = inbound.run(embedded=mode == "embedded", messages_count=args.messages,
@@ -83,6 +115,15 @@ def measure(args: argparse.Namespace, console: Console) -> dict[str, dict[str, A
         put("ACK latency p50 ms", mode, adt["ack_p50_ms"])
         put("ACK latency p99 ms", mode, adt["ack_p99_ms"])
         put("ACK -> applied p99 ms (50 messages/s)", mode, adt["paced_applied_p99_ms"])
+        if mode == "networked":
+            console.print("the broker's limit: pika, confirmed publishes and consumes")
+            published, consumed = limits.amqp_rates(f"{core.AMQP}/%2F", args.limit_messages)
+            per_message = pg["batched"] / COMMANDS_PER_MESSAGE
+            beside("ADT MLLP -> applied, messages/s", adt["applied_per_s"],
+                   min(per_message, published, consumed),
+                   f"the least of: the database, {per_message:,.0f} messages/s (pgbench "
+                   f"batched / {COMMANDS_PER_MESSAGE} commands a message); pika confirmed "
+                   f"publish {published:,.0f}/s; consume {consumed:,.0f}/s")
         for process, mb in adt["peak_memory_mb"].items():
             put(f"peak memory MB, {process}", mode, mb)
 
@@ -96,6 +137,10 @@ def measure(args: argparse.Namespace, console: Console) -> dict[str, dict[str, A
             put("fan-out, notifications/s", mode,
                 phases[1].delivered / phases[1].drained_seconds)
         put("peak memory MB, s117 relay", mode, steady.relay_peak_mb)
+        if mode == "networked" and len(phases) > 1 and phases[1].drained_seconds:
+            beside("fan-out, notifications/s", phases[1].delivered / phases[1].drained_seconds,
+                   steady.bare_fanout_per_s, f"the same {args.subscribers} subscribers "
+                   "taking POSTs straight from a thread pool, a connection pool each")
 
     console.rule("4. the FHIR API under load (networked)")
     api = fhir.run(args.people, args.seed_people, args.http_workers, args.users,
@@ -115,6 +160,13 @@ def measure(args: argparse.Namespace, console: Console) -> dict[str, dict[str, A
         _locust(busy, "read EpisodeOfCare", "99%"))
     put("peak memory MB, s117 serve (largest gunicorn process)", "networked",
         api.serve_peak_mb)
+    read = "read EpisodeOfCare"
+    beside("FHIR read p50 (1 user), ms", _locust(api.reads, read, "50%"),
+           _locust(api.bare, read, "50%"), "bare Flask + SQLAlchemy read of the same rows "
+           f"under gunicorn, {args.http_workers} workers (bench/bare_read.py)")
+    beside(f"FHIR reads/s ({args.users} users, reads only)",
+           _locust(api.reads_busy, read, "Requests/s"),
+           _locust(api.bare_busy, read, "Requests/s"), "the same bare read")
 
     console.rule("5. two regional registers over RabbitMQ federation (networked)")
     linked = federation.run(args.federation_rate, args.steady_seconds, args.burst,
@@ -125,7 +177,7 @@ def measure(args: argparse.Namespace, console: Console) -> dict[str, dict[str, A
     put("federation: lag p99 ms (link up)", "networked", linked["lag p99 ms"])
     put(f"federation: catch-up s after a {args.outage_seconds:g} s outage", "networked",
         linked["catch-up s"])
-    return out
+    return out, bounds
 
 
 def table(results: dict[str, dict[str, Any]], machine: str) -> Table:
@@ -143,6 +195,20 @@ def table(results: dict[str, dict[str, Any]], machine: str) -> Table:
     return shown
 
 
+def limits_table(bounds: dict[str, dict[str, Any]]) -> Table:
+    shown = Table("path (networked)", "the register", "the stack's limit", "ratio", "target",
+                  "the limit is", title="each path beside its limit, measured in the same run")
+    for path, row in bounds.items():
+        target, met = next((t for start, t in LIMIT_TARGETS.items() if path.startswith(start)),
+                           ("", None))
+        ratio = row["ratio"]
+        verdict = f"{target}: {'met' if met(ratio) else 'NOT met'}" \
+            if met is not None and ratio is not None else target
+        shown.add_row(path, f"{row['register']:,}", f"{row['limit']:,}",
+                      "-" if ratio is None else f"{ratio:.2f}", verdict, row["limit_is"])
+    return shown
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="s117 bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--people", type=int, default=fhir.REGION,
@@ -151,6 +217,13 @@ def main(argv: list[str] | None = None) -> None:
                         help="people loaded through the register service (each a history "
                              "of about 4.5 commands)")
     parser.add_argument("--load-workers", type=int, default=2)
+    parser.add_argument("--load-unit", type=int, default=200,
+                        help="people per transaction in the load (the bulk load path; 1: one "
+                             "command per transaction)")
+    parser.add_argument("--limit-seconds", type=int, default=10,
+                        help="each pgbench run of the same-run limits")
+    parser.add_argument("--limit-messages", type=int, default=10_000,
+                        help="messages published and consumed for the broker's limit")
     parser.add_argument("--queries", type=int, default=2000)
     parser.add_argument("--messages", type=int, default=4000)
     parser.add_argument("--paced-seconds", type=float, default=20)
@@ -174,16 +247,18 @@ def main(argv: list[str] | None = None) -> None:
         args.people, args.load_people, args.queries, args.messages = 20_000, 500, 200, 400
         args.paced_seconds, args.subscribers, args.steady_seconds = 4, 10, 5
         args.burst, args.seed_people, args.http_seconds = 200, 300, 10
+        args.limit_seconds, args.limit_messages = 5, 3000
         args.federation_rate, args.outage_seconds = 5, 10
     console = Console(width=150)
     machine = core.machine()
-    results = measure(args, console)
+    results, bounds = measure(args, console)
     console.print(table(results, machine))
+    console.print(limits_table(bounds))
     args.json.write_text(json.dumps({
         "machine": machine, "platform": platform.platform(),
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "arguments": {k: str(v) for k, v in vars(args).items()},
-        "results": results}, indent=2) + "\n")
+        "results": results, "limits": bounds}, indent=2) + "\n")
     console.print(f"results written to {args.json}")
 
 

@@ -85,19 +85,26 @@ def service_for(url: str) -> tuple[RegisterService, sessionmaker[Session], SqlRe
 
 
 def load_partition(url: str, people: int, workers: int, part: int,
-                   done: Queue) -> tuple[int, float]:
+                   done: Queue, unit: int = 1) -> tuple[int, float]:
     """One worker process: the people whose NHS number hashes to `part`, in order (the
-    worker of the inbound issue partitions by person the same way). Only applying the
-    commands is timed, not generating them."""
+    worker of the inbound issue partitions by person the same way), one command per
+    transaction, or (`unit` > 1, the bulk load path) the commands of `unit` people per
+    transaction, each command as if alone. Only applying the commands is timed, not
+    generating them."""
     service, _, _ = service_for(url)
     mine = [cmds for nhs, cmds in Generator(117, fixture_areas()).people(people)
             if int(nhs) % workers == part]
     commands, start = 0, time.perf_counter()
-    for cmds in mine:
-        for cmd in cmds:
-            service.handle(cmd)
-        commands += len(cmds)
-        done.put(1)
+    for first in range(0, len(mine), unit):
+        group = mine[first:first + unit]
+        if unit == 1:
+            for cmd in group[0]:
+                service.handle(cmd)
+        else:
+            service.handle_each([[cmd] for cmds in group for cmd in cmds])
+        commands += sum(len(cmds) for cmds in group)
+        for _ in group:
+            done.put(1)
     return commands, time.perf_counter() - start
 
 
@@ -113,12 +120,13 @@ def prepare(url: str) -> tuple[RegisterService, sessionmaker[Session], SqlRefDat
     return service, sessions, refdata
 
 
-def run(name: str, url: str, people: int, workers: int, queries: int) -> Result:
+def run(name: str, url: str, people: int, workers: int, queries: int,
+        unit: int = 1) -> Result:
     _, sessions, refdata = prepare(url)
     context = multiprocessing.get_context("spawn")
     with context.Manager() as manager, ProcessPoolExecutor(workers, mp_context=context) as pool:
         done = manager.Queue()
-        futures = [pool.submit(load_partition, url, people, workers, part, done)
+        futures = [pool.submit(load_partition, url, people, workers, part, done, unit)
                    for part in range(workers)]
         with progress_bar() as bar:
             task = bar.add_task(f"{name}: loading people ({workers} workers)", total=people)
@@ -142,17 +150,22 @@ def run(name: str, url: str, people: int, workers: int, queries: int) -> Result:
                   round(percentile(resp, 99), 2))
 
 
-def on_database(name: str, people: int, workers: int, queries: int) -> Result:
-    """`run` on a fresh SQLite file or PostgreSQL database, dropped afterwards."""
+def on_database(name: str, people: int, workers: int, queries: int, unit: int = 1,
+                after: Callable[[str], object] | None = None) -> Result:
+    """`run` on a fresh SQLite file or PostgreSQL database, dropped afterwards; `after` is
+    given the PostgreSQL database's libpq URL before it is dropped (the same-run limits)."""
     if name == "sqlite":
         with tempfile.TemporaryDirectory() as tmp:
-            return run(name, f"sqlite:///{tmp}/bench.db", people, 1, queries)
+            return run(name, f"sqlite:///{tmp}/bench.db", people, 1, queries, unit)
     db = f"s117_bench_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{db}"')
     try:
-        return run(name, f"postgresql+psycopg://postgres@127.0.0.1:5432/{db}", people,
-                   workers, queries)
+        result = run(name, f"postgresql+psycopg://postgres@127.0.0.1:5432/{db}", people,
+                     workers, queries, unit)
+        if after is not None:
+            after(f"postgresql://postgres@127.0.0.1:5432/{db}")
+        return result
     finally:
         with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
@@ -170,11 +183,14 @@ def main() -> None:
                         help="PostgreSQL worker processes, each taking a partition of the "
                              "people (SQLite, the embedded mode, has one writer process)")
     parser.add_argument("--queries", type=int, default=2000)
+    parser.add_argument("--unit", type=int, default=1,
+                        help="people per transaction (1: one command per transaction; more: "
+                             "the bulk load path)")
     parser.add_argument("--databases", default="sqlite,postgresql")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     console = Console(width=150)
-    results = [on_database(name, args.people, args.workers, args.queries)
+    results = [on_database(name, args.people, args.workers, args.queries, args.unit)
                for name in args.databases.split(",")]
     table = Table("database", "people", "workers", "commands", "load s", "commands/s",
                   "responsibility p50 ms", "responsibility p95 ms", "out-of-area p95 ms",

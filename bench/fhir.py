@@ -32,7 +32,7 @@ import tempfile
 import time
 import urllib.request
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 
@@ -43,6 +43,7 @@ from rich.table import Table
 from adapter.auth.issue import ensure_key_pair, mint
 from adapter.cli.console import progress_bar
 from adapter.synthetic import Generator, fixture_areas
+from bench import limits
 from bench.core import AMQP, PG_ADMIN, prepare
 from bench.memory import peak_mb
 from register.nhs_number import synthetic_numbers
@@ -164,11 +165,14 @@ def serve(url: str, port: int, workers: int, keys: Path) -> subprocess.Popen[str
             time.sleep(0.5)
 
 
-def load(port: int, ids: Path, users: int, seconds: int, out: Path) -> list[dict[str, str]]:
-    """locust's summary rows of one headless run (CSV files in `out`)."""
+def load(port: int, ids: Path, users: int, seconds: int, out: Path,
+         user_class: str = "Council") -> list[dict[str, str]]:
+    """locust's summary rows of one headless run (CSV files in `out`): the mixed load of a
+    caseload screen (`Council`) or reads only (`Reads`)."""
     out.mkdir(exist_ok=True)
     locust = shutil.which("locust") or str(Path(sys.executable).parent / "locust")
-    subprocess.run([locust, "-f", str(Path(__file__).with_name("locustfile.py")), "--headless",
+    subprocess.run([locust, "-f", str(Path(__file__).with_name("locustfile.py")), user_class,
+                    "--headless",
                     "-u", str(users), "-r", str(users), "-t", f"{seconds}s",
                     "--host", f"http://127.0.0.1:{port}", "--csv", str(out / "load"),
                     "--only-summary", "--loglevel", "WARNING"],
@@ -184,6 +188,12 @@ class Measured:
     latency: list[dict[str, str]]  # locust's rows, one user
     throughput: list[dict[str, str]]  # locust's rows, `users` at once
     serve_peak_mb: float
+    # Reads only, the register and then the bare read of the same rows (bench.limits):
+    # locust's rows with one user and with `users`.
+    reads: list[dict[str, str]] = field(default_factory=list)
+    reads_busy: list[dict[str, str]] = field(default_factory=list)
+    bare: list[dict[str, str]] = field(default_factory=list)
+    bare_busy: list[dict[str, str]] = field(default_factory=list)
 
 
 def run(entitlements: int, seed_people: int, workers: int, users: int, seconds: int,
@@ -202,18 +212,28 @@ def run(entitlements: int, seed_people: int, workers: int, users: int, seconds: 
             ensure_key_pair(keys)
             sample_ids(dsn, ids, keys)
             server = serve(url, port, workers, keys)
+            short = max(10, seconds // 2)
             try:
-                latency = load(port, ids, 1, max(10, seconds // 2), Path(tmp) / "latency")
+                latency = load(port, ids, 1, short, Path(tmp) / "latency")
                 rows = load(port, ids, users, seconds, Path(tmp) / "throughput")
+                reads = load(port, ids, 1, short, Path(tmp) / "reads", "Reads")
+                reads_busy = load(port, ids, users, short, Path(tmp) / "reads-busy", "Reads")
                 memory = peak_mb(server.pid)
             finally:
                 server.terminate()
                 server.wait(timeout=30)
+            bare_server = limits.serve_bare(url, port, workers)
+            try:
+                bare = load(port, ids, 1, short, Path(tmp) / "bare", "Reads")
+                bare_busy = load(port, ids, users, short, Path(tmp) / "bare-busy", "Reads")
+            finally:
+                bare_server.terminate()
+                bare_server.wait(timeout=30)
     finally:
         if not keep:
             with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
                 admin.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
-    return Measured(total, latency, rows, memory)
+    return Measured(total, latency, rows, memory, reads, reads_busy, bare, bare_busy)
 
 
 def main() -> None:

@@ -38,3 +38,14 @@ class Council(FastHttpUser):
                         params={"responsible-la": council, "_count": "50"},
                         name="search responsible-la _count=50",
                         headers={"Authorization": f"Bearer {IDS['councils'][council]}"})
+
+
+class Reads(FastHttpUser):
+    """Reads only, for the comparison with the bare read of the same rows (bench.limits)."""
+
+    wait_time = constant(0)
+
+    @task
+    def read(self) -> None:
+        self.client.get(f"/fhir/EpisodeOfCare/{random.choice(IDS['entitlements'])}",
+                        name="read EpisodeOfCare", headers=ADMIN)

@@ -44,9 +44,11 @@ from rich.table import Table
 from sqlalchemy import select
 
 from adapter.cli.console import progress_bar
+from bench import limits
 from bench.core import AMQP, PG_ADMIN, prepare
 from bench.memory import peak_mb
 from mappings.fhir import subscription as mapping
+from queues.outbound.endpoints import AllowList
 from queues.outbound.manage import SubscriptionManager
 from register import commands as c
 from register.model import Address
@@ -128,6 +130,9 @@ class Phase:
     p99_ms: float
     drained_seconds: float
     relay_peak_mb: float = 0.0
+    # The limit (bench.limits): the same subscribers taking notifications POSTed straight
+    # to them, a connection pool per subscriber, in the same run.
+    bare_fanout_per_s: float = 0.0
 
 
 def _percentile(values: list[float], q: int) -> float:
@@ -147,9 +152,11 @@ def run(url: str, amqp_url: str | None, subscribers: int, rate: float, seconds: 
         burst: int, console: Console) -> list[Phase]:
     service, sessions, refdata = prepare(url)
     store = SubscriptionStore(sessions)
+    # The bench's receiver is on 127.0.0.1: allow-listed, as an operator would for a
+    # subscriber inside the network (queues/outbound/endpoints.py).
     manager = SubscriptionManager(store, amqp_url=None, users=None,
                                   kind_of=lambda c: o.kind if (o := refdata.orgs.get(c))
-                                  else None)
+                                  else None, allowed=AllowList.parse("127.0.0.1"))
     workdir = Path(tempfile.mkdtemp(prefix="s117-bench-outbound-"))
     log_path = workdir / "received.jsonl"
     port = free_port()
@@ -163,7 +170,8 @@ def run(url: str, amqp_url: str | None, subscribers: int, rate: float, seconds: 
         ids[manager.create(spec).subscription.id] = str(i)
     env = {k: v for k, v in os.environ.items() if not k.startswith("S117_")}
     env.update({"S117_DATABASE_URL": url, "S117_AUTH": "off" if url.startswith("sqlite")
-                else "jwt", "S117_DELIVERY_THREADS": str(max(64, subscribers + 8))})
+                else "jwt", "S117_DELIVERY_THREADS": str(max(64, subscribers + 8)),
+                "S117_SUBSCRIPTION_ALLOWED_HOSTS": "127.0.0.1"})
     if amqp_url:
         env["S117_AMQP_URL"] = amqp_url
         subprocess.run([S117, "queues", "declare", "--definitions",
@@ -245,7 +253,15 @@ def run(url: str, amqp_url: str | None, subscribers: int, rate: float, seconds: 
         if burst:
             results.append(phase("burst", burst, None))
         relay_mb = peak_mb(relay.pid)
-        return [replace(r, relay_peak_mb=relay_mb) for r in results]
+        # A notification's size without event numbers (the receiver logs none of these).
+        blank = json.dumps({"resourceType": "Bundle", "type": "history", "entry": [
+            {"resource": {"resourceType": "Parameters", "parameter": [],
+                          "padding": "x" * 900}}]}).encode()
+        bare, _ = limits.http_fanout([f"http://127.0.0.1:{port}/s/{i}"
+                                      for i in range(subscribers)],
+                                     max(10, burst // 10), blank)
+        return [replace(r, relay_peak_mb=relay_mb, bare_fanout_per_s=round(bare, 1))
+                for r in results]
     finally:
         relay.send_signal(signal.SIGTERM)
         try:

@@ -39,7 +39,7 @@ from pydantic import BaseModel, ValidationError
 
 from fhir_profiles import canonical as url
 from fhir_profiles import registry
-from register.nhs_number import is_valid
+from register.nhs_number import passes_check_digit, problem
 
 Resource = dict[str, Any]
 Node = tuple[str, Any]  # (path, JSON value)
@@ -547,10 +547,12 @@ def _invariants(element: Resource, nodes: list[Node]) -> list[Issue]:
 # -- identifier systems with a check of their own ---------------------------------------------
 
 def _nhs_number(value: str) -> str | None:
-    if re.fullmatch(r"[0-9]{10}", value) and not is_valid(value):
+    if not re.fullmatch(r"[0-9]{10}", value):
+        return None  # a wrong length is the profile's invariant, not a check digit problem
+    if not passes_check_digit(value):
         return f"NHS number {value} fails the check digit (modulus 11): it was probably " \
             "mistyped"
-    return None  # a wrong length is the profile's invariant, not a check digit problem
+    return problem(value)  # a number never issued (all one digit)
 
 
 SYSTEM_CHECKS: dict[str, Callable[[str], str | None]] = {url.NHS_NUMBER: _nhs_number}

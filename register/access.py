@@ -7,8 +7,9 @@ organisation's view of the register is decided in one place.
   (out-of-area placements into it); it writes casework for those it is responsible for;
 - an ICB sees, writes casework for and hears about the entitlements it is responsible for,
   including as the paying ICB under rule N4;
-- a trust sees the people it has sent stays for, their stays and entitlements; it writes
-  only detention data, and only as itself;
+- a trust sees the people it has sent stays for, the stays it sent and who is responsible
+  (their entitlements), never another trust's stays or the casework; it writes only
+  detention data, and only as itself (what its messages may change: register.authority);
 - an admin sees everything.
 
 Responsibility is judged by the current determination: a council that was responsible
@@ -90,6 +91,19 @@ def sees(viewer: Viewer, bodies: Bodies) -> bool:
     if viewer.kind is OrgType.ICB:
         return viewer.org in (bodies.icb, bodies.paying_icb)
     return viewer.org in bodies.trusts
+
+
+def sees_stay(viewer: Viewer, trust_ods: str) -> bool:
+    """A trust sees the stays it sent, never another trust's (an admission, even a
+    fabricated one, gives it sight of that stay only: issue 20); everyone else sees every
+    stay of a person they see (what made them entitled)."""
+    return viewer.kind is not OrgType.TRUST or viewer.org == trust_ods
+
+
+def sees_casework(viewer: Viewer, bodies: Bodies) -> bool:
+    """Plans, reviews, panel decisions, tasks and alerts are the responsible bodies'
+    casework: a trust sees who is responsible (the entitlement), not the casework."""
+    return viewer.kind is not OrgType.TRUST and sees(viewer, bodies)
 
 
 def sees_person(viewer: Viewer, entitlements: Iterable[Bodies], trusts: Iterable[str]) -> bool:

@@ -8,7 +8,9 @@ entitlements. Pure: the same facts always give the same casework.
   joint end decisions (D1-D5).
 - **Alerts** (FHIR Flag), each a dated period so history is kept and "active on a day" is a
   comparison: entitled to free s117 aftercare, responsibility disputed, review overdue
-  (R3), no aftercare plan or no care coordinator once aftercare has begun (E2, Sarah's case).
+  (R3), no care coordinator once aftercare has begun (E2), and the failures the Ombudsman
+  keeps finding (RULES.md O1-O4): no plan at discharge, no assessment or s117 meeting in the
+  first-review window, the entitlement not acknowledged, charged for s117 services.
 
 The store keeps an index of tasks and alerts for searches across people; what is shown is
 always derived again from the facts by this module.
@@ -17,10 +19,12 @@ always derived again from the facts by this module.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from typing import Protocol
 
+from register.events import EntitlementEvent, EventType
 from register.handlers import stable_id
 from register.model import (
     FINAL_OUTCOMES,
@@ -179,8 +183,33 @@ class AlertCode(StrEnum):
     ENTITLED = "entitled"
     DISPUTED = "responsibility-disputed"
     REVIEW_OVERDUE = "review-overdue"
-    NO_PLAN = "no-aftercare-plan"
+    NO_PLAN = "no-aftercare-plan"  # O1
+    NO_ASSESSMENT = "no-assessment"  # O2
+    NOT_ACKNOWLEDGED = "entitlement-not-acknowledged"  # O3
+    CHARGED = "charged-for-s117"  # O4
     NO_COORDINATOR = "no-care-coordinator"
+
+
+# The Ombudsman's flags (RULES.md O1-O4; O5 is a refusal, not a flag) by their rule.
+OMBUDSMAN: dict[AlertCode, str] = {AlertCode.NO_PLAN: "O1", AlertCode.NO_ASSESSMENT: "O2",
+                                   AlertCode.NOT_ACKNOWLEDGED: "O3", AlertCode.CHARGED: "O4"}
+# Raised by the first-review window closing rather than by a fact: the scheduler announces
+# them (queues/outbound/scheduler.py); a change of facts announces the rest.
+TIME_DRIVEN = (AlertCode.NO_ASSESSMENT, AlertCode.NOT_ACKNOWLEDGED)
+
+
+def window_closed_event(code: AlertCode, entitlement_id: str, status: str,
+                        local_authority: str | None, icb: str | None, paying_icb: str | None,
+                        residence_la: str | None, since: date) -> EntitlementEvent:
+    """The `flag-raised` event of O2 or O3 on the day the first-review window closed; its
+    command id names the entitlement, flag and day, so each is raised once."""
+    rule = OMBUDSMAN[code]
+    return EntitlementEvent(
+        EventType.FLAG_RAISED, entitlement_id, status, local_authority, icb, residence_la,
+        since, f"{rule} {code.value}: raised on {since}, the first-review window having "
+               "closed without it being put right",
+        f"scheduler:flag:{rule}:{entitlement_id}:{since}", paying_icb=paying_icb,
+        flag=code.value)
 
 
 @dataclass(frozen=True)
@@ -286,6 +315,11 @@ def _tasks(ent: Entitlement, facts: PersonFacts, policy: LocalityPolicy,
     return out
 
 
+class _MakeAlert(Protocol):
+    def __call__(self, code: AlertCode, since: date, until: date | None, reason: str,
+                 rule_id: str, *key: object) -> Alert: ...
+
+
 def _alerts(ent: Entitlement, facts: PersonFacts, policy: LocalityPolicy) -> list[Alert]:
     la = ent.current.local_authority if ent.current else None
     icb = ent.current.icb if ent.current else None
@@ -314,17 +348,104 @@ def _alerts(ent: Entitlement, facts: PersonFacts, policy: LocalityPolicy) -> lis
                   "R3", late.due)
             for late in reviews.late_reviews(ent, facts.reviews, policy)]
     started = reviews.last_started(ent)
+    if started is not None and ent.status in (EntitlementStatus.ACTIVE,
+                                              EntitlementStatus.ENDED):
+        # O1 keeps its history once aftercare has ended: it closes then at the latest.
+        plans = [p for p in facts.plans if p.entitlement_id == ent.id
+                 and p.status in (PlanStatus.ACTIVE, PlanStatus.COMPLETED)]
+        in_force_from = min((d for p in plans if (d := p.agreed_on or p.recorded_on)),
+                            default=None)
+        if in_force_from is None or in_force_from > started:
+            until = min((d for d in (in_force_from, ent.ended_on) if d), default=None)
+            out.append(alert(AlertCode.NO_PLAN, started, until,
+                             f"entitled from {started} with no aftercare plan recorded on the "
+                             "discharge date" + (f"; a plan in force from {in_force_from}"
+                                                 if in_force_from else ""), "O1", started))
     if ent.status is EntitlementStatus.ACTIVE and started is not None:
         plan = facts.active_plan(ent.id)
         in_force_from = (plan.agreed_on or plan.recorded_on) if plan else None
-        if plan is None or (in_force_from and in_force_from > started):
-            out.append(alert(AlertCode.NO_PLAN, started, in_force_from,
-                             f"aftercare began on {started} with no aftercare plan in force"
-                             + (f"; plan {plan.id} in force from {in_force_from}"
-                                if plan else ""), "E2", started))
         if plan is not None and plan.care_coordinator is None:
             since = max(started, in_force_from or started)
             out.append(alert(AlertCode.NO_COORDINATOR, since, None,
                              f"aftercare plan {plan.id} names no care coordinator (MHA Code "
                              "of Practice 34.5)", "E2", plan.id))
+    out += _first_window(ent, facts, policy.for_la(la).first_review_days, alert)
+    out += _charged(ent, facts, alert)
+    return out
+
+
+def _first_window(ent: Entitlement, facts: PersonFacts, window: int,
+                  alert: _MakeAlert) -> list[Alert]:
+    """O2 and O3 for each discharge that began aftercare (after a re-detention too, when
+    the duty may have moved, L3): from the day after its first-review window (R1) closes
+    without an assessment or s117 meeting (O2), or without the bodies having recorded
+    anything about the entitlement since the detention (O3), until the day one is
+    recorded, or the period of aftercare ends first."""
+    plans = [p for p in facts.plans if p.entitlement_id == ent.id]
+    reviews_held = [r.on for r in facts.reviews if r.entitlement_id == ent.id]
+    assessed = [d for p in plans if p.needs and (d := p.agreed_on or p.recorded_on)]
+    noticed = [*reviews_held, *(d for p in plans if (d := p.recorded_on or p.agreed_on)),
+               *(d.decided_on for d in facts.or_decisions if d.stay_key in ent.qualifying_stays),
+               *(d.opened_on for d in ent.disputes)]
+    out: list[Alert] = []
+    history = ent.status_history
+    detained = ent.planned_on
+    for i, change in enumerate(history):
+        if change.status is EntitlementStatus.PLANNED:
+            detained = change.on
+        if change.status is not EntitlementStatus.ACTIVE or "D6" in change.rule_ids:
+            continue  # a reinstatement is not a discharge
+        started = change.on
+        closes = started + timedelta(days=window)
+        over = next((c.on for c in history[i + 1:] if c.status is not EntitlementStatus.ACTIVE),
+                    None)
+        if over is not None and over <= closes:
+            continue
+        for code, dates, what in (
+                (AlertCode.NO_ASSESSMENT, [*reviews_held, *assessed],
+                 "no assessment or s117 meeting"),
+                (AlertCode.NOT_ACKNOWLEDGED, noticed,
+                 "the responsible bodies have not acknowledged the entitlement (no plan, "
+                 "review or decision recorded)")):
+            done = min((d for d in dates if d >= detained), default=None)
+            if done is not None and done <= closes:
+                continue
+            until = min((d for d in (done, over) if d), default=None)
+            out.append(alert(code, closes + timedelta(days=1), until,
+                             f"discharged from a qualifying detention on {started}: {what} "
+                             f"within {window} days (by {closes})"
+                             + (f"; recorded on {done}" if done else ""),
+                             OMBUDSMAN[code], started))
+    return out
+
+
+def _charged(ent: Entitlement, facts: PersonFacts, alert: _MakeAlert) -> list[Alert]:
+    """O4: each charge recorded for services s117 makes free, until refunded in full; and
+    each s117 service moved to Care Act funding in the same placement without an end
+    decision, until moved back or aftercare ends."""
+    out = []
+    for charge in facts.charges:
+        if charge.entitlement_id != ent.id:
+            continue
+        period = f"from {charge.charged_from}" + (f" to {charge.charged_to}"
+                                                  if charge.charged_to else "")
+        refund = (f"; refunded £{charge.refunded_amount:,.2f} on {charge.refunded_on}"
+                  if charge.refunded_amount is not None and charge.refunded_on else "")
+        out.append(alert(AlertCode.CHARGED, charge.charged_from,
+                         charge.refunded_on if charge.refunded else None,
+                         f"charged £{charge.amount:,.2f} for s117 services {period}"
+                         + (f" by {charge.charged_by}" if charge.charged_by else "") + refund,
+                         "O4", "charge", charge.id))
+    moves = sorted((m for m in facts.funding_moves if m.entitlement_id == ent.id),
+                   key=lambda m: m.on)
+    for i, move in enumerate(moves):
+        if move.to_s117:
+            continue
+        back = next((m.on for m in moves[i + 1:] if m.to_s117 and m.line_id == move.line_id
+                     and m.plan_id == move.plan_id), None)
+        out.append(alert(AlertCode.CHARGED, move.on, back or ent.ended_on,
+                         f"service {move.line_id} at {move.provider or 'the same placement'} "
+                         f"moved from s117 to Care Act funding on {move.on} without an end "
+                         "decision, while the person stays in the same placement",
+                         "O4", "move", move.plan_id, move.line_id, move.on))
     return out

@@ -6,9 +6,17 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import date
 
+from register.casework import TIME_DRIVEN
 from register.events import EntitlementEvent, EventType
-from register.model import Entitlement, EntitlementStatus, Responsibility, StatusChange
+from register.model import (
+    Entitlement,
+    EntitlementStatus,
+    FlagPeriod,
+    Responsibility,
+    StatusChange,
+)
 
+_TIME_DRIVEN = frozenset(code.value for code in TIME_DRIVEN)
 _LIVE = (EntitlementStatus.PLANNED, EntitlementStatus.ACTIVE)
 
 
@@ -28,6 +36,20 @@ def _status_event(old: EntitlementStatus | None, new: EntitlementStatus) -> Even
     return EventType.UPDATED  # back to planned on re-detention, or cancelled
 
 
+def _flag_changes(old: Entitlement | None, new: Entitlement,
+                  today: date) -> list[tuple[EventType, FlagPeriod]]:
+    """Ombudsman flags raised or cleared by this change of facts, as of today. O2 and O3
+    are raised by a window closing, which the scheduler announces
+    (queues/outbound/scheduler.py), so only their clearing is announced here."""
+    was = {f.key: f for f in (old.flags if old else []) if f.active_on(today)}
+    now = {f.key: f for f in new.flags if f.active_on(today)}
+    gone = {f.key: f for f in new.flags if f.key in was and not f.active_on(today)}
+    # The scheduler announces O2 and O3 (the first-review window closing), once each.
+    return [*((EventType.FLAG_RAISED, f) for k, f in now.items()
+              if k not in was and f.code not in _TIME_DRIVEN),
+            *((EventType.FLAG_CLEARED, gone.get(k, f)) for k, f in was.items() if k not in now)]
+
+
 def diff(stored: list[Entitlement], derived: list[Entitlement], *, old_residence: str | None,
          residence: str | None, command_id: str,
          today: date) -> tuple[list[Entitlement], list[EntitlementEvent]]:
@@ -37,7 +59,7 @@ def diff(stored: list[Entitlement], derived: list[Entitlement], *, old_residence
     result = list(derived)
 
     def emit(kind: EventType, ent: Entitlement, on: date, detail: str,
-             previous: Responsibility | None = None) -> None:
+             previous: Responsibility | None = None, flag: str | None = None) -> None:
         cur = ent.current
         events.append(EntitlementEvent(kind, ent.id, ent.status.value,
                                        cur.local_authority if cur else None,
@@ -45,7 +67,8 @@ def diff(stored: list[Entitlement], derived: list[Entitlement], *, old_residence
                                        command_id, paying_icb=cur.paying_icb if cur else None,
                                        previous_local_authority=previous.local_authority
                                        if previous else None,
-                                       previous_icb=previous.icb if previous else None))
+                                       previous_icb=previous.icb if previous else None,
+                                       flag=flag))
 
     for ent in derived:
         old = before.get(ent.id)
@@ -72,6 +95,9 @@ def diff(stored: list[Entitlement], derived: list[Entitlement], *, old_residence
                 and residence != old_residence and residence != cur.local_authority):
             emit(EventType.PLACEMENT_OUT_OF_AREA, ent, today,
                  f"now lives in {residence}; responsibility stays with {cur.local_authority}")
+        for kind, flag in _flag_changes(old, ent, today):
+            emit(kind, ent, flag.until if kind is EventType.FLAG_CLEARED and flag.until
+                 else flag.since, f"{flag.rule_id} {flag.code}: {flag.reason}", flag=flag.code)
         if len(events) == emitted and old is not None and old != ent:
             emit(EventType.UPDATED, ent, today, "entitlement details changed")
     for old in stored:

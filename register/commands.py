@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from decimal import Decimal
 
 from register.model import (
     Address,
@@ -20,6 +21,7 @@ from register.model import (
     PanelOutcome,
     PlanStatus,
     ServiceLine,
+    WrittenNotice,
 )
 
 
@@ -187,6 +189,7 @@ class EndEntitlement(Command):
     icb_agreed_on: date | None = None
     carer_involved: bool | None = None
     end_date: date | None = None
+    notice: WrittenNotice | None = None  # D8, once MHA 2025 s46(2) is switched on
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -262,4 +265,22 @@ class UpdateDispute(Command):
     status: DisputeStatus
     on: date
     resolved_la: str | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecordCharge(Command):
+    """O4: the person was charged for s117 services: the period, the amount, who charged,
+    and the refund (amount, with any interest, and date) once made. The same `charge_id`
+    again replaces the record (a refund recorded later). `entitlement_id` None: the latest."""
+
+    charge_id: str
+    entitlement_id: str | None
+    charged_from: date
+    amount: Decimal
+    charged_to: date | None = None
+    charged_by: str | None = None
+    line_id: str | None = None
+    refunded_amount: Decimal | None = None
+    refunded_on: date | None = None
     note: str = ""

@@ -19,6 +19,8 @@ class EventType(StrEnum):
     REVIEW_OVERDUE = "review-overdue"
     PLACEMENT_OUT_OF_AREA = "placement-out-of-area"
     NEEDS_REVIEW = "needs-review"
+    FLAG_RAISED = "flag-raised"  # an Ombudsman flag (RULES.md O1-O4) raised ...
+    FLAG_CLEARED = "flag-cleared"  # ... and cleared
 
 
 @dataclass(frozen=True)
@@ -40,3 +42,4 @@ class EntitlementEvent:
     paying_icb: str | None = None
     previous_local_authority: str | None = None
     previous_icb: str | None = None
+    flag: str | None = None  # on flag-raised/-cleared: the s117-flag code

@@ -15,6 +15,16 @@ from decimal import Decimal
 from enum import StrEnum
 
 
+class AccommodationType(StrEnum):
+    """What kind of place an address is, for the Mental Health Act 2025 deeming rule (L7):
+    councils know (they arrange placements) and say so in their file's `address` rows."""
+
+    ORDINARY = "ordinary"
+    SPECIFIED = "specified"  # care home, supported living, shared lives (Care Act s39(1))
+    S117 = "s117"  # accommodation provided as s117 aftercare (Care Act s39(4))
+    NHS = "nhs"  # NHS accommodation (Care Act s39(5)-(6))
+
+
 @dataclass
 class Address:
     postcode: str | None = None
@@ -22,6 +32,8 @@ class Address:
     # A sender may state the local authority directly (ZMH-5, a council file).
     la_gss: str | None = None
     no_fixed_abode: bool = False
+    accommodation: AccommodationType | None = None  # None: not stated (taken as ordinary)
+    placed_by: str | None = None  # the council that arranged a placement here (GSS code)
 
 
 @dataclass
@@ -125,10 +137,69 @@ class EndDecision:
     icb_agreed_on: date | None = None
     carer_involved: bool | None = None  # None: no carer or advocate is involved
     end_date: date | None = None  # D5: formal end of s117; None = the decision date
+    notice: WrittenNotice | None = None  # D8, once MHA 2025 s46(2) is in force
 
     @property
     def ends_on(self) -> date:
         return self.end_date or self.decision_date
+
+
+class NoticeMethod(StrEnum):
+    POST = "post"
+    EMAIL = "email"
+    IN_PERSON = "in-person"
+    PORTAL = "portal"
+
+
+@dataclass
+class WrittenNotice:
+    """D8 (MHA 2025 s46(2)): the joint notice in writing to the person that aftercare is no
+    longer needed: when, by which bodies, how it reached the person, and the document."""
+
+    given_on: date
+    given_by: list[str]  # the bodies giving it (LA GSS and ICB ODS codes)
+    method: NoticeMethod
+    document_title: str = ""
+    document_url: str | None = None
+    document_type: str | None = None  # MIME type of the document
+    document_hash: str | None = None  # SHA-1 (base64) as FHIR Attachment.hash
+
+
+@dataclass
+class Charge:
+    """O4: the person was charged for services that s117 makes free (a council's record):
+    the period and amount charged and any refund (with interest, Manchester 23 019 512)."""
+
+    id: str
+    entitlement_id: str
+    charged_from: date
+    amount: Decimal
+    charged_to: date | None = None  # None: still being charged
+    charged_by: str | None = None  # GSS or ODS code
+    line_id: str | None = None  # the service line charged for, if known
+    refunded_amount: Decimal | None = None
+    refunded_on: date | None = None
+    note: str = ""
+    recorded_on: date | None = None
+
+    @property
+    def refunded(self) -> bool:
+        """In full: the refund covers the amount charged (interest comes on top)."""
+        return (self.refunded_on is not None and self.refunded_amount is not None
+                and self.refunded_amount >= self.amount)
+
+
+@dataclass
+class FundingMove:
+    """O4: an s117 service moved to Care Act funding (or back) in the same placement, as the
+    register saw a plan change: the line, the provider and the day."""
+
+    entitlement_id: str
+    plan_id: str
+    line_id: str
+    provider: str
+    on: date
+    to_s117: bool  # False: moved off s117 (to Care Act); True: moved back
 
 
 @dataclass
@@ -377,6 +448,8 @@ class PersonFacts:
     disputes: list[Dispute] = field(default_factory=list)
     plans: list[AftercarePlan] = field(default_factory=list)
     panel_decisions: list[PanelDecision] = field(default_factory=list)
+    charges: list[Charge] = field(default_factory=list)  # O4
+    funding_moves: list[FundingMove] = field(default_factory=list)  # O4
     died_on: date | None = None
     merged_into: str | None = None
 
@@ -400,6 +473,13 @@ class PersonFacts:
 
     def current_address(self) -> Address | None:
         return max(self.addresses, key=lambda a: a.valid_from).address if self.addresses else None
+
+    def age_on(self, day: date) -> int | None:
+        """Age in whole years on `day` (E6; under 18 for L7), if the date of birth is known."""
+        born = self.date_of_birth
+        if born is None:
+            return None
+        return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
 
     def gp_on(self, day: date) -> str | None:
         current = [g for g in self.gp_registrations if g.valid_from <= day]
@@ -434,6 +514,23 @@ class Responsibility:
     needs_review: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class FlagPeriod:
+    """An Ombudsman flag (RULES.md O1-O4) on an entitlement, raised from `since` and
+    cleared on `until` (None: still raised); kept on the entitlement so a change of facts
+    that raises or clears one is announced like any other change."""
+
+    key: str
+    code: str
+    rule_id: str
+    since: date
+    until: date | None = None
+    reason: str = ""
+
+    def active_on(self, day: date) -> bool:
+        return self.since <= day and (self.until is None or day < self.until)
+
+
 class EntitlementStatus(StrEnum):
     PLANNED = "planned"  # detained under a qualifying section: aftercare planning (E2)
     ACTIVE = "active"  # left hospital after a qualifying detention (E1, E3, E4)
@@ -465,6 +562,7 @@ class Entitlement:
     needs_review: list[str] = field(default_factory=list)
     disputes: list[Dispute] = field(default_factory=list)  # L5, as recorded
     care_coordinator: str | None = None  # named in the active aftercare plan
+    flags: list[FlagPeriod] = field(default_factory=list)  # O1-O4, set with the casework
 
     def responsibility_on(self, day: date) -> Responsibility | None:
         current = [r for r in self.responsibilities if r.effective_from <= day]

@@ -3,6 +3,7 @@ SQLAlchemy. Tests of the service logic can use the same SQL store on SQLite."""
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Protocol
@@ -87,6 +88,8 @@ class StoredPlan:
 
 class People(Protocol):
     def get(self, nhs_number: str) -> PersonRecord | None: ...
+    def preload(self, nhs_numbers: list[str]) -> None:
+        """Read these people ahead, together (a batch is about them)."""
     def add(self, record: PersonRecord) -> None: ...
     def save(self, record: PersonRecord, events: list[EntitlementEvent],
              command_id: str) -> None: ...
@@ -103,6 +106,9 @@ class People(Protocol):
 class Inbox(Protocol):
     def claim(self, command_id: str, kind: str) -> str | None:
         """Record the id as applied; if it was already recorded, return its outcome."""
+
+    def preclaim(self, commands: list[tuple[str, str]]) -> None:
+        """Claim the ids (id, kind) of a batch applied all or nothing, together."""
 
     def record(self, command_id: str, kind: str, outcome: str, detail: str = "") -> None: ...
 
@@ -160,4 +166,5 @@ class UnitOfWork(Protocol):
     def __enter__(self) -> UnitOfWork: ...
     def __exit__(self, *args: object) -> None: ...
     def commit(self) -> None: ...
+    def savepoint(self) -> AbstractContextManager[None]: ...
     def rollback(self) -> None: ...

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from register import legal_status
+from register import casework, legal_status
 from register.model import Entitlement, EntitlementStatus, PersonFacts, RuleApplied
 from register.nhs_number import require_valid
 from register.ports import EntitlementSummary, UnitOfWork
@@ -39,6 +39,7 @@ class ResponsibilityAnswer:
     basis: tuple[RuleApplied, ...] = ()
     needs_review: tuple[str, ...] = ()
     names: tuple[tuple[str, str], ...] = ()  # (code, name) for every body named
+    flags: tuple[str, ...] = ()  # s117-flag codes in force on `as_of` (O1-O4 and the rest)
 
     def name(self, code: str | None) -> str | None:
         return dict(self.names).get(code) if code else None
@@ -106,7 +107,10 @@ def responsibility(uow: UnitOfWork, refdata: RefData, policy: LocalityPolicy,
         residence_la=residence, out_of_area=out_of_area, next_review_due=due,
         review_overdue=reviews.overdue(due, as_of), rule_set=resp.rule_set if resp else None,
         basis=tuple(basis), needs_review=tuple(ent.needs_review),
-        names=tuple(sorted((c, n) for c in codes if (n := refdata.name(c)))))
+        names=tuple(sorted((c, n) for c in codes if (n := refdata.name(c)))),
+        flags=tuple(sorted({a.code.value for a in casework.derive(facts, entitlements,
+                                                                   policy).alerts
+                            if a.entitlement_id == ent.id and a.active_on(as_of)})))
 
 
 def caseload(uow: UnitOfWork, *, local_authority: str | None = None, icb: str | None = None,

@@ -8,16 +8,18 @@ received is held and retried after every later command for the same person.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date
 
-from register import casework, handlers
+from register import authority, casework, handlers
 from register import commands as c
 from register.changes import diff
 from register.errors import (
     CommandRefused,
+    ConcurrencyConflict,
     InvalidData,
     NotFound,
     RegisterError,
@@ -31,12 +33,21 @@ from register.model import (
     EndDecision,
     Entitlement,
     EntitlementStatus,
+    FlagPeriod,
     FundingBasis,
     PersonFacts,
 )
 from register.nhs_number import require_valid
 from register.ports import HeldCommand, PersonRecord, UnitOfWork
-from register.rules import eligibility, ending, funding, reviews
+from register.rules import (
+    charging,
+    eligibility,
+    ending,
+    funding,
+    local_authority,
+    reviews,
+    ruleset,
+)
 from register.rules.entitlements import derive
 from register.rules.local_authority import interim_lead, la_of_address
 from register.rules.ports import LocalityPolicy, RefData
@@ -83,23 +94,77 @@ class RegisterService:
         return outcome
 
     def handle_all(self, cmds: list[c.Command],
-                   alongside: Callable[[UnitOfWork, list[Outcome]], None] | None = None
-                   ) -> list[Outcome]:
+                   alongside: Callable[[UnitOfWork, list[Outcome]], None] | None = None,
+                   *, judged: bool = False) -> list[Outcome]:
         """Apply every command in one transaction or none of them (a FHIR transaction
         Bundle, one inbound message): a refusal raises CommandRefused naming which command,
         and nothing changes. `alongside` writes the caller's own bookkeeping (the inbound
-        message store) in the same transaction, before it commits."""
+        message store) in the same transaction, before it commits. `judged`: a trust's
+        message, whose demographic updates and merges must be within its authority
+        (register.authority; NeedsReview otherwise)."""
         with self._uow() as uow:
             outcomes = []
             for index, cmd in enumerate(cmds):
                 try:
-                    outcomes.append(self._handle(uow, cmd))
+                    outcomes.append(self._handle(uow, cmd, judged))
                 except RegisterError as exc:
                     raise CommandRefused(index, exc) from exc
             if alongside is not None:
                 alongside(uow, outcomes)
             uow.commit()
         return outcomes
+
+    def handle_each(self, groups: list[list[c.Command]],
+                    alongside: Callable[[UnitOfWork, int, list[Outcome]], None] | None = None,
+                    *, judged: bool = False) -> list[list[Outcome] | CommandRefused]:
+        """Apply several groups of commands (a worker's batch of inbound messages, a bulk
+        load) in one transaction, each group as if it were its own: a refused group changes
+        nothing and the others stay, in their order. Returns each group's outcomes or its
+        refusal. `alongside(uow, group, outcomes)` writes the caller's bookkeeping with the
+        group. Raises ConcurrencyConflict (nothing kept) if another process changed a person
+        meanwhile: the caller retries.
+
+        Refusals are rare, so the batch first runs without savepoints (each costs two round
+        trips); if a group is refused, that attempt is rolled back and the batch runs again
+        with a savepoint around each group, so the refused one is undone alone."""
+        try:
+            return self._handle_each(groups, alongside, savepoints=False, judged=judged)
+        except CommandRefused:
+            return self._handle_each(groups, alongside, savepoints=True, judged=judged)
+
+    def _handle_each(self, groups: list[list[c.Command]],
+                     alongside: Callable[[UnitOfWork, int, list[Outcome]], None] | None,
+                     savepoints: bool, judged: bool = False
+                     ) -> list[list[Outcome] | CommandRefused]:
+        results: list[list[Outcome] | CommandRefused] = []
+        with self._uow() as uow:
+            uow.people.preload([cmd.nhs_number for cmds in groups for cmd in cmds])
+            if not savepoints:  # all or nothing: the ids can be claimed together
+                uow.inbox.preclaim([(cmd.command_id, type(cmd).__name__)
+                                    for cmds in groups for cmd in cmds])
+            for number, cmds in enumerate(groups):
+                try:
+                    with uow.savepoint() if savepoints else contextlib.nullcontext():
+                        outcomes = []
+                        for index, cmd in enumerate(cmds):
+                            try:
+                                outcomes.append(self._handle(uow, cmd, judged))
+                            except StaleVersion as exc:
+                                raise CommandRefused(index, exc) from exc
+                            except ConcurrencyConflict:
+                                raise
+                            except RegisterError as exc:
+                                raise CommandRefused(index, exc) from exc
+                        if alongside is not None:
+                            alongside(uow, number, outcomes)
+                except CommandRefused as refused:
+                    if not savepoints:
+                        raise
+                    results.append(refused)
+                    continue
+                results.append(outcomes)
+            uow.commit()
+        return results
 
     def release_held(self, command_ids: list[str],
                      alongside: Callable[[UnitOfWork, list[HeldCommand]], None] | None = None
@@ -127,7 +192,22 @@ class RegisterService:
             uow.commit()
         return released
 
-    def _handle(self, uow: UnitOfWork, cmd: c.Command) -> Outcome:
+    def _responsibility(self, facts: PersonFacts) -> authority.Responsibility:
+        return authority.Responsibility(
+            la_of_address(facts.current_address(), self.refdata),
+            frozenset((e.current.local_authority, e.current.icb, e.current.paying_icb)
+                      for e in self._derive(facts) if e.current))
+
+    def _judge_update(self, facts: PersonFacts, cmd: c.UpdatePerson) -> None:
+        """A trust's demographic update, tried on a copy first: would it move the person?"""
+        if authority.from_trust(cmd) is None or not authority.known(facts):
+            return
+        after = copy.deepcopy(facts)
+        self._apply(after, cmd)
+        authority.judge_update(cmd, facts, after, self._responsibility(facts),
+                               self._responsibility(after), self._today())
+
+    def _handle(self, uow: UnitOfWork, cmd: c.Command, judged: bool = False) -> Outcome:
         if not cmd.command_id:
             raise InvalidData("every command needs an id", field="command_id")
         nhs = require_valid(cmd.nhs_number)
@@ -137,11 +217,13 @@ class RegisterService:
         if previous:
             return Outcome(cmd.command_id, "duplicate", reason=previous)
         if isinstance(cmd, c.MergePatient):
-            merged = self._merge(uow, cmd, nhs)
+            merged = self._merge(uow, cmd, nhs, judged)
             uow.provenance.add(cmd)
             return Outcome(cmd.command_id, "applied", merged)
         record, is_new = self._load(uow, nhs)
         _check_version(uow, record, cmd)
+        if judged and isinstance(cmd, c.UpdatePerson):
+            self._judge_update(record.facts, cmd)
         owner = None if is_new else uow.replicas.owner_of(record.id)
         if owner is not None:
             # A replica is read-only: the owning register applies the change with its own
@@ -214,6 +296,7 @@ class RegisterService:
             handlers.not_after(cmd.decided_on, today, "decided_on")
             derived = self._derive(facts)
             stays = derived[-1].qualifying_stays if derived else []
+            self._not_a_move(facts, cmd, derived[-1] if derived else None)
             handlers.record_ordinary_residence(facts, cmd, stays)
         elif isinstance(cmd, c.EndEntitlement):
             self._end(facts, cmd, today)
@@ -227,8 +310,16 @@ class RegisterService:
                 raise RuleViolation("the entitlement was cancelled (its admission was "
                                     "cancelled): a plan cannot be attached to it",
                                     field="entitlement_id")
+            previous = facts.plan(cmd.plan_id) or facts.active_plan(ent.id)
+            before = list(previous.lines) if previous else []
             plan = handlers.record_care_plan(facts, cmd, ent.id, today)
             funding.check_plan(plan, self.refdata)
+            facts.funding_moves += charging.funding_moves(before, plan, today)
+        elif isinstance(cmd, c.RecordCharge):
+            ent, _ = self._entitlement(facts, cmd.entitlement_id)
+            handlers.require_org(cmd.charged_by, "charged_by")
+            charge = charging.record_charge(cmd, ent.id, today)
+            facts.charges = [ch for ch in facts.charges if ch.id != charge.id] + [charge]
         elif isinstance(cmd, c.RecordPanelDecision):
             handlers.record_panel_decision(facts, cmd, today)
         elif isinstance(cmd, c.OpenDispute):
@@ -246,6 +337,22 @@ class RegisterService:
             handlers.update_dispute(facts, cmd, ent.qualifying_stays[-1], today)
         else:
             raise InvalidData(f"unsupported command {type(cmd).__name__}", field="command")
+
+    def _not_a_move(self, facts: PersonFacts, cmd: c.RecordOrdinaryResidence,
+                    latest: Entitlement | None) -> None:
+        """O5: a decision for the latest detention that names the council the person moved
+        to is refused (L2); earlier stays keep their own history."""
+        if latest is None or latest.status in (EntitlementStatus.ENDED,
+                                               EntitlementStatus.CANCELLED):
+            return
+        key = cmd.stay_key or latest.qualifying_stays[-1]
+        stay = facts.stay(key)
+        detention = eligibility.qualifying_detention(stay) if stay else None
+        if stay is None or detention is None or key != latest.qualifying_stays[-1]:
+            return
+        local_authority.refuse_transfer_on_move(
+            facts, stay, detention.on, latest.current.local_authority if latest.current else None,
+            self.refdata.social_services_authority(cmd.la_gss), self.refdata)
 
     def _open_dispute(self, facts: PersonFacts, cmd: c.OpenDispute, today: date) -> None:
         """L5: two or more councils, each known; the interim lead is one of them, by default
@@ -266,13 +373,15 @@ class RegisterService:
         handlers.open_dispute(facts, replace(cmd, parties=tuple(parties)), ent.id, lead, today)
 
     def _end(self, facts: PersonFacts, cmd: c.EndEntitlement, today: date) -> None:
-        ent, _ = self._entitlement(facts, cmd.entitlement_id)
+        # A council file names no entitlement (""): the person's latest.
+        ent, _ = self._entitlement(facts, cmd.entitlement_id or None)
         handlers.not_after(cmd.decision_date, today, "decision-date")
         decision = EndDecision(
-            cmd.entitlement_id, cmd.decision_date, cmd.la_agreed, cmd.icb_agreed,
+            ent.id, cmd.decision_date, cmd.la_agreed, cmd.icb_agreed,
             cmd.person_involved, list(cmd.reasons), cmd.note,
             cmd.moved_to_suitable_accommodation, cmd.la_agreed_by, cmd.la_agreed_on,
-            cmd.icb_agreed_by, cmd.icb_agreed_on, cmd.carer_involved, cmd.end_date)
+            cmd.icb_agreed_by, cmd.icb_agreed_on, cmd.carer_involved, cmd.end_date,
+            cmd.notice)
         stays = [s for s in (facts.stay(k) for k in ent.qualifying_stays) if s]
         restricted = [s for s in stays if (d := eligibility.qualifying_detention(s))
                       and d.restricted]
@@ -286,16 +395,21 @@ class RegisterService:
             cto_in_force=any(eligibility.cto_in_force(s, cmd.decision_date) for s in stays),
             conditionally_discharged_restricted=any(
                 eligibility.conditionally_discharged(s, cmd.decision_date) for s in restricted),
-            specialist_accommodation=accommodation, reviews=facts.reviews)
+            specialist_accommodation=accommodation, reviews=facts.reviews,
+            notice_from=ruleset.notice_required(cmd.decision_date, self.policy))
         facts.end_decisions.append(decision)
 
-    def _merge(self, uow: UnitOfWork, cmd: c.MergePatient, nhs: str) -> list[EntitlementEvent]:
+    def _merge(self, uow: UnitOfWork, cmd: c.MergePatient, nhs: str,
+               judged: bool = False) -> list[EntitlementEvent]:
         retired_nhs = require_valid(cmd.retired_nhs_number, "retired_nhs_number")
         if retired_nhs == nhs:
             raise InvalidData("a record cannot be merged into itself",
                               field="retired_nhs_number")
         survivor, new_survivor = self._load(uow, nhs)
         retired = uow.people.get(retired_nhs)
+        if judged:
+            authority.judge_merge(cmd, survivor.facts,
+                                  retired.facts if retired else PersonFacts(retired_nhs))
         if new_survivor:
             uow.people.add(survivor)
         if retired is None:
@@ -315,7 +429,13 @@ class RegisterService:
                 command_id: str) -> list[EntitlementEvent]:
         facts = record.facts
         residence = la_of_address(facts.current_address(), self.refdata)
-        entitlements, events = diff(record.entitlements, self._derive(facts),
+        derived = self._derive(facts)
+        work = casework.derive(facts, derived, self.policy)
+        for ent in derived:  # the Ombudsman flags travel with the entitlement (O1-O4)
+            ent.flags = [FlagPeriod(a.key, a.code.value, a.rule_id, a.since, a.until, a.reason)
+                         for a in work.alerts
+                         if a.entitlement_id == ent.id and a.code in casework.OMBUDSMAN]
+        entitlements, events = diff(record.entitlements, derived,
                                     old_residence=record.residence_la, residence=residence,
                                     command_id=command_id, today=self._today())
         record.entitlements = entitlements
@@ -324,8 +444,7 @@ class RegisterService:
             e.id: reviews.next_review_due(e, facts.reviews, self.policy)[0]
             for e in entitlements}
         uow.people.save(record, events, command_id)
-        uow.casework.save(record, casework.derive(facts, entitlements, self.policy),
-                          command_id)
+        uow.casework.save(record, work, command_id)
         uow.outbox.add(events)
         return events
 

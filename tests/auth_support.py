@@ -19,12 +19,14 @@ def _keys() -> tuple[Path, Path]:
 
 
 def checked_env(**extra: str) -> dict[str, str]:
-    """S117_ variables of a register that accepts only tokens signed by the test key, and
-    MLLP from this machine for any trust."""
+    """S117_ variables of a register that accepts only tokens signed by the test key, MLLP
+    from this machine for any trust, and rest-hooks to this machine."""
     private, public = _keys()
+    # The tests' rest-hook receivers listen on 127.0.0.1: allow-listed, as an operator
+    # would for a subscriber inside the network (docs/outbound.md).
     return {"S117_AUTH": "jwt", "S117_JWT_PUBLIC_KEY": str(public),
             "S117_JWT_PRIVATE_KEY": str(private), "S117_MLLP_SENDERS": "127.0.0.1=*; ::1=*",
-            **extra}
+            "S117_SUBSCRIPTION_ALLOWED_HOSTS": "127.0.0.1", **extra}
 
 
 def token(org: str, org_type: str, scope: str = "system/*.cruds", *,

@@ -22,6 +22,7 @@ from werkzeug.wrappers import Request, Response
 from mappings.fhir import subscription as mapping
 from queues.outbound.channels import RestHook
 from queues.outbound.delivery import Deliverer, RetryPolicy
+from queues.outbound.endpoints import AllowList
 from queues.outbound.manage import SubscriptionManager
 from queues.outbound.notifications import Notifications
 from queues.outbound.relay import Relay
@@ -191,9 +192,10 @@ def discharge(nhs: str, ref: str, day: str = "2024-05-10", to: str | None = None
                        destination=Address(postcode=to) if to else None)
 
 
-# What one person of `changes` is announced as: planned, started, and needs-review (E2: they
-# leave hospital with no aftercare plan recorded, Sarah's case).
-EVENTS_PER_PERSON = 3
+# What one person of `changes` is announced as: planned, started, needs-review (E2: they
+# leave hospital with no aftercare plan recorded, Sarah's case) and flag-raised (O1, the same
+# failure as the Ombudsman's flag).
+EVENTS_PER_PERSON = 4
 
 
 def changes(people: int, *, start: int = 0, icbs: tuple[str, ...] = ("QGH", "QOX"),
@@ -208,6 +210,8 @@ def changes(people: int, *, start: int = 0, icbs: tuple[str, ...] = ("QGH", "QOX
 
 
 BASE = "http://register.test"
+# The receivers listen on 127.0.0.1: allow-listed, as S117_SUBSCRIPTION_ALLOWED_HOSTS would.
+LOCAL = AllowList.parse("127.0.0.1")
 FAST = RetryPolicy(give_up_after=timedelta(minutes=5), first_delay=0.05, max_delay=0.4)
 
 
@@ -220,12 +224,13 @@ class Outbound:
         refdata = SqlRefData(self.sessions)
         self.manager = SubscriptionManager(
             self.store, amqp_url=None, users=None,
-            kind_of=lambda code: o.kind if (o := refdata.orgs.get(code)) else None)
+            kind_of=lambda code: o.kind if (o := refdata.orgs.get(code)) else None,
+            allowed=LOCAL)
         self.relay = Relay(self.sessions, BASE, poll_seconds=0.02)
         self.deliverer = Deliverer(
             self.store, Notifications(self.store, RegisterViews(self.sessions), refdata.name,
                                       f"{BASE}/fhir"),
-            {"rest-hook": RestHook(5)}, policy=policy, threads=8, poll_seconds=0.02)
+            {"rest-hook": RestHook(5, LOCAL)}, policy=policy, threads=8, poll_seconds=0.02)
         self.relay.on_batch = lambda _: self.deliverer.notify()
 
     def subscribe(self, receiver: Receiver | None, *filters: str, **options: object

@@ -16,9 +16,10 @@ from typing import Any
 from urllib.parse import urlencode
 from uuid import uuid4
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, current_app, g, request
 
 from adapter.auth.audit_writer import AuditWriter
+from adapter.auth.failures import Aggregator
 from adapter.auth.policy import Need, unlisted
 from register.store.audit import AuditLog, AuditRecord
 from register.store.dialect import utcnow
@@ -82,6 +83,19 @@ def _query() -> str | None:
     return query[:4096] or None
 
 
+def _subjects() -> set[int]:
+    """Whom the request was about (adapter/http/fhir/subjects.py), as far as it can be told:
+    what the handlers named, and what the URL, query and body name."""
+    found = set(g.get("s117_subjects") or ())
+    resolve = current_app.extensions.get("s117.subjects")
+    if resolve is not None and request.endpoint not in NOT_AUDITED:
+        try:
+            found |= resolve()
+        except Exception:  # a malformed request must still be audited, without subjects
+            log.warning("could not tell whom this request was about", exc_info=True)
+    return found
+
+
 def request_id() -> str:
     return g.get("s117_request_id") or "-"
 
@@ -98,7 +112,18 @@ def record_request(audit: AuditWriter, response: Response) -> Response:
     g.s117_audited = True
     need: Need = g.get("s117_need") or unlisted()
     caller = g.get("s117_caller")
+    aggregator: Aggregator | None = current_app.extensions.get("s117.audit.failures")
+    sample = {"action": need.action, "subtype": need.subtype, "method": request.method,
+              "path": request.path}
+    if g.get("s117_over_budget") and aggregator is not None and not aggregator.admit(
+            request.remote_addr or "unknown", response.status_code, sample):
+        # One of a burst of refusals from this address: counted, and written as one row
+        # when the burst's minute is over (adapter/auth/failures.py).
+        response.headers["X-Request-ID"] = request_id()
+        return response
     entities = _named(need) + touched(g.get("s117_output"))
+    entities += [(f"Patient/{p}", "patient") for p in sorted(_subjects())]
+    entities = list(dict.fromkeys(entities))
     try:
         audit.submit(AuditRecord(
             recorded_at=utcnow(), request_id=request_id(), channel="http",
@@ -123,5 +148,8 @@ def record_request(audit: AuditWriter, response: Response) -> Response:
 def install(app: Flask, audit: AuditLog) -> None:
     """Before every other hook, so the request id is known to authorisation and logs."""
     writer = app.extensions["s117.audit"] = AuditWriter(audit)
+    app.extensions["s117.audit.failures"] = Aggregator(lambda fields: writer.submit(
+        AuditRecord(recorded_at=utcnow(), request_id="aggregated", channel="http",
+                    outcome="4", **fields)))  # type: ignore[arg-type]
     app.before_request_funcs.setdefault(None, []).insert(0, _start)
     app.after_request(lambda response: record_request(writer, response))

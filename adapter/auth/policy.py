@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from flask import Flask, Response, g, request
 
+from adapter.auth.failures import FailureBudget
 from adapter.auth.scopes import ALL
 from adapter.auth.tokens import Caller, KeysUnavailable, TokenRefused, Verifier
 from adapter.http.fhir.errors import FhirError, Issue, outcome
@@ -92,7 +93,8 @@ ROUTES: dict[str, Need] = {
 # token), as on NHS England's FHIR APIs.
 PUBLIC = frozenset({"fhir.metadata", "fhir.openapi", "fhir.read_topic", "fhir.search_topics",
                     "health", "static"})
-OPERATIONS = {"end-entitlement": "$end-entitlement", "reinstate": "$reinstate"}
+OPERATIONS = {"end-entitlement": "$end-entitlement", "reinstate": "$reinstate",
+              "record-charge": "$record-charge"}
 
 # The staff web pages (adapter/http/pages): the same needs, judged for the Caller of the
 # signed session cookie (not a bearer header) by the pages' own hook, which calls
@@ -105,6 +107,8 @@ PAGES: dict[str, Need] = {
     "pages.caseload": _need("EpisodeOfCare", "s", CASEWORK, "page-caseload", "R"),
     "pages.panel": _need("Task", "s", CASEWORK, "page-panel-agenda", "R"),
     "pages.quarantine": _need("MessageHeader", "r", SENDERS, "page-quarantine", "R"),
+    "pages.quarantine_review": _need("MessageHeader", "c", frozenset({ADMIN}),
+                                     "page-quarantine-review", "U"),
     "pages.reports": _need(None, None, ANYONE, "page-reports", "R"),
     "pages.report": _need("EpisodeOfCare", "s", ANYONE, "page-report", "R"),
     "pages.report_chart": _need("EpisodeOfCare", "s", ANYONE, "page-report", "R"),
@@ -152,7 +156,25 @@ def _refuse(status: int, code: str, message: str) -> Response:
     return response
 
 
-def authorise(verifier: Verifier | None) -> Response | None:
+def _failed(failures: FailureBudget | None, status: int, code: str, message: str
+            ) -> Response:
+    """A request without a valid token: counted against its address, and answered 429
+    instead once the address has used its budget (adapter/auth/failures.py)."""
+    address = request.remote_addr or "unknown"
+    if failures is not None:
+        wait = failures.exhausted(address)
+        failures.failed(address)
+        if wait is not None:
+            g.s117_over_budget = True  # audited as one row per burst (adapter/auth/audit.py)
+            answer = _refuse(429, "throttled", f"too many requests without a valid token from "
+                             f"this address: try again in {wait} s")
+            answer.headers["Retry-After"] = str(wait)
+            return answer
+    return _refuse(status, code, message)
+
+
+def authorise(verifier: Verifier | None, failures: FailureBudget | None = None
+              ) -> Response | None:
     """Authenticate and check the endpoint's needs; a response ends the request early."""
     if request.blueprint == PAGES_BLUEPRINT:
         return None  # the pages authenticate by their session (adapter/http/pages/gate.py)
@@ -167,7 +189,7 @@ def authorise(verifier: Verifier | None) -> Response | None:
     try:
         g.s117_caller = caller = verifier.verify(header)
     except TokenRefused as exc:
-        return _refuse(401, "login", str(exc))
+        return _failed(failures, 401, "login", str(exc))
     except KeysUnavailable as exc:
         return _refuse(503, "transient", str(exc))
     problem = _problem(caller, need) if need is not None else None
@@ -207,8 +229,10 @@ def check_entry(endpoint: str, args: dict[str, str]) -> None:
         raise forbidden(problem)
 
 
-def install(app: Flask, verifier: Verifier | None) -> None:
-    app.before_request(lambda: authorise(verifier))
+def install(app: Flask, verifier: Verifier | None, failures: FailureBudget | None = None
+            ) -> None:
+    app.extensions["s117.auth_failures"] = failures
+    app.before_request(lambda: authorise(verifier, failures))
 
 
 # -- what handlers ask ------------------------------------------------------------------------
@@ -262,6 +286,13 @@ def may_write_casework(bodies: Bodies, what: str, *, council_only: bool = False)
         raise forbidden(f"{who.org} may not record {what}: that is for {body} (the council "
                         f"is {bodies.local_authority or 'not known'}, the ICB "
                         f"{bodies.icb or 'not known'})")
+
+
+def concerning(person_ids: Iterable[int]) -> None:
+    """Name these people (register ids) as the subjects of the current request's
+    AuditEvent, whether it is allowed or refused (adapter/auth/audit.py)."""
+    if _in_request():
+        g.setdefault("s117_subjects", set()).update(person_ids)
 
 
 def may_send_for(sender: str) -> bool:

@@ -10,6 +10,9 @@ wrong audience or issuer, and missing or malformed organisation claims."""
 from __future__ import annotations
 
 import re
+import threading
+import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,8 +56,14 @@ class Caller:
 
 
 class Verifier:
+    """Verifies each distinct token once per process and remembers the caller until the
+    token expires (a client sends the same token on every request until it renews it;
+    the signature check is most of a read's authentication cost). Only verified tokens are
+    remembered, at most `remember` of them, the least recently used forgotten first."""
+
     def __init__(self, *, audience: str, issuer: str, leeway_seconds: int,
-                 public_key_path: str | None = None, jwks_url: str | None = None) -> None:
+                 public_key_path: str | None = None, jwks_url: str | None = None,
+                 remember: int = 10_000) -> None:
         if bool(public_key_path) == bool(jwks_url):
             raise ValueError("S117_AUTH=jwt needs exactly one of S117_JWT_PUBLIC_KEY and "
                              "S117_JWKS_URL")
@@ -68,6 +77,9 @@ class Verifier:
         else:
             self.jwks = jwt.PyJWKClient(str(jwks_url), cache_keys=True, lifespan=300,
                                         timeout=5)
+        self.remember = remember
+        self._known: OrderedDict[str, tuple[Caller, float]] = OrderedDict()
+        self._known_lock = threading.Lock()
 
     def _signing_key(self, token: str) -> Any:
         if self.jwks is None:
@@ -83,6 +95,22 @@ class Verifier:
 
     def verify(self, header: str | None) -> Caller:
         token = _bearer(header)
+        with self._known_lock:
+            known = self._known.get(token)
+            if known is not None:
+                if time.time() < known[1]:
+                    self._known.move_to_end(token)
+                    return known[0]
+                del self._known[token]
+        caller, expires = self._verify(token)
+        with self._known_lock:
+            self._known[token] = (caller, expires)
+            if len(self._known) > self.remember:
+                self._known.popitem(last=False)
+        return caller
+
+    def _verify(self, token: str) -> tuple[Caller, float]:
+        """The caller, and when the token stops being accepted (exp plus the leeway)."""
         try:
             algorithm = jwt.get_unverified_header(token).get("alg")
         except jwt.DecodeError as exc:
@@ -110,7 +138,12 @@ class Verifier:
             raise TokenRefused("the token's signature does not verify") from exc
         except jwt.InvalidTokenError as exc:
             raise TokenRefused(f"the token is not valid ({exc})") from exc
-        return caller_of(claims)
+        except (TypeError, ValueError) as exc:
+            # PyJWT raises these, not a JWT error, when the token's algorithm does not fit
+            # the key (an ES256 token against an RSA key): a bad token, not a server fault.
+            raise TokenRefused(f"the token's algorithm {algorithm} does not fit the "
+                               "register's key") from exc
+        return caller_of(claims), float(claims["exp"]) + self.leeway
 
 
 def caller_of(claims: dict[str, Any]) -> Caller:

@@ -17,7 +17,8 @@ if TYPE_CHECKING:
 
 queues_app = typer.Typer(help="RabbitMQ topology (networked mode).", no_args_is_help=True)
 quarantine_app = typer.Typer(help="Inbound messages that could not be applied: list, show, "
-                             "replay.", no_args_is_help=True)
+                             "replay; apply or reject what is held for review.",
+                             no_args_is_help=True)
 mappings_app = typer.Typer(help="Per-trust HL7 v2 mapping profiles.", no_args_is_help=True)
 
 
@@ -39,7 +40,7 @@ def worker(
     prefetch: Annotated[int, typer.Option(help="unacknowledged messages per partition")]
     = 50,
     batch: Annotated[int, typer.Option(help="waiting messages applied per transaction")]
-    = 20,
+    = 100,
 ) -> None:
     """Consume the inbound partition queues and apply each message once, in order per
     person (networked mode)."""
@@ -82,16 +83,16 @@ def queues_declare(
 
 @quarantine_app.command("list")
 def quarantine_list(
-    state: Annotated[str, typer.Option(help="quarantined | held | replaying | resolved | all")]
-    = "quarantined",
+    state: Annotated[str, typer.Option(
+        help="quarantined | held | replaying | resolved | rejected | all")] = "quarantined",
     limit: Annotated[int, typer.Option(help="at most this many rows")] = 100,
 ) -> None:
     """Inbound messages by state (default: quarantined), oldest first."""
     from adapter.bootstrap import build
     from queues.inbound import holds, store
 
-    if state not in ("quarantined", "held", "replaying", "resolved", "all"):
-        fail(f"--state {state!r}: quarantined, held, replaying, resolved or all")
+    if state not in ("quarantined", "held", "replaying", "resolved", "rejected", "all"):
+        fail(f"--state {state!r}: quarantined, held, replaying, resolved, rejected or all")
     config = settings()
     register = build(config)
     if not config.amqp_url:  # networked: the workers sweep (and dead-letter) expired holds
@@ -112,6 +113,56 @@ def quarantine_show(message_id: Annotated[int, typer.Argument(help="the id in th
     if row is None:
         fail(f"no inbound message {message_id}", code=1)
     show_row(console, row)
+
+
+def _review(ids: list[int], apply: bool) -> None:
+    from adapter.bootstrap import build
+    from adapter.bootstrap import inbound as build_inbound
+    from queues.inbound import quarantine
+    from queues.inbound.amqp import Unavailable
+
+    config = settings()
+    register = build(config)
+    inbound = build_inbound(config, "quarantine review", register)
+    failed = False
+    try:
+        for row_id in ids:
+            if not apply:
+                done = quarantine.reject(register.sessions, row_id)
+                console.print(f"{row_id}: rejected" if done else
+                              f"{row_id}: [red]not a message waiting for review[/red]")
+                failed |= not done
+                continue
+            found = quarantine.approve(inbound, register.sessions, row_id)
+            if found is None:
+                console.print(f"{row_id}: [red]not a message waiting for review[/red]")
+                failed = True
+            elif found.result is None:
+                console.print(f"{row_id}: approved and published; s117 worker applies it")
+            elif found.result.status == "quarantined":
+                console.print(f"{row_id}: [red]still refused[/red]: {found.result.reason}")
+                failed = True
+            else:
+                console.print(f"{row_id}: applied ({found.result.status})")
+    except Unavailable as exc:
+        fail(exc, code=1)
+    finally:
+        inbound.bus.close()
+    if failed:
+        raise typer.Exit(1)
+
+
+@quarantine_app.command("apply")
+def quarantine_apply(ids: Annotated[list[int], typer.Argument(help="ids to apply")]) -> None:
+    """Apply messages held for review (`needs-review`: a trust's update or merge beyond its
+    own patients, docs/security.md) as an administrator who has checked them."""
+    _review(ids, apply=True)
+
+
+@quarantine_app.command("reject")
+def quarantine_reject(ids: Annotated[list[int], typer.Argument(help="ids to reject")]) -> None:
+    """Refuse messages held for review: they are kept (state rejected), never applied."""
+    _review(ids, apply=False)
 
 
 @quarantine_app.command("replay")
@@ -174,12 +225,13 @@ def mappings_check(
 
 def check_profile(console: Console, path: Path, sample: Path | None) -> bool:
     """Validate a trust profile file (and map a sample message with it); False if wrong."""
-    from mappings.hl7v2 import adt, message, profiles
+    from mappings.hl7v2 import adt, message
     from mappings.hl7v2.errors import Hl7Problem
+    from queues.inbound import trust_profiles
     from register.errors import InvalidData
 
     try:
-        profile = profiles.load_file(path)
+        profile = trust_profiles.load_file(path)
     except InvalidData as exc:
         for line in exc.message.split("; "):
             console.print(f"[red]error:[/red] {line}")
@@ -202,7 +254,7 @@ def check_profile(console: Console, path: Path, sample: Path | None) -> bool:
                       ", ".join(f"{k} -> {v}" for k, v in profile.events.items()))
     table.add_row("processing ids (MSH-11)", ", ".join(profile.processing_ids))
     console.print(table)
-    others = {s: p.name for s, p in profiles.Profiles().all().items()
+    others = {s: p.name for s, p in trust_profiles.Profiles().all().items()
               if s in profile.senders and p != profile}
     for sender, name in others.items():
         console.print(f"[yellow]warning:[/yellow] sender {sender} is also mapped by the "

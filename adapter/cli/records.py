@@ -1,5 +1,6 @@
 """The casework commands of councils and ICBs: `s117 import council`, `s117 export
-register`, `s117 panel agenda` and `s117 reviews overdue`."""
+register`, `s117 panel agenda`, `s117 reviews overdue` and `s117 flags`; and the bulk load of
+a trust's feed, `s117 import hl7v2` and `s117 import fhir` (adapter/bulk_import.py)."""
 
 from __future__ import annotations
 
@@ -16,12 +17,13 @@ from rich.console import Console
 from rich.table import Table
 
 from adapter.cli.console import as_of, console, errors, fail, known_body, progress_bar, settings
+from register.casework import OMBUDSMAN
 
 if TYPE_CHECKING:
     from adapter.bootstrap import Register
     from mappings.council import CouncilBatch, RowReport
     from register.ports import EntitlementSummary
-    from register.store.casework_views import AgendaRow
+    from register.store.casework_views import AgendaRow, FlagRow
 
 import_app = typer.Typer(help="Batch files from other systems.", no_args_is_help=True)
 export_app = typer.Typer(help="Extracts of the register.", no_args_is_help=True)
@@ -60,6 +62,66 @@ def import_council(
     if report:
         write_report(report, reports)
     if any(r.status in ("rejected", "not-applied") for r in reports):
+        raise typer.Exit(1)
+
+
+@import_app.command("hl7v2")
+def import_hl7v2(
+    file: Annotated[Path, typer.Argument(help="HL7 v2 batch file (FHS/BHS) or messages one "
+                                          "after another")],
+    trust: Annotated[str, typer.Option("--trust", help="the trust whose feed this is (ODS)")],
+    unit: Annotated[int, typer.Option(help="messages per transaction")] = 500,
+    restart: Annotated[bool, typer.Option(help="ignore the checkpoint of an interrupted "
+                                          "import and start from the first message")] = False,
+) -> None:
+    """Bulk load a trust's HL7 v2 feed (a migration, or years replayed) through the same
+    mappings, rules and quarantine as the live feed, many messages per transaction;
+    resumable. Exit status 1 if any message was quarantined."""
+    _bulk_import(file, "hl7v2", trust, unit, restart)
+
+
+@import_app.command("fhir")
+def import_fhir(
+    file: Annotated[Path, typer.Argument(help="NDJSON: one FHIR message Bundle per line")],
+    trust: Annotated[str, typer.Option("--trust", help="the trust whose feed this is (ODS)")],
+    unit: Annotated[int, typer.Option(help="messages per transaction")] = 500,
+    restart: Annotated[bool, typer.Option(help="ignore the checkpoint of an interrupted "
+                                          "import and start from the first message")] = False,
+) -> None:
+    """Bulk load FHIR messages (NDJSON) through the same mappings, rules and quarantine as
+    the live feed; resumable. Exit status 1 if any message was quarantined."""
+    _bulk_import(file, "fhir", trust, unit, restart)
+
+
+def _bulk_import(file: Path, channel: str, trust: str, unit: int, restart: bool) -> None:
+    from adapter import bulk_import
+    from adapter.bootstrap import build, decoders
+    from queues.inbound.processor import Processor
+
+    if not file.exists():
+        fail(f"{file} does not exist")
+    if unit < 1:
+        fail("--unit must be at least 1")
+    config = settings()
+    register = build(config)
+    processor = Processor(register.service, register.sessions, decoders(config))
+    with progress_bar() as bar:
+        task = bar.add_task(f"importing {file.name}", total=None)
+        report = bulk_import.run(processor, file, channel, trust, unit=unit, restart=restart,
+                                 progress=lambda n, total: bar.update(task, completed=n,
+                                                                      total=total))
+    if report.resumed_from:
+        console.print(f"resumed after message {report.resumed_from:,} (an earlier import "
+                      "of this file stopped there)")
+    counts = ", ".join(f"{n:,} {status}" for status, n in sorted(report.statuses.items()))
+    console.print(f"{report.total - report.resumed_from:,} messages in "
+                  f"{report.seconds:.1f} s ({report.messages_per_second:,.0f}/s): {counts}")
+    for number, kind in report.quarantined[:20]:
+        console.print(f"message {number}: [red]quarantined[/red] ({kind}); "
+                      "s117 quarantine list shows why")
+    if len(report.quarantined) > 20:
+        console.print(f"... and {len(report.quarantined) - 20} more quarantined")
+    if report.quarantined:
         raise typer.Exit(1)
 
 
@@ -126,6 +188,46 @@ def reviews_overdue(
     register = build(settings())
     print_overdue(console, register, overdue_reviews(register.uow(), day,
                                                      local_authority=la, icb=icb), day)
+
+
+# The Ombudsman flags by code (RULES.md O1-O4), for --code.
+FLAG_CODES = tuple(code.value for code in OMBUDSMAN)
+
+
+def flags(
+    la: Annotated[str | None, typer.Option("--la", help="responsible council (GSS)")] = None,
+    icb: Annotated[str | None, typer.Option("--icb", help="responsible ICB (ODS)")] = None,
+    code: Annotated[list[str] | None, typer.Option(
+        "--code", help="only these flags: no-aftercare-plan (O1), no-assessment (O2), "
+                       "entitlement-not-acknowledged (O3), charged-for-s117 (O4)")] = None,
+    on: Annotated[str | None, typer.Option("--date", help="as of YYYY-MM-DD (default today)")]
+    = None,
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+) -> None:
+    """The Ombudsman flags (O1-O4) in force on a caseload, the longest raised first."""
+    from adapter.bootstrap import build
+
+    unknown = [c for c in code or [] if c not in FLAG_CODES]
+    if unknown:
+        fail(f"--code {unknown[0]!r}: one of {', '.join(FLAG_CODES)}")
+    day = as_of(on)
+    register = build(settings())
+    rows = register.casework().ombudsman_flags(la=la, icb=icb, on=day,
+                                                codes=tuple(code or ()))
+    if as_json:
+        sys.stdout.write(json.dumps([r.to_json() for r in rows], indent=2) + "\n")
+    else:
+        print_flags(console, register, rows, day)
+
+
+def print_flags(console: Console, register: Register, rows: list[FlagRow], on: date) -> None:
+    table = Table("rule", "flag", "since", "days", "NHS number", "council", "ICB", "why",
+                  title=f"Ombudsman flags in force on {on} (O1-O4): {len(rows)}")
+    for r in rows:
+        council = r.local_authority or "-"
+        table.add_row(r.rule, r.code, r.since.isoformat(), str(r.days), r.nhs_number,
+                      register.refdata.name(council) or council, r.icb or "-", r.reason)
+    console.print(table)
 
 
 def print_agenda(console: Console, rows: list[AgendaRow]) -> None:

@@ -89,6 +89,8 @@ def print_answer(console: Console, answer: ResponsibilityAnswer) -> None:
     for step in answer.basis:
         basis.add_row(step.rule_id, step.reason, step.citation)
     console.print(basis)
+    if answer.flags:
+        console.print("[bold magenta]flags:[/bold magenta] " + ", ".join(answer.flags))
     if answer.needs_review:
         console.print("[bold yellow]needs review:[/bold yellow]")
         for reason in answer.needs_review:

@@ -7,6 +7,7 @@ from sqlalchemy import text
 
 from adapter import config
 from adapter.auth import audit, policy
+from adapter.auth.failures import FailureBudget
 from adapter.auth.tokens import Verifier
 from adapter.bootstrap import Register, build
 from adapter.http import fhir, hardening, hl7v2, pages
@@ -36,7 +37,7 @@ def create_app(settings: config.Settings | None = None,
     # Hooks run in this order: request id, authentication and the route's needs, the rate
     # limit (keyed by the caller), the handler; then the audit record and security headers.
     audit.install(app, AuditLog(register.sessions))
-    policy.install(app, verifier)
+    policy.install(app, verifier, FailureBudget(settings.auth_failure_limit))
     hardening.install(app, settings.rate_limit)
     fhir.install(app, register)
     hl7v2.install(app)

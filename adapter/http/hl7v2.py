@@ -1,5 +1,5 @@
 """`POST /hl7v2`: one HL7 v2 message (ER7) per request, the original-mode ACK as the answer,
-with the same checks, durability and ACK rules as the MLLP listener (adapter/hl7v2_intake).
+with the same checks, durability and ACK rules as the MLLP listener (adapter/intake/hl7v2.py).
 
 HTTP status, as HAPI's HL7-over-HTTP: 200 whenever an ACK (AA, AE or AR) answers an HL7
 message; 400 when the body is not an HL7 v2 message at all; 413 when it is larger than
@@ -8,27 +8,15 @@ again). The ACK is in the body in every case."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, Response, current_app, request
+from flask import Blueprint, Flask, Response, request
 
 from adapter.auth import policy
-from adapter.bootstrap import Register
-from adapter.hl7v2_intake import HEAD_BYTES, Hl7Intake
+from adapter.http import intake
+from adapter.intake.hl7v2 import HEAD_BYTES
 
 blueprint = Blueprint("hl7v2", __name__)
 ER7 = "x-application/hl7-v2+er7; charset=utf-8"
 DRAIN_LIMIT = 512 * 1024 * 1024  # read (and drop) at most this much of an oversized body
-
-
-def _intake() -> Hl7Intake:
-    intake = current_app.extensions.get("s117.hl7v2")
-    if intake is None:  # built on first use, in the worker process (after gunicorn forks)
-        from adapter.bootstrap import inbound
-
-        register: Register = current_app.extensions["s117"]
-        intake = Hl7Intake(inbound(register.settings, "http", register),
-                           register.settings.mllp_max_bytes)
-        current_app.extensions["s117.hl7v2"] = intake
-    return intake
 
 
 def _read(limit: int) -> tuple[bytes, int]:
@@ -59,13 +47,14 @@ def _read(limit: int) -> tuple[bytes, int]:
 
 @blueprint.post("/hl7v2")
 def receive() -> Response:
-    intake = _intake()
-    body, size = _read(intake.max_bytes)
-    if size > intake.max_bytes:
-        answer = intake.too_large(body[:HEAD_BYTES], size)
+    hl7 = intake().hl7v2
+    body, size = _read(hl7.max_bytes)
+    if size > hl7.max_bytes:
+        answer = hl7.too_large(body[:HEAD_BYTES], size)
         status = 413
     else:
-        answer = intake.receive(body, may_send=policy.may_send_for)
+        answer = hl7.receive(body, may_send=policy.may_send_for,
+                             sent_by=policy.viewer().org)
         status = 200 if answer.readable else 400
     if answer.problem is not None and answer.problem.kind == "unavailable":
         status = 503

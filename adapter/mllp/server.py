@@ -16,11 +16,10 @@ from uuid import uuid4
 
 from adapter import logs
 from adapter.config import Senders, Settings
-from adapter.hl7v2_intake import Answer, Hl7Intake
+from adapter.intake.hl7v2 import Answer, Hl7Intake
 from adapter.mllp.framing import CR, EB, SB, Broken, Event, Frame, Framer, Stray, TooLarge
 from mappings.hl7v2 import errors as e
 from register.errors import InvalidData
-from register.store import database
 from register.store.audit import AuditLog, AuditRecord
 from register.store.dialect import utcnow
 
@@ -143,19 +142,18 @@ class MllpServer:
 
 
 def run(settings: Settings, *, host: str, port: int) -> None:
-    from adapter.bootstrap import inbound
+    from adapter.bootstrap import audit_log, intake
 
     logs.configure("mllp")
     if settings.auth != "off" and settings.mllp_senders is None:
         raise InvalidData("with S117_AUTH=jwt the MLLP listener needs S117_MLLP_SENDERS: which "
                           "trusts each client address may send for (e.g. "
                           "'10.1.0.0/16=RLQ; 127.0.0.1=*')", field="S117_MLLP_SENDERS")
-    intake = Hl7Intake(inbound(settings, "mllp"), settings.mllp_max_bytes)
-    engine = database.make_engine(settings.database_url, pool_size=4, max_overflow=0)
-    server = MllpServer(intake, host=host, port=port,
+    hl7 = intake(settings, "mllp").hl7v2
+    server = MllpServer(hl7, host=host, port=port,
                         threads=4 if settings.amqp_url else 1,
                         senders=settings.mllp_senders if settings.auth != "off" else None,
-                        audit=AuditLog(database.session_factory(engine)))
+                        audit=audit_log(settings))
     mode = "networked: RabbitMQ" if settings.amqp_url else "embedded: in-process"
     asyncio.run(server.serve(lambda: print(f"s117 mllp listening on {host}:{port} ({mode})",
                                            flush=True)))

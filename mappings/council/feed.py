@@ -24,20 +24,27 @@ from marshmallow import ValidationError
 
 from mappings import attendees
 from mappings.council.schema import HEADER, CouncilRow
+from mappings.keys import message_key
 from register import commands as c
 from register.model import (
+    AccommodationType,
+    Address,
     AssessedNeed,
     Attendee,
     CareCoordinator,
     DisputeStatus,
+    EndReason,
     FundingBasis,
     FundingShare,
+    NoticeMethod,
     PanelOutcome,
     PlanStatus,
     ServiceLine,
     ServiceType,
+    WrittenNotice,
 )
-from register.nhs_number import is_valid, normalise
+from register.nhs_number import normalise
+from register.nhs_number import problem as nhs_problem
 
 _PLANS = uuid.UUID("6f1c1f2e-117a-4e0b-9a59-3f0c5d1e1171")
 _GSS_LA = ("E06", "E07", "E08", "E09", "E10", "W06")
@@ -155,10 +162,9 @@ def decode(body: bytes, la_gss: str) -> CouncilBatch:
             bad.setdefault(key, []).append(RowReport(number, "rejected", f"{name}: {problem}",
                                                      name))
             continue
-        if not is_valid(data["nhs_number"]):
+        if reason := nhs_problem(data["nhs_number"]):
             bad.setdefault(key, []).append(RowReport(
-                number, "rejected", "nhs_number: not a valid NHS number (10 digits, "
-                "Modulus 11 check digit)", "nhs_number"))
+                number, "rejected", f"nhs_number: {reason}", "nhs_number"))
             continue
         loaded.setdefault(key, []).append((number, data))
     if count == 0:
@@ -195,7 +201,7 @@ def _group(nhs: str, rows: list[tuple[int, dict[str, Any]]], la: str,
     group = PersonGroup(nhs)
 
     def cid(row: int, what: str) -> str:
-        return f"council:{la}:{file_id}:{row}:{what}"
+        return f"{message_key('council', la, file_id)}:{row}:{what}"
 
     by_kind: dict[str, list[tuple[int, dict[str, Any]]]] = {}
     for number, data in rows:
@@ -216,6 +222,24 @@ def _group(nhs: str, rows: list[tuple[int, dict[str, Any]]], la: str,
             carer_involved=d.get("carer_involved"), reviewed_by=la), [number])
     for number, d in by_kind.get("dispute", []):
         _dispute(group, number, d, nhs, la, cid)
+    for number, d in by_kind.get("address", []):
+        if not d.get("postcode") and not d.get("address_la"):
+            raise _RowError(number, "postcode: an address row gives a postcode or address_la",
+                            "postcode")
+        group.add(c.UpdatePerson(
+            command_id=cid(number, "address"), nhs_number=nhs, effective=d["address_from"],
+            address=Address(postcode=d.get("postcode"), la_gss=d.get("address_la"),
+                            accommodation=AccommodationType(d["accommodation"]),
+                            placed_by=d.get("placed_by"))), [number])
+    for number, d in by_kind.get("charge", []):
+        group.add(c.RecordCharge(
+            command_id=cid(number, "charge"), nhs_number=nhs, charge_id=f"{la}-{d['charge_id']}",
+            entitlement_id=None, charged_from=d["charged_from"], amount=d["amount"],
+            charged_to=d.get("charged_to"), charged_by=d.get("charged_by") or la,
+            refunded_amount=d.get("refunded_amount"), refunded_on=d.get("refunded_on"),
+            note=d.get("note", "")), [number])
+    for number, d in by_kind.get("end", []):
+        group.add(_end(number, d, nhs, cid), [number])
     for number, d in by_kind.get("panel", []):
         group.add(c.RecordPanelDecision(
             command_id=cid(number, "panel"), nhs_number=nhs,
@@ -271,6 +295,34 @@ def _line(d: dict[str, Any]) -> ServiceLine:
         ends_on=d.get("ends_on"), meets_disorder_need=d.get("meets_disorder_need", True),
         health_care=d.get("health_care"), needs=d.get("line_needs", []),
         requested_on=d.get("requested_on"))
+
+
+def _end(number: int, d: dict[str, Any], nhs: str, cid: Any) -> c.EndEntitlement:
+    """The joint end decision (D1-D5) of the person's latest entitlement, with the D8
+    written notice when given: all four notice columns or none."""
+    notice_columns = ("notice_date", "notice_given_by", "notice_method", "notice_document")
+    given = [n for n in notice_columns if d.get(n)]
+    notice = None
+    if given:
+        absent = [n for n in notice_columns if n not in given]
+        if absent:
+            raise _RowError(number, f"{absent[0]}: a written notice (D8) gives its date, both "
+                            "bodies, the method and the document", absent[0])
+        document = d["notice_document"]
+        is_url = document.startswith(("https://", "http://"))
+        notice = WrittenNotice(d["notice_date"], list(d["notice_given_by"]),
+                               NoticeMethod(d["notice_method"]),
+                               document_title="" if is_url else document,
+                               document_url=document if is_url else None)
+    return c.EndEntitlement(
+        command_id=cid(number, "end"), nhs_number=nhs, entitlement_id="",
+        decision_date=d["decision_date"], la_agreed=True, icb_agreed=True,
+        person_involved=d["person_involved"],
+        reasons=tuple(EndReason(r) for r in d["end_reasons"]), note=d.get("note", ""),
+        moved_to_suitable_accommodation=d.get("moved_to_suitable_accommodation") or False,
+        la_agreed_by=d["la_agreed_by"], la_agreed_on=d["la_agreed_on"],
+        icb_agreed_by=d["icb_agreed_by"], icb_agreed_on=d["icb_agreed_on"],
+        carer_involved=d.get("carer_involved"), end_date=d.get("end_date"), notice=notice)
 
 
 def _attendee(text: str, row: int) -> Attendee:

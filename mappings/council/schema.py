@@ -25,13 +25,17 @@ from register.model import (
     HOUSING_BENEFIT,
     NEED_CATEGORIES,
     PERSON,
+    AccommodationType,
+    EndReason,
     FundingBasis,
+    NoticeMethod,
     PanelOutcome,
     PlanStatus,
     ServiceType,
 )
 
-RECORDS = ("plan", "line", "review", "or-decision", "dispute", "panel")
+RECORDS = ("plan", "line", "review", "or-decision", "dispute", "panel", "address", "end",
+           "charge")
 
 
 @dataclass(frozen=True)
@@ -49,8 +53,8 @@ def _c(name: str, records: str, required: str, meaning: str, example: str) -> Co
 
 ALL = " ".join(RECORDS)
 COLUMNS: tuple[Column, ...] = (
-    _c("record", ALL, ALL, "what the row is: plan, line, review, or-decision, dispute, panel",
-       "line"),
+    _c("record", ALL, ALL, "what the row is: plan, line, review, or-decision, dispute, panel, "
+       "address, end, charge", "line"),
     _c("nhs_number", ALL, ALL, "the person's NHS number (10 digits, valid check digit)",
        "9990000018"),
     _c("plan_id", "plan line panel", "plan line panel", "the council system's plan id; a "
@@ -90,10 +94,10 @@ COLUMNS: tuple[Column, ...] = (
     _c("review_on", "review", "review", "date the review was held", "2024-06-20"),
     _c("attendees", "review", "", "who took part: `Name (role, ORG)`, `;`-separated",
        "Dee Patel (care coordinator, R1A);Sam Okoro (advocate)"),
-    _c("person_involved", "review", "review", "Y if the person took part (R3 requires it)",
-       "Y"),
-    _c("carer_involved", "review", "", "Y or N if the person has a carer or advocate; blank "
-       "if not", "Y"),
+    _c("person_involved", "review end", "review end", "Y if the person took part (R3 and D1 "
+       "require it)", "Y"),
+    _c("carer_involved", "review end", "", "Y or N if the person has a carer or advocate; "
+       "blank if not", "Y"),
     _c("outcome", "review", "", "what the review decided", "plan continues"),
     _c("needs_still_arise", "review", "review", "Y if the person's needs still arise from the "
        "mental disorder", "Y"),
@@ -118,11 +122,48 @@ COLUMNS: tuple[Column, ...] = (
     _c("panel_on", "panel", "panel", "date of the panel's decision", "2024-05-20"),
     _c("panel_members", "panel", "panel", "organisations that decided (GSS or ODS codes, "
        "`;`-separated)", "E06000019;QGH"),
-    _c("note", "dispute panel", "", "free text", ""),
+    _c("address_from", "address", "address", "date the person began to live there (L7)",
+       "2024-05-10"),
+    _c("postcode", "address", "", "the address's postcode (or give address_la)", "SN1 1AA"),
+    _c("address_la", "address", "", "the council area of the address (GSS code)", ""),
+    _c("accommodation", "address", "address", "ordinary, specified (care home, supported "
+       "living, shared lives: Care Act s39), s117 (accommodation provided as s117 aftercare) "
+       "or nhs (L7)", "specified"),
+    _c("placed_by", "address", "", "the council that arranged the placement (GSS code)",
+       "E06000019"),
+    _c("decision_date", "end", "end", "date of the joint decision to end s117 (D1)",
+       "2027-06-01"),
+    _c("end_reasons", "end", "end", "s117-end-reason codes, `;`-separated (D3)",
+       "no-longer-needed"),
+    _c("la_agreed_by", "end", "end", "who agreed for the council (D1)", "A. Khan, s117 lead"),
+    _c("la_agreed_on", "end", "end", "when the council agreed", "2027-05-28"),
+    _c("icb_agreed_by", "end", "end", "who agreed for the ICB (D1)", "B. Cole, QGH"),
+    _c("icb_agreed_on", "end", "end", "when the ICB agreed", "2027-06-01"),
+    _c("end_date", "end", "", "the formal date s117 ends (D5; default the decision date)", ""),
+    _c("moved_to_suitable_accommodation", "end", "", "Y if the person moved from specialist "
+       "to other suitable accommodation first (D4)", ""),
+    _c("notice_date", "end", "", "date of the joint notice in writing to the person (D8, "
+       "once MHA 2025 s46(2) is switched on)", "2027-06-01"),
+    _c("notice_given_by", "end", "", "the bodies giving the notice: both, `;`-separated (D8)",
+       "E06000019;QGH"),
+    _c("notice_method", "end", "", "how it was given: post, email, in-person or portal (D8)",
+       "post"),
+    _c("notice_document", "end", "", "the notice: its title or URL in the council's document "
+       "store (D8)", "https://docs.example.gov.uk/s117/notice-42.pdf"),
+    _c("charge_id", "charge", "charge", "the council system's id of the charge (O4); a later "
+       "row with the same id records the refund", "CH-7"),
+    _c("charged_from", "charge", "charge", "first day charged for s117 services", "2024-01-01"),
+    _c("charged_to", "charge", "", "last day charged (blank: still charged)", "2024-12-31"),
+    _c("amount", "charge", "charge", "the amount charged, in pounds", "5200.00"),
+    _c("charged_by", "charge", "", "who charged (GSS or ODS code)", "E06000019"),
+    _c("refunded_amount", "charge", "", "the refund, with any interest, in pounds", ""),
+    _c("refunded_on", "charge", "", "date the refund was paid", ""),
+    _c("note", "dispute panel end charge", "", "free text", ""),
 )
 HEADER = tuple(c.name for c in COLUMNS)
 _BY_NAME = {c.name: c for c in COLUMNS}
 
+END_REASONS = frozenset(r.value for r in EndReason)
 YES, NO = {"Y", "y", "yes", "Yes", "YES"}, {"N", "n", "no", "No", "NO"}
 _ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 _CODE = re.compile(r"^[A-Z0-9]{3,9}$")
@@ -184,6 +225,31 @@ class CouncilRow(Schema):
     panel_outcome = fields.String(validate=_one_of([o.value for o in PanelOutcome]))
     panel_on = fields.Date()
     panel_members = fields.String()
+    address_from = fields.Date()
+    postcode = fields.String(validate=validate.Length(2, 10))
+    address_la = fields.String()
+    accommodation = fields.String(validate=_one_of([a.value for a in AccommodationType]))
+    placed_by = fields.String()
+    decision_date = fields.Date()
+    end_reasons = fields.String()
+    la_agreed_by = fields.String()
+    la_agreed_on = fields.Date()
+    icb_agreed_by = fields.String()
+    icb_agreed_on = fields.Date()
+    end_date = fields.Date()
+    moved_to_suitable_accommodation = _flag()
+    notice_date = fields.Date()
+    notice_given_by = fields.String()
+    notice_method = fields.String(validate=_one_of([m.value for m in NoticeMethod]))
+    notice_document = fields.String()
+    charge_id = fields.String(validate=validate.Regexp(_ID, error="is 1-64 letters, digits, "
+                                                                  "'-' or '.'"))
+    charged_from = fields.Date()
+    charged_to = fields.Date()
+    amount = fields.Decimal(validate=validate.Range(min=0, min_inclusive=False))
+    charged_by = fields.String()
+    refunded_amount = fields.Decimal(validate=validate.Range(min=0))
+    refunded_on = fields.Date()
     note = fields.String()
 
     @pre_load
@@ -209,7 +275,8 @@ class CouncilRow(Schema):
     @post_load
     def _lists(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
         errors: dict[str, list[str]] = {}
-        for name in ("parties", "panel_members", "line_needs", "attendees"):
+        for name in ("parties", "panel_members", "line_needs", "attendees", "end_reasons",
+                     "notice_given_by"):
             if name in data:
                 data[name] = [p.strip() for p in data[name].split(";") if p.strip()]
         if "needs" in data:
@@ -220,7 +287,11 @@ class CouncilRow(Schema):
                 errors[name] = [f"unknown need {', '.join(unknown)}"]
         if "funders" in data:
             data["funders"] = _funders(data["funders"], errors)
-        for name in ("la", "interim_lead", "resolved_la", *(("parties", "panel_members"))):
+        unknown = [r for r in data.get("end_reasons", []) if r not in END_REASONS]
+        if unknown:
+            errors["end_reasons"] = [f"unknown end reason {', '.join(unknown)}"]
+        for name in ("la", "interim_lead", "resolved_la", "parties", "panel_members",
+                     "address_la", "placed_by", "notice_given_by", "charged_by"):
             values = data.get(name)
             for value in values if isinstance(values, list) else [values] if values else []:
                 if not _CODE.match(value):

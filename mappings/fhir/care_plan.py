@@ -20,7 +20,9 @@ from fhir.resources.R4B.careplan import CarePlan
 from fhir_profiles import canonical as url
 from mappings.fhir.common import NameOf, code_of_reference, ext, extension, extensions, meta
 from mappings.fhir.common import org_reference as organisation
+from register import commands as c
 from register.casework import LineState
+from register.errors import InvalidData
 from register.model import (
     HOUSING_BENEFIT,
     PERSON,
@@ -39,14 +41,6 @@ COORDINATOR = "coordinator"
 TITLE = "Section 117 aftercare plan"
 
 
-class PlanError(ValueError):
-    """A CarePlan that cannot be read as an aftercare plan: what and where."""
-
-    def __init__(self, message: str, expression: str) -> None:
-        super().__init__(message)
-        self.expression = expression
-
-
 def number(value: Decimal) -> int | float:
     """A decimal as a JSON number: whole numbers stay whole."""
     return int(value) if value == value.to_integral_value() else float(value)
@@ -56,7 +50,7 @@ def decimal(value: Any, where: str) -> Decimal:
     try:
         return Decimal(str(value))
     except (InvalidOperation, ValueError):
-        raise PlanError(f"{value!r} is not a number", where) from None
+        raise InvalidData(f"{value!r} is not a number", field=where) from None
 
 
 # -- domain -> FHIR -------------------------------------------------------------------------
@@ -175,7 +169,7 @@ class PlanInput:
 def _reference_id(ref: dict[str, Any] | None, kind: str, where: str) -> str:
     reference = (ref or {}).get("reference") or ""
     if not reference.startswith(f"{kind}/") or not reference[len(kind) + 1:]:
-        raise PlanError(f"expected a reference to {kind}/<id>, not {reference!r}", where)
+        raise InvalidData(f"expected a reference to {kind}/<id>, not {reference!r}", field=where)
     return reference[len(kind) + 1:]
 
 
@@ -183,15 +177,15 @@ def _payer(ref: dict[str, Any], person_id: int, where: str) -> str:
     reference = ref.get("reference") or ""
     if reference.startswith("Patient/"):
         if reference != f"Patient/{person_id}":
-            raise PlanError("only the person whose plan it is can pay a share", where)
+            raise InvalidData("only the person whose plan it is can pay a share", field=where)
         return PERSON
     identifier = ref.get("identifier") or {}
     if identifier.get("system") == url.PAYER:
         return str(identifier.get("value"))
     code = code_of_reference(ref)
     if not code:
-        raise PlanError("a funder is an Organization (reference or identifier), the "
-                        "person's Patient, or housing benefit", where)
+        raise InvalidData("a funder is an Organization (reference or identifier), the "
+                        "person's Patient, or housing benefit", field=where)
     return code
 
 
@@ -201,7 +195,7 @@ def _day(value: str | None, where: str) -> date | None:
     try:
         return date.fromisoformat(value[:10])
     except ValueError:
-        raise PlanError(f"{value!r} is not a date", where) from None
+        raise InvalidData(f"{value!r} is not a date", field=where) from None
 
 
 def _line(activity: dict[str, Any], person_id: int, where: str,
@@ -212,8 +206,8 @@ def _line(activity: dict[str, Any], person_id: int, where: str,
     service = [c.get("code") for c in (detail.get("code") or {}).get("coding", [])
                if c.get("system") == url.CS_SERVICE_TYPE]
     if not service:
-        raise PlanError("the service type is a code of s117-service-type",
-                        f"{where}.detail.code")
+        raise InvalidData("the service type is a code of s117-service-type",
+                        field=f"{where}.detail.code")
     shares = []
     for i, share in enumerate(extensions(activity, url.EXT_FUNDING_SHARE)):
         parts = {p.get("url"): p for p in share.get("extension") or []}
@@ -247,15 +241,15 @@ def _coordinator_of(data: dict[str, Any]) -> CareCoordinator | None:
     if not refs:
         return None
     if len(refs) > 1 or not refs[0].startswith("#"):
-        raise PlanError("the care coordinator is one contained CareTeam (#id)",
-                        "CarePlan.careTeam")
+        raise InvalidData("the care coordinator is one contained CareTeam (#id)",
+                        field="CarePlan.careTeam")
     team = next((c for c in data.get("contained") or []
                  if c.get("resourceType") == "CareTeam" and c.get("id") == refs[0][1:]), None)
     participants = (team or {}).get("participant") or []
     name = ((participants[0] if participants else {}).get("member") or {}).get("display")
     if not name:
-        raise PlanError("the care coordinator's CareTeam names its member (member.display)",
-                        "CarePlan.contained")
+        raise InvalidData("the care coordinator's CareTeam names its member (member.display)",
+                        field="CarePlan.contained")
     return CareCoordinator(name, code_of_reference(participants[0].get("onBehalfOf")))
 
 
@@ -265,18 +259,18 @@ def from_json(data: dict[str, Any], existing: AftercarePlan | None = None) -> Pl
     to update a line rather than replace it)."""
     person_id = _reference_id(data.get("subject"), "Patient", "CarePlan.subject")
     if not person_id.isdigit():
-        raise PlanError(f"Patient/{person_id} is not a patient of this register",
-                        "CarePlan.subject")
+        raise InvalidData(f"Patient/{person_id} is not a patient of this register",
+                        field="CarePlan.subject")
     entitlements = [_reference_id(r, "EpisodeOfCare", f"CarePlan.supportingInfo[{i}]")
                     for i, r in enumerate(data.get("supportingInfo") or [])
                     if (r.get("reference") or "").startswith("EpisodeOfCare/")]
     if len(entitlements) > 1:
-        raise PlanError("a plan belongs to one entitlement", "CarePlan.supportingInfo")
+        raise InvalidData("a plan belongs to one entitlement", field="CarePlan.supportingInfo")
     try:
         status = PlanStatus(data.get("status"))
     except ValueError:
-        raise PlanError(f"status {data.get('status')!r}: a plan is draft, active, completed "
-                        "or revoked", "CarePlan.status") from None
+        raise InvalidData(f"status {data.get('status')!r}: a plan is draft, active, completed "
+                        "or revoked", field="CarePlan.status") from None
     taken = {a.get("id") for a in data.get("activity") or []} | \
         {ln.id for ln in (existing.lines if existing else [])}
     counter = iter(range(1, 10_000))
@@ -307,6 +301,18 @@ def from_json(data: dict[str, Any], existing: AftercarePlan | None = None) -> Pl
         author=code_of_reference(data.get("author")),
         external_id=external[0][1] if external else None,
         external_system=external[0][0].rsplit("/", 1)[1] if external else None)
+
+
+def command(command_id: str, plan_id: str, given: PlanInput, nhs_number: str,
+            if_version: int | None) -> c.RecordCarePlan:
+    """The command a CarePlan write asks for: the whole plan, as the client sent it; the
+    route has found the person (`nhs_number`) and the plan's id."""
+    return c.RecordCarePlan(
+        command_id=command_id, nhs_number=nhs_number, plan_id=plan_id,
+        entitlement_id=given.entitlement_id, status=given.status, lines=given.lines,
+        needs=given.needs, care_coordinator=given.care_coordinator, agreed_on=given.agreed_on,
+        ends_on=given.ends_on, author=given.author, external_id=given.external_id,
+        external_system=given.external_system, if_version=if_version)
 
 
 def expression(field: str | None) -> str:

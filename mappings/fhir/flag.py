@@ -17,6 +17,9 @@ DISPLAY = {AlertCode.ENTITLED: "Entitled to free s117 aftercare",
            AlertCode.DISPUTED: "Responsibility disputed",
            AlertCode.REVIEW_OVERDUE: "Review overdue",
            AlertCode.NO_PLAN: "No aftercare plan",
+           AlertCode.NO_ASSESSMENT: "No assessment",
+           AlertCode.NOT_ACKNOWLEDGED: "Entitlement not acknowledged",
+           AlertCode.CHARGED: "Charged for s117 services",
            AlertCode.NO_COORDINATOR: "No care coordinator"}
 
 

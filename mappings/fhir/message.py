@@ -24,6 +24,7 @@ from register import commands as c
 from register import legal_status
 from register.errors import InvalidData
 from register.model import Address
+from register.nhs_number import normalise
 
 Resource = dict[str, Any]
 ODS_CODE = re.compile(r"^[A-Z0-9]{3,6}$")
@@ -108,7 +109,7 @@ def _nhs_number(patient: Resource) -> str:
              if i.get("system") == url.NHS_NUMBER]
     if len(found) != 1:
         raise _fail("the Patient needs one NHS number", "Patient.identifier")
-    return str(found[0])
+    return normalise(str(found[0]))
 
 
 def _address(patient: Resource) -> Address | None:

@@ -11,6 +11,7 @@ from fhir.resources.R4B.patient import Patient
 from fhir_profiles import canonical as url
 from mappings.fhir.common import NameOf, code_of_reference, logical_reference, meta
 from register.model import Address
+from register.nhs_number import normalise
 from register.ports import StoredPerson
 
 
@@ -71,7 +72,8 @@ def to_fhir(person: StoredPerson, name_of: NameOf) -> Patient:
 
 def from_fhir(patient: Patient) -> PatientView:
     data = patient.model_dump(mode="json", exclude_none=True)
-    nhs = next(i["value"] for i in data.get("identifier", []) if i.get("system") == url.NHS_NUMBER)
+    nhs = normalise(next(i["value"] for i in data.get("identifier", [])
+                         if i.get("system") == url.NHS_NUMBER))
     address = None
     if data.get("address"):
         a = data["address"][0]

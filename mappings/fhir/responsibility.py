@@ -49,6 +49,7 @@ def to_json(answer: ResponsibilityAnswer) -> dict[str, Any]:
     if answer.entitlement_id:
         params.append({"name": "entitlement",
                        "valueReference": {"reference": f"EpisodeOfCare/{answer.entitlement_id}"}})
+    params += [{"name": "flag", "valueCode": code} for code in answer.flags]
     params.append({"name": "as-of", "valueDate": answer.as_of.isoformat()})
     return {"resourceType": "Parameters", "parameter": params}
 

@@ -173,16 +173,35 @@ def _endpoint(channel: Resource) -> str:
     return str(endpoint)
 
 
+# What a subscriber's endpoint may need: its credentials and its own X- headers (issue 20).
+# Not the headers that steer proxies and cloud metadata services (Metadata-Flavor: Google,
+# X-aws-ec2-metadata-token, X-Forwarded-For), nor those the register sets itself (Host,
+# Content-Type, Content-Length, User-Agent).
+SAFE_HEADERS = frozenset({"authorization", "api-key", "apikey"})
+_UNSAFE_X = ("x-forwarded-", "x-real-ip", "x-original-", "x-aws-", "x-amz-", "x-google-",
+             "x-ms-", "x-http-method")
+
+
+def header_refusal(name: str) -> str | None:
+    """Why a subscriber may not set this header, or None if it may."""
+    lower = name.strip().lower()
+    if lower in SAFE_HEADERS:
+        return None
+    if lower.startswith("x-") and len(lower) <= 64 and not lower.startswith(_UNSAFE_X):
+        return None
+    return (f"header {name.strip()!r} may not be set: a subscriber may send Authorization, "
+            "Api-Key and its own X- headers (not X-Forwarded-*, X-Real-IP, or cloud "
+            "providers' X-Amz-, X-Aws-, X-Google-, X-Ms- headers)")
+
+
 def _headers(channel: Resource) -> tuple[str, ...]:
     headers = channel.get("header") or []
     for i, header in enumerate(headers):
         if not isinstance(header, str) or not _HEADER.match(header):
             raise _fail("a header is `Name: value` on one line",
                         f"Subscription.channel.header[{i}]")
-        if header.split(":", 1)[0].strip().lower() in ("content-type", "content-length",
-                                                        "host"):
-            raise _fail("the register sets Content-Type, Content-Length and Host itself",
-                        f"Subscription.channel.header[{i}]")
+        if refusal := header_refusal(header.split(":", 1)[0]):
+            raise _fail(refusal, f"Subscription.channel.header[{i}]")
     return tuple(headers)
 
 

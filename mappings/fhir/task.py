@@ -11,10 +11,12 @@ a due review's deadline is `restriction.period.end`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
+from uuid import uuid4
 
 from fhir.resources.R4B.task import Task
 
@@ -22,7 +24,9 @@ from fhir_profiles import canonical as url
 from mappings import attendees
 from mappings.fhir.care_plan import number
 from mappings.fhir.common import NameOf, code_of_reference, instant, org_reference
+from register import commands as c
 from register.casework import AgendaItem, CaseTask, DueReview, TaskKind, TaskStatus
+from register.errors import InvalidData
 from register.model import (
     Attendee,
     Dispute,
@@ -46,14 +50,6 @@ def task_id(person_id: int, key: str) -> str:
 def split_id(resource_id: str) -> tuple[int, str] | None:
     person, _, key = resource_id.partition("-")
     return (int(person), key) if person.isdigit() and key else None
-
-
-class TaskError(ValueError):
-    """A Task that cannot be read as a register command: what and where."""
-
-    def __init__(self, message: str, expression: str) -> None:
-        super().__init__(message)
-        self.expression = expression
 
 
 # -- domain -> FHIR -------------------------------------------------------------------------
@@ -150,6 +146,16 @@ def _end(d: EndDecision) -> tuple[list[Any], list[Any]]:
                          valueBoolean=d.moved_to_suitable_accommodation))
     if d.note:
         inputs.append(_param("note", valueString=d.note))
+    if d.notice is not None:  # D8: the joint notice in writing to the person
+        notice = d.notice
+        inputs.append(_param("notice-date", valueDate=notice.given_on.isoformat()))
+        inputs += [_param("notice-given-by", valueString=body) for body in notice.given_by]
+        inputs.append(_param("notice-method", valueCode=notice.method.value))
+        document = {k: v for k, v in (("title", notice.document_title),
+                                      ("url", notice.document_url),
+                                      ("contentType", notice.document_type),
+                                      ("hash", notice.document_hash)) if v}
+        inputs.append(_param("notice-document", valueAttachment=document))
     return inputs, [_param("end-date", valueDate=d.ends_on.isoformat())]
 
 
@@ -267,8 +273,8 @@ def _values(params: list[dict[str, Any]], where: str) -> dict[str, list[Any]]:
         codes = [c.get("code") for c in (param.get("type") or {}).get("coding", [])
                  if c.get("system") == url.CS_TASK_PARAMETER]
         if not codes:
-            raise TaskError("each parameter is typed by a code of s117-task-parameter",
-                            f"{where}[{i}].type")
+            raise InvalidData("each parameter is typed by a code of s117-task-parameter",
+                            field=f"{where}[{i}].type")
         value = next((v for k, v in param.items() if k.startswith("value")), None)
         if isinstance(value, dict) and "coding" in value:
             value = value["coding"][0].get("code") if value["coding"] else None
@@ -286,7 +292,7 @@ def _day(value: str | None, where: str) -> date | None:
     try:
         return date.fromisoformat(value[:10])
     except ValueError:
-        raise TaskError(f"{value!r} is not a date", where) from None
+        raise InvalidData(f"{value!r} is not a date", field=where) from None
 
 
 def from_json(data: dict[str, Any]) -> TaskInput:
@@ -295,16 +301,16 @@ def from_json(data: dict[str, Any]) -> TaskInput:
     try:
         kind = TaskKind(codes[0] if codes else None)
     except ValueError:
-        raise TaskError("Task.code is a code of s117-task-type", "Task.code") from None
+        raise InvalidData("Task.code is a code of s117-task-type", field="Task.code") from None
     subject = (data.get("for") or {}).get("reference") or ""
     person = subject.removeprefix("Patient/")
     if not subject.startswith("Patient/") or not person.isdigit():
-        raise TaskError("Task.for is the person: Patient/<id>", "Task.for")
+        raise InvalidData("Task.for is the person: Patient/<id>", field="Task.for")
     focus = (data.get("focus") or {}).get("reference") or ""
     focus_type, _, focus_id = focus.partition("/")
     if focus and focus_type not in ("EpisodeOfCare", "CarePlan"):
-        raise TaskError("Task.focus is the EpisodeOfCare (or, for a panel decision, the "
-                        "CarePlan)", "Task.focus")
+        raise InvalidData("Task.focus is the EpisodeOfCare (or, for a panel decision, the "
+                        "CarePlan)", field="Task.focus")
     period = data.get("executionPeriod") or {}
     statuses = [c.get("code") for c in (data.get("businessStatus") or {}).get("coding", [])]
     return TaskInput(
@@ -320,9 +326,126 @@ def from_json(data: dict[str, Any]) -> TaskInput:
 def attendee(text: str, where: str) -> Attendee:
     found = attendees.read(text)
     if found is None:
-        raise TaskError(f"attendee {text!r}: write 'name (role, ORG)'", where)
+        raise InvalidData(f"attendee {text!r}: write 'name (role, ORG)'", field=where)
     return found
 
 
 PANEL_OUTCOMES = {o.value: o for o in PanelOutcome}
 DISPUTE_STATUSES = {s.value: s for s in DisputeStatus}
+
+
+# -- what a client asks the register to record -> a command ----------------------------------
+
+Finder = Callable[[CaseTask], bool]
+"""How to find the Task a command makes, once it is applied (its key is derived)."""
+
+
+def _required(given: TaskInput, name: str, output: bool = False) -> Any:
+    value = given.one(name, output)
+    if value is None:
+        where = "output" if output else "input"
+        raise InvalidData(f"{given.kind.value}: {where} {name!r} is required",
+                          field=f"Task.{where}")
+    return value
+
+
+def _on(given: TaskInput, which: str = "end") -> date:
+    day = given.done if which == "end" else given.started
+    if day is None:
+        raise InvalidData(f"{given.kind.value}: executionPeriod.{which} is the date it "
+                          "happened", field=f"Task.executionPeriod.{which}")
+    return day
+
+
+def _status(given: TaskInput, *allowed: str) -> None:
+    if given.status not in allowed:
+        raise InvalidData(f"a {given.kind.value} Task is recorded with status "
+                          f"{' or '.join(allowed)}", field="Task.status")
+
+
+def command(command_id: str, given: TaskInput, nhs_number: str, entitlement_id: str | None,
+            last_stay: str | None) -> tuple[c.Command, Finder]:
+    """The command a new Task asks for (a review, an ordinary-residence decision, a dispute
+    opened, a panel decision), and how to find the Task it makes. The route has resolved the
+    references: the person (`nhs_number`), the focus entitlement and its latest qualifying
+    stay. InvalidData names the element at fault."""
+    if given.kind is TaskKind.REVIEW:
+        _status(given, "completed")
+        on = given.done or _on(given, "start")
+        attendees = tuple(attendee(a, "Task.input") for a in given.inputs.get("attendee", []))
+        review = c.RecordReview(
+            command_id=command_id, nhs_number=nhs_number, entitlement_id=entitlement_id,
+            on=on, outcome=given.one("outcome", output=True) or "",
+            person_involved=_required(given, "person-involved"),
+            needs_arise_from_disorder=_required(given, "needs-arise-from-disorder", True),
+            attendees=attendees, carer_involved=given.one("carer-involved"),
+            reviewed_by=given.one("reviewed-by"))
+        return review, lambda t: isinstance(t.record, Review) and t.record.on == on and (
+            entitlement_id is None or t.entitlement_id == entitlement_id)
+    if given.kind is TaskKind.OR_DECISION:
+        _status(given, "completed")
+        on, la = given.done or _on(given, "start"), _required(given, "local-authority")
+        decision = c.RecordOrdinaryResidence(
+            command_id=command_id, nhs_number=nhs_number, la_gss=la, decided_on=on,
+            decided_by=_required(given, "decided-by"), evidence=given.one("evidence") or "",
+            decided_by_org=given.one("decided-by-organisation"), stay_key=last_stay)
+        return decision, lambda t: t.kind is TaskKind.OR_DECISION and \
+            t.record.decided_on == on and t.record.la_gss == la
+    if given.kind is TaskKind.OR_DISPUTE:
+        _status(given, "in-progress")
+        dispute_id = uuid4().hex[:16]
+        dispute = c.OpenDispute(
+            command_id=command_id, nhs_number=nhs_number, dispute_id=dispute_id,
+            entitlement_id=entitlement_id, parties=tuple(given.inputs.get("party", [])),
+            opened_on=_on(given, "start"), interim_lead=given.one("interim-lead"),
+            note=given.one("note") or "")
+        return dispute, lambda t: t.kind is TaskKind.OR_DISPUTE and t.record.id == dispute_id
+    if given.kind is TaskKind.PANEL:
+        _status(given, "completed")
+        if given.focus_type != "CarePlan" or not given.focus_id:
+            raise InvalidData("a panel decision's focus is the CarePlan/<id> of the line",
+                              field="Task.focus")
+        outcome = _required(given, "outcome", output=True)
+        if outcome not in PANEL_OUTCOMES:
+            raise InvalidData(f"outcome {outcome!r}: approved, approved-with-changes, "
+                              "deferred or declined", field="Task.output")
+        plan_id, line_id, on = given.focus_id, _required(given, "service-line"), _on(given)
+        panel = c.RecordPanelDecision(
+            command_id=command_id, nhs_number=nhs_number, plan_id=plan_id, line_id=line_id,
+            outcome=PANEL_OUTCOMES[outcome], decided_on=on,
+            members=tuple(given.outputs.get("member", [])),
+            note=given.one("note", output=True) or "")
+        return panel, lambda t: isinstance(t.record, PanelDecision) and \
+            (t.record.plan_id, t.record.line_id, t.record.decided_on) == (plan_id, line_id, on)
+    raise ValueError(f"no command for a {given.kind.value} Task")  # the route answers END
+
+
+def dispute_update(command_id: str, given: TaskInput, nhs_number: str,
+                   dispute_id: str) -> c.UpdateDispute:
+    """A dispute Task updated: referred to the Secretary of State, or resolved."""
+    if given.status == "completed" or given.business_status == "resolved":
+        status, on = DisputeStatus.RESOLVED, _on(given)
+    elif given.business_status == DisputeStatus.REFERRED.value:
+        status = DisputeStatus.REFERRED
+        referred = given.one("referred", output=True)
+        on = date.fromisoformat(referred) if isinstance(referred, str) else _on(given, "start")
+    else:
+        raise InvalidData("update a dispute to refer it (businessStatus "
+                          "referred-to-secretary-of-state, output referred) or to resolve it "
+                          "(status completed, output resolved-local-authority, "
+                          "executionPeriod.end)", field="Task.businessStatus")
+    return c.UpdateDispute(
+        command_id=command_id, nhs_number=nhs_number, dispute_id=dispute_id, status=status,
+        on=on, resolved_la=given.one("resolved-local-authority", output=True),
+        note=given.one("note") or "")
+
+
+def expression(field: str | None) -> str:
+    """A register field of a Task's command as the Task element it came from."""
+    return {"on": "Task.executionPeriod", "decided_on": "Task.executionPeriod.end",
+            "opened_on": "Task.executionPeriod.start", "parties": "Task.input",
+            "interim_lead": "Task.input", "members": "Task.output",
+            "line_id": "Task.input", "plan_id": "Task.focus", "la_gss": "Task.input",
+            "entitlement_id": "Task.focus", "resolved_la": "Task.output",
+            "person_involved": "Task.input", "status": "Task.status"}.get(
+        (field or "").split("[")[0], "Task")

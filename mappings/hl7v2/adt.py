@@ -27,11 +27,12 @@ from mappings.hl7v2 import errors as e
 from mappings.hl7v2.errors import Location
 from mappings.hl7v2.message import Hl7Message, parse_time
 from mappings.hl7v2.profiles import Profile, SegmentLayout
+from mappings.keys import message_key
 from register import commands as c
 from register import legal_status
 from register.errors import InvalidData
 from register.model import Address
-from register.nhs_number import is_valid, normalise
+from register.nhs_number import normalise, problem
 
 _GSS_LA = re.compile(r"^[EW]0[6-9]\d{6}$|^E10\d{6}$")
 _ODS = re.compile(r"^[A-Z0-9]{3,6}$")
@@ -74,7 +75,8 @@ class _Builder:
 
     def add(self, kind: type[c.Command], **values: object) -> None:
         self.commands.append(kind(
-            command_id=f"hl7v2:{self.m.sender}:{self.m.control_id}:{len(self.commands)}",
+            command_id=message_key("hl7v2", self.m.sender, self.m.control_id)
+            + f":{len(self.commands)}",
             nhs_number=self.nhs, occurred_at=self.occurred_at, **values))  # type: ignore[arg-type]
 
     # -- what the message says -----------------------------------------------------------
@@ -235,10 +237,9 @@ def _identifier(message: Hl7Message, profile: Profile, segment: str, field: int)
         if authority in profile.assigning_authorities and (
                 not kind or kind in profile.identifier_types):
             digits = normalise(message.value(segment, field, 1, r))
-            if not is_valid(digits):
+            if reason := problem(digits):
                 raise e.content(e.DATA_TYPE_ERROR, "invalid-nhs-number",
-                                "the NHS number is not valid: it must be 10 digits with a "
-                                "correct Modulus 11 check digit",
+                                f"the NHS number is not valid: {reason}",
                                 Location(segment, field, component=1))
             return digits
     raise e.content(e.REQUIRED_FIELD_MISSING, "missing-nhs-number",
@@ -397,7 +398,7 @@ def decode(message: Hl7Message, profile: Profile) -> Decoded:
     nhs = nhs_number(message, profile)
     builder = _Builder(message, profile, nhs)
     build(builder)
-    return Decoded(f"hl7v2:{message.sender}:{message.control_id}", message.sender,
+    return Decoded(message_key("hl7v2", message.sender, message.control_id), message.sender,
                    message.event, nhs, builder.commands)
 
 

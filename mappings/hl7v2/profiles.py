@@ -6,25 +6,21 @@ status in an OBX or in its own Z segment is taken on without a code change. Anyt
 leaves out is the DESIGN.md default: NHS number in PID-3 with assigning authority NHS, the stay
 in PV1-19, legal status in the project's ZMH segment and the ITK ZU5 segment. The schema is
 below (marshmallow) and in docs/inbound.md ("Trust profiles"); `s117 mappings check FILE`
-validates a file.
+validates a file. Reading the files (and noticing when one changes) is
+queues/inbound/trust_profiles.py: this module only parses.
 """
 
 from __future__ import annotations
 
-import logging
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import yaml
 from marshmallow import Schema, ValidationError, fields, post_load, validate
 
 from register import legal_status
 from register.errors import InvalidData
 
-log = logging.getLogger("s117.mappings")
-SHIPPED = Path(__file__).resolve().parents[1] / "trusts"
 _FIELD_REF = re.compile(r"^([A-Z][A-Z0-9]{2})-(\d{1,3})(?:\.(\d{1,2}))?$")
 _ODS = re.compile(r"^[A-Z0-9]{3,6}$")
 EVENTS = ("CTO-START", "CTO-END", "CTO-RECALL", "COND-DISCHARGE", "S17-LEAVE")
@@ -207,63 +203,3 @@ def parse(data: Any, source: str = "profile") -> Profile:
     except ValidationError as exc:
         raise InvalidData(f"{source}: " + "; ".join(_flatten(exc.messages)),
                           field=source) from None
-
-
-def load_file(path: Path) -> Profile:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise InvalidData(f"{path.name}: not YAML ({exc})", field=path.name) from None
-    return parse(data, path.name)
-
-
-class Profiles:
-    """Every profile in the shipped directory and the site's own, by sender (MSH-4).
-
-    Files are re-read when one changes (checked by modification time on each lookup), so a
-    corrected profile applies to the next message and to replays without a restart."""
-
-    def __init__(self, *directories: Path | None) -> None:
-        self.directories = [d for d in (SHIPPED, *directories) if d is not None]
-        self._signature: tuple[tuple[str, float], ...] | None = None
-        self._by_sender: dict[str, Profile] = {}
-
-    def _files(self) -> list[Path]:
-        return sorted(p for d in self.directories if d.is_dir()
-                      for p in (*d.glob("*.yaml"), *d.glob("*.yml")))
-
-    def _refresh(self) -> None:
-        files = self._files()
-        signature = tuple((str(p), p.stat().st_mtime) for p in files)
-        if signature == self._signature:
-            return
-        try:
-            self._by_sender = self._load(files)
-        except InvalidData as exc:
-            if self._signature is None:
-                raise
-            # A profile broken while running: keep mapping with the last good set rather
-            # than refusing every message; the next edit is picked up again.
-            log.error("trust profiles not reloaded, the previous ones stay in use: %s", exc)
-        self._signature = signature
-
-    @staticmethod
-    def _load(files: list[Path]) -> dict[str, Profile]:
-        by_sender: dict[str, Profile] = {}
-        origin: dict[str, str] = {}
-        for path in files:
-            profile = load_file(path)
-            for sender in profile.senders:
-                if sender in by_sender:
-                    raise InvalidData(f"{path.name}: sender {sender} is already mapped by "
-                                      f"{origin[sender]}", field=path.name)
-                by_sender[sender], origin[sender] = profile, path.name
-        return by_sender
-
-    def for_sender(self, sender: str) -> Profile:
-        self._refresh()
-        return self._by_sender.get(sender.upper(), DEFAULT)
-
-    def all(self) -> dict[str, Profile]:
-        self._refresh()
-        return dict(self._by_sender)

@@ -8,7 +8,6 @@ OperationOutcome)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -22,7 +21,8 @@ from mappings.fhir import message as fhir_message
 from mappings.hl7v2 import adt
 from mappings.hl7v2.errors import Hl7Problem
 from mappings.hl7v2.message import Hl7Message, read
-from mappings.hl7v2.profiles import Profiles
+from mappings.keys import digest_key, message_key
+from queues.inbound.trust_profiles import Profiles
 from register.commands import Agent, Command
 from register.errors import InvalidData
 
@@ -73,11 +73,6 @@ def sent_by(commands: list[Command], org: str, kind: str) -> list[Command]:
     return [replace(cmd, agent=agent) for cmd in commands]
 
 
-def digest_key(channel: str, body: bytes) -> str:
-    """A message key for bytes that name no message (garbage, unparseable)."""
-    return f"{channel}:?:{hashlib.sha256(body).hexdigest()[:32]}"
-
-
 class Hl7v2Decoder:
     def __init__(self, profiles: Profiles) -> None:
         self.profiles = profiles
@@ -103,9 +98,10 @@ class Hl7v2Decoder:
             return decoded
         assert problem is not None
         known = message is not None and message.sender and message.control_id
-        raise Refused(problem.kind, str(problem), problem,
-                      f"hl7v2:{message.sender}:{message.control_id}" if known and message
-                      else None, message.sender if message and message.sender else None)
+        key = message_key("hl7v2", message.sender, message.control_id) \
+            if known and message else None
+        raise Refused(problem.kind, str(problem), problem, key,
+                      message.sender if message and message.sender else None)
 
 
 def decode_fhir(body: bytes, sender: str = "") -> Decoded:
@@ -119,7 +115,7 @@ def decode_fhir(body: bytes, sender: str = "") -> Decoded:
     if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
         raise Refused("not-a-bundle", "the body must be a FHIR Bundle of type message")
     sender, ident = fhir_message.peek(bundle)
-    key = f"fhir:{sender}:{ident}" if sender and ident else None
+    key = message_key("fhir", sender, ident) if sender and ident else None
     issues = [i for i in validate.validate(bundle) if i.severity in ("error", "fatal")]
     if issues:
         first = issues[0]
@@ -129,7 +125,8 @@ def decode_fhir(body: bytes, sender: str = "") -> Decoded:
         msg, commands = fhir_message.commands(bundle)
     except InvalidData as exc:
         raise Refused("fhir-content", str(exc), exc, key, sender) from None
-    return Decoded(f"fhir:{msg.trust}:{msg.message_id}", msg.trust, commands[0].nhs_number,
+    return Decoded(message_key("fhir", msg.trust, msg.message_id), msg.trust,
+                   commands[0].nhs_number,
                    sent_by(commands, msg.trust, "trust"))
 
 
@@ -140,7 +137,7 @@ def decode_council(body: bytes, sender: str) -> DecodedFile:
     except council.FileRefused as exc:
         raise Refused("council-file", str(exc), exc, digest_key(f"council:{sender}", body),
                       sender) from None
-    return DecodedFile(f"council:{sender}:{batch.digest[:32]}", sender, batch)
+    return DecodedFile(message_key("council", sender, batch.digest[:32]), sender, batch)
 
 
 FACTORIES: dict[str, Callable[[Path | None], Decoder]] = {

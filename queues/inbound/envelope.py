@@ -6,9 +6,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from register.service import Outcome
 from register.store.dialect import utcnow
+
+if TYPE_CHECKING:
+    from queues.inbound.decoders import Decoded
 
 # Headers (besides topology.PARTITION_HEADER); identifier-free by construction.
 REJECTED = "s117-rejected"  # a transport-level refusal (too large, stray bytes): its reason
@@ -31,6 +35,9 @@ class Envelope:
     rejected_kind: str | None = None  # its label (too-large, stray-bytes, broken-frame)
     replay_of: int | None = None
     size: int | None = None  # bytes received, when `body` is only the head of them
+    # What the transport already decoded to answer its sender; the in-process bus applies it
+    # without decoding the body again. Never sent over AMQP (a worker decodes the body).
+    decoded: Decoded | None = field(default=None, compare=False, repr=False)
 
     @property
     def channel(self) -> str:

@@ -14,10 +14,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from queues.inbound import council, store
 from queues.inbound.decoders import Decoded, DecodedFile, Decoders, Refused
 from queues.inbound.envelope import Envelope, Result, summarise
+from register.authority import NeedsReview
 from register.commands import Agent
 from register.errors import CommandRefused, ConcurrencyConflict
 from register.ports import UnitOfWork
 from register.service import Outcome, RegisterService
+from register.store.inbound_tables import APPROVED, NEEDS_REVIEW
 from register.store.uow import SqlUnitOfWork
 
 log = logging.getLogger("s117.inbound")
@@ -44,7 +46,8 @@ class Processor:
                                     envelope.rejected_kind or "rejected",
                                     self._explain(envelope))
         try:
-            decoded = self.decoders.decode(envelope.routing_key, envelope.body)
+            decoded = envelope.decoded or self.decoders.decode(envelope.routing_key,
+                                                               envelope.body)
         except Refused as refused:
             return self._quarantine(envelope, refused.message_key or envelope.message_id,
                                     refused.sender or envelope.sender, refused.kind,
@@ -55,11 +58,13 @@ class Processor:
 
     def process_all(self, envelopes: list[Envelope]) -> list[Result]:
         """Several messages (a worker's prefetched deliveries, in order) in one transaction,
-        which costs less than half as much per message as one transaction each. The results
-        are those of processing them one by one: if the register refuses any command, or
-        another process changed the same person, nothing of the batch is kept and each
-        message is processed on its own, in order. Messages that do not decode are
-        quarantined one by one (that touches no register state, so order does not matter)."""
+        each in its own savepoint: a message the register refuses is rolled back to its
+        savepoint and quarantined, and the others are applied in their order, so the results
+        are those of processing them one by one at a fraction of the cost (one commit, one
+        WAL flush). If another process changed the same person meanwhile, nothing of the
+        batch is kept and each message is processed on its own. Messages that do not decode
+        are quarantined one by one (that touches no register state, so order does not
+        matter)."""
         decoded: list[tuple[int, Decoded]] = []
         for i, envelope in enumerate(envelopes):
             if envelope.rejected:
@@ -68,35 +73,44 @@ class Processor:
                 found = self.decoders.decode(envelope.routing_key, envelope.body)
             except Refused:
                 continue
-            if isinstance(found, Decoded):  # a council file is applied on its own, below
+            if isinstance(found, Decoded) and envelope.replay_of is None:
+                # A council file, or a replay (perhaps one an administrator approved), is
+                # applied on its own, below.
                 decoded.append((i, found))
         results: dict[int, Result] = {}
         if len(decoded) > 1:
-            commands = [cmd for _, d in decoded for cmd in d.commands]
+            stored: set[str] | None = None  # the batch's messages the store holds
 
-            def split(outcomes: list[Outcome]) -> list[list[Outcome]]:
-                parts, start = [], 0
-                for _, d in decoded:
-                    parts.append(outcomes[start:start + len(d.commands)])
-                    start += len(d.commands)
-                return parts
-
-            def bookkeeping(uow: UnitOfWork, outcomes: list[Outcome]) -> None:
+            def bookkeeping(uow: UnitOfWork, number: int, outcomes: list[Outcome]) -> None:
+                nonlocal stored
                 session = cast(SqlUnitOfWork, uow).session
-                for (i, d), mine in zip(decoded, split(outcomes), strict=True):
-                    held = [o for o in mine if o.status == "held"]
-                    store.record_outcome(session, envelopes[i], d.message_key, d.sender,
-                                         [o.command_id for o in held],
-                                         "; ".join(dict.fromkeys(o.reason for o in held)))
+                if stored is None:
+                    stored = store.stored_keys(session, [d.message_key for _, d in decoded])
+                i, d = decoded[number]
+                held = [o for o in outcomes if o.status == "held"]
+                store.record_outcome(session, envelopes[i], d.message_key, d.sender,
+                                     [o.command_id for o in held],
+                                     "; ".join(dict.fromkeys(o.reason for o in held)),
+                                     stored=d.message_key in stored)
+                stored.add(d.message_key)  # held now: a later message with its key updates
             try:
-                outcomes = self.service.handle_all(commands, alongside=bookkeeping)
-            except (CommandRefused, ConcurrencyConflict):
+                applied = self.service.handle_each([d.commands for _, d in decoded],
+                                                   alongside=bookkeeping,
+                                                   judged=True)
+            except ConcurrencyConflict:
                 pass  # one by one below
             else:
-                for (i, _), mine in zip(decoded, split(outcomes), strict=True):
-                    results[i] = Result(summarise(mine), mine)
+                for (i, d), mine in zip(decoded, applied, strict=True):
+                    results[i] = self._refused(envelopes[i], d, mine) \
+                        if isinstance(mine, CommandRefused) else Result(summarise(mine), mine)
         return [results[i] if i in results else self.process(envelope)
                 for i, envelope in enumerate(envelopes)]
+
+    def _approved(self, envelope: Envelope) -> bool:
+        if envelope.replay_of is None:
+            return False
+        row = store.find(self.sessions, envelope.replay_of)
+        return row is not None and row.state == APPROVED
 
     def _explain(self, envelope: Envelope) -> str:
         """The reason in full words: headers carry only an identifier-free summary, so ask
@@ -118,24 +132,32 @@ class Processor:
                                  [o.command_id for o in held],
                                  "; ".join(dict.fromkeys(o.reason for o in held)))
 
+        # A message an administrator approved from the quarantine is applied as it is; any
+        # other is judged against its sender's authority (register.authority).
+        judged = not self._approved(envelope)
         for attempt in range(self.conflict_retries):
             try:
-                outcomes = self.service.handle_all(decoded.commands, alongside=bookkeeping)
+                outcomes = self.service.handle_all(decoded.commands, alongside=bookkeeping,
+                                                   judged=judged)
             except ConcurrencyConflict:
                 # Someone changed the same person meanwhile (a hold sweep, another process
                 # in embedded mode): read again and reapply.
                 time.sleep(0.01 * (attempt + 1))
                 continue
             except CommandRefused as refused:
-                cmd = decoded.commands[refused.index]
-                cause = refused.cause
-                label = cause.rule or cause.field or "data"
-                return self._quarantine(
-                    envelope, decoded.message_key, decoded.sender, f"refused:{label}",
-                    f"the register refused {type(cmd).__name__} (command {refused.index + 1} "
-                    f"of {len(decoded.commands)}): {cause}", cause)
+                return self._refused(envelope, decoded, refused)
             return Result(summarise(outcomes), outcomes)
         raise ConcurrencyConflict(f"gave up after {self.conflict_retries} concurrent changes")
+
+    def _refused(self, envelope: Envelope, decoded: Decoded, refused: CommandRefused) -> Result:
+        cmd = decoded.commands[refused.index]
+        cause = refused.cause
+        label = cause.rule or cause.field or "data"
+        kind = NEEDS_REVIEW if isinstance(cause, NeedsReview) else f"refused:{label}"
+        return self._quarantine(
+            envelope, decoded.message_key, decoded.sender, kind,
+            f"the register refused {type(cmd).__name__} (command {refused.index + 1} "
+            f"of {len(decoded.commands)}): {cause}", cause)
 
     def _apply_file(self, envelope: Envelope, decoded: DecodedFile) -> Result:
         """A council file: each person's rows in one transaction (council.apply, as

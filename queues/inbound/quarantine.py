@@ -17,7 +17,13 @@ from queues.inbound import store
 from queues.inbound.bus import Inbound
 from queues.inbound.decoders import Refused
 from queues.inbound.envelope import Envelope, Result
-from register.store.inbound_tables import QUARANTINED, REPLAYING
+from register.store.inbound_tables import (
+    APPROVED,
+    NEEDS_REVIEW,
+    QUARANTINED,
+    REJECTED,
+    REPLAYING,
+)
 
 
 @dataclass(frozen=True)
@@ -52,6 +58,27 @@ def replay(inbound: Inbound, sessions: sessionmaker[Session], ids: list[int]
         store.set_state(sessions, row_id, REPLAYING)
         out.append(Replayed(row_id, inbound.bus.publish(_envelope(inbound, row))))
     return out
+
+
+def approve(inbound: Inbound, sessions: sessionmaker[Session], row_id: int
+            ) -> Replayed | None:
+    """An administrator applies a message held for review (`needs-review`): it is replayed
+    and applied as it is, without the sender-authority check (register.authority) that held
+    it. None if the row is not a message waiting for review."""
+    row = store.find(sessions, row_id)
+    if row is None or row.state != QUARANTINED or row.kind != NEEDS_REVIEW:
+        return None
+    store.set_state(sessions, row_id, APPROVED)
+    return Replayed(row_id, inbound.bus.publish(_envelope(inbound, row)))
+
+
+def reject(sessions: sessionmaker[Session], row_id: int) -> bool:
+    """An administrator refuses a message held for review: it is kept, never applied."""
+    row = store.find(sessions, row_id)
+    if row is None or row.state != QUARANTINED or row.kind != NEEDS_REVIEW:
+        return False
+    store.set_state(sessions, row_id, REJECTED)
+    return True
 
 
 def all_ids(sessions: sessionmaker[Session]) -> list[int]:

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from queues.inbound.envelope import Envelope
 from register.store.dialect import utcnow
 from register.store.inbound_tables import (
+    APPROVED,
     HELD,
     QUARANTINED,
     REPLAYING,
@@ -57,19 +58,29 @@ def _row(session: Session, key: str) -> InboundMessageRow | None:
     return session.scalar(select(InboundMessageRow).where(InboundMessageRow.message_key == key))
 
 
+def stored_keys(session: Session, keys: list[str]) -> set[str]:
+    """Which of these messages the store already holds (one query for a batch)."""
+    return set(session.scalars(select(InboundMessageRow.message_key)
+                               .where(InboundMessageRow.message_key.in_(keys))))
+
+
 def record_outcome(session: Session, envelope: Envelope, key: str, sender: str,
-                   held: list[str], held_reason: str) -> None:
+                   held: list[str], held_reason: str, stored: bool = True) -> None:
     """In the register's transaction: keep a message some of whose commands are held (so
     it can be quarantined raw if its predecessor never comes); mark a quarantined or
-    replayed message resolved once it applies."""
+    replayed message resolved once it applies. `stored=False`: the caller knows the store
+    has no row for it (most messages), so there is nothing to read or resolve."""
     stamp = utcnow()
+    if not held and not stored:
+        return
     if not held:
         session.execute(update(InboundMessageRow)
                         .where(InboundMessageRow.message_key == key,
-                               InboundMessageRow.state.in_((QUARANTINED, REPLAYING)))
+                               InboundMessageRow.state.in_((QUARANTINED, REPLAYING,
+                                                            APPROVED)))
                         .values(state=RESOLVED, updated_at=stamp))
         return
-    row = _row(session, key)
+    row = _row(session, key) if stored else None
     if row is None:
         session.add(InboundMessageRow(
             message_key=key, channel=envelope.channel, routing_key=envelope.routing_key,

@@ -14,8 +14,9 @@ partitions between several workers is done here:
   there (closing that partition's channel returns any unprocessed prefetched messages to the
   head of the queue), so it goes to the back of the line and the owner becomes active.
 
-Messages are applied in delivery order, up to `--batch` waiting ones per transaction, then
-acknowledged (manual acks, prefetch > 1). A crash before the ack redelivers; the register's
+Messages are applied in delivery order, up to `--batch` waiting ones per transaction (each as
+if alone: a refused one is quarantined and the others kept), then acknowledged after the
+commit (manual acks, prefetch > 1). A crash before the ack redelivers; the register's
 inbox turns the second application into a duplicate, so every message is applied exactly
 once. If the database is down the worker waits with backoff (keeping the broker connection
 alive) and retries the same messages; if the broker goes away it reconnects with backoff.
@@ -78,7 +79,7 @@ class _Delivery:
 class Worker:
     def __init__(self, url: str, service: RegisterService, sessions: sessionmaker[Session],
                  decoders: Decoders, *, hold_seconds: int, index: int = 0, count: int = 1,
-                 prefetch: int = 50, batch: int = 20,
+                 prefetch: int = 50, batch: int = 100,
                  partitions: int = topology.PARTITIONS) -> None:
         if not url:
             raise ValueError("s117 worker needs S117_AMQP_URL (networked mode)")

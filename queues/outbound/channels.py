@@ -2,27 +2,30 @@
 `amqp` (the subscriber's own queue). Each channel answers with an Outcome; neither ever
 raises, so one broken subscriber is a recorded failed attempt, not a broken worker.
 
-Connections are per thread: each delivery lane runs in one thread at a time, and neither
-requests' Session nor pika's BlockingConnection may be shared between threads."""
+HTTP connections are pooled per subscriber host and shared by the delivery threads; AMQP
+connections are per thread (pika's BlockingConnection may not be shared between threads)."""
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import pika
-import requests
+import urllib3
 from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
 
 from queues import topology
 from queues.connection import connect
+from queues.outbound.endpoints import AllowList, EndpointRefused, failure_category, pinned_pools
 from queues.outbound.processes import short
 from register.subscriptions import RecordedEvent, Subscription
 
+log = logging.getLogger("s117.delivery")
 FHIR_JSON = "application/fhir+json"
 USER_AGENT = "s117-register subscriptions"
 
@@ -50,17 +53,19 @@ def _headers(lines: Sequence[str]) -> dict[str, str]:
 class RestHook:
     """POST the Bundle to the subscriber's endpoint with its own headers. 2xx is delivered;
     anything else, a timeout or a refused connection is a failed attempt. Redirects are not
-    followed: the subscriber registered one URL, and that is where patient data goes."""
+    followed: the subscriber registered one URL, and that is where patient data goes. Every
+    connection's address is checked as it is made (queues/outbound/endpoints.py), and a
+    failure is recorded as a category, never the socket's own words.
 
-    def __init__(self, timeout_seconds: float) -> None:
+    One connection pool per subscriber host (urllib3's PoolManager, shared by the delivery
+    threads, which it allows): a lane reuses the connection any thread last used to that
+    host, instead of each of 64 threads keeping its own connection to every subscriber."""
+
+    def __init__(self, timeout_seconds: float, allowed: AllowList | None = None, *,
+                 per_host: int = 8) -> None:
         self.timeout_seconds = timeout_seconds
-        self._local = threading.local()
-
-    def _session(self) -> requests.Session:
-        session = getattr(self._local, "session", None)
-        if session is None:
-            session = self._local.session = requests.Session()
-        return session
+        self._pools = pinned_pools(allowed or AllowList(), num_pools=1000, maxsize=per_host,
+                                   block=False, retries=False)
 
     def send(self, subscription: Subscription, body: dict[str, Any], kind: str,
              events: Sequence[RecordedEvent]) -> Outcome:
@@ -69,17 +74,18 @@ class RestHook:
         headers = {**_headers(subscription.headers), "Content-Type": FHIR_JSON,
                    "User-Agent": USER_AGENT}
         try:
-            answer = self._session().post(
-                subscription.endpoint or "", data=json.dumps(body, separators=(",", ":")),
-                headers=headers, timeout=(min(timeout, 5.0), timeout), allow_redirects=False)
-            answer.close()
-        except requests.RequestException as error:
-            self._local.session = None  # a fresh connection next time
-            return Outcome(False, None, short(error))
-        if 200 <= answer.status_code < 300:
-            return Outcome(True, answer.status_code)
-        return Outcome(False, answer.status_code, f"HTTP {answer.status_code} "
-                       f"{answer.reason or ''}".strip())
+            answer = self._pools.request(
+                "POST", subscription.endpoint or "",
+                body=json.dumps(body, separators=(",", ":")).encode(), headers=headers,
+                timeout=urllib3.Timeout(connect=min(timeout, 5.0), read=timeout),
+                redirect=False)
+        except (urllib3.exceptions.HTTPError, ValueError, EndpointRefused) as error:
+            log.info("rest-hook to Subscription/%s failed: %s", subscription.id, short(error))
+            return Outcome(False, None, failure_category(error))
+        if 200 <= answer.status < 300:
+            return Outcome(True, answer.status)
+        return Outcome(False, answer.status, f"http-error: the endpoint answered HTTP "
+                       f"{answer.status}")
 
 
 class AmqpQueue:

@@ -13,6 +13,7 @@ from mappings.fhir.subscription import SubscriptionSpec
 from queues import topology
 from queues.connection import connect
 from queues.outbound.credentials import BrokerUsers, new_password, vhost_of
+from queues.outbound.endpoints import AllowList, EndpointRefused, check
 from register.access import Viewer
 from register.errors import InvalidData, NotFound
 from register.store.dialect import utcnow
@@ -38,8 +39,12 @@ class Created:
 
 class SubscriptionManager:
     def __init__(self, store: SubscriptionStore, *, amqp_url: str | None,
-                 users: BrokerUsers | None, kind_of: Callable[[str], str | None]) -> None:
+                 users: BrokerUsers | None, kind_of: Callable[[str], str | None],
+                 allowed: AllowList | None = None) -> None:
+        """`allowed`: the hosts a rest-hook may reach over http or at an internal address
+        (S117_SUBSCRIPTION_ALLOWED_HOSTS); none by default."""
         self.store = store
+        self.allowed = allowed or AllowList()
         self.amqp_url = amqp_url
         self.users = users
         self.kind_of = kind_of  # organisation code -> "la" | "icb" | ... | None (unknown)
@@ -54,6 +59,16 @@ class SubscriptionManager:
                     what = "an ICB" if wanted == "icb" else "a local authority"
                     raise InvalidData(f"{code} is not {what} known to the register",
                                       field=f"{name}={code}")
+
+    def _check_endpoint(self, spec: SubscriptionSpec) -> None:
+        """A rest-hook's endpoint is checked now (scheme, and where its name resolves), and
+        again at every connection the delivery worker makes."""
+        if spec.channel != "rest-hook":
+            return
+        try:
+            check(spec.endpoint or "", self.allowed)
+        except EndpointRefused as exc:
+            raise InvalidData(str(exc), field="Subscription.channel.endpoint") from None
 
     def _amqp_ready(self) -> tuple[str, BrokerUsers]:
         if not self.amqp_url:
@@ -95,6 +110,7 @@ class SubscriptionManager:
         """`owner`: the organisation whose view of the register the Subscription carries
         (register.access.hears); None for one made by the register's own operator."""
         self._check_codes(spec)
+        self._check_endpoint(spec)
         subscription_id = str(uuid4())
         values: dict[str, object] = {**spec.values(), "owner_org": owner.org if owner else None,
                                      "owner_type": owner.kind.value if owner else None}
@@ -116,6 +132,7 @@ class SubscriptionManager:
         if old is None:
             raise NotFound(f"Subscription/{subscription_id} is not known", field="id")
         self._check_codes(spec)
+        self._check_endpoint(spec)
         spec = spec.unmasked(old.headers)
         values = spec.values()
         moved = (spec.channel, spec.endpoint, spec.headers) != (old.channel, old.endpoint,

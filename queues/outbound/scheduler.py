@@ -4,7 +4,9 @@ Once a day is enough, but it runs every minute so a restart never skips a day: f
 active entitlement whose next review falls due within `S117_REVIEW_NOTICE_DAYS` it raises
 `review-due`, and once the due date has passed without a review (rule R3) `review-overdue`,
 each exactly once per entitlement and due date. A recorded review moves the due date, so the
-next one is announced in its turn.
+next one is announced in its turn. With `flags` it also announces the Ombudsman flags that
+come into force by the first-review window closing alone (RULES.md O2, O3) as `flag-raised`,
+once each; a change of facts announces the others, and every clearing (register.changes).
 
 Safe on several machines at once: register.store.reviews raises each notice once by its key,
 with its outbox row in the same transaction. This module keeps the loop and its backoff.
@@ -39,10 +41,11 @@ def london_today() -> date:
 class ReviewScheduler:
     def __init__(self, sessions: sessionmaker[Session], *, notice_days: int = 14,
                  today: Callable[[], date] = london_today,
-                 on_raised: Callable[[int], None] | None = None) -> None:
+                 on_raised: Callable[[int], None] | None = None, flags: bool = False) -> None:
         self.notices = ReviewNotices(sessions, notice_days=notice_days)
         self.today = today
         self.on_raised = on_raised
+        self.flags = flags  # also announce O2 and O3 as their windows close
 
     def run_once(self) -> int:
         """Raise what is due today; the number of events raised."""
@@ -54,6 +57,11 @@ class ReviewScheduler:
                 raised += count
                 if count < BATCH:
                     break
+        while self.flags:
+            count = self.notices.raise_flags(today, BATCH)
+            raised += count
+            if count < BATCH:
+                break
         if raised and self.on_raised is not None:
             self.on_raised(raised)
         return raised

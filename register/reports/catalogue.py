@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from register.reports import Inputs, Report
 from register.reports.caseloads import by_body, out_of_area
+from register.reports.flags import ombudsman_flags
 from register.reports.flows import flows
 from register.reports.reviews import compliance, overdue
 from register.reports.spend import spend
@@ -17,6 +18,7 @@ REPORTS: dict[str, tuple[str, Callable[[Inputs], Report]]] = {
     "entitled-by-body": ("Entitled people by responsible council and ICB", by_body),
     "out-of-area": ("Out-of-area placements between areas", out_of_area),
     "spend": ("Weekly spend by funder and funding basis", spend),
+    "ombudsman-flags": ("Ombudsman flags (O1-O4): in force, raised and cleared", ombudsman_flags),
 }
 PERIODS = ("month", "quarter")
 

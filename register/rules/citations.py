@@ -6,9 +6,11 @@ from register.model import RuleApplied
 
 CITATIONS: dict[str, str] = {
     "E1": "Mental Health Act 1983 s117(1)",
-    "E2": "MHA Code of Practice 2015 para 33.10",
+    "E2": "DHSC/NHS England statutory guidance, Discharge from mental health inpatient "
+    "settings (January 2024), principle 3 (planning starts on admission or before)",
     "E3": "Mental Health Act 1983 s17A and s117(2)",
-    "E4": "R (CXF) v Central Bedfordshire Council [2018] EWCA Civ 2852; local policy",
+    "E4": "R (CXF) v Central Bedfordshire Council [2017] EWHC 2311 (Admin); R v Richmond LBC "
+    "ex p Watson [1999]; local policy (trial leave with an aftercare plan, default off)",
     "E5": "Mental Health Act 1983 s117(1); s2 converted to s3",
     "E6": "Mental Health Act 1983 s117(1) (no age limit)",
     "E7": "Register policy: unsettled qualification is reviewed, never dropped",
@@ -19,7 +21,10 @@ CITATIONS: dict[str, str] = {
     "a qualifying section",
     "L5": "Care Act 2014 s40 via Mental Health Act 1983 s117(4); Care and Support Statutory "
     "Guidance ch. 19",
-    "L6": "Mental Health Act 2025 s46 (deeming rule; text and commencement unverified)",
+    "L6": "Rule sets by effective date; Mental Health Act 2025 s56 (commencement by "
+    "regulations, none made for s46 as of December 2026): switched on by locality policy",
+    "L7": "Mental Health Act 1983 s117(3A) inserted by Mental Health Act 2025 s46(3); Care Act "
+    "2014 s39(1)-(6) and Sch. 1; Children Act 1989 s105(6)",
     "N1": "NHS England Who Pays? 2013 (pre-April 2013 PCT responsibility not settled here)",
     "N2": "NHS (Standing Rules) Regulations 2012 reg 14; Who Pays? 2013",
     "N3": "Who Pays? 2016 (CCG of ordinary residence before detention)",
@@ -41,6 +46,16 @@ CITATIONS: dict[str, str] = {
     "D5": "LGSCO/PHSO guidance 2022 (record the date of discharge from s117)",
     "D6": "LGSCO/PHSO guidance 2022; local policy (reinstatement)",
     "D7": "R (Worcestershire CC) v SSHSC [2023] UKSC 31 (LA duty ends on re-detention)",
+    "D8": "Mental Health Act 1983 s117(2) as amended by Mental Health Act 2025 s46(2) (joint "
+    "notice in writing to the person)",
+    "O1": "LGSCO/PHSO guidance 2022 (Sarah); LGSCO West Northamptonshire Council 24 015 710",
+    "O2": "LGSCO London Borough of Ealing 25 000 832 (nine months without an assessment)",
+    "O3": "LGSCO/PHSO Northamptonshire ICB 22 009 742a (entitlement not recorded)",
+    "O4": "Mental Health Act 1983 s117; LGSCO City of York Council 25 002 735; LGSCO "
+    "Manchester City Council 23 019 512 (refund with interest); Tinsley v Manchester CC "
+    "[2017] EWCA Civ 1704",
+    "O5": "LGSCO Worcestershire County Council 24 014 179 (a move does not transfer the s117 "
+    "duty); RULES.md L2",
 }
 
 

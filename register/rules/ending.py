@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from register.errors import RuleViolation
 from register.model import EndDecision, EndReason, Entitlement, EntitlementStatus, Review
+from register.rules.ports import Commencement
 from register.rules.reviews import reviews_since_start
 
 # D3: reasons that never justify ending s117 on their own.
@@ -44,10 +45,39 @@ def _agreement(decision: EndDecision) -> None:
                                 "once both have agreed", rule="D1", field=f"{body}-agreed-on")
 
 
+def check_notice(entitlement: Entitlement, decision: EndDecision,
+                 commenced: Commencement | None) -> None:
+    """D8 (MHA 2025 s46(2), once switched on): a decision dated on or after the commencement
+    ends s117 only by the joint notice in writing to the person: its date, both bodies, how
+    it was given and the document. Death ends aftercare without a notice."""
+    if commenced is None or EndReason.DIED in decision.reasons:
+        return
+    notice = decision.notice
+    law = (f"from {commenced.on} s117 ends only when the local authority and the ICB jointly "
+           "give notice in writing to the person (Mental Health Act 2025 s46(2))")
+    if notice is None:
+        raise RuleViolation(f"{law}: give notice-date, notice-given-by (both bodies), "
+                            "notice-method and notice-document", rule="D8", field="notice-date")
+    cur = entitlement.current
+    bodies = [b for b in (cur.local_authority, cur.icb) if b] if cur else []
+    missing = [b for b in bodies if b not in notice.given_by]
+    if len(notice.given_by) < 2 or missing:
+        raise RuleViolation(f"{law}: the notice is given by both bodies; "
+                            + (f"missing {', '.join(missing)}" if missing
+                               else "name the local authority and the ICB"),
+                            rule="D8", field="notice-given-by")
+    if not (notice.document_title.strip() or notice.document_url):
+        raise RuleViolation(f"{law}: attach the notice (a title or a URL of the document)",
+                            rule="D8", field="notice-document")
+    if decision.ends_on < notice.given_on:
+        raise RuleViolation(f"{law}: aftercare cannot end on {decision.ends_on}, before the "
+                            f"notice of {notice.given_on}", rule="D8", field="notice-date")
+
+
 def check_end(entitlement: Entitlement, decision: EndDecision, *, cto_in_force: bool,
               conditionally_discharged_restricted: bool, specialist_accommodation: bool,
-              reviews: list[Review]) -> None:
-    """Raise RuleViolation naming the first rule an end decision breaks (D1-D5)."""
+              reviews: list[Review], notice_from: Commencement | None = None) -> None:
+    """Raise RuleViolation naming the first rule an end decision breaks (D1-D5, D8)."""
     if entitlement.status is not EntitlementStatus.ACTIVE:
         raise RuleViolation(f"only an active entitlement can be ended; this one is "
                             f"{entitlement.status.value}", rule="D1", field="status")
@@ -76,6 +106,7 @@ def check_end(entitlement: Entitlement, decision: EndDecision, *, cto_in_force: 
                             field="moved-to-suitable-accommodation")
     if not died:
         _at_a_review(entitlement, decision, reviews)
+    check_notice(entitlement, decision, notice_from)
 
 
 def _at_a_review(entitlement: Entitlement, decision: EndDecision,

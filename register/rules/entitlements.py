@@ -77,12 +77,27 @@ def _timeline(facts: PersonFacts, policy: LocalityPolicy) -> list[_Item]:
                                         i.stay.admitted_at if i.stay else datetime.min))
 
 
+def _deemed(facts: PersonFacts, stay: Stay, detention: QualifyingDetention,
+            found: local_authority.LaFinding, duty_holder: str | None, refdata: RefData,
+            policy: LocalityPolicy) -> local_authority.LaFinding:
+    """L6/L7: the MHA 2025 deeming rule, when the locality policy has switched it on."""
+    left = departure(stay, detention, policy)
+    regime = ruleset.deeming_regime(detention.on, left.on if left else None, policy)
+    if regime is None:
+        return found
+    deemed = local_authority.deemed_residence(facts, stay, detention, duty_holder, refdata)
+    decided = any(d.stay_key == stay.key for d in facts.or_decisions)
+    return local_authority.with_deeming(found, deemed, regime, decided, refdata)
+
+
 def _first_determination(facts: PersonFacts, stay: Stay, detention: QualifyingDetention,
                          refdata: RefData, policy: LocalityPolicy) -> Responsibility:
     rules = ruleset.for_detention(detention.on, policy)
-    la = local_authority.ordinary_residence(facts, stay, detention, refdata)
+    la = _deemed(facts, stay, detention,
+                 local_authority.ordinary_residence(facts, stay, detention, refdata), None,
+                 refdata, policy)
     nhs = rules.nhs_rule(facts, stay, detention, refdata)
-    age = _age(facts.date_of_birth, detention.on)
+    age = facts.age_on(detention.on)
     young = (applied("E6", f"aged {age} when detained: children and young people are "
                            "entitled on the same terms"),) if age is not None and age < 18 else ()
     return Responsibility(
@@ -94,22 +109,14 @@ def _first_determination(facts: PersonFacts, stay: Stay, detention: QualifyingDe
         needs_review=(*detention.needs_review, *la.needs_review, *nhs.needs_review))
 
 
-def _age(born: date | None, on: date) -> int | None:
-    if born is None:
-        return None
-    return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
-
-
 def _redetermination(facts: PersonFacts, stay: Stay, detention: QualifyingDetention,
                      previous: Responsibility, refdata: RefData,
                      policy: LocalityPolicy) -> Responsibility:
     rules = ruleset.for_detention(detention.on, policy)
-    la = local_authority.redetention(facts, stay, detention, previous.local_authority, refdata)
-    if rules.deeming:
-        # Placed out of area = resident somewhere other than the authority that had the duty.
-        placed = la.local_authority not in (None, previous.local_authority)
-        deemed = local_authority.deemed_residence(previous.local_authority, placed, refdata)
-        la = deemed or la
+    la = _deemed(facts, stay, detention,
+                 local_authority.redetention(facts, stay, detention, previous.local_authority,
+                                             refdata),
+                 previous.local_authority, refdata, policy)
     return replace(
         previous, effective_from=detention.on, rule_set=rules.id,
         local_authority=la.local_authority,

@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import date
+from typing import TYPE_CHECKING
 
-from register.model import Address, PersonFacts, RuleApplied, Stay
+from register.errors import RuleViolation
+from register.model import (
+    AccommodationType,
+    Address,
+    AddressPeriod,
+    PersonFacts,
+    RuleApplied,
+    Stay,
+)
 from register.rules.citations import applied, review
 from register.rules.eligibility import QualifyingDetention
 from register.rules.ports import RefData
+
+if TYPE_CHECKING:  # ruleset imports the NHS rules, which import this module
+    from register.rules.ruleset import Regime
 
 
 @dataclass(frozen=True)
@@ -85,15 +98,162 @@ def redetention(facts: PersonFacts, stay: Stay, detention: QualifyingDetention,
                      found.needs_review)
 
 
-def deemed_residence(previous_la: str | None, placed_by_previous: bool,
-                     refdata: RefData) -> LaFinding | None:
-    """L6 (disabled until commenced): a person placed out of area under s117 stays deemed
-    ordinarily resident in the placing authority, so re-detention does not move the LA."""
-    if previous_la is None or not placed_by_previous:
-        return None
-    return LaFinding(previous_la, (applied(
-        "L6", f"placed out of area by {_named(previous_la, refdata)}: deemed ordinarily "
-              "resident there"),))
+# --- L7: Mental Health Act 2025 s46(3), s117(3A) (switched on by the locality policy) ----
+
+_NATIONS = {"W": "Wales", "S": "Scotland", "N": "Northern Ireland"}
+
+
+def _nation(address: Address, refdata: RefData) -> str | None:
+    """Wales, Scotland or Northern Ireland for an address outside England, else None."""
+    code = address.la_gss or (refdata.la_for_postcode(address.postcode)
+                              if address.postcode else None)
+    return _NATIONS.get(code[0]) if code else None
+
+
+def _where(period: AddressPeriod) -> str:
+    return f"{period.address.postcode or 'an address'} from {period.valid_from}"
+
+
+def _history_before(facts: PersonFacts, stay: Stay, on: date) -> list[AddressPeriod]:
+    """The person's addresses before the detention, latest first. The address the trust
+    gave at admission leads when it carries an accommodation type or the history does not
+    describe it (another postcode): the history then stops there."""
+    history: list[AddressPeriod] = []
+    for period in sorted((a for a in facts.addresses if a.valid_from <= on),
+                         key=lambda a: a.valid_from):
+        last = history[-1].address if history else None
+        # A sender restating the same address without a type (a trust's admission) does
+        # not end the placement a council described.
+        if (last is not None and period.address.accommodation is None
+                and (period.address.postcode, period.address.la_gss)
+                == (last.postcode, last.la_gss)):
+            continue
+        history.append(period)
+    history.reverse()
+    given = stay.residence_before
+    if given is None:
+        return history
+    if history and (given.postcode is None or given.postcode == history[0].address.postcode):
+        if given.accommodation is not None:
+            return [AddressPeriod(replace(history[0].address, accommodation=given.accommodation,
+                                          placed_by=given.placed_by or
+                                          history[0].address.placed_by),
+                                  history[0].valid_from), *history[1:]]
+        return history
+    return [AddressPeriod(given, history[0].valid_from if history else on)] if \
+        given.accommodation is not None else []
+
+
+def deemed_residence(facts: PersonFacts, stay: Stay, detention: QualifyingDetention,
+                     duty_holder: str | None, refdata: RefData) -> LaFinding | None:
+    """L7: ordinary residence immediately before the detention with s117(3A) applied, or
+    None when the person lived in ordinary accommodation (L1's answer stands). Walks back
+    through consecutive placements: for time aged 18 or over, specified accommodation is
+    deemed residence before the first placement (Care Act 2014 s39(1)-(2)), s117
+    accommodation is deemed residence in the area of the authority with the s117 duty
+    (s39(4)), NHS accommodation is disregarded (s39(5)-(6)) and a placement into Wales,
+    Scotland or Northern Ireland keeps the placing authority (Sch. 1); for time under 18,
+    Children Act 1989 s105(6) disregards accommodation provided by a local authority, and
+    s117(3A)(a) adds s117 and NHS accommodation."""
+    steps: list[RuleApplied] = []
+    first_placer: str | None = None
+    for period in _history_before(facts, stay, detention.on):
+        address = period.address
+        kind = address.accommodation or AccommodationType.ORDINARY
+        if kind is AccommodationType.ORDINARY:
+            if not steps:
+                return None
+            la = la_of_address(address, refdata)
+            if la is None:
+                break
+            return LaFinding(la, (*steps, applied(
+                "L7", f"before that, living at {_where(period)} in "
+                      f"{_named(la, refdata)}: deemed ordinarily resident there")))
+        age = facts.age_on(period.valid_from)
+        first_placer = address.placed_by or first_placer
+        if age is not None and age < 18:
+            steps.append(applied("L7", f"aged {age} at {_where(period)} ({kind.value} "
+                                       "accommodation): the time is disregarded (Children Act "
+                                       "1989 s105(6), read with s117(3A)(a))"))
+            continue
+        if kind is AccommodationType.S117:
+            holder = duty_holder or address.placed_by
+            if holder is None:
+                return LaFinding(None, tuple(steps), (review(
+                    "L7", f"in s117 accommodation at {_where(period)} but the authority "
+                          "holding the s117 duty is not known: record an ordinary residence "
+                          "decision"),))
+            return LaFinding(holder, (*steps, applied(
+                "L7", f"in s117 accommodation at {_where(period)}: deemed ordinarily resident "
+                      f"in the area of {_named(holder, refdata)}, the authority holding the "
+                      "s117 duty (Care Act 2014 s39(4))")))
+        if kind is AccommodationType.NHS:
+            steps.append(applied("L7", f"in NHS accommodation at {_where(period)}: the time "
+                                       "is disregarded (Care Act 2014 s39(5)-(6))"))
+            continue
+        nation = _nation(address, refdata)
+        if nation and address.placed_by:
+            return LaFinding(address.placed_by, (*steps, applied(
+                "L7", f"placed in specified accommodation in {nation} at {_where(period)} by "
+                      f"{_named(address.placed_by, refdata)}: a placement across the border "
+                      "keeps the placing authority (Care Act 2014 Sch. 1)")))
+        steps.append(applied("L7", f"in specified accommodation at {_where(period)}"
+                                   + (f" in {nation}" if nation else "")
+                                   + ": deemed resident where they lived before the first of "
+                                     "consecutive placements (Care Act 2014 s39(1)-(2))"))
+    if first_placer:
+        return LaFinding(first_placer, (*steps, applied(
+            "L7", f"the residence before the first placement is not recorded: the placing "
+                  f"authority {_named(first_placer, refdata)} keeps it")))
+    return LaFinding(None, tuple(steps), (review(
+        "L7", "the residence before the first placement is not recorded: record an ordinary "
+              "residence decision"),))
+
+
+def with_deeming(found: LaFinding, deemed: LaFinding | None, regime: Regime,
+                 decided: bool, refdata: RefData) -> LaFinding:
+    """L6/L7: the answer under the transitional choice. A council's recorded decision
+    stands (it was made with the law in force); a case that straddles the commencement is
+    *needs review* when the two regimes give different authorities."""
+    if deemed is None or decided:
+        return found
+    chosen = deemed if regime.applies else found
+    note = applied("L6", f"Mental Health Act 2025 s46 deeming {regime.describe()}: "
+                         + ("applied" if regime.applies else "not applied to this detention"))
+    reviews = chosen.needs_review
+    if regime.straddles and deemed.local_authority != found.local_authority:
+        reviews = (*reviews, review(
+            "L6", f"the detention began before the MHA 2025 s46 commencement "
+                  f"({regime.commenced.on}) and the duty arises after it: without the deeming "
+                  f"rule {_named(found.local_authority or 'no authority', refdata)}, with it "
+                  f"{_named(deemed.local_authority or 'no authority', refdata)}; "
+                  "transitional provision is not yet made"))
+    # A re-detention still ends the old duty and starts a new one (L3, D7) under L7.
+    ended = tuple(b for b in found.basis if b.rule_id in ("L3", "D7")) if regime.applies else ()
+    return LaFinding(chosen.local_authority, (*ended, *chosen.basis, note), reviews)
+
+
+def refuse_transfer_on_move(facts: PersonFacts, stay: Stay, detained_on: date,
+                            responsible: str | None, decided: str, refdata: RefData) -> None:
+    """O5 (with L2): a decision naming as ordinarily resident the council the person moved
+    to after the detention, rather than where they lived immediately before it, is a
+    request to "transfer the package" on a move, and the s117 duty does not move with the
+    person (LGSCO Worcestershire 24 014 179). A decision that corrects the residence before
+    the detention (any other council) is taken."""
+    if responsible is None or decided == responsible:
+        return
+    before = la_of_address(stay.residence_before or facts.address_on(detained_on), refdata)
+    if before is None or decided == before:
+        return
+    moved_to = {la_of_address(a.address, refdata) for a in facts.addresses
+                if a.valid_from >= detained_on} | {la_of_address(stay.discharge_address, refdata)}
+    if decided in moved_to:
+        raise RuleViolation(
+            f"{_named(decided, refdata)} is where the person moved to after the detention of "
+            f"{detained_on}; they lived in {_named(before, refdata)} immediately before it. A "
+            f"move does not transfer the s117 duty: {_named(responsible, refdata)} keeps it "
+            "(L2). Record ordinary residence only for where the person lived before the "
+            "detention", rule="O5", field="la_gss")
 
 
 def interim_lead(parties: list[str], current_residence_la: str | None,

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
+from enum import StrEnum
 from typing import Protocol
 
 
@@ -44,6 +45,23 @@ DEFAULT_PANEL_SERVICE_TYPES = frozenset({"residential-care", "nursing-care",
                                          "supported-accommodation"})
 
 
+class AppliesTo(StrEnum):
+    """The transitional choice for a rule set switched on before its transitional rules are
+    known (RULES.md L7): the new rules apply to detentions that begin on or after the
+    commencement date, or to every determination made (every discharge) from it."""
+
+    DETENTIONS_FROM = "detentions-from"
+    DETERMINATIONS_FROM = "determinations-from"
+
+
+@dataclass(frozen=True)
+class Commencement:
+    """A switchable rule set as the locality policy switches it on (L6)."""
+
+    on: date
+    applies_to: AppliesTo = AppliesTo.DETENTIONS_FROM
+
+
 @dataclass(frozen=True)
 class LocalityOverride:
     """What one local authority sets differently from the regional policy (None: inherit)."""
@@ -62,7 +80,9 @@ class LocalityPolicy:
     first_review_days: int = 42  # R1: six weeks
     review_interval_months: int = 12  # R2: at most twelve months
     s17_leave_with_plan_starts_entitlement: bool = False  # E4, default off
-    enabled_rule_sets: frozenset[str] = field(default_factory=frozenset)  # e.g. L6 when commenced
+    # L6: rule sets enacted but not commenced, switched on with their commencement date and
+    # transitional choice, e.g. {"mha-2025-s46-deeming": Commencement(date(2027, 4, 1))}.
+    rule_sets: Mapping[str, Commencement] = field(default_factory=dict)
     # A service line needs a panel decision at or above this weekly cost, or of these types.
     panel_weekly_cost: Decimal = Decimal(1000)
     panel_service_types: frozenset[str] = DEFAULT_PANEL_SERVICE_TYPES

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from register import casework
 from register.access import Viewer
-from register.casework import AgendaItem, Casework, PlanState
+from register.casework import OMBUDSMAN, AgendaItem, Casework, PlanState
 from register.ports import StoredEntitlement, StoredPerson, StoredPlan
 from register.rules.ports import LocalityPolicy
 from register.store import codec, visibility
@@ -95,6 +95,24 @@ class AgendaRow:
         return data
 
 
+@dataclass(frozen=True)
+class FlagRow:
+    """An Ombudsman flag (RULES.md O1-O4) in force on a caseload (`s117 flags`; the FHIR
+    API answers the same question as `Flag?code=...&status=active`)."""
+
+    rule: str  # O1-O4
+    code: str
+    since: date
+    days: int  # how long it has been raised on the day asked about
+    nhs_number: str
+    local_authority: str | None
+    icb: str | None
+    reason: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {**vars(self), "since": self.since.isoformat()}
+
+
 def _plan(row: CarePlanRow | CarePlanVersionRow, person_id: int, updated: datetime,
           la: str | None = None, icb: str | None = None) -> StoredPlan:
     return StoredPlan(codec.load(PlanState, row.snapshot), person_id, row.version, updated,
@@ -146,7 +164,7 @@ class CaseworkViews:
                                (p.responsible_icb, where.icbs)):
             if values:
                 query = query.where(column.in_(values))
-        if (visible := visibility.entitlement_ids(where.visible_to)) is not None:
+        if (visible := visibility.casework_entitlement_ids(where.visible_to)) is not None:
             query = query.where(p.entitlement_id.in_(visible))
         return query
 
@@ -191,7 +209,7 @@ class CaseworkViews:
             query = query.where(t.due_on < where.due_before)
         if where.due_from:
             query = query.where(t.due_on >= where.due_from)
-        if (visible := visibility.entitlement_ids(where.visible_to)) is not None:
+        if (visible := visibility.casework_entitlement_ids(where.visible_to)) is not None:
             query = query.where(t.entitlement_id.in_(visible))
         return self._page(query, (t.authored_on, t.person_id, t.key), offset, count)
 
@@ -220,6 +238,27 @@ class CaseworkViews:
                 state.panel.value, state.panel_reason))
         return rows
 
+    def ombudsman_flags(self, *, la: str | None, icb: str | None, on: date,
+                        codes: tuple[str, ...] = ()) -> list[FlagRow]:
+        """Ombudsman flags in force on `on` for a council or ICB (or all), longest first."""
+        rules = {code.value: rule for code, rule in OMBUDSMAN.items()}
+        _, found = self.search_alerts(AlertFilter(
+            codes=codes or tuple(rules), owners=(la,) if la else (),
+            icbs=(icb,) if icb else (), active_on=on), count=None)
+        rows, works = [], {}
+        for person_id, key in found:
+            if person_id not in works:
+                works[person_id] = self.person_casework(person_id)
+            work = works[person_id]
+            alert = next((a for a in work.casework.alerts if a.key == key), None) \
+                if work else None
+            if work is None or alert is None or not alert.active_on(on):
+                continue
+            rows.append(FlagRow(rules[alert.code.value], alert.code.value, alert.since,
+                                (on - alert.since).days, work.person.facts.nhs_number,
+                                alert.owner, alert.icb, alert.reason))
+        return sorted(rows, key=lambda r: (r.since, r.rule, r.nhs_number))
+
     def search_alerts(self, where: AlertFilter, *, offset: int = 0, count: int | None = 50
                       ) -> tuple[int, list[tuple[int, str]]]:
         a = CaseworkIndexRow
@@ -235,7 +274,7 @@ class CaseworkViews:
             query = query.where(a.until <= where.inactive_on)
         if where.begun_by:
             query = query.where(a.since <= where.begun_by)
-        if (visible := visibility.entitlement_ids(where.visible_to)) is not None:
+        if (visible := visibility.casework_entitlement_ids(where.visible_to)) is not None:
             query = query.where(a.entitlement_id.in_(visible))
         return self._page(query, (a.since, a.person_id, a.key), offset, count)
 

@@ -18,6 +18,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 from register.store.base import Base
 
 HELD, QUARANTINED, REPLAYING, RESOLVED = "held", "quarantined", "replaying", "resolved"
+# A message held for an administrator (register.authority, kind NEEDS_REVIEW) is applied once
+# approved (APPROVED while it is replayed, then RESOLVED) or kept as REJECTED.
+APPROVED, REJECTED = "approved", "rejected"
+NEEDS_REVIEW = "needs-review"
 
 
 class InboundMessageRow(Base):

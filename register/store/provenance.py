@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from register.access import Viewer
+from register.access import OrgType, Viewer
 from register.store import visibility
 from register.store.casework_tables import CarePlanVersionRow
 from register.store.orm import EntitlementVersionRow, PersonRow, PersonVersionRow, ProvenanceRow
@@ -71,6 +71,9 @@ class ProvenanceViews:
         if where.since:
             query = query.where(p.recorded_at >= where.since)
         people = visibility.people(where.visible_to)
+        if where.visible_to is not None and where.visible_to.kind is OrgType.TRUST:
+            # A trust sees its own writes, not the councils' casework or other trusts'.
+            query = query.where(p.agent_org == where.visible_to.org)
         if people is not None:
             query = query.where(p.command_id.in_(select(PersonVersionRow.command_id).where(
                 PersonVersionRow.person_id.in_(select(PersonRow.id).where(people)))))

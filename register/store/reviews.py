@@ -1,5 +1,7 @@
 """Review notices: the `review-due` and `review-overdue` events (rules R1-R3) the scheduler
-raises, each exactly once per entitlement and due date however many schedulers run.
+raises, each exactly once per entitlement and due date however many schedulers run; and the
+`flag-raised` of the Ombudsman flags the first-review window's closing raises (O2, O3), once
+per entitlement, flag and day.
 
 Each event is raised by inserting its `review_notice` row (`INSERT .. ON CONFLICT DO NOTHING
 RETURNING`) and writing the outbox row only if that insert returned it, in one transaction.
@@ -10,12 +12,14 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import and_, exists, select, update
+from sqlalchemy import and_, exists, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from register.casework import OMBUDSMAN, TIME_DRIVEN, window_closed_event
 from register.events import EventType
 from register.rules import reviews
 from register.store import outbox
+from register.store.casework_tables import CaseworkIndexRow
 from register.store.dialect import dialect_of, insert, utcnow
 from register.store.orm import EntitlementRow
 from register.store.subscription_tables import ReviewNoticeRow
@@ -53,9 +57,39 @@ class ReviewNotices:
                 raised += 1
         return raised
 
+    def raise_flags(self, today: date, limit: int) -> int:
+        """Raise `flag-raised` for up to `limit` O2/O3 flags (casework.TIME_DRIVEN) in force
+        on `today` and not yet raised: the notice's kind is `flag:O2`/`flag:O3` and its due
+        date the day the flag came into force."""
+        a, e, n = CaseworkIndexRow, EntitlementRow, ReviewNoticeRow
+        raised = 0
+        with self.sessions.begin() as session:
+            for code in TIME_DRIVEN:
+                kind = f"flag:{OMBUDSMAN[code]}"
+                rows = session.execute(select(
+                    e.id, e.status, e.responsible_la, e.responsible_icb, e.paying_icb,
+                    e.residence_la, a.since).join(e, e.id == a.entitlement_id).where(
+                    a.kind == "alert", a.code == code.value, a.since <= today,
+                    or_(a.until.is_(None), a.until > today),
+                    ~exists().where(and_(n.entitlement_id == a.entitlement_id,
+                                         n.due == a.since, n.kind == kind)))
+                    .order_by(a.since, e.id).limit(limit)).all()
+                for ent_id, status, la, icb, paying, residence, since in rows:
+                    if not self._claim(session, ent_id, since, kind):
+                        continue  # another scheduler raised it
+                    outbox_id = outbox.add(session, window_closed_event(
+                        code, ent_id, status, la, icb, paying, residence, since))
+                    session.execute(update(n).where(
+                        n.entitlement_id == ent_id, n.due == since, n.kind == kind)
+                        .values(outbox_id=outbox_id))
+                    raised += 1
+        return raised
+
     @staticmethod
-    def _claim(session: Session, entitlement_id: str, due: date, kind: EventType) -> bool:
+    def _claim(session: Session, entitlement_id: str, due: date,
+               kind: EventType | str) -> bool:
         statement = insert(dialect_of(session), ReviewNoticeRow).values(
-            entitlement_id=entitlement_id, due=due, kind=kind.value, raised_at=utcnow())
+            entitlement_id=entitlement_id, due=due, raised_at=utcnow(),
+            kind=kind.value if isinstance(kind, EventType) else kind)
         return session.execute(statement.on_conflict_do_nothing().returning(
             ReviewNoticeRow.kind)).first() is not None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from functools import cache
 from typing import Any
@@ -20,7 +22,7 @@ from register.model import Entitlement, PersonFacts
 from register.ports import EntitlementSummary, HeldCommand, PersonRecord
 from register.store import codec, outbox
 from register.store.base import Base
-from register.store.casework import SqlCasework
+from register.store.casework_writes import SqlCasework
 from register.store.dialect import dialect_of, utcnow
 from register.store.dialect import insert as dialect_insert
 from register.store.orm import (
@@ -57,6 +59,14 @@ class Appends:
     def add(self, model: type[Base], **values: Any) -> None:
         self.rows.setdefault(model, []).append(values)
 
+    def mark(self) -> dict[type[Base], int]:
+        return {model: len(rows) for model, rows in self.rows.items()}
+
+    def restore(self, mark: dict[type[Base], int]) -> None:
+        """Forget the rows added since `mark` (their savepoint was rolled back)."""
+        for model, rows in self.rows.items():
+            del rows[mark.get(model, 0):]
+
     def write(self, session: Session) -> None:
         for model, rows in self.rows.items():
             if rows:
@@ -68,30 +78,55 @@ class SqlPeople:
     def __init__(self, session: Session, appends: Appends) -> None:
         self.session = session
         self.appends = appends
-        self._rows: dict[str, PersonRow] = {}
-        self._entitlement_rows: dict[str, EntitlementRow] = {}  # every one loaded in this UoW
+        self.rows: dict[str, PersonRow] = {}
+        self.entitlement_rows: dict[str, EntitlementRow] = {}  # every one loaded in this UoW
+        self.absent: set[str] = set()  # NHS numbers read and not found
         self.wrote: set[str] = set()  # ids of the commands that made a new version
 
     def get(self, nhs_number: str) -> PersonRecord | None:
-        # The person and their entitlements in one round trip (the identity map makes the
-        # repeated person columns one object).
-        found = self.session.execute(
-            select(PersonRow, EntitlementRow)
-            .outerjoin(EntitlementRow, EntitlementRow.person_id == PersonRow.id)
-            .where(PersonRow.nhs_number == nhs_number)
-            .order_by(EntitlementRow.planned_on, EntitlementRow.id)).all()
-        if not found:
+        """The person as this unit of work last saved them: read once (or by `preload`),
+        then rebuilt from the loaded rows, which every save keeps current."""
+        if nhs_number in self.absent:
             return None
-        row = found[0][0]
-        self._rows[nhs_number] = row
-        ents = [e for _, e in found if e is not None]
-        self._entitlement_rows.update((e.id, e) for e in ents)
+        row = self.rows.get(nhs_number)
+        if row is None:
+            self._read([nhs_number])
+            row = self.rows.get(nhs_number)
+            if row is None:
+                return None
+        ents = sorted((e for e in self.entitlement_rows.values() if e.person_id == row.id),
+                      key=lambda e: (e.planned_on, e.id))
         return PersonRecord(
             facts=codec.load_facts(row.facts),
             entitlements=[codec.load_entitlement(e.snapshot) for e in ents],
             residence_la=row.residence_la,
             next_review_due={e.id: e.next_review_due for e in ents}, id=row.id, held=row.held,
             version=row.version, entitlement_versions={e.id: e.version for e in ents})
+
+    def preload(self, nhs_numbers: list[str]) -> None:
+        """Read the people a batch of commands is about (and their entitlements) in one
+        query instead of one each."""
+        wanted = [n for n in dict.fromkeys(nhs_numbers)
+                  if n not in self.rows and n not in self.absent]
+        if wanted:
+            self._read(wanted)
+
+    def _read(self, nhs_numbers: list[str]) -> None:
+        # Each person and their entitlements in one round trip (the identity map makes the
+        # repeated person columns one object).
+        found = self.session.execute(
+            select(PersonRow, EntitlementRow)
+            .outerjoin(EntitlementRow, EntitlementRow.person_id == PersonRow.id)
+            .where(PersonRow.nhs_number.in_(nhs_numbers))).all()
+        for row, ent in found:
+            self.rows[row.nhs_number] = row
+            if ent is not None:
+                self.entitlement_rows[ent.id] = ent
+        self.absent.update(n for n in nhs_numbers if n not in self.rows)
+
+    def forget_loaded(self) -> None:
+        """After a rollback to a savepoint the loaded rows may hold undone changes."""
+        self.rows, self.entitlement_rows, self.absent = {}, {}, set()
 
     def add(self, record: PersonRecord) -> None:
         row = PersonRow(nhs_number=record.facts.nhs_number, facts=codec.dump(record.facts),
@@ -103,14 +138,17 @@ class SqlPeople:
         except IntegrityError as exc:
             raise ConcurrencyConflict("the person was created by someone else; retry") from exc
         record.id = row.id
-        self._rows[record.facts.nhs_number] = row
+        self.rows[record.facts.nhs_number] = row
+        self.absent.discard(record.facts.nhs_number)
 
     def save(self, record: PersonRecord, events: list[EntitlementEvent],
              command_id: str) -> None:
-        row = self._rows[record.facts.nhs_number]
+        row = self.rows[record.facts.nhs_number]
         new = record.version == 0
+        # Only this person's entitlements: a batch may have loaded hundreds of others'.
         before = {"": 0 if new else row.version,
-                  **{i: r.version for i, r in self._entitlement_rows.items()}}
+                  **{e.id: self.entitlement_rows[e.id].version for e in record.entitlements
+                     if e.id in self.entitlement_rows}}
         row.facts = codec.dump(record.facts)
         row.residence_la = record.residence_la
         row.merged_into = record.facts.merged_into
@@ -121,11 +159,9 @@ class SqlPeople:
             row.updated_at = utcnow()
         by_id = {e.id: e for e in record.entitlements}
         for ent in record.entitlements:
-            self._save_entitlement(self._entitlement_rows.get(ent.id), ent, row.id, record)
-        try:
-            self.session.flush()
-        except StaleDataError as exc:
-            raise ConcurrencyConflict("the record was changed by someone else; retry") from exc
+            self._save_entitlement(self.entitlement_rows.get(ent.id), ent, row.id, record)
+        # Not flushed here: a batch writes each changed row once, at commit (a version
+        # conflict with another process is found there and the batch is retried).
         self._versions(row, before, record, command_id)
         self._history(events, by_id, command_id)
 
@@ -139,7 +175,7 @@ class SqlPeople:
             self.appends.add(PersonVersionRow, person_id=row.id, version=row.version,
                              facts=row.facts, recorded_at=now, command_id=command_id)
         for ent in record.entitlements:
-            ent_row = self._entitlement_rows[ent.id]
+            ent_row = self.entitlement_rows[ent.id]
             if ent_row.version != before.get(ent.id):
                 self.wrote.add(command_id)
                 self.appends.add(
@@ -169,7 +205,7 @@ class SqlPeople:
         if row is None:
             row = EntitlementRow(id=ent.id, version=1, updated_at=utcnow(), **values)
             self.session.add(row)
-            self._entitlement_rows[ent.id] = row
+            self.entitlement_rows[ent.id] = row
             return
         changed = {k: v for k, v in values.items() if getattr(row, k) != v}
         if changed:
@@ -185,7 +221,7 @@ class SqlPeople:
         Only a merge may move an entitlement to another person."""
         if row is None or row.person_id == person_id:
             return
-        owner = next((r for r in self._rows.values() if r.id == row.person_id), None)
+        owner = next((r for r in self.rows.values() if r.id == row.person_id), None)
         if owner is not None and owner.merged_into == record.facts.nhs_number:
             return
         raise InvalidData("this trust's stay reference is already recorded for another "
@@ -216,6 +252,7 @@ class SqlPeople:
                     reason=event.detail, recorded_at=now, command_id=command_id)
 
     def find_entitlement(self, entitlement_id: str) -> str | None:
+        self.session.flush()  # an entitlement saved earlier in this unit of work
         return self.session.scalar(
             select(PersonRow.nhs_number).join(EntitlementRow,
                                               EntitlementRow.person_id == PersonRow.id)
@@ -261,8 +298,40 @@ def _claim_statement(dialect: str) -> ReturningInsert[tuple[str]]:
 class SqlInbox:
     def __init__(self, session: Session) -> None:
         self.session = session
+        self.fresh: set[str] = set()  # claimed ahead by `preclaim`, not yet applied
+        self.known: dict[str, str] = {}  # outcome of ids seen in this unit of work
+
+    def preclaim(self, commands: list[tuple[str, str]]) -> None:
+        """Claim a batch's command ids (id, kind) in one statement instead of one each, and
+        read the outcome of those already recorded in one more. `claim` then answers from
+        memory. Only for a batch applied all or nothing: an id claimed here and never
+        applied is dropped again at commit."""
+        wanted = {i: kind for i, kind in commands if i and i not in self.known
+                  and i not in self.fresh}
+        if not wanted:
+            return
+        now = utcnow()
+        table = InboxRow.__table__
+        claimed = set(self.session.scalars(
+            dialect_insert(dialect_of(self.session), table).values([
+                {"command_id": i, "kind": kind, "outcome": "applied", "detail": "",
+                 "received_at": now} for i, kind in wanted.items()])
+            .on_conflict_do_nothing(index_elements=["command_id"])
+            .returning(table.c.command_id)))
+        self.fresh |= claimed
+        if len(claimed) < len(wanted):
+            found = self.session.execute(
+                select(InboxRow.command_id, InboxRow.outcome)
+                .where(InboxRow.command_id.in_([i for i in wanted if i not in claimed])))
+            self.known.update((i, outcome) for i, outcome in found)
 
     def claim(self, command_id: str, kind: str) -> str | None:
+        if command_id in self.fresh:
+            self.fresh.discard(command_id)
+            self.known[command_id] = "applied"
+            return None
+        if command_id in self.known:
+            return self.known[command_id]
         claimed = self.session.execute(_claim_statement(dialect_of(self.session)), {
             "command_id": command_id, "kind": kind, "outcome": "applied", "detail": "",
             "received_at": utcnow()}).scalar()
@@ -274,9 +343,19 @@ class SqlInbox:
     def record(self, command_id: str, kind: str, outcome: str, detail: str = "") -> None:
         self.session.execute(update(InboxRow).where(InboxRow.command_id == command_id)
                              .values(kind=kind, outcome=outcome, detail=detail))
+        if command_id in self.known:
+            self.known[command_id] = outcome
 
     def forget(self, command_id: str) -> None:
         self.session.execute(delete(InboxRow).where(InboxRow.command_id == command_id))
+        self.known.pop(command_id, None)
+        self.fresh.discard(command_id)
+
+    def drop_unused(self) -> None:
+        """Claimed ahead but never applied: not to be kept as applied."""
+        if self.fresh:
+            self.session.execute(delete(InboxRow).where(InboxRow.command_id.in_(self.fresh)))
+            self.fresh.clear()
 
 
 class SqlOutbox:
@@ -315,6 +394,7 @@ class SqlHeld:
         self.session.add(HeldRow(nhs_number=nhs_number, command_id=command.command_id,
                                  kind=type(command).__name__, payload=codec.dump(command),
                                  reason=reason, received_at=utcnow()))
+        self.session.flush()  # the statements below (remove, rekey) act on stored rows
 
     def for_person(self, nhs_number: str) -> list[HeldCommand]:
         rows = self.session.scalars(select(HeldRow).where(HeldRow.nhs_number == nhs_number)
@@ -362,6 +442,7 @@ class SqlUnitOfWork:
 
     def commit(self) -> None:
         try:
+            self.inbox.drop_unused()
             self.session.flush()
             self.casework.write()
             self.appends.write(self.session)
@@ -371,3 +452,26 @@ class SqlUnitOfWork:
 
     def rollback(self) -> None:
         self.session.rollback()
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """One message of a batch: if it raises, the database and everything this unit of
+        work keeps for the commit (multi-row inserts, casework, loaded rows) go back to how
+        they were before it, and the batch's other messages stay."""
+        people = self.people
+        mark = (self.appends.mark(), dict(self.casework.pending), set(people.wrote))
+        nested = self.session.begin_nested()  # flushes first: earlier messages are kept
+        try:
+            yield
+            nested.commit()
+        except BaseException:
+            if nested.is_active:
+                nested.rollback()
+            # Rows loaded before the savepoint may hold its changes: read them again.
+            self.session.expire_all()
+            people.forget_loaded()
+            appends, pending, wrote = mark
+            self.appends.restore(appends)
+            self.casework.pending = pending
+            people.wrote = wrote
+            raise

@@ -141,6 +141,16 @@ class RegisterViews:
                 page = page.limit(count)
             return total, [_entitlement(r) for r in session.scalars(page)]
 
+    def page_entitlements(self, where: EntitlementFilter, *, offset: int = 0, count: int = 50
+                          ) -> tuple[list[StoredEntitlement], bool]:
+        """One page in a stable order, and whether more follow, without counting every
+        match (one row more than the page is read to know)."""
+        query = self._filtered(select(EntitlementRow), where).order_by(
+            EntitlementRow.planned_on, EntitlementRow.id).offset(offset).limit(count + 1)
+        with self.sessions() as session:
+            rows = [_entitlement(r) for r in session.scalars(query)]
+        return rows[:count], len(rows) > count
+
     @staticmethod
     def _filtered(query: Select, where: EntitlementFilter) -> Select:  # type: ignore[type-arg]
         e = EntitlementRow

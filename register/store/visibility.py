@@ -36,6 +36,14 @@ def entitlement_ids(viewer: Viewer | None) -> Select[tuple[str]] | None:
     return None if clause is None else select(EntitlementRow.id).where(clause)
 
 
+def casework_entitlement_ids(viewer: Viewer | None) -> Select[tuple[str]] | None:
+    """The entitlements whose casework (plans, tasks, alerts) this organisation sees: a
+    trust sees none (register.access.sees_casework)."""
+    if viewer is not None and viewer.kind is OrgType.TRUST:
+        return select(EntitlementRow.id).where(EntitlementRow.id.is_(None))
+    return entitlement_ids(viewer)
+
+
 def people(viewer: Viewer | None) -> ColumnElement[bool] | None:
     """A WHERE clause on `person` rows; None when nothing is hidden."""
     if viewer is None or viewer.kind is OrgType.ADMIN:

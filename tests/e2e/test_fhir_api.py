@@ -111,6 +111,29 @@ def test_fhirpy_pages_through_a_councils_caseload_with_absolute_next_links(base:
     assert nexts and nexts[0].startswith("http://127.0.0.1:")
 
 
+def test_a_caseload_page_is_not_counted_unless_the_total_is_asked_for(base: str):
+    """Issue 22, Build 4: like HAPI FHIR, Bundle.total is given when it costs nothing (the
+    page reaches the end) or is asked for (`_total=accurate`, `_summary=count`); otherwise
+    the next link says there is more."""
+    def get(**query: object) -> dict:
+        answer = requests.get(f"{base}/EpisodeOfCare", params={"status": "active", **query},
+                              timeout=10)
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
+    def has_next(bundle: dict) -> bool:
+        return any(link["relation"] == "next" for link in bundle["link"])
+    total = get(_total="accurate", _count=2)["total"]
+    assert total > 4
+    first = get(_count=2)
+    assert "total" not in first and has_next(first) and len(first["entry"]) == 2
+    last = get(_count=2, _offset=total - 1)
+    assert last["total"] == total and not has_next(last) and len(last["entry"]) == 1
+    assert get(_summary="count")["total"] == total == get(_count=0)["total"]
+    refused = requests.get(f"{base}/EpisodeOfCare", params={"_total": "some"}, timeout=10)
+    assert refused.status_code == 400 and "_total" in refused.text
+
+
 def test_summary_count_and_out_of_area_search(base: str):
     counted = requests.get(f"{base}/EpisodeOfCare", params={"out-of-area": "true",
                                                             "_summary": "count"}, timeout=10)

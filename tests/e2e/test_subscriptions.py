@@ -88,7 +88,7 @@ def embedded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Pa
     path = tmp_path_factory.mktemp("subscriptions")
     assert run("demo", "--people", "20", cwd=path).returncode == 0
     assert run("scheduler", "--once", cwd=path).returncode == 0
-    server, base = serving(path, {})
+    server, base = serving(path, {"S117_SUBSCRIPTION_ALLOWED_HOSTS": "127.0.0.1"})
     try:
         yield base, path
     finally:
@@ -188,10 +188,10 @@ def test_an_icb_subscribes_hears_a_discharge_and_recovers_an_outage(
     detain_and_discharge(base, 3, "QOX")  # another ICB's patient: never for QGH
     detain_and_discharge(base, 4, "QGH")
     last_heard = max(receiver.numbers())
-    # Two more QGH people: planned, started and needs-review each (E2: discharged with no
-    # aftercare plan recorded), and the first person's needs-review if not heard yet.
-    first_person = 3
-    total = first_person + 2 * 3
+    # Two more QGH people: planned, started, needs-review and flag-raised each (E2 and O1:
+    # discharged with no aftercare plan recorded), and the first person's if not heard yet.
+    first_person = 4
+    total = first_person + 2 * 4
 
     def failing() -> dict | None:
         now = status(base, sub.id)
@@ -214,7 +214,8 @@ def test_an_icb_subscribes_hears_a_discharge_and_recovers_an_outage(
     bundle = missed.json()
     recovered = events_of(bundle["entry"][0]["resource"])
     assert [n for n, _, _ in recovered] == list(range(last_heard + 1, total + 1))
-    every = ["planned", "started", "needs-review"] * 3  # for each of the three QGH people
+    # for each of the three QGH people
+    every = ["planned", "started", "needs-review", "flag-raised"] * 3
     assert [code for _, code, _ in recovered] == every[last_heard:total]
     for _, _, reference in recovered:
         missed_episode = client.reference("EpisodeOfCare", reference.rsplit("/", 1)[1])
@@ -370,8 +371,9 @@ def test_networked_relay_killed_mid_stream_loses_nothing_for_an_amqp_subscriber(
         relay = start(["relay"], tmp_path, env)
         detain_and_discharge(base, 16, "QGH", trust)
 
-        # Six QGH people: planned, started and needs-review each (E2: no aftercare plan).
-        total = 3 * 6
+        # Six QGH people: planned, started, needs-review and flag-raised each (E2 and O1: no
+        # aftercare plan).
+        total = 4 * 6
         params = pika.URLParameters(amqp_url)
         params.credentials = pika.PlainCredentials(issued["username"], issued["password"])
         connection = pika.BlockingConnection(params)

@@ -43,7 +43,8 @@ pytestmark = [pytest.mark.rabbitmq, pytest.mark.postgres]
 PEOPLE = int(os.environ.get("FAULT_PEOPLE", "80"))
 ROUNDS = int(os.environ.get("FAULT_ROUNDS", "1"))
 BAD = 100  # fill-quarantine
-EVENTS_PER_PERSON = 3  # planned, started, needs-review (E2: no aftercare plan at discharge)
+# planned, started, needs-review and flag-raised (E2 and O1: no aftercare plan at discharge)
+EVENTS_PER_PERSON = 4
 
 
 @dataclass

@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 
 from adapter import config
 from mappings.hl7v2.ack import ack
-from mappings.hl7v2.profiles import Profiles
 from queues.inbound.decoders import Hl7v2Decoder
+from queues.inbound.trust_profiles import Profiles
 from register.nhs_number import synthetic
 from tests.e2e.test_cli import S117, free_port, run
 from tests.fuzz.conftest import EXAMPLES

@@ -170,7 +170,9 @@ def test_l5_a_dispute_runs_alongside_the_entitlement_and_resolving_redetermines(
     opened = service.handle(c.OpenDispute(
         command_id="dispute-1", nhs_number=nhs, dispute_id="D1", entitlement_id=None,
         parties=(HEREFORDSHIRE, SWINDON), opened_on=date(2024, 6, 1)))
-    assert [e.event.value for e in opened.events] == ["needs-review"]
+    # The councils' dispute acknowledges the entitlement: O3 (raised from 2024-06-22) clears.
+    assert [(e.event.value, e.flag) for e in opened.events] == [
+        ("needs-review", None), ("flag-cleared", "entitlement-not-acknowledged")]
     answer = ask(engine, uow, nhs)
     assert answer.status == "active" and answer.next_review_due == due  # L5: nothing paused
     assert any(r.startswith("L5") for r in answer.needs_review)

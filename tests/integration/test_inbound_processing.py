@@ -239,6 +239,35 @@ def test_a_batch_gives_what_one_by_one_gives_and_a_refusal_in_it_falls_back(pipe
     assert pipe.answer(other).status == "active"
 
 
+def test_a_refused_message_in_the_middle_of_a_batch_leaves_the_others_in_one_commit(
+        pipe, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Issue 22, Build 1: the batch is one transaction with a savepoint per message; the
+    register refusing the second (rule: a visit number already another person's) rolls back
+    only that message, which is quarantined, and the discharge after it still applies to
+    the admission before it, in order (R1: admission then discharge makes the entitlement
+    active)."""
+    commits: list[int] = []
+    real_commit = SqlUnitOfWork.commit
+
+    def counting(uow: SqlUnitOfWork) -> None:
+        commits.append(1)
+        real_commit(uow)
+    monkeypatch.setattr(SqlUnitOfWork, "commit", counting)
+    stranger = synthetic(4207)
+    batch = [admission(NHS, "M1", visit="V-M"),
+             admission(stranger, "M2", visit="V-M"),  # the same visit: refused, stay_ref
+             discharge(NHS, "M3", visit="V-M")]
+    results = pipe.processor.process_all([Envelope("hl7v2.RLQ", m, 0, "k") for m in batch])
+    assert [r.status for r in results] == ["applied", "quarantined", "applied"]
+    assert results[1].kind == "refused:stay_ref"
+    assert len(commits) == 1  # no fall back to one transaction per message
+    assert pipe.answer().status == "active"
+    assert pipe.count(PersonRow, PersonRow.nhs_number == stranger) == 0
+    assert pipe.count(InboxRow, InboxRow.command_id.like("hl7v2:RLQ:M2:%")) == 0
+    assert [r.message_key for r in pipe.rows("quarantined")] == ["hl7v2:RLQ:M2"]
+    assert pipe.dead == [(pipe.rows("quarantined")[0].id, "refused:stay_ref")]
+
+
 def test_a_discharge_and_its_admission_in_one_batch(pipe) -> None:  # type: ignore[no-untyped-def]
     envelopes = [Envelope("hl7v2.RLQ", m, 0, "k") for m in (
         discharge(NHS, "C2", visit="V-C"), admission(NHS, "C1", visit="V-C"))]

@@ -122,14 +122,16 @@ def assert_each_applied_once(net: Networked, sender: TrustEngine, messages: list
     assert net.scalar(select(func.count()).select_from(EntitlementRow)
                       .where(EntitlementRow.status == "active")) == PEOPLE
     # Applied twice would have announced twice: each entitlement planned once, started once,
-    # and flagged once as needing review (E2: discharged with no aftercare plan recorded).
+    # flagged once as needing review (E2: discharged with no aftercare plan recorded) and
+    # the Ombudsman's flag raised once (O1).
     per_event = net.scalar(text("SELECT max(n) FROM (SELECT count(*) AS n FROM outbox "
                                 "GROUP BY entitlement_id, event) AS counts"))
     assert per_event == 1
     with net.engine.connect() as conn:
         rows = conn.execute(select(OutboxRow.event, func.count()).group_by(OutboxRow.event))
         events = {event: count for event, count in rows}
-    assert events == {"planned": PEOPLE, "started": PEOPLE, "needs-review": PEOPLE}
+    assert events == {"planned": PEOPLE, "started": PEOPLE, "needs-review": PEOPLE,
+                      "flag-raised": PEOPLE}
     assert net.scalar(select(func.count()).select_from(HeldRow)) == 0
     assert net.scalar(select(func.count()).select_from(InboundMessageRow)
                       .where(InboundMessageRow.state == "quarantined")) == 0
@@ -301,3 +303,108 @@ def test_a_council_publishes_its_file_and_the_worker_applies_it(net) -> None:  #
         InboundMessageRow.kind == "council-rows")), 30, "the bad file in quarantine")
     assert "row 3" in row and "F2" in row
     assert net.scalar(plans) == 2  # the good file again changed nothing
+
+
+def test_the_authority_of_a_trusts_message_holds_when_the_worker_applies_it(net) -> None:  # type: ignore[no-untyped-def]
+    """Issue 20 findings 1 and 2 in networked mode (Build 10): `s117 mllp` answers AA (the
+    message is stored), and `s117 worker` holds a merge of another trust's patient and an
+    update moving them as needs-review; `s117 quarantine reject` and `apply` decide."""
+    from tests.e2e.test_cli import run
+    from tests.hl7v2_messages import adt
+
+    net.mllp()
+    net.worker()
+    sender = TrustEngine(net.port)
+    victim, own = synthetic(7300), synthetic(7301)
+    assert sender.send(admission(victim, "V-A", visit="VV", sender="RLQ")) == "AA"
+    assert sender.send(discharge(victim, "V-D", visit="VV", sender="RLQ")) == "AA"
+    assert sender.send(admission(own, "O-A", visit="OV", sender="R1A")) == "AA"
+    wait_for(lambda: net.scalar(select(func.count()).select_from(EntitlementRow)) == 2, 60,
+             "both admitted")
+    merge = adt("A40", "M-1", own, f"MRG|{victim}^^^NHS^NH", sender="R1A")
+    move = adt("A08", "U-1", victim, sender="R1A", at="20260101100000", pid={
+        1: "1", 3: f"{victim}^^^NHS^NH", 5: "SMITH^JO", 7: "19800501",
+        11: "1 HIGH ST^^TOWN^^SN1 1AA^GBR^H"})
+    assert sender.send(merge) == "AA" and sender.send(move) == "AA"  # stored; judged later
+    sender.close()
+
+    def held() -> dict[str, int] | None:
+        with net.engine.connect() as conn:
+            rows = conn.execute(select(InboundMessageRow.message_key, InboundMessageRow.id)
+                                .where(InboundMessageRow.kind == "needs-review")).all()
+        return {key: row_id for key, row_id in rows} if len(rows) == 2 else None
+    found = wait_for(held, 60, "both held for review")
+    before = net.scalar(select(EntitlementRow.residence_la).where(
+        EntitlementRow.person_id == select(text("id")).select_from(text("person")).where(
+            text(f"nhs_number = '{victim}'")).scalar_subquery()))
+    assert run("quarantine", "reject", str(found["hl7v2:R1A:M-1"]), cwd=net.tmp,
+               env=net.env).returncode == 0
+    applied = run("quarantine", "apply", str(found["hl7v2:R1A:U-1"]), cwd=net.tmp,
+                  env=net.env)
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    state = select(InboundMessageRow.state).where(InboundMessageRow.id == found[
+        "hl7v2:R1A:U-1"])
+    wait_for(lambda: net.scalar(state) == "resolved", 60, "the approved update applied")
+    assert net.scalar(select(InboundMessageRow.state).where(
+        InboundMessageRow.id == found["hl7v2:R1A:M-1"])) == "rejected"
+    after = net.scalar(select(EntitlementRow.residence_la).where(
+        EntitlementRow.person_id == select(text("id")).select_from(text("person")).where(
+            text(f"nhs_number = '{victim}'")).scalar_subquery()))
+    assert before != after == "E06000030"
+
+
+class Crash(BaseException):
+    """The process dying between applying a batch and committing it."""
+
+
+def test_a_worker_dying_before_its_batch_commits_has_the_batch_applied_once(  # type: ignore[no-untyped-def]
+        net, monkeypatch) -> None:
+    """Issue 22, Build 1: a batch is acknowledged only after its commit. A worker that dies
+    with a whole batch applied but not committed acknowledged nothing; the broker gives the
+    batch to the next worker, which applies every message once, in order (the discharge
+    after its admission: R1, entitlement active)."""
+    people = [synthetic(7300 + i) for i in range(10)]
+    messages = [(f"K{i}-A", admission(nhs, f"K{i}-A", visit=f"KV{i}"))
+                for i, nhs in enumerate(people)]
+    messages += [(f"K{i}-D", discharge(nhs, f"K{i}-D", visit=f"KV{i}"))
+                 for i, nhs in enumerate(people)]
+    connection = connect(net.amqp_url, "test trust engine", give_up_after=10)
+    channel = connection.channel()
+    channel.confirm_delivery()
+    for key, body in messages:  # one partition, so they come as one batch
+        channel.basic_publish(topology.INBOUND, "hl7v2.RLQ", body, pika.BasicProperties(
+            headers={topology.PARTITION_HEADER: 5}, message_id=f"hl7v2:RLQ:{key}",
+            delivery_mode=2), mandatory=True)
+    connection.close()
+
+    from adapter import bootstrap, config
+    from register.store.uow import SqlUnitOfWork
+    batches: list[int] = []
+    real_commit = SqlUnitOfWork.commit
+
+    def dying(uow: SqlUnitOfWork) -> None:
+        if uow.people.wrote:  # a batch with work in it, not an idle sweep
+            batches.append(len(uow.people.wrote))
+            raise Crash
+        real_commit(uow)
+    monkeypatch.setattr(SqlUnitOfWork, "commit", dying)
+    settings = config.from_env(net.env)
+    first = bootstrap.worker(settings, index=0, count=1, prefetch=50, batch=50)
+    with pytest.raises(Crash):
+        first._serve(None)
+    first._drop_connection()  # the connection goes: its unacknowledged deliveries return
+    assert batches and batches[0] > 1  # it died holding a batch of several messages
+    assert net.applied() == 0
+
+    monkeypatch.setattr(SqlUnitOfWork, "commit", real_commit)
+    second = bootstrap.worker(settings, index=0, count=1, prefetch=50, batch=50)
+    expected = len(people) * 3  # an admission is two commands, a discharge one
+    second._serve(lambda: net.applied() >= expected)
+    second._drop_connection()
+    assert net.applied() == expected
+    assert net.scalar(select(func.count()).select_from(InboxRow)
+                      .where(InboxRow.outcome != "applied")) == 0
+    assert net.scalar(select(func.count()).select_from(EntitlementRow)
+                      .where(EntitlementRow.status == "active")) == len(people)
+    assert net.scalar(text("SELECT max(n) FROM (SELECT count(*) AS n FROM outbox "
+                           "GROUP BY entitlement_id, event) AS counts")) == 1

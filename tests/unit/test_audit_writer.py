@@ -4,6 +4,7 @@ database refuses for a while, and `flush` waits until they are all written."""
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -59,3 +60,22 @@ def test_a_database_that_refuses_for_a_while_loses_nothing(tmp_path: Path) -> No
     database.upgrade(url)
     assert writer.flush(timeout_seconds=30)
     assert audit.count() == 5
+
+
+def test_records_arriving_close_together_share_one_transaction(tmp_path: Path) -> None:
+    """Issue 22, Build 4: reads a few milliseconds apart (a low load) are gathered for 50 ms
+    into one write instead of one transaction each."""
+    _, audit = log_at(tmp_path)
+    writes: list[int] = []
+    real = audit.record_many
+
+    def counting(records):  # type: ignore[no-untyped-def]
+        writes.append(len(records))
+        real(records)
+    audit.record_many = counting  # type: ignore[method-assign]
+    writer = AuditWriter(audit, gather_seconds=0.5)
+    for i in range(10):
+        writer.submit(record(i))
+        time.sleep(0.01)
+    assert writer.flush()
+    assert audit.count() == 10 and writes == [10]

@@ -203,3 +203,25 @@ def test_smart_scopes(text, allowed, denied):
     scopes = Scopes.parse(text)
     assert all(scopes.allows(*a) for a in allowed)
     assert not any(scopes.allows(*d) for d in denied)
+
+
+def test_a_token_is_verified_once_until_it_expires(  # type: ignore[no-untyped-def]
+        keys: tuple[Path, Path], monkeypatch) -> None:
+    """Issue 22, Build 4: the signature of a token seen before is not checked again while the
+    token is valid; once exp (plus the leeway) has passed it is refused as expired."""
+    from adapter.auth import tokens
+    verifier = Verifier(audience=AUD, issuer=ISS, leeway_seconds=0,
+                        public_key_path=str(keys[1]))
+    decoded: list[str] = []
+    real_decode = jwt.decode
+    monkeypatch.setattr(tokens.jwt, "decode", lambda token, *a, **k: (
+        decoded.append(token), real_decode(token, *a, **k))[1])
+    token = signed(keys, raw_claims(exp=int(time.time()) + 2))
+    first = verifier.verify(f"Bearer {token}")
+    assert verifier.verify(f"Bearer {token}") == first
+    assert decoded == [token]
+    other = signed(keys, raw_claims(sub="la:E06000019:user-2"))
+    assert verifier.verify(f"Bearer {other}").subject == "la:E06000019:user-2"
+    assert decoded == [token, other]
+    time.sleep(3)
+    assert "expired" in refused(verifier, token)

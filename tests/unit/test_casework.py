@@ -40,13 +40,13 @@ def alerts(cw, code, on=date(2026, 11, 22)):
     return [a for a in cw.alerts if a.code is code and a.active_on(on)]
 
 
-def test_e2_aftercare_without_a_plan_is_flagged_and_needs_review():
+def test_e2_o1_aftercare_without_a_plan_is_flagged_and_needs_review():
     """Sarah's case (seed 000): discharged with no care plan and no care coordinator."""
     facts, ent = discharged()
     [ent], cw = work(facts)
     assert any(r.startswith("E2:") and "no aftercare plan" in r for r in ent.needs_review)
     [flag] = alerts(cw, AlertCode.NO_PLAN)
-    assert flag.since == date(2023, 3, 1) and flag.until is None and flag.rule_id == "E2"
+    assert flag.since == date(2023, 3, 1) and flag.until is None and flag.rule_id == "O1"
     facts.plans.append(plan(ent.id, line(), coordinator=None, agreed="2023-06-01"))
     [ent], cw = work(facts)
     assert any("names no care coordinator" in r for r in ent.needs_review)

@@ -1,7 +1,7 @@
 """The conformance resources the register publishes (issue 3, Build 1): valid R4 by two
 independent validators and a strict 4.0.1 client, complete (every canonical URL has its
 resource), internally consistent, consistent with the engine's rule catalogue and the domain's
-vocabularies, exactly what `fhir_profiles.author` writes, and describing exactly what the
+vocabularies, exactly what `tools/author_profiles.py` writes, and describing exactly what the
 mappings emit (extension contents, operation answers, search parameter expressions)."""
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from fhirpathpy.models import models
 from marshmallow import fields
 
 from adapter.http.fhir.parameters import EndEntitlementParams, ReinstateParams
-from fhir_profiles import author, registry
 from fhir_profiles import canonical as url
+from fhir_profiles import registry
 from mappings.fhir import detention, entitlement, funding, message, patient, responsibility
 from register.model import (
     EndReason,
@@ -36,6 +36,7 @@ from register.queries import ResponsibilityAnswer
 from register.rules.citations import CITATIONS
 from tests.builders import person, stay
 from tests.fhir_js import errors, validate_with_fhirjs
+from tools import author_profiles as author
 
 Resource = dict[str, Any]
 RESOURCES = registry.all_resources()
@@ -64,7 +65,7 @@ def named(resource: Resource) -> str:
 
 def test_the_files_are_what_the_authoring_module_writes():
     on_disk = {f.name: f.read_text(encoding="utf-8") for f in author.FOLDER.glob("*.json")}
-    assert on_disk == author.rendered(), "run `python -m fhir_profiles.author`"
+    assert on_disk == author.rendered(), "run `python -m tools.author_profiles`"
 
 
 @pytest.mark.parametrize("resource", CANONICAL, ids=named)
@@ -142,7 +143,7 @@ def test_the_rule_code_system_has_every_rule_the_engine_cites():
     assert rules is not None
     assert set(CITATIONS) <= registry.code_system(url.CS_RULE)
     for concept in rules["concept"]:
-        assert re.fullmatch(r"[ELNFRD][0-9]", concept["code"])
+        assert re.fullmatch(r"[ELNFRDO][0-9]", concept["code"])
         if concept["code"] in CITATIONS:
             assert CITATIONS[concept["code"]] in concept["definition"], concept["code"]
 
@@ -313,7 +314,7 @@ def test_the_responsibility_answer_is_what_its_operation_definition_says():
         out_of_area=True, next_review_due=date(2025, 2, 1), review_overdue=False,
         rule_set="who-pays-2020", basis=(RuleApplied("N4", "2021", CITATIONS["N4"]),
                                          RuleApplied("N6", "successor", CITATIONS["N6"])),
-        needs_review=("N8: cross-border",))
+        needs_review=("N8: cross-border",), flags=("entitled", "no-assessment"))
     emitted = responsibility.to_json(answer)["parameter"]
     assert {p["name"] for p in emitted} == set(declared), "every out parameter is emitted"
     for name, count in Counter(p["name"] for p in emitted).items():

@@ -9,7 +9,7 @@ import socket
 import hl7
 
 from adapter import config
-from adapter.hl7v2_intake import Hl7Intake
+from adapter.intake.hl7v2 import Hl7Intake
 from queues.inbound.bus import AmqpBus, Inbound
 from queues.inbound.decoders import Decoders
 from register.nhs_number import synthetic

@@ -13,6 +13,7 @@ import pytest
 from mappings.hl7v2 import adt, message, profiles
 from mappings.hl7v2.ack import ack
 from mappings.hl7v2.errors import Hl7Problem
+from queues.inbound import trust_profiles
 from register import commands as c
 from register.errors import InvalidData
 from register.nhs_number import synthetic
@@ -20,7 +21,7 @@ from tests.hl7v2_messages import admission, itk, pv1, seg, zmh
 from tests.hl7v2_messages import adt as build
 
 NHS = synthetic(4100)
-PROFILES = profiles.Profiles()
+PROFILES = trust_profiles.Profiles()
 
 
 def decode(raw: bytes) -> adt.Decoded:
@@ -171,8 +172,8 @@ def test_own_z_segment_profile_and_local_event_words() -> None:
 def test_shipped_profiles_are_valid_and_distinct() -> None:
     shipped = PROFILES.all()
     assert {"ZT001", "ZT002"} <= set(shipped)
-    for path in profiles.SHIPPED.glob("*.yaml"):
-        assert profiles.load_file(path).senders
+    for path in trust_profiles.SHIPPED.glob("*.yaml"):
+        assert trust_profiles.load_file(path).senders
 
 
 def test_profile_schema_errors_name_the_key() -> None:
@@ -191,11 +192,11 @@ def test_profile_schema_errors_name_the_key() -> None:
 def test_a_second_profile_for_the_same_sender_is_refused(tmp_path: Path) -> None:
     (tmp_path / "dup.yaml").write_text("name: again\nsenders: [ZT001]\n")
     with pytest.raises(InvalidData, match="ZT001 is already mapped"):
-        profiles.Profiles(tmp_path).for_sender("ZT001")
+        trust_profiles.Profiles(tmp_path).for_sender("ZT001")
 
 
 def test_a_broken_profile_edit_keeps_the_last_good_set(tmp_path: Path) -> None:
-    site = profiles.Profiles(tmp_path)
+    site = trust_profiles.Profiles(tmp_path)
     path = tmp_path / "mine.yaml"
     path.write_text("name: mine\nsenders: [RX9]\nlegal_status: {codes: {S3: '03'}}\n")
     assert site.for_sender("RX9").codes == {"S3": "03"}

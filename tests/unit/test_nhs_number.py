@@ -45,5 +45,25 @@ def test_spaces_are_ignored_and_errors_name_the_field():
 def test_any_text_is_checked_without_crashing(text):
     """Unicode digits such as '¹' or '٣' pass str.isdigit but are not NHS number digits."""
     assert is_valid(text) in (True, False)
-    assert set(normalise(text)) <= set("0123456789")
+    if is_valid(text):
+        assert set(normalise(text)) <= set("0123456789")
     assert not is_valid("999000001¹")
+
+
+@given(st.sampled_from([" ", "-", "\u00a0", "\u2013"]))
+def test_spaces_and_dashes_are_dropped_but_nothing_else_is(separator):
+    """Issue 20 finding 8: `999 000 0018` and `999-000-0018` are 9990000018; a letter or
+    other character between the digits makes the number invalid, never silently dropped."""
+    assert require_valid(separator.join(["999", "000", "0018"])) == "9990000018"
+    assert not is_valid("999x0000018") and not is_valid("999.000.0018")
+
+
+@pytest.mark.parametrize("digit", "0123456789")
+def test_a_number_of_one_repeated_digit_is_never_issued(digit):
+    """Issue 20 finding 8: 0000000000 (and 1111111111 ...) pass the check digit or not, but
+    none is ever issued: refused with the reason."""
+    with pytest.raises(InvalidData) as err:
+        require_valid(digit * 10)
+    assert err.value.field == "nhs_number"
+    assert "all one digit" in err.value.message or "check digit" in err.value.message
+    assert not is_valid(digit * 10)

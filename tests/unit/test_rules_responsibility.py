@@ -1,4 +1,5 @@
-"""L1-L6 and N1-N8: the responsible local authority and NHS body, with dated boundaries."""
+"""L1-L5 and N1-N8: the responsible local authority and NHS body, with dated boundaries
+(L6-L7 are in test_rules_mha_2025.py)."""
 
 from datetime import date
 
@@ -97,20 +98,6 @@ def test_l3_d7_n7_redetention_moves_the_la_but_not_the_icb():
         EntitlementStatus.PLANNED, EntitlementStatus.ACTIVE, EntitlementStatus.PLANNED,
         EntitlementStatus.ACTIVE]
     assert ent.responsibility_on(date(2023, 12, 1)).local_authority == WORCESTERSHIRE
-
-
-def test_l6_is_shipped_disabled_and_when_enabled_deems_residence_in_the_placing_la():
-    assert _worcestershire_case().current.local_authority == SWINDON
-    deeming = LocalityPolicy(enabled_rule_sets=frozenset({"mha-2025-deeming"}))
-    ent = _worcestershire_case(deeming)
-    # the re-detention (2024-03-01) predates the L6 set, so nothing changes...
-    assert ent.current.local_authority == SWINDON
-    first = stay("A", "2026-05-01", ("03", "2026-05-01"), discharged="2026-06-01",
-                 postcode="WR1 1AA", destination="SN1 1AA")
-    again = stay("B", "2026-09-01", ("03", "2026-09-01"), postcode="SN1 1AA", trust="RNZ")
-    [ent] = derive(person(first, again), RD, deeming)
-    assert ent.current.local_authority == WORCESTERSHIRE  # ...but a later one is deemed
-    assert "L6" in rule_ids(ent.current)
 
 
 @pytest.mark.parametrize("code", ["01", "02"])

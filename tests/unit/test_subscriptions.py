@@ -142,7 +142,12 @@ REFUSALS = [
     ("channel.header", ["Authorization: x\r\nX-Evil: y"], "Subscription.channel.header[0]",
      "one line"),
     ("channel.header", ["Content-Type: text/plain"], "Subscription.channel.header[0]",
-     "sets Content-Type"),
+     "may not be set"),
+    # Issue 20 finding 5: only credentials and the subscriber's own X- headers.
+    ("channel.header", ["Metadata-Flavor: Google"], "Subscription.channel.header[0]",
+     "may not be set"),
+    ("channel.header", ["X-Forwarded-For: 10.0.0.1"], "Subscription.channel.header[0]",
+     "may not be set"),
     ("channel.payload", "application/fhir+xml", "Subscription.channel.payload", "json"),
     ("end", "2020-01-01T00:00:00Z", "Subscription.end", "past"),
 ]

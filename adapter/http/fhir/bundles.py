@@ -12,10 +12,10 @@ import re
 from http import HTTPStatus
 from typing import Any
 
-from flask import Response, current_app
+from flask import Response, current_app, g
 
 from adapter.auth import policy
-from adapter.http.fhir import casework, incoming, writes
+from adapter.http.fhir import incoming, plans_and_tasks, subjects, writes
 from adapter.http.fhir.errors import FhirError, Issue, invalid, outcome, register_error
 from adapter.http.fhir.reader import FhirReader
 from adapter.http.fhir.responses import base_url, bundle, fhir_json
@@ -58,6 +58,8 @@ def _plan(entry: Entry) -> writes.Write | None:
 
 
 def _unchecked(entry: Entry) -> writes.Write | None:
+    # Whom the entry is about goes on the Bundle's AuditEvent, allowed or refused.
+    policy.concerning(subjects.of_entry(current_app.extensions["s117.fhir"], entry))
     method, kind, resource_id, operation = _target(entry)
     _check(method, kind, resource_id, operation)
     request, resource = entry["request"], entry.get("resource") or {}
@@ -74,8 +76,9 @@ def _unchecked(entry: Entry) -> writes.Write | None:
                                      request.get("ifMatch"))
     if kind in ("CarePlan", "Task") and not operation and (method == "POST") != bool(
             resource_id):
-        create, update = {"CarePlan": (casework.plan_create_plan, casework.plan_update_plan),
-                          "Task": (casework.plan_create_task, casework.plan_update_task)}[kind]
+        writes_of = plans_and_tasks
+        create, update = {"CarePlan": (writes_of.plan_create_plan, writes_of.plan_update_plan),
+                          "Task": (writes_of.plan_create_task, writes_of.plan_update_task)}[kind]
         body = _resource(resource, kind)
         return update(resource_id, body, request.get("ifMatch")) if resource_id \
             else create(body)
@@ -188,4 +191,8 @@ def transaction_or_batch() -> Response:
         raise FhirError(413, Issue("error", "too-costly",
                                    f"a Bundle may carry at most {MAX_ENTRIES} entries"))
     answered = _transaction(entries) if kind == "transaction" else _batch(entries)
+    refused = sum(not str((e.get("response") or {}).get("status", "2")).startswith("2")
+                  for e in answered)
+    if refused:  # the Bundle answers 200; its AuditEvent says what was refused within it
+        g.s117_refusal = f"{refused} of {len(answered)} entries refused"
     return fhir_json(bundle(f"{kind}-response", answered))

@@ -49,11 +49,12 @@ def everything(resource_id: str) -> Response:
         raise not_found(f"Patient/{resource_id}")
     data = [reader.read("Patient", resource_id)]  # 403 if the caller may not see them
     # Of a person the caller sees, only the entitlements it sees (an old one elsewhere's is
-    # not its business), and every stay (what made them entitled).
+    # not its business), and every stay (what made them entitled), except that a trust sees
+    # only the stays it sent.
     ents = [e for e in reader.views.entitlements_of(person.id)
             if reader.sees_entitlement(e)]
     data += [detention.to_json(person, stay, ents, reader.name_of)
-             for stay in person.facts.stays]
+             for stay in person.facts.stays if reader.sees_stay(stay)]
     data += [entitlement.to_json(e, reader.name_of) for e in ents]
     data += [c for e in ents for role in ("la", "icb")
              if (c := funding.to_json(e, role, reader.name_of))]

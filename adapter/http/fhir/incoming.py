@@ -15,9 +15,31 @@ from flask import request
 from adapter.http.fhir.errors import FhirError, Issue
 from fhir_profiles import canonical as url
 from fhir_profiles import validate
+from register.nhs_number import normalise
 
 MAX_DEPTH = 48  # deeper than any resource here needs; stops stack-exhausting payloads
 JSON_TYPES = ("application/fhir+json", "application/json", "application/json+fhir")
+# FHIR's integer is 32-bit and its decimal has at most 18 significant digits: a longer
+# number is no FHIR value, and Python refuses to convert one of over 4,300 digits anyway.
+MAX_NUMBER_DIGITS = 40
+
+
+class NumberTooLong(ValueError):
+    pass
+
+
+def _number(text: str, kind: type) -> Any:
+    if len(text) > MAX_NUMBER_DIGITS:
+        raise NumberTooLong(f"a number in the body has {len(text):,} characters, more than "
+                            f"the {MAX_NUMBER_DIGITS} any FHIR value has")
+    return kind(text)
+
+
+def loads(raw: bytes | str) -> Any:
+    """JSON as FHIR takes it: numbers of any length are refused by `NumberTooLong` (a
+    ValueError) rather than converted."""
+    return json.loads(raw, parse_int=lambda t: _number(t, int),
+                      parse_float=lambda t: _number(t, float))
 
 
 def _depth(value: Any) -> int:
@@ -34,6 +56,21 @@ def _depth(value: Any) -> int:
     return deepest
 
 
+def _normalise_nhs_numbers(data: Any) -> None:
+    """NHS numbers as people type them (`999 000 0018`, `999-000-0018`) become the ten digits
+    the register keeps, in every Identifier of the body (a Patient, a message's Patient, a
+    batch entry's), before the profile's ten-digit invariant is checked."""
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if item.get("system") == url.NHS_NUMBER and isinstance(item.get("value"), str):
+                item["value"] = normalise(item["value"])
+            stack.extend(v for v in item.values() if isinstance(v, dict | list))
+        elif isinstance(item, list):
+            stack.extend(v for v in item if isinstance(v, dict | list))
+
+
 def body(*expected: str) -> dict[str, Any]:
     """The request body as a resource of one of the `expected` types (any type if none)."""
     mimetype = request.mimetype or ""
@@ -42,7 +79,9 @@ def body(*expected: str) -> dict[str, Any]:
                                    f"send application/fhir+json, not {mimetype or 'no type'}"))
     raw = request.get_data(cache=True)
     try:
-        data = json.loads(raw)
+        data = loads(raw)
+    except NumberTooLong as exc:
+        raise FhirError(400, Issue("error", "too-costly", str(exc))) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         where = f" at line {exc.lineno} column {exc.colno}" \
             if isinstance(exc, json.JSONDecodeError) else ""
@@ -56,6 +95,7 @@ def body(*expected: str) -> dict[str, Any]:
     if _depth(data) > MAX_DEPTH:
         raise FhirError(400, Issue("error", "too-costly",
                                    f"the body is nested more than {MAX_DEPTH} levels deep"))
+    _normalise_nhs_numbers(data)
     kind = data.get("resourceType")
     if expected and kind not in expected:
         raise FhirError(400, Issue("error", "invalid",

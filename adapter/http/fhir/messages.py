@@ -14,25 +14,22 @@ with its OperationOutcome and also kept in quarantine, so nothing a trust sent i
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Any
 from uuid import uuid4
 
-from flask import Response, current_app, request
+from flask import Response, request
 
 from adapter.auth import policy
+from adapter.http import intake
 from adapter.http.fhir import incoming
 from adapter.http.fhir.errors import FhirError, Issue, outcome, register_error
 from adapter.http.fhir.responses import fhir_json
 from adapter.http.fhir.routes import blueprint
 from fhir_profiles import canonical as url
 from mappings.fhir import message
-from queues import topology
+from mappings.keys import digest_key, message_key
 from queues.inbound.amqp import Unavailable
-from queues.inbound.bus import Inbound
-from queues.inbound.decoders import digest_key
-from queues.inbound.envelope import Envelope, Result
 from register.errors import RegisterError
 
 
@@ -54,44 +51,31 @@ def _response(request_bundle: dict[str, Any], msg: message.Message,
             }}]}
 
 
-def _inbound() -> Inbound:
-    inbound = current_app.extensions.get("s117.inbound")
-    if inbound is None:  # built in the worker process, after gunicorn forks
-        from adapter.bootstrap import inbound as build_inbound
-
-        register = current_app.extensions["s117"]
-        inbound = build_inbound(register.settings, "http fhir", register)
-        current_app.extensions["s117.inbound"] = inbound
-    return inbound
-
-
-def _publish(envelope: Envelope) -> Result | None:
-    try:
-        return _inbound().bus.publish(envelope)
-    except Unavailable as exc:
-        raise FhirError(503, Issue("error", "transient", f"the message could not be stored "
-                                   f"({exc}); nothing was kept: send it again")) from None
-
-
 def _keep_refused(raw: bytes, status: int, issues: list[Issue]) -> None:
-    """Quarantine a refused request as it came. The reason travels in AMQP headers, so it
-    names the status, issue codes and element paths only, never the values."""
     where = "; ".join(f"{i.code} at {', '.join(i.expression) or 'the message'}"
                       for i in issues[:5])
-    key = digest_key("fhir", raw)
     # A refused body can be any shape: take the sender and id only where they are what the
-    # contract says (an ODS code, a FHIR id), else file it under a digest of the bytes.
+    # contract says (an ODS code, a FHIR id) and the caller may send as that sender, else
+    # file it under the caller (who actually sent it) and a digest of the bytes, so a
+    # message spoofed as another trust never takes, resolves or hides that trust's own.
     try:
-        found, ident = message.peek(json.loads(raw))
+        found, ident = message.peek(incoming.loads(raw))
     except (ValueError, RecursionError):
         found, ident = None, None
-    sender = found or "unknown"
-    if found and ident:
-        key = f"fhir:{found}:{ident}"
-    _publish(Envelope(routing_key=f"fhir.{sender}", body=raw,
-                      partition=topology.partition_of(key), message_id=key,
-                      rejected=f"refused by POST /fhir/$process-message with HTTP {status}: "
-                               f"{where}", rejected_kind=f"http-{status}"))
+    if found and ident and policy.may_send_for(found):
+        sender, key = found, message_key("fhir", found, ident)
+    else:
+        sender = policy.viewer().org if found else "unknown"
+        key = digest_key(f"fhir:{sender}", raw)
+    try:
+        intake().fhir.keep_refused(raw, status, where, sender, key)
+    except Unavailable as exc:
+        raise _unavailable(exc) from None
+
+
+def _unavailable(exc: Unavailable) -> FhirError:
+    return FhirError(503, Issue("error", "transient", f"the message could not be stored "
+                                f"({exc}); nothing was kept: send it again"))
 
 
 @blueprint.post("/$process-message")
@@ -112,10 +96,10 @@ def process_message() -> Response:
                                  f"{msg.trust} (MessageHeader.sender): a trust sends as itself")
         _keep_refused(raw, 403, list(error.issues))
         raise error
-    key = f"fhir:{msg.trust}:{msg.message_id}"
-    result = _publish(Envelope(routing_key=f"fhir.{msg.trust}", body=raw,
-                               partition=topology.partition_of(commands[0].nhs_number),
-                               message_id=key))
+    try:
+        result = intake().fhir.accept(raw, msg, commands)
+    except Unavailable as exc:
+        raise _unavailable(exc) from None
     if result is None:
         return fhir_json(outcome(Issue(
             "information", "informational",

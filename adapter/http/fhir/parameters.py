@@ -9,7 +9,7 @@ from marshmallow import Schema, ValidationError, fields, validate
 from werkzeug.datastructures import MultiDict
 
 from adapter.http.fhir.errors import FhirError, Issue
-from register.model import EndReason
+from register.model import EndReason, NoticeMethod, WrittenNotice
 
 
 def _value(parameter: dict[str, Any]) -> Any:
@@ -58,7 +58,8 @@ def flatten(parameters: dict[str, Any], repeating: frozenset[str]) -> dict[str, 
 
 def load(schema: Schema, parameters: dict[str, Any]) -> dict[str, Any]:
     """Parameters -> checked keyword values; every wrong parameter becomes one issue."""
-    repeating = frozenset(n for n, f in schema.fields.items() if isinstance(f, fields.List))
+    repeating = frozenset(f.data_key or n for n, f in schema.fields.items()
+                          if isinstance(f, fields.List))
     try:
         return schema.load(flatten(parameters, repeating))
     except ValidationError as exc:
@@ -95,6 +96,55 @@ class EndEntitlementParams(Schema):
     moved_to_suitable_accommodation = fields.Boolean(
         load_default=False, data_key="moved-to-suitable-accommodation")
     end_date = fields.Date(load_default=None, data_key="end-date")
+    # D8 (MHA 2025 s46(2)), required by the register once the locality policy switches
+    # the set on: refused as 422 naming D8 when absent, like D1's who-and-when.
+    notice_date = fields.Date(load_default=None, data_key="notice-date")
+    notice_given_by = fields.List(fields.String(validate=validate.Length(min=1)),
+                                  load_default=list, data_key="notice-given-by")
+    notice_method = fields.String(load_default=None, data_key="notice-method",
+                                  validate=validate.OneOf([m.value for m in NoticeMethod]))
+    notice_document = fields.Dict(load_default=None, data_key="notice-document")
+
+
+_NOTICE = {"notice_date": "notice-date", "notice_given_by": "notice-given-by",
+           "notice_method": "notice-method", "notice_document": "notice-document"}
+
+
+def written_notice(given: dict[str, Any]) -> WrittenNotice | None:
+    """The D8 notice from `$end-entitlement` parameters: all of them or none."""
+    present = [name for name in _NOTICE if given.get(name)]
+    if not present:
+        return None
+    absent = [_NOTICE[name] for name in _NOTICE if name not in present]
+    if absent:
+        raise FhirError(400, *(Issue("error", "required", f"parameter {name!r}: a written "
+                                     "notice (rule D8) gives its date, both bodies, the method "
+                                     "and the document", [f"Parameters.parameter.where(name="
+                                                          f"'{name}')"]) for name in absent))
+    document = given["notice_document"]
+    return WrittenNotice(given_on=given["notice_date"], given_by=list(given["notice_given_by"]),
+                         method=NoticeMethod(given["notice_method"]),
+                         document_title=str(document.get("title", "")),
+                         document_url=document.get("url"),
+                         document_type=document.get("contentType"),
+                         document_hash=document.get("hash"))
+
+
+class RecordChargeParams(Schema):
+    """`EpisodeOfCare/{id}/$record-charge` (rule O4): the person was charged for s117
+    services; the same charge-id again records the refund."""
+
+    charge_id = fields.String(required=True, data_key="charge-id",
+                              validate=validate.Regexp(r"^[A-Za-z0-9\-.]{1,64}$"))
+    charged_from = fields.Date(required=True, data_key="charged-from")
+    charged_to = fields.Date(load_default=None, data_key="charged-to")
+    amount = fields.Decimal(required=True, validate=validate.Range(min=0, min_inclusive=False))
+    charged_by = fields.String(load_default=None, data_key="charged-by")
+    line_id = fields.String(load_default=None, data_key="service-line")
+    refunded_amount = fields.Decimal(load_default=None, data_key="refunded-amount",
+                                     validate=validate.Range(min=0))
+    refunded_on = fields.Date(load_default=None, data_key="refunded-on")
+    note = fields.String(load_default="")
 
 
 class ReinstateParams(Schema):

@@ -31,6 +31,7 @@ from mappings.fhir import task as tasks
 from mappings.fhir.common import LONDON, local_id
 from register import access
 from register.access import Bodies, OrgType
+from register.model import Stay
 from register.ports import StoredEntitlement, StoredPerson
 from register.refdata.sql import SqlRefData
 from register.store.audit import AuditLog
@@ -70,6 +71,32 @@ class FhirReader:
             raise not_found(f"{resource_type}/{resource_id}")
         return found
 
+    def person_of(self, resource_type: str, resource_id: str) -> int | None:
+        """The register's id of the person a resource belongs to (for the audit trail),
+        whether or not the caller may see it; None if there is no such resource."""
+        if resource_type == "Patient":
+            return local_id(resource_id)
+        if resource_type == "Encounter":
+            return detention.person_of(resource_id)
+        if resource_type in ("Task", "Flag"):
+            parts = tasks.split_id(resource_id)
+            return parts[0] if parts else None
+        if resource_type == "Provenance":
+            number = local_id(resource_id)
+            found = self.provenance.get(number) if number is not None else None
+            return found.person_id if found else None
+        entitlement_id = None
+        if resource_type == "EpisodeOfCare":
+            entitlement_id = resource_id
+        elif resource_type == "Coverage":
+            parts = funding.split_id(resource_id)
+            entitlement_id = parts[0] if parts else None
+        elif resource_type == "CarePlan":
+            plan = self.casework.plan(resource_id)
+            entitlement_id = plan.state.plan.entitlement_id if plan else None
+        stored = self.views.entitlement(entitlement_id) if entitlement_id else None
+        return stored.person_id if stored else None
+
     # -- who may see it (register.access, for the organisation of the current request) --
 
     def bodies(self, stored: StoredEntitlement, person: StoredPerson | None = None) -> Bodies:
@@ -83,6 +110,14 @@ class FhirReader:
 
     def sees_entitlement(self, stored: StoredEntitlement) -> bool:
         return policy.may_see(self.bodies(stored))
+
+    @staticmethod
+    def sees_stay(stay: Stay) -> bool:
+        return access.sees_stay(policy.viewer(), stay.trust_ods)
+
+    def sees_casework(self, stored: StoredEntitlement, person: StoredPerson | None = None
+                      ) -> bool:
+        return access.sees_casework(policy.viewer(), self.bodies(stored, person))
 
     def sees_person(self, person: StoredPerson,
                     entitlements: list[StoredEntitlement] | None = None) -> bool:
@@ -121,7 +156,8 @@ class FhirReader:
             return None
         ents = self.views.entitlements_of(person.id)
         return self._visible(detention.to_json(person, stay, ents, self.name_of),
-                             self.sees_person(person, ents), f"Encounter/{resource_id}")
+                             self.sees_person(person, ents) and self.sees_stay(stay),
+                             f"Encounter/{resource_id}")
 
     def _episode(self, resource_id: str) -> Resource | None:
         stored = self.views.entitlement(resource_id)
@@ -148,7 +184,7 @@ class FhirReader:
             return None
         ent = self.views.entitlement(stored.state.plan.entitlement_id)
         return self._visible(care_plan.to_json(stored, self.name_of),
-                             ent is not None and self.sees_entitlement(ent),
+                             ent is not None and self.sees_casework(ent),
                              f"CarePlan/{resource_id}")
 
     def _provenance(self, resource_id: str) -> Resource | None:
@@ -209,7 +245,7 @@ class FhirReader:
         alert = next((a for a in work.casework.alerts if a.key == parts[1]), None)
         about = task.entitlement_id if task else alert.entitlement_id if alert else None
         ent = next((e for e in work.entitlements if e.entitlement.id == about), None)
-        return found, ent is not None and policy.may_see(self.bodies(ent, work.person))
+        return found, ent is not None and self.sees_casework(ent, work.person)
 
     def _task(self, resource_id: str) -> Resource | None:
         return self._derived(resource_id, self.task_json)

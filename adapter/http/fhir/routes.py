@@ -120,7 +120,8 @@ def history_entitlements() -> Response:
     return fhir_json(bundle("history", entries))
 
 
-def _page_links(total: int, page: search.Paging) -> list[dict[str, str]]:
+def _page_links(total: int | None, page: search.Paging, more: bool | None = None
+                ) -> list[dict[str, str]]:
     """Absolute self/first/next/previous links that repeat the query with a new _offset."""
     args = [(k, v) for k, v in _query().items(multi=True) if k != "_offset"]
     here = f"{base_url()}/{request.path.removeprefix('/fhir/').removesuffix('/_search')}"
@@ -129,7 +130,7 @@ def _page_links(total: int, page: search.Paging) -> list[dict[str, str]]:
         return {"relation": relation, "url": f"{here}?{urlencode(args + [('_offset', offset)])}"}
 
     links = [link("self", page.offset), link("first", 0)]
-    if page.offset + page.count < total:
+    if more if more is not None else total is not None and page.offset + page.count < total:
         links.append(link("next", page.offset + page.count))
     if page.offset > 0:
         links.append(link("previous", max(0, page.offset - page.count)))
@@ -156,12 +157,13 @@ def derived_page(reader: FhirReader, found: list[tuple[int, str]], render: Any
     return out
 
 
-def _searchset(total: int, page: search.Paging, matches: list[Any], included: list[Any],
-               issues: list[Issue]) -> Response:
+def _searchset(total: int | None, page: search.Paging, matches: list[Any],
+               included: list[Any], issues: list[Issue], more: bool | None = None) -> Response:
     entries = [entry(m, "match") for m in matches] + [entry(i, "include") for i in included]
     if issues:
         entries.append(entry({**outcome(*issues), "id": "search-issues"}, "outcome"))
-    return fhir_json(bundle("searchset", entries, total=total, links=_page_links(total, page)))
+    return fhir_json(bundle("searchset", entries, total=total,
+                            links=_page_links(total, page, more)))
 
 
 @blueprint.route("/EpisodeOfCare", methods=["GET"])
@@ -169,10 +171,18 @@ def _searchset(total: int, page: search.Paging, matches: list[Any], included: li
 def search_episodes() -> Response:
     parsed = search.episode_of_care(_query(), _strict())
     reader = _reader()
-    count = 0 if parsed.paging.summary_count else parsed.paging.count
+    paging = parsed.paging
     where = replace(parsed.where, visible_to=policy.viewer())
-    total, found = reader.views.search_entitlements(where, offset=parsed.paging.offset,
-                                                    count=count)
+    more: bool | None = None
+    total: int | None
+    if paging.counts:
+        total, found = reader.views.search_entitlements(
+            where, offset=paging.offset, count=0 if paging.summary_count else paging.count)
+    else:
+        # Bundle.total only when it is known without counting: this page reaches the end.
+        found, more = reader.views.page_entitlements(where, offset=paging.offset,
+                                                     count=paging.count)
+        total = None if more or (paging.offset and not found) else paging.offset + len(found)
     matches = [entitlement.to_json(e, reader.name_of) for e in found]
     included: list[Any] = []
     person_ids = list(dict.fromkeys(e.person_id for e in found))
@@ -193,7 +203,7 @@ def search_episodes() -> Response:
             entitlement_ids=entitlement_ids, visible_to=policy.viewer()))
             if t["focus"]["reference"].startswith(
                 "EpisodeOfCare/")]
-    return _searchset(total, parsed.paging, matches, included, parsed.issues)
+    return _searchset(total, paging, matches, included, parsed.issues, more)
 
 
 @blueprint.route("/Patient", methods=["GET"])
@@ -256,7 +266,7 @@ def search_other(resource_type: str) -> Response:
             ents = reader.views.entitlements_of(person.id)
             if reader.sees_person(person, ents):
                 matches += [detention.to_json(person, s, ents, reader.name_of)
-                            for s in person.facts.stays]
+                            for s in person.facts.stays if reader.sees_stay(s)]
         else:
             _, ents = reader.views.search_entitlements(EntitlementFilter(
                 person_ids=(person.id,), visible_to=policy.viewer()), count=None)

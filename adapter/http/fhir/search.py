@@ -15,7 +15,7 @@ from adapter.http.fhir.errors import FhirError, Issue, invalid
 from fhir_profiles import canonical as url
 from mappings.fhir.common import local_id
 from mappings.fhir.entitlement import FROM_FHIR_STATUS
-from register.nhs_number import is_valid
+from register.nhs_number import normalise, problem
 from register.store.views import EntitlementFilter
 
 PAGING = {"_count", "_offset", "_summary", "_total", "_format", "_pretty"}
@@ -31,6 +31,13 @@ class Paging:
     count: int = DEFAULT_COUNT
     offset: int = 0
     summary_count: bool = False
+    total: str = "none"  # _total: none | estimate | accurate
+
+    @property
+    def counts(self) -> bool:
+        """Whether to count every match: only when asked (`_total=accurate`, or a request
+        for the count alone), as HAPI FHIR does; a caseload of 168,000 costs a scan."""
+        return self.total == "accurate" or self.summary_count or self.count == 0
 
 
 @dataclass
@@ -71,6 +78,10 @@ def paging(args: MultiDict[str, str]) -> Paging:
     if summary not in (None, "count", "false"):
         raise invalid(f"_summary={summary} is not supported here (count or false)", "_summary")
     out.summary_count = summary == "count"
+    total = args.get("_total")
+    if total not in (None, "none", "estimate", "accurate"):
+        raise invalid(f"_total must be none, estimate or accurate, not {total!r}", "_total")
+    out.total = total or "none"
     return out
 
 
@@ -119,9 +130,9 @@ def _patient_ids(args: MultiDict[str, str]) -> tuple[int, ...]:
 def nhs_numbers(args: MultiDict[str, str], name: str) -> tuple[str, ...]:
     numbers = _token(args, name, url.NHS_NUMBER)
     for number in numbers:
-        if not is_valid(number):
-            raise invalid(f"{name}: {number!r} is not a valid NHS number (check digit)", name)
-    return numbers
+        if reason := problem(number):
+            raise invalid(f"{name}: {reason}", name)
+    return tuple(normalise(n) for n in numbers)
 
 
 def episode_of_care(args: MultiDict[str, str], strict: bool) -> Parsed:

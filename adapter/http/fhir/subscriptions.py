@@ -21,7 +21,7 @@ from adapter.http.fhir.writes import if_match
 from fhir_profiles import canonical as url
 from fhir_profiles import registry
 from mappings.fhir import notification, subscription
-from mappings.fhir.common import instant
+from mappings.fhir.common import instant, local_id
 from queues.outbound.credentials import public_endpoint
 from queues.outbound.manage import Created, SubscriptionManager
 from queues.outbound.notifications import Notifications
@@ -218,9 +218,10 @@ def _number(query: MultiDict[str, str], name: str) -> int | None:
     raw = query.get(name)
     if raw is None or raw == "":
         return None
-    if not raw.isdigit() or int(raw) < 1:
+    number = local_id(raw)
+    if number is None or number < 1:
         raise invalid(f"{name} is an event number (1, 2, 3 ...), not {raw!r}", name)
-    return int(raw)
+    return number
 
 
 @blueprint.route("/Subscription/<subscription_id>/$events", methods=["GET", "POST"])

@@ -33,7 +33,7 @@ from mappings.fhir.common import LONDON, local_id
 from register import commands as c
 from register.errors import CommandRefused, ConcurrencyConflict
 from register.model import EndReason, EntitlementStatus
-from register.nhs_number import is_valid
+from register.nhs_number import problem
 from register.ports import StoredEntitlement, StoredPerson
 
 _ETAG = re.compile(r'^(?:W/)?"(\d+)"$')
@@ -43,7 +43,7 @@ def _reader() -> FhirReader:
     return current_app.extensions["s117.fhir"]
 
 
-def _command_id() -> str:
+def new_command_id() -> str:
     # HTTP writes are not replayed by a sender the way HL7 messages are, so each request is
     # its own command; conditional create is how a client avoids creating twice.
     return f"fhir:{uuid4()}"
@@ -76,7 +76,7 @@ class Write:
 
 def _update_person(view: patient.PatientView, if_version: int | None) -> c.UpdatePerson:
     # A new address or GP takes effect the day the client tells us (commands carry UK time).
-    return c.UpdatePerson(command_id=_command_id(), nhs_number=view.nhs_number,
+    return c.UpdatePerson(command_id=new_command_id(), nhs_number=view.nhs_number,
                           occurred_at=datetime.now(LONDON).replace(tzinfo=None),
                           date_of_birth=view.date_of_birth, address=view.address,
                           gp_practice=view.gp_practice, if_version=if_version)
@@ -86,10 +86,12 @@ def _patient_view(data: dict[str, Any]) -> patient.PatientView:
     incoming.checked(data, url.PATIENT)
     numbers = [i.get("value") for i in data.get("identifier", [])
                if i.get("system") == url.NHS_NUMBER]
-    if len(numbers) != 1 or not is_valid(str(numbers[0])):
+    if len(numbers) != 1:
         raise FhirError(422, Issue("error", "required", "a Patient needs exactly one valid NHS "
                                    "number (system https://fhir.nhs.uk/Id/nhs-number)",
                                    ["Patient.identifier"]))
+    if reason := problem(str(numbers[0])):
+        raise FhirError(422, Issue("error", "value", reason, ["Patient.identifier"]))
     if data.get("deceasedDateTime") or data.get("deceasedBoolean"):
         raise FhirError(422, Issue("error", "business-rule", "a death is recorded from the "
                                    "trust's message ($process-message `death` or HL7 A03), "
@@ -110,6 +112,12 @@ def _existing(condition: str) -> list[int]:
     return _reader().views.person_ids_by_nhs_number(numbers)
 
 
+def _may_see_person(person_id: int) -> bool:
+    reader = _reader()
+    person = reader.views.person(person_id)
+    return person is not None and reader.sees_person(person)
+
+
 def plan_create_patient(data: dict[str, Any], if_none_exist: str | None) -> Write:
     view = _patient_view(data)
     matches = _existing(if_none_exist) if if_none_exist else \
@@ -117,6 +125,12 @@ def plan_create_patient(data: dict[str, Any], if_none_exist: str | None) -> Writ
     if len(matches) > 1:
         raise FhirError(412, Issue("error", "multiple-matches",
                                    "If-None-Exist matches more than one Patient"))
+    if matches and not _may_see_person(matches[0]):
+        # Existence is not disclosed (issue 20): the same refusal, naming no record, whether
+        # or not the number is on the register under someone the caller does not see.
+        raise policy.forbidden(f"{policy.viewer().org} may not register this person here: "
+                               "a trust's patients reach the register with their admission "
+                               "($process-message or HL7 v2 A01)")
     if matches and if_none_exist:
         return Write("Patient", None, str(matches[0]), view.nhs_number)
     if matches:
@@ -160,7 +174,7 @@ def plan_operation(resource_id: str, operation: str, data: dict[str, Any],
     if operation == "end-entitlement":
         given = parameters.load(parameters.EndEntitlementParams(), data)
         command = c.EndEntitlement(
-            command_id=_command_id(), nhs_number=nhs, entitlement_id=resource_id,
+            command_id=new_command_id(), nhs_number=nhs, entitlement_id=resource_id,
             decision_date=given["decision_date"], la_agreed=given["la_agreed"],
             icb_agreed=given["icb_agreed"], person_involved=given["person_involved"],
             reasons=tuple(EndReason(r) for r in given["reason"]), note=given["note"],
@@ -168,10 +182,14 @@ def plan_operation(resource_id: str, operation: str, data: dict[str, Any],
             la_agreed_by=given["la_agreed_by"], la_agreed_on=given["la_agreed_on"],
             icb_agreed_by=given["icb_agreed_by"], icb_agreed_on=given["icb_agreed_on"],
             carer_involved=given["carer_involved"], end_date=given["end_date"],
-            if_version=version)
+            notice=parameters.written_notice(given), if_version=version)
+    elif operation == "record-charge":
+        given = parameters.load(parameters.RecordChargeParams(), data)
+        command = c.RecordCharge(command_id=new_command_id(), nhs_number=nhs,
+                                 entitlement_id=resource_id, if_version=version, **given)
     elif operation == "reinstate":
         given = parameters.load(parameters.ReinstateParams(), data)
-        command = c.ReinstateEntitlement(command_id=_command_id(), nhs_number=nhs,
+        command = c.ReinstateEntitlement(command_id=new_command_id(), nhs_number=nhs,
                                          entitlement_id=resource_id, on=given["date"],
                                          reason=given["reason"], if_version=version)
     else:
@@ -184,6 +202,7 @@ def plan_operation(resource_id: str, operation: str, data: dict[str, Any],
 _CASEWORK: dict[type[c.Command], tuple[str, bool]] = {
     c.EndEntitlement: ("the joint end decision", False),
     c.ReinstateEntitlement: ("a reinstatement", False),
+    c.RecordCharge: ("a charge for s117 services", False),
     c.RecordCarePlan: ("an aftercare plan", False),
     c.RecordReview: ("a review", False),
     c.RecordPanelDecision: ("a panel decision", False),

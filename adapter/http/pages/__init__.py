@@ -13,7 +13,9 @@ from jinja2 import ChainableUndefined, ChoiceLoader, PackageLoader
 from adapter.auth.tokens import Verifier
 from adapter.config import Settings
 from adapter.http.pages import gate
+from adapter.http.pages.sessions import ServerSessions
 from adapter.http.pages.views import blueprint
+from register.store.page_sessions import PageSessions
 
 log = logging.getLogger("s117.pages")
 
@@ -37,6 +39,7 @@ def install(app: Flask, settings: Settings, verifier: Verifier | None) -> None:
                          "autoescape": True,
                          "loader": ChoiceLoader([app.create_global_jinja_loader(),
                                                  PackageLoader("nhsuk_frontend_jinja")])}
+    app.session_interface = ServerSessions(PageSessions(app.extensions["s117"].sessions))
     app.extensions["s117.pages.verifier"] = verifier
     app.register_blueprint(blueprint)
     # Hooks of this app for the blueprint's requests (not on the shared blueprint object,

@@ -11,9 +11,11 @@ from datetime import date
 from adapter.bootstrap import Register
 from adapter.reports.source import cases
 from register.access import OrgType, Viewer
+from register.casework import OMBUDSMAN
 from register.joint_register import RegisterRow, rows_for
 
 Test = Callable[[RegisterRow, Viewer], bool]
+_OMBUDSMAN = frozenset(code.value for code in OMBUDSMAN)
 
 
 def _mine(row: RegisterRow, who: Viewer) -> bool:
@@ -44,6 +46,9 @@ LISTS: dict[str, tuple[str, Test]] = {
     "out-of-area-in": ("Placed in your area by another council",
                        lambda r, w: w.kind is OrgType.LA and _placed_in(r, w)
                        and r.responsible_la != w.org),
+    "ombudsman": ("Ombudsman flags (no plan, no assessment, not acknowledged, charged: "
+                  "O1-O4)", lambda r, w: _mine(r, w) and bool(_OMBUDSMAN & set(
+                      r.flags.split("; ")))),
     "needs-review": ("Needs review (the rules could not decide)",
                      lambda r, w: _mine(r, w) and bool(r.needs_review)),
     "all": ("Everyone you can see", lambda r, w: True),

@@ -3,25 +3,29 @@ checked against the policy's page table (adapter/auth/policy.py PAGES) exactly a
 token is checked against ROUTES, plus a CSRF token on every POST and the pages'
 Content-Security-Policy.
 
-The session holds the bearer token the user pasted in (or, with S117_AUTH=off, the
-organisation chosen on the development sign-in page), and the token is verified again on
-every request with the API's Verifier: an expired or revoked key ends the session."""
+The session is kept on the server (adapter/http/pages/sessions.py; the cookie holds a
+random id only): who signed in with a verified bearer token (organisation, kind, subject,
+scopes) until the token's expiry, or, with S117_AUTH=off, the organisation chosen on the
+development sign-in page. Signing out deletes it; so does the token's expiry."""
 
 from __future__ import annotations
 
 import hmac
 import secrets
+import time
 from urllib.parse import urlsplit
 
 from flask import Response, g, redirect, render_template, request, session, url_for
 
 from adapter.auth import policy
-from adapter.auth.scopes import ALL
+from adapter.auth.scopes import ALL, Scopes
 from adapter.auth.tokens import Caller, KeysUnavailable, TokenRefused, Verifier
+from adapter.http.pages.sessions import EXPIRES, ServerSession
 from register.access import OrgType, Viewer
 
 SIGN_IN = policy.Need(None, None, policy.ANYONE, "E", "page-sign-in")
 CSRF_FIELD = "csrf_token"
+DEV_HOURS = 12  # a development sign-in (S117_AUTH=off) lasts a working day
 
 
 def csrf_token() -> str:
@@ -36,14 +40,20 @@ def _csrf_ok() -> bool:
     return bool(expected) and hmac.compare_digest(str(sent), str(expected))
 
 
-def sign_in(token: str | None = None, org: str | None = None,
-            kind: OrgType | None = None) -> None:
-    """A new session (a fresh cookie and CSRF token, against session fixation)."""
+def sign_in(caller: Caller | None = None, expires: int | None = None,
+            org: str | None = None, kind: OrgType | None = None) -> None:
+    """A new session (a fresh id and CSRF token, against session fixation): the verified
+    caller until `expires` (the token's exp), never the token itself."""
     session.clear()
-    if token:
-        session["token"] = token
+    if isinstance(session, ServerSession):
+        session.rotate = True
+    if caller is not None:
+        session["caller"] = {"org": caller.org, "kind": caller.viewer.kind.value,
+                             "subject": caller.subject, "scope": caller.scopes.text}
+        session[EXPIRES] = expires
     else:
         session["dev"] = {"org": org, "kind": kind.value if kind else None}
+        session[EXPIRES] = time.time() + DEV_HOURS * 3600
     csrf_token()
 
 
@@ -53,8 +63,13 @@ def session_caller(verifier: Verifier | None) -> Caller | None:
         if not dev:
             return None
         return Caller(Viewer(dev["org"], OrgType(dev["kind"])), "developer", ALL)
-    token = session.get("token")
-    return verifier.verify(f"Bearer {token}") if token else None
+    found = session.get("caller")
+    if not found:
+        return None
+    if float(session.get(EXPIRES) or 0) <= time.time():
+        raise TokenRefused("the token this session was signed in with has expired")
+    return Caller(Viewer(found["org"], OrgType(found["kind"])), found["subject"],
+                  Scopes.parse(found["scope"]))
 
 
 def safe_next(target: str | None) -> str:

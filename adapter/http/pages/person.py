@@ -10,7 +10,7 @@ from datetime import date
 
 from adapter.bootstrap import Register
 from register import access, legal_status, queries
-from register.access import Viewer
+from register.access import OrgType, Viewer
 from register.casework import Alert, PlanState
 from register.model import Entitlement, Review, RuleApplied, Stay
 from register.ports import StoredEntitlement
@@ -52,10 +52,11 @@ def citation(rule: RuleApplied) -> str:
     return rule.citation or CITATIONS.get(rule.rule_id, "")
 
 
-def _detentions(work: PersonCasework, ent: Entitlement) -> tuple[Detention, ...]:
+def _detentions(work: PersonCasework, ent: Entitlement, viewer: Viewer
+                ) -> tuple[Detention, ...]:
     out = []
     for stay in work.person.facts.stays:
-        if stay.cancelled:
+        if stay.cancelled or not access.sees_stay(viewer, stay.trust_ods):
             continue
         periods = tuple((p.code, legal_status.lookup(p.code).display, p.start.date(),
                          p.end.date() if p.end else None) for p in stay.legal_status)
@@ -63,16 +64,20 @@ def _detentions(work: PersonCasework, ent: Entitlement) -> tuple[Detention, ...]
     return tuple(out)
 
 
-def _view(work: PersonCasework, stored: StoredEntitlement, on: date) -> EntitlementView:
+def _view(work: PersonCasework, stored: StoredEntitlement, on: date, viewer: Viewer
+          ) -> EntitlementView:
     ent = stored.entitlement
     timeline = tuple((c.on, c.status.value, c.reason, ", ".join(c.rule_ids))
                      for c in ent.status_history)
+    # A trust sees who is responsible, not the casework (register.access.sees_casework).
+    casework = viewer.kind is not OrgType.TRUST
     return EntitlementView(
-        stored, timeline, _detentions(work, ent),
-        tuple(p for p in work.casework.plans if p.plan.entitlement_id == ent.id),
-        tuple(sorted((r for r in work.person.facts.reviews if r.entitlement_id == ent.id),
+        stored, timeline, _detentions(work, ent, viewer),
+        tuple(p for p in work.casework.plans if casework and p.plan.entitlement_id == ent.id),
+        tuple(sorted((r for r in work.person.facts.reviews
+                      if casework and r.entitlement_id == ent.id),
                      key=lambda r: r.on, reverse=True)),
-        tuple(a for a in work.casework.alerts if a.entitlement_id == ent.id
+        tuple(a for a in work.casework.alerts if casework and a.entitlement_id == ent.id
               and a.active_on(on)))
 
 
@@ -94,4 +99,4 @@ def person_view(register: Register, viewer: Viewer, person_id: int,
     visible_ids = {e.entitlement.id for e in seen}
     return PersonView(person_id, work,
                       answer if answer.entitlement_id in visible_ids else None,
-                      tuple(_view(work, e, on) for e in reversed(seen)))
+                      tuple(_view(work, e, on, viewer) for e in reversed(seen)))

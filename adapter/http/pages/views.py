@@ -10,6 +10,7 @@ import io
 from datetime import date
 from typing import Any
 
+import jwt
 from flask import (
     Blueprint,
     Response,
@@ -34,8 +35,9 @@ from adapter.reports import report as build_report
 from adapter.reports.joint_register import write_csv
 from queues.inbound import store as inbound
 from register.access import OrgType, Viewer
-from register.nhs_number import is_valid
+from register.nhs_number import canonical, problem
 from register.reports.catalogue import PERIODS, REPORTS
+from register.store.inbound_tables import NEEDS_REVIEW
 from register.store.views import RegisterViews
 
 blueprint = Blueprint("pages", __name__, template_folder="templates",
@@ -84,7 +86,8 @@ def sign_in() -> Response | str:
         except KeysUnavailable as exc:
             error = f"Tokens cannot be checked just now: {exc}"
         else:
-            gate.sign_in(token=token)
+            gate.sign_in(caller, expires=jwt.decode(
+                token, options={"verify_signature": False}).get("exp"))
             g.s117_caller = caller
             return redirect(target)  # type: ignore[return-value]
     return render_template("pages/sign_in.html", error=error, next=target)
@@ -134,10 +137,10 @@ def home() -> str:
 @blueprint.post("/search")
 def search() -> Response | str:
     value = request.form.get("nhs_number", "")
-    number = "".join(value.split())
-    if not (number.isdigit() and is_valid(number)):
-        error = ("Enter a valid NHS number: 10 digits, like 999 000 0018"
-                 if number else "Enter an NHS number")
+    number = canonical(value)
+    if number is None:
+        error = (f"Enter a valid NHS number, 10 digits like 999 000 0018 ({problem(value)})"
+                 if value.strip() else "Enter an NHS number")
         return Response(render_template("pages/home.html", error=error, value=value), 400)
     found = RegisterViews(_register().sessions).person_ids_by_nhs_number((number,))
     view = person_view(_register(), _viewer(), found[0], today()) if found else None
@@ -196,7 +199,27 @@ def quarantine() -> str:
     who = _viewer()
     rows = inbound.listing(_register().sessions, inbound.QUARANTINED, 500,
                            sender=who.org if who.kind is OrgType.TRUST else None)
-    return render_template("pages/quarantine.html", rows=rows)
+    return render_template("pages/quarantine.html", rows=rows, admin=who.is_admin,
+                           needs_review=NEEDS_REVIEW, done=request.args.get("done"))
+
+
+@blueprint.post("/quarantine/<int:row_id>/review")
+def quarantine_review(row_id: int) -> Response:
+    """An administrator applies or rejects a message held for review."""
+    from adapter.bootstrap import inbound as build_inbound
+    from queues.inbound import quarantine as review
+
+    if request.form.get("decision") == "apply":
+        bus = build_inbound(_register().settings, "pages review", _register())
+        try:
+            found = review.approve(bus, _register().sessions, row_id)
+        finally:
+            bus.bus.close()
+        done = "applied" if found is not None and (
+            found.result is None or found.result.status != "quarantined") else "not-applied"
+    else:
+        done = "rejected" if review.reject(_register().sessions, row_id) else "not-applied"
+    return redirect(url_for("pages.quarantine", done=f"{row_id}:{done}"))  # type: ignore[return-value]
 
 
 # -- reports ----------------------------------------------------------------------------

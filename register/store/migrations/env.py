@@ -12,6 +12,7 @@ from register.store import (  # noqa: F401  (register the tables)
     inbound_tables,
     orm,
     refdata_tables,
+    session_tables,
     subscription_tables,
 )
 from register.store.base import Base

@@ -32,14 +32,13 @@ from adapter.http.fhir.routes import (
     blueprint,
     derived_page,
 )
-from adapter.http.fhir.writes import Write, if_match, respond
+from adapter.http.fhir.writes import Write, if_match, new_command_id, respond
 from fhir_profiles import canonical as url
 from mappings.fhir import care_plan, task
-from mappings.fhir.care_plan import PlanError
-from mappings.fhir.task import TaskError, TaskInput
-from register import commands as c
+from mappings.fhir.common import local_id
+from mappings.fhir.task import TaskInput
 from register.casework import AlertCode, TaskKind, TaskStatus
-from register.model import DisputeStatus, PanelDecision, PanelOutcome, Review
+from register.errors import InvalidData
 from register.rules import reviews
 from register.store.casework_views import AlertFilter, PlanFilter, TaskFilter
 
@@ -58,9 +57,11 @@ def _references(args: MultiDict[str, str], name: str, kind: str) -> tuple[str, .
 
 def _patients(args: MultiDict[str, str]) -> tuple[int, ...]:
     ids = _references(args, "patient", "Patient")
-    if any(not i.isdigit() for i in ids):
+    if any(not (i.isascii() and i.isdigit()) for i in ids):
         raise invalid("patient: expected Patient/<id>", "patient")
-    return tuple(int(i) for i in ids)
+    # An id too long to be a register id names nobody: 0 is no person's id, so the search
+    # matches nothing (dropping it would widen the search to everyone).
+    return tuple(local_id(i) or 0 for i in ids)
 
 
 def _codes(args: MultiDict[str, str], name: str, system: str,
@@ -233,20 +234,11 @@ def _plan_input(data: dict[str, Any], existing: Any = None) -> care_plan.PlanInp
     incoming.checked(data, url.AFTERCARE_PLAN)
     try:
         return care_plan.from_json(data, existing)
-    except PlanError as exc:
-        raise FhirError(422, Issue("error", "invalid", str(exc), [exc.expression])) from None
+    except InvalidData as exc:
+        raise FhirError(422, Issue("error", "invalid", exc.message,
+                                   [exc.field or "CarePlan"])) from None
     except ValueError as exc:  # a code the profile's bindings let through
         raise FhirError(422, Issue("error", "code-invalid", str(exc), ["CarePlan"])) from None
-
-
-def _plan_command(plan_id: str, given: care_plan.PlanInput, nhs: str,
-                  if_version: int | None) -> c.RecordCarePlan:
-    return c.RecordCarePlan(
-        command_id=f"fhir:{uuid4()}", nhs_number=nhs, plan_id=plan_id,
-        entitlement_id=given.entitlement_id, status=given.status, lines=given.lines,
-        needs=given.needs, care_coordinator=given.care_coordinator, agreed_on=given.agreed_on,
-        ends_on=given.ends_on, author=given.author, external_id=given.external_id,
-        external_system=given.external_system, if_version=if_version)
 
 
 def plan_create_plan(data: dict[str, Any]) -> Write:
@@ -255,8 +247,8 @@ def plan_create_plan(data: dict[str, Any]) -> Write:
     nhs = _person(reader, given.person_id)
     # Ids are the register's own (FHIR create: an id in the body is ignored).
     plan_id = str(uuid4())
-    return Write("CarePlan", _plan_command(plan_id, given, nhs, None), plan_id, nhs,
-                 created=True, expression=care_plan.expression)
+    return Write("CarePlan", care_plan.command(new_command_id(), plan_id, given, nhs, None),
+                 plan_id, nhs, created=True, expression=care_plan.expression)
 
 
 def plan_update_plan(resource_id: str, data: dict[str, Any], etag: str | None) -> Write:
@@ -272,7 +264,8 @@ def plan_update_plan(resource_id: str, data: dict[str, Any], etag: str | None) -
         raise FhirError(422, Issue("error", "business-rule", "a plan does not move to another "
                                    "person", ["CarePlan.subject"]))
     nhs = _person(reader, given.person_id)
-    return Write("CarePlan", _plan_command(resource_id, given, nhs, if_match(etag)),
+    return Write("CarePlan", care_plan.command(new_command_id(), resource_id, given, nhs,
+                                               if_match(etag)),
                  resource_id, nhs, expression=care_plan.expression)
 
 
@@ -289,28 +282,6 @@ def update_plan(resource_id: str) -> Response:
 
 # -- Task writes -----------------------------------------------------------------------------
 
-def _required(given: TaskInput, name: str, output: bool = False) -> Any:
-    value = given.one(name, output)
-    if value is None:
-        where = "output" if output else "input"
-        raise invalid(f"{given.kind.value}: {where} {name!r} is required", f"Task.{where}")
-    return value
-
-
-def _on(given: TaskInput, which: str = "end") -> date:
-    day = given.done if which == "end" else given.started
-    if day is None:
-        raise invalid(f"{given.kind.value}: executionPeriod.{which} is the date it happened",
-                      f"Task.executionPeriod.{which}")
-    return day
-
-
-def _status(given: TaskInput, *allowed: str) -> None:
-    if given.status not in allowed:
-        raise invalid(f"a {given.kind.value} Task is recorded with status "
-                      f"{' or '.join(allowed)}", "Task.status")
-
-
 def _entitlement(reader: FhirReader, given: TaskInput, person_id: int) -> str | None:
     if given.focus_type != "EpisodeOfCare":
         return None
@@ -321,82 +292,22 @@ def _entitlement(reader: FhirReader, given: TaskInput, person_id: int) -> str | 
     return stored.entitlement.id
 
 
-Finder = Callable[[Any], bool]
-
-
-def _task_command(given: TaskInput, nhs: str, reader: FhirReader
-                  ) -> tuple[c.Command, Finder]:
-    """The command a Task asks for, and how to find the Task it makes once applied."""
-    cid = f"fhir:{uuid4()}"
-    entitlement_id = _entitlement(reader, given, given.person_id)
-    if given.kind is TaskKind.REVIEW:
-        _status(given, "completed")
-        on = given.done or _on(given, "start")
-        attendees = tuple(task.attendee(a, "Task.input") for a in
-                          given.inputs.get("attendee", []))
-        command: c.Command = c.RecordReview(
-            command_id=cid, nhs_number=nhs, entitlement_id=entitlement_id, on=on,
-            outcome=given.one("outcome", output=True) or "",
-            person_involved=_required(given, "person-involved"),
-            needs_arise_from_disorder=_required(given, "needs-arise-from-disorder", True),
-            attendees=attendees, carer_involved=given.one("carer-involved"),
-            reviewed_by=given.one("reviewed-by"))
-        return command, lambda t: isinstance(t.record, Review) and t.record.on == on and (
-            entitlement_id is None or t.entitlement_id == entitlement_id)
-    if given.kind is TaskKind.OR_DECISION:
-        _status(given, "completed")
-        on, la = given.done or _on(given, "start"), _required(given, "local-authority")
-        stay = None
-        if entitlement_id:
-            stored = reader.views.entitlement(entitlement_id)
-            stay = stored.entitlement.qualifying_stays[-1] if stored else None
-        command = c.RecordOrdinaryResidence(
-            command_id=cid, nhs_number=nhs, la_gss=la, decided_on=on,
-            decided_by=_required(given, "decided-by"), evidence=given.one("evidence") or "",
-            decided_by_org=given.one("decided-by-organisation"), stay_key=stay)
-        return command, lambda t: t.kind is TaskKind.OR_DECISION and \
-            t.record.decided_on == on and t.record.la_gss == la
-    if given.kind is TaskKind.OR_DISPUTE:
-        _status(given, "in-progress")
-        dispute_id = uuid4().hex[:16]
-        command = c.OpenDispute(
-            command_id=cid, nhs_number=nhs, dispute_id=dispute_id,
-            entitlement_id=entitlement_id, parties=tuple(given.inputs.get("party", [])),
-            opened_on=_on(given, "start"), interim_lead=given.one("interim-lead"),
-            note=given.one("note") or "")
-        return command, lambda t: t.kind is TaskKind.OR_DISPUTE and t.record.id == dispute_id
-    if given.kind is TaskKind.PANEL:
-        _status(given, "completed")
-        if given.focus_type != "CarePlan" or not given.focus_id:
-            raise invalid("a panel decision's focus is the CarePlan/<id> of the line",
-                          "Task.focus")
-        outcome = _required(given, "outcome", output=True)
-        if outcome not in {o.value for o in PanelOutcome}:
-            raise invalid(f"outcome {outcome!r}: approved, approved-with-changes, deferred "
-                          "or declined", "Task.output")
-        plan_id, line_id, on = given.focus_id, _required(given, "service-line"), _on(given)
-        command = c.RecordPanelDecision(
-            command_id=cid, nhs_number=nhs, plan_id=plan_id, line_id=line_id,
-            outcome=PanelOutcome(outcome), decided_on=on,
-            members=tuple(given.outputs.get("member", [])),
-            note=given.one("note", output=True) or "")
-        return command, lambda t: isinstance(t.record, PanelDecision) and \
-            (t.record.plan_id, t.record.line_id, t.record.decided_on) == (plan_id, line_id, on)
-    raise FhirError(422, Issue("error", "business-rule", "the joint end decision is made with "
-                               "EpisodeOfCare/{id}/$end-entitlement (rules D1-D5), which "
-                               "records it as a Task", ["Task.code"]))
+def _last_stay(reader: FhirReader, entitlement_id: str | None) -> str | None:
+    stored = reader.views.entitlement(entitlement_id) if entitlement_id else None
+    return stored.entitlement.qualifying_stays[-1] if stored else None
 
 
 def _task_input(data: dict[str, Any]) -> TaskInput:
     incoming.checked(data, url.TASK)
     try:
         return task.from_json(data)
-    except TaskError as exc:
-        raise FhirError(422 if "code" in exc.expression else 400,
-                        Issue("error", "invalid", str(exc), [exc.expression])) from None
+    except InvalidData as exc:
+        where = exc.field or "Task"
+        raise FhirError(422 if "code" in where else 400,
+                        Issue("error", "invalid", exc.message, [where])) from None
 
 
-def _finder(person_id: int, found: Finder) -> Callable[[], str]:
+def _finder(person_id: int, found: task.Finder) -> Callable[[], str]:
     def locate() -> str:
         work = _reader().person_casework(person_id)
         match = next((t for t in work.casework.tasks if found(t)), None) if work else None
@@ -412,9 +323,18 @@ def plan_create_task(data: dict[str, Any]) -> Write:
     stored = reader.views.person(given.person_id)
     if stored is None:
         raise invalid(f"Patient/{given.person_id} is not known to this server", "Task.for")
-    command, found = _task_command(given, stored.facts.nhs_number, reader)
+    if given.kind is TaskKind.END:
+        raise FhirError(422, Issue("error", "business-rule", "the joint end decision is made "
+                                   "with EpisodeOfCare/{id}/$end-entitlement (rules D1-D5), "
+                                   "which records it as a Task", ["Task.code"]))
+    entitlement_id = _entitlement(reader, given, given.person_id)
+    try:
+        command, found = task.command(new_command_id(), given, stored.facts.nhs_number,
+                                      entitlement_id, _last_stay(reader, entitlement_id))
+    except InvalidData as exc:
+        raise invalid(exc.message, exc.field or "Task") from None
     return Write("Task", command, None, stored.facts.nhs_number, created=True,
-                 locate=_finder(given.person_id, found), expression=_task_expression)
+                 locate=_finder(given.person_id, found), expression=task.expression)
 
 
 def plan_update_task(resource_id: str, data: dict[str, Any], etag: str | None) -> Write:
@@ -428,43 +348,22 @@ def plan_update_task(resource_id: str, data: dict[str, Any], etag: str | None) -
     parts = task.split_id(resource_id)
     work = reader.person_casework(parts[0]) if parts else None
     current = work.casework.task(parts[1]) if work and parts else None
-    if current is None:
+    if work is None or current is None:
         raise not_found(f"Task/{resource_id}")
     given = _task_input(data)
     if current.kind is not TaskKind.OR_DISPUTE or given.kind is not TaskKind.OR_DISPUTE:
         raise FhirError(405, Issue("error", "not-supported", "only a dispute Task is updated "
                                    "(to refer or resolve it); a review or decision is recorded "
                                    "again instead (a review on the same day replaces it)"))
-    if given.person_id != work.person.id:  # type: ignore[union-attr]
+    if given.person_id != work.person.id:
         raise invalid("a Task does not move to another person", "Task.for")
-    if given.status == "completed" or given.business_status == "resolved":
-        status, on = DisputeStatus.RESOLVED, _on(given)
-    elif given.business_status == DisputeStatus.REFERRED.value:
-        status = DisputeStatus.REFERRED
-        on = given.one("referred", output=True)
-        on = date.fromisoformat(on) if isinstance(on, str) else _on(given, "start")
-    else:
-        raise invalid("update a dispute to refer it (businessStatus "
-                      "referred-to-secretary-of-state, output referred) or to resolve it "
-                      "(status completed, output resolved-local-authority, "
-                      "executionPeriod.end)", "Task.businessStatus")
-    command = c.UpdateDispute(
-        command_id=f"fhir:{uuid4()}", nhs_number=work.person.facts.nhs_number,  # type: ignore[union-attr]
-        dispute_id=current.record.id, status=status, on=on,  # type: ignore[union-attr]
-        resolved_la=given.one("resolved-local-authority", output=True),
-        note=given.one("note") or "")
-    return Write("Task", command, resource_id, work.person.facts.nhs_number,  # type: ignore[union-attr]
-                 expression=_task_expression)
-
-
-def _task_expression(field: str | None) -> str:
-    return {"on": "Task.executionPeriod", "decided_on": "Task.executionPeriod.end",
-            "opened_on": "Task.executionPeriod.start", "parties": "Task.input",
-            "interim_lead": "Task.input", "members": "Task.output",
-            "line_id": "Task.input", "plan_id": "Task.focus", "la_gss": "Task.input",
-            "entitlement_id": "Task.focus", "resolved_la": "Task.output",
-            "person_involved": "Task.input", "status": "Task.status"}.get(
-        (field or "").split("[")[0], "Task")
+    nhs = work.person.facts.nhs_number
+    try:
+        command = task.dispute_update(new_command_id(), given, nhs,
+                                      current.record.id)  # type: ignore[union-attr]
+    except InvalidData as exc:
+        raise invalid(exc.message, exc.field or "Task") from None
+    return Write("Task", command, resource_id, nhs, expression=task.expression)
 
 
 @blueprint.post("/Task")

@@ -3,7 +3,7 @@
 The JSON files are the published artefacts (what the server serves and the validator reads);
 this module is how they are written, the way FHIR Shorthand and SUSHI write an IG's JSON: each
 profile, extension, code system and operation is declared once below, compactly, and
-`python -m fhir_profiles.author` regenerates every file. A unit test fails if a file differs
+`python -m tools.author_profiles` regenerates every file. A unit test fails if a file differs
 from what this module would write, so the JSON is never edited by hand.
 """
 
@@ -19,7 +19,7 @@ from fhir_profiles import canonical as url
 from register.model import NEED_CATEGORIES
 
 Resource = dict[str, Any]
-FOLDER = Path(__file__).with_name("resources")
+FOLDER = Path(__file__).resolve().parents[1] / "fhir_profiles" / "resources"
 VERSION, DATE, PUBLISHER = "0.1.0", "2026-11-22", "s117-register"
 BASE_EXT = "http://hl7.org/fhir/StructureDefinition/Extension"
 ORG = "http://hl7.org/fhir/StructureDefinition/Organization"
@@ -516,7 +516,12 @@ TASK_PARAMETERS: list[Concept] = [
     ("icb-agreed-on", "ICB agreed on", "When the ICB agreed."),
     ("moved-to-suitable-accommodation", "Moved to suitable accommodation",
      "Rule D4: moved from specialist to other suitable accommodation first."),
-    ("end-date", "End date", "The formal date s117 aftercare ended (rule D5).")]
+    ("end-date", "End date", "The formal date s117 aftercare ended (rule D5)."),
+    ("notice-date", "Notice date", "Rule D8: the date of the joint notice in writing."),
+    ("notice-given-by", "Notice given by", "Rule D8: a body giving the notice."),
+    ("notice-method", "Notice method", "Rule D8: how it was given (post, email, in-person, "
+     "portal)."),
+    ("notice-document", "Notice document", "Rule D8: the notice.")]
 
 BUSINESS_STATUSES: list[Concept] = [
     ("due", "Due", "Not yet due."),
@@ -533,8 +538,16 @@ FLAGS: list[Concept] = [
     ("responsibility-disputed", "Responsibility disputed", "Councils dispute ordinary "
      "residence; an interim lead arranges aftercare meanwhile (rule L5)."),
     ("review-overdue", "Review overdue", "The s117 review is past its due date (rule R3)."),
-    ("no-aftercare-plan", "No aftercare plan", "Aftercare has begun with no aftercare plan "
-     "in force (rule E2; the Ombudsman's Sarah case)."),
+    ("no-aftercare-plan", "No aftercare plan", "Entitled with no aftercare plan recorded on "
+     "the discharge date (rule O1; the Ombudsman's Sarah case, LGSCO 24 015 710)."),
+    ("no-assessment", "No assessment", "No assessment or s117 meeting within the first-review "
+     "window after discharge (rule O2; LGSCO Ealing 25 000 832)."),
+    ("entitlement-not-acknowledged", "Entitlement not acknowledged", "A qualifying discharge "
+     "the responsible bodies have not acknowledged within the first-review window (rule O3; "
+     "LGSCO Northamptonshire ICB 22 009 742a)."),
+    ("charged-for-s117", "Charged for s117 services", "The person was charged for services "
+     "s117 makes free, or an s117 service moved to Care Act funding without an end decision "
+     "(rule O4; LGSCO York 25 002 735, Manchester 23 019 512)."),
     ("no-care-coordinator", "No care coordinator", "The aftercare plan names no care "
      "coordinator (MHA Code of Practice 34.5).")]
 
@@ -553,7 +566,8 @@ TITLES = {
     "L1": "Ordinary residence", "L2": "Out-of-area placement does not move it",
     "L3": "Re-detention resets it (Worcestershire)",
     "L4": "Informal or s2 readmission does not end it", "L5": "Disputes",
-    "L6": "Pending change", "N1": "PCT era (before 2013-04-01)",
+    "L6": "Rule sets by effective date",
+    "L7": "Mental Health Act 2025 deeming (switchable)", "N1": "PCT era (before 2013-04-01)",
     "N2": "2013-2016: CCG of GP registration", "N3": "2016-2020: CCG of ordinary residence",
     "N4": "2020-2022: commissioning and paying CCG", "N5": "From 2022-07-01: ICB of GP practice",
     "N6": "CCG successors", "N7": "ICB keeps it through re-detention",
@@ -562,7 +576,10 @@ TITLES = {
     "F5": "Personal budgets", "R1": "First review", "R2": "Later reviews", "R3": "Overdue",
     "D1": "Joint decision", "D2": "Never while on a CTO", "D3": "Reasons that are not enough",
     "D4": "Accommodation first", "D5": "Record it", "D6": "Reinstate",
-    "D7": "Automatic end on re-detention (LA side only)"}
+    "D7": "Automatic end on re-detention (LA side only)",
+    "D8": "Joint written notice (switchable)", "O1": "No plan at discharge",
+    "O2": "No assessment in the first-review window", "O3": "Entitlement not recorded",
+    "O4": "Charged for s117 services", "O5": "Transfer the package on a move"}
 
 
 def code_systems() -> list[Resource]:
@@ -633,7 +650,11 @@ ENTITLEMENT_EVENTS: list[Concept] = [
     ("placement-out-of-area", "Placement out of area", "The person now lives outside the "
      "responsible local authority; responsibility does not move (L2)."),
     ("needs-review", "Needs review", "The register cannot decide safely: an officer must "
-     "review (e.g. N8).")]
+     "review (e.g. N8)."),
+    ("flag-raised", "Flag raised", "A failure the Ombudsman keeps finding was raised on the "
+     "entitlement (O1-O4); the flag code is in the detail."),
+    ("flag-cleared", "Flag cleared", "An Ombudsman flag (O1-O4) was cleared by a change of "
+     "facts (a plan, an assessment, a refund).")]
 
 
 # -- search parameters and operations ----------------------------------------------------------
@@ -752,6 +773,8 @@ OPERATIONS = [
                   ("next-review-due", "out", 0, "1", "date", "when the next review is due"),
                   ("review-overdue", "out", 0, "1", "boolean", "the review is overdue (R3)"),
                   ("entitlement", "out", 0, "1", "Reference", "the EpisodeOfCare"),
+                  ("flag", "out", 0, "*", "code", "s117-flag codes in force on the day "
+                   "(the Ombudsman's O1-O4 among them)"),
                   ("as-of", "out", 1, "1", "date", "the day the answer is for")]),
     operation("end-entitlement", "End S117 Entitlement",
               "Record the joint decision to end s117 aftercare; refused under rules D1-D4.",
@@ -778,7 +801,34 @@ OPERATIONS = [
                    "rule D4: moved from specialist to other suitable accommodation"),
                   ("end-date", "in", 0, "1", "date", "rule D5: the formal date s117 aftercare "
                    "ends (default the decision date)"),
+                  ("notice-date", "in", 0, "1", "date", "rule D8 (MHA 2025 s46(2), when "
+                   "switched on): the date of the joint written notice to the person"),
+                  ("notice-given-by", "in", 0, "*", "string", "rule D8: the bodies giving "
+                   "the notice (council GSS and ICB ODS codes: both)"),
+                  ("notice-method", "in", 0, "1", "code", "rule D8: how it was given: post, "
+                   "email, in-person, portal"),
+                  ("notice-document", "in", 0, "1", "Attachment", "rule D8: the notice "
+                   "(title and url, contentType, hash)"),
                   ("return", "out", 1, "1", "EpisodeOfCare", "the ended entitlement")]),
+    operation("record-charge", "Record a Charge for S117 Services",
+              "The person was charged for services s117 makes free (rule O4): the period, "
+              "the amount and who charged; the same charge-id again records the refund. "
+              "Raises the charged-for-s117 Flag until refunded in full.",
+              ["EpisodeOfCare"], system=False, type_level=False, instance=True,
+              affects_state=True, parameters=[
+                  ("charge-id", "in", 1, "1", "string", "the council's id of the charge"),
+                  ("charged-from", "in", 1, "1", "date", "first day charged"),
+                  ("charged-to", "in", 0, "1", "date", "last day charged (absent: still "
+                   "charged)"),
+                  ("amount", "in", 1, "1", "decimal", "the amount charged, in pounds"),
+                  ("charged-by", "in", 0, "1", "string", "who charged (GSS or ODS code)"),
+                  ("service-line", "in", 0, "1", "string", "the plan's service line charged "
+                   "for"),
+                  ("refunded-amount", "in", 0, "1", "decimal", "the refund with any interest, "
+                   "in pounds"),
+                  ("refunded-on", "in", 0, "1", "date", "when the refund was paid"),
+                  ("note", "in", 0, "1", "string", "free text"),
+                  ("return", "out", 1, "1", "EpisodeOfCare", "the entitlement")]),
     operation("reinstate", "Reinstate S117 Entitlement",
               "Reinstate an ended entitlement whose needs arose again (rule D6).",
               ["EpisodeOfCare"], system=False, type_level=False, instance=True,
@@ -921,7 +971,7 @@ CLINICAL = {
                        ("status", "token", None), ("date", "date", None),
                        ("_lastUpdated", "date", None),
                        *((sp["code"], sp["type"], sp["url"]) for sp in SEARCH_PARAMETERS)],
-                      ["end-entitlement", "reinstate"]),
+                      ["end-entitlement", "reinstate", "record-charge"]),
     "Coverage": (url.FUNDING, ["read", "vread", "history-instance", "search-type"],
                  [("beneficiary", "reference", None)], []),
     "Organization": (url.UKCORE_ORGANIZATION, ["read", "search-type"],

@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from mappings.hl7v2 import errors as e
 from mappings.hl7v2.ack import ack
 from mappings.hl7v2.errors import Hl7Problem
+from mappings.keys import digest_key, message_key
 from queues import topology
 from queues.inbound.amqp import Unavailable
 from queues.inbound.bus import Inbound
-from queues.inbound.decoders import Hl7v2Decoder, digest_key
+from queues.inbound.decoders import Hl7v2Decoder
 from queues.inbound.envelope import Envelope
 
 HEAD_BYTES = 64 * 1024  # what is kept of a message too large to take
@@ -64,10 +65,11 @@ class Hl7Intake:
             size=size)
 
     def receive(self, raw: bytes, transport: Hl7Problem | None = None,
-                size: int | None = None, may_send: Callable[[str], bool] | None = None
-                ) -> Answer:
+                size: int | None = None, may_send: Callable[[str], bool] | None = None,
+                sent_by: str | None = None) -> Answer:
         """`may_send`: whether this connection or token may send as a trust (MSH-4); a
-        message sent as another is refused AR, and kept in quarantine like any refusal."""
+        message sent as another is refused AR, and kept in quarantine like any refusal,
+        under `sent_by` (the token's organisation) rather than the trust it claimed."""
         message, decoded, problem = self.decoder.examine(raw)
         if transport is not None:
             decoded, problem = None, transport
@@ -78,24 +80,27 @@ class Hl7Intake:
                 f"this connection may not send messages for {message.sender}: MSH-4 must be "
                 "the trust it is registered for (ask the register's operator)",
                 e.Location("MSH", 4))
+        spoofed = problem is not None and problem.kind == "not-authorised"
         sender = "unknown"
-        if message is not None and not (problem is not None and problem.kind == "bad-sender"):
+        if spoofed:
+            sender = sent_by or "unknown"  # who actually sent it, never the claimed trust
+        elif message is not None and not (problem is not None
+                                          and problem.kind == "bad-sender"):
             sender = message.sender or "unknown"
         if decoded is not None:
             key, partition = decoded.message_key, topology.partition_of(decoded.partition_key)
         else:
             # A message refused as sent by the wrong trust never takes that trust's id: the
             # real one's message with the same MSH-10 must not look like a repeat of it.
-            key = f"hl7v2:{message.sender}:{message.control_id}" \
+            key = message_key("hl7v2", message.sender, message.control_id) \
                 if message is not None and sender != "unknown" and message.control_id \
-                and not (problem is not None and problem.kind == "not-authorised") \
-                else digest_key("hl7v2", raw)
+                and not spoofed else digest_key(f"hl7v2:{sender}" if spoofed else "hl7v2", raw)
             partition = topology.partition_of(key)
         envelope = Envelope(
             routing_key=f"hl7v2.{sender}", body=raw, partition=partition, message_id=key,
             rejected=_summary(problem) if problem else None,
             rejected_kind=problem.kind if problem else None,
-            size=size)
+            size=size, decoded=decoded)
         who = None if sender == "unknown" else sender
         try:
             result = self.bus.publish(envelope)

@@ -65,7 +65,7 @@ class SqlCasework:
 
     def __init__(self, session: Session) -> None:
         self.session = session
-        self._pending: dict[int, tuple[PersonRecord, Casework, str, bool]] = {}
+        self.pending: dict[int, tuple[PersonRecord, Casework, str, bool]] = {}
 
     def plan_version(self, plan_id: str) -> int:
         return self.session.scalar(select(CarePlanRow.version)
@@ -74,13 +74,13 @@ class SqlCasework:
     def save(self, record: PersonRecord, casework: Casework, command_id: str) -> None:
         assert record.id is not None  # the person row is written first
         # A person new in this transaction has nothing stored yet: no need to read.
-        stored = self._pending[record.id][3] if record.id in self._pending \
+        stored = self.pending[record.id][3] if record.id in self.pending \
             else record.version > 0
-        self._pending[record.id] = (record, casework, command_id, stored)
+        self.pending[record.id] = (record, casework, command_id, stored)
 
     def write(self) -> None:
         conn = self.session.connection()  # core statements: no ORM bookkeeping for an index
-        for person_id, (record, casework, command_id, stored) in self._pending.items():
+        for person_id, (record, casework, command_id, stored) in self.pending.items():
             rows, plans = index_rows(record, casework)
             old = {r["key"]: {c: r[c] for c in COLUMNS} for r in conn.execute(
                 select(INDEX).where(INDEX.c.person_id == person_id)).mappings()} \
@@ -95,7 +95,7 @@ class SqlCasework:
             for values in new:
                 if values["kind"] == "plan":
                     self._plan(person_id, plans[values["plan_id"]], command_id)
-        self._pending.clear()
+        self.pending.clear()
 
     def _plan(self, person_id: int, values: dict[str, Any], command_id: str) -> None:
         """Upsert a changed plan as a new version; every version is kept. Plans are never
