@@ -29,6 +29,8 @@ from queues.outbound.notifications import Notifications
 from queues.outbound.relay import Relay
 from queues.outbound.scheduler import ReviewScheduler
 from queues.outbound.stream import StreamPublisher
+from register.events import EventType
+from register.redeterminations import ReindexReport
 from register.refdata.load import load_geography
 from register.refdata.sql import SqlRefData
 from register.service import RegisterService
@@ -36,7 +38,7 @@ from register.store import database
 from register.store.audit import AuditLog
 from register.store.casework_tables import CaseworkIndexRow
 from register.store.casework_views import CaseworkViews
-from register.store.orm import PersonRow
+from register.store.orm import EntitlementRow, HolderSegmentRow, PersonRow
 from register.store.refdata_tables import Organisation
 from register.store.subscriptions import SubscriptionStore
 from register.store.uow import SqlUnitOfWork
@@ -59,21 +61,29 @@ class Register:
 
 
 def reindex(service: RegisterService, views: CaseworkViews,
-            progress: Callable[[int, int], None] | None = None) -> tuple[int, int]:
-    """Re-derive every person (`s117 db reindex`); (people, changes announced)."""
+            progress: Callable[[int, int], None] | None = None) -> ReindexReport:
+    """Re-derive every person (`s117 db reindex`): how many, the changes announced, and
+    each entitlement whose holders moved, with the rule why."""
     numbers = views.people()
-    events = 0
+    entitlements = RegisterViews(views.sessions)
+    report = ReindexReport(people=len(numbers))
     for done, nhs in enumerate(numbers, start=1):
-        events += len(service.refresh(nhs))
+        events = service.refresh(nhs)
+        report.events += len(events)
+        for event in events:
+            if event.event is EventType.RESPONSIBILITY_CHANGED and (
+                    stored := entitlements.entitlement(event.entitlement_id)):
+                report.add(nhs, event, stored.entitlement)
         if progress:
             progress(done, len(numbers))
-    return len(numbers), events
+    return report
 
 
 def prepare_embedded(settings: Settings, engine: Engine) -> None:
     """On a SQLite file, bring the schema to head and load the shipped geography if it is
     missing, so that `s117 serve` and `s117 demo` work with no set-up step. A file made
-    before the casework tables existed gets its casework derived once (`s117 db reindex`)."""
+    before the casework tables or the holder timeline (migration 0009) existed is derived
+    again once (`s117 db reindex`)."""
     if not settings.embedded:
         return
     # Migrations are idempotent: an older embedded file is brought up to date on start.
@@ -83,8 +93,10 @@ def prepare_embedded(settings: Settings, engine: Engine) -> None:
         if session.query(Organisation).first() is None:
             load_geography(session)
             session.commit()
-        unindexed = session.scalar(select(PersonRow.id).limit(1)) is not None and \
+        unindexed = session.scalar(select(PersonRow.id).limit(1)) is not None and (
             session.scalar(select(CaseworkIndexRow.person_id).limit(1)) is None
+            or (session.scalar(select(EntitlementRow.id).limit(1)) is not None
+                and session.scalar(select(HolderSegmentRow.seq).limit(1)) is None))
     if unindexed:
         reindex(RegisterService(lambda: SqlUnitOfWork(sessions), SqlRefData(sessions),
                                 settings.policy), CaseworkViews(sessions, settings.policy))

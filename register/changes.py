@@ -26,6 +26,24 @@ def _bodies(r: Responsibility | None) -> tuple[str | None, ...]:
     return (r.local_authority, r.icb, r.commissioning_body, r.paying_body, r.paying_icb)
 
 
+def _holders(ent: Entitlement) -> tuple[tuple[object, ...], ...]:
+    """The holder timeline as who held what from when (the end of the last segment is the
+    entitlement's end, announced by its own event)."""
+    return tuple((r.effective_from, *_bodies(r)) for r in ent.responsibilities)
+
+
+def _first_change(old: Entitlement, new: Entitlement) -> date | None:
+    """The first date from which the holders differ, or None if they do not."""
+    before, after = _holders(old), _holders(new)
+    if before == after:
+        return None
+    for a, b in zip(before, after, strict=False):
+        if a != b:
+            return min(a[0], b[0])  # type: ignore[type-var,return-value]
+    longer = before if len(before) > len(after) else after
+    return longer[min(len(before), len(after))][0]  # type: ignore[return-value]
+
+
 def _status_event(old: EntitlementStatus | None, new: EntitlementStatus) -> EventType | None:
     if old == new:
         return None
@@ -90,10 +108,10 @@ def diff(stored: list[Entitlement], derived: list[Entitlement], *, old_residence
             kind = _status_event(old.status, ent.status)
             if kind:
                 emit(kind, ent, ent.status_history[-1].on, ent.status_history[-1].reason)
-            if _bodies(old.current) != _bodies(ent.current):
-                emit(EventType.RESPONSIBILITY_CHANGED, ent,
-                     ent.current.effective_from if ent.current else today,
-                     "responsible bodies changed", previous=old.current)
+            changed_from = _first_change(old, ent)
+            if changed_from is not None:
+                emit(EventType.RESPONSIBILITY_CHANGED, ent, changed_from,
+                     f"holder timeline changed from {changed_from}", previous=old.current)
         new_reviews = set(ent.needs_review) - set(old.needs_review if old else ())
         if new_reviews:
             emit(EventType.NEEDS_REVIEW, ent, today, "; ".join(sorted(new_reviews)))

@@ -59,6 +59,9 @@ class UpdatePerson(Command):
     gp_practice: str | None = None
     name: PersonName | None = None
     effective: date | None = None  # default: the day it occurred
+    # Where the effective date came from (EVN-6, EVN-2, Address.period.start), shown in the
+    # basis of the rules that read the GP or address on a date (RULES.md N2, N5).
+    dated_by: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -82,6 +85,7 @@ class Admit(StayCommand):
     residence_before: Address | None = None
     gp_practice: str | None = None
     or_la: str | None = None  # ZMH-5
+    application_on: date | None = None  # ZMH-7: Part 2 application date (RULES.md N5)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -93,6 +97,7 @@ class ChangeLegalStatus(StayCommand):
     end: datetime | None = None
     restricted: bool = False
     or_la: str | None = None
+    application_on: date | None = None  # ZMH-7
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -100,18 +100,19 @@ def _add_event(stay: Stay, event: StayEvent) -> None:
         stay.events.sort(key=lambda e: e.at)
 
 
-def _set_address(facts: PersonFacts, address: Address, since: date) -> None:
+def _set_address(facts: PersonFacts, address: Address, since: date,
+                 dated_by: str = "") -> None:
     facts.addresses = [a for a in facts.addresses if a.valid_from != since]
-    facts.addresses.append(AddressPeriod(address, since))
+    facts.addresses.append(AddressPeriod(address, since, dated_by))
     facts.addresses.sort(key=lambda a: a.valid_from)
 
 
-def _set_gp(facts: PersonFacts, practice: str, since: date) -> None:
+def _set_gp(facts: PersonFacts, practice: str, since: date, dated_by: str = "") -> None:
     current = facts.gp_on(since)
     if current == practice:
         return
     registrations = [g for g in facts.gp_registrations if g.valid_from != since]
-    registrations.append(GpRegistration(practice, since))
+    registrations.append(GpRegistration(practice, since, dated_by))
     registrations.sort(key=lambda g: g.valid_from)
     # The same practice twice in a row is one registration from the earlier date, whichever
     # message arrived first: facts must not depend on arrival order.
@@ -131,10 +132,13 @@ def update_person(facts: PersonFacts, cmd: c.UpdatePerson) -> None:
         require_la(cmd.address.la_gss, "address.la_gss")
     if cmd.date_of_birth:
         facts.date_of_birth = cmd.date_of_birth
+    # No effective date: the message time stands in, and the basis says so (issue 19).
+    dated_by = cmd.dated_by or ("" if cmd.effective else
+                                "the message time (no effective date was sent)")
     if cmd.address and since:
-        _set_address(facts, cmd.address, since)
+        _set_address(facts, cmd.address, since, dated_by)
     if cmd.gp_practice and since:
-        _set_gp(facts, cmd.gp_practice, since)
+        _set_gp(facts, cmd.gp_practice, since, dated_by)
     if cmd.name and since:
         _set_name(facts, cmd.name, since)
 
@@ -172,6 +176,8 @@ def admit(facts: PersonFacts, cmd: c.Admit) -> None:
         _set_gp(facts, cmd.gp_practice, day)
     if cmd.or_la:
         stay.or_la_from_trust = cmd.or_la
+    if cmd.application_on:
+        stay.application_on = cmd.application_on
     if code:
         _add_status(stay, LegalStatusPeriod(code, cmd.legal_status_start or cmd.admitted_at,
                                             restricted=cmd.restricted))
@@ -187,6 +193,8 @@ def change_legal_status(facts: PersonFacts, cmd: c.ChangeLegalStatus) -> None:
     _add_status(stay, LegalStatusPeriod(code, cmd.start, cmd.end, cmd.restricted))
     if cmd.or_la:
         stay.or_la_from_trust = cmd.or_la
+    if cmd.application_on:
+        stay.application_on = cmd.application_on
 
 
 def _event(kind: StayEventKind) -> Callable[[PersonFacts, c.StayCommand], None]:

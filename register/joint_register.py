@@ -85,7 +85,7 @@ def rows_for(facts: PersonFacts, entitlement: Entitlement, residence_la: str | N
              ) -> tuple[RegisterRow, list[ServiceRow]]:
     """One entitlement's row and its service lines; `due` is the next review as stored
     (with the locality policy in force when the person last changed)."""
-    cur = entitlement.current
+    cur = entitlement.responsibility_on(on)  # the holder timeline's segment on the date
     la, icb = (cur.local_authority, cur.icb) if cur else (None, None)
     plans = [p for p in casework.plans if p.plan.entitlement_id == entitlement.id]
     plan = next((p for p in plans if p.plan.status.value == "active"), plans[-1]

@@ -40,6 +40,9 @@ class Address:
 class AddressPeriod:
     address: Address
     valid_from: date
+    # How valid_from was known ("EVN-6 effective date", "message time MSH-7, no effective
+    # date sent"): the NHS body on a date depends on it (RULES.md N2, N5), so the basis says.
+    dated_by: str = ""
 
 
 @dataclass
@@ -64,6 +67,7 @@ class NamePeriod:
 class GpRegistration:
     practice_ods: str
     valid_from: date
+    dated_by: str = ""  # as AddressPeriod.dated_by
 
 
 @dataclass
@@ -101,6 +105,9 @@ class Stay:
     residence_before: Address | None = None  # usual address immediately before admission
     gp_practice_at_admission: str | None = None
     or_la_from_trust: str | None = None  # ZMH-5: trust's view of ordinary residence
+    # Date the Part 2 application was made (ZMH-7), which fixes the ICB under SI 2022/635
+    # reg 5 (RULES.md N5); None = not sent, the first day of detention is used instead.
+    application_on: date | None = None
     discharged_at: datetime | None = None
     discharge_address: Address | None = None
     cancelled: bool = False
@@ -570,13 +577,18 @@ class Responsibility:
     effective_from: date
     rule_set: str
     local_authority: str | None
-    icb: str | None  # the ICB that holds the duty today (successor of a CCG under N6)
-    original_body: str | None = None  # CCG (N2-N4) or ICB (N5) the rule pointed at
+    icb: str | None  # the NHS body holding the duty on these dates, after succession (N6)
+    original_body: str | None = None  # CCG (N2-N4) or ICB (N5-N5d) the rule named
     commissioning_body: str | None = None  # N4 only
     paying_body: str | None = None  # N4 only ("originating CCG")
     paying_icb: str | None = None  # N4 only: successor ICB of the paying CCG
     basis: tuple[RuleApplied, ...] = ()
     needs_review: tuple[str, ...] = ()
+    # One segment of the holder timeline (RULES.md N): the bodies above hold the duties from
+    # effective_from to effective_to inclusive (None: still open); nhs_rule is the N rule id
+    # that named the NHS body for these dates.
+    effective_to: date | None = None
+    nhs_rule: str | None = None
 
 
 @dataclass(frozen=True)
@@ -630,6 +642,7 @@ class Entitlement:
     flags: list[FlagPeriod] = field(default_factory=list)  # O1-O4, set with the casework
 
     def responsibility_on(self, day: date) -> Responsibility | None:
+        """The segment of the holder timeline covering `day` (the first one before it)."""
         current = [r for r in self.responsibilities if r.effective_from <= day]
         if current:
             return max(current, key=lambda r: r.effective_from)

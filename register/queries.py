@@ -7,7 +7,13 @@ from dataclasses import dataclass
 from datetime import date
 
 from register import casework, legal_status
-from register.model import Entitlement, EntitlementStatus, PersonFacts, RuleApplied
+from register.model import (
+    Entitlement,
+    EntitlementStatus,
+    PersonFacts,
+    Responsibility,
+    RuleApplied,
+)
 from register.nhs_number import require_valid
 from register.ports import EntitlementSummary, UnitOfWork
 from register.rules import reviews
@@ -40,6 +46,9 @@ class ResponsibilityAnswer:
     needs_review: tuple[str, ...] = ()
     names: tuple[tuple[str, str], ...] = ()  # (code, name) for every body named
     flags: tuple[str, ...] = ()  # s117-flag codes in force on `as_of` (O1-O4 and the rest)
+    # The entitlement's holder timeline (RULES.md N): every segment, oldest first; the one
+    # covering `as_of` gave the bodies above.
+    timeline: tuple[Responsibility, ...] = ()
 
     def name(self, code: str | None) -> str | None:
         return dict(self.names).get(code) if code else None
@@ -95,7 +104,9 @@ def responsibility(uow: UnitOfWork, refdata: RefData, policy: LocalityPolicy,
         basis.append(due_rule)
     codes = {c for c in (la, residence, *(
         (resp.icb, resp.original_body, resp.commissioning_body, resp.paying_body,
-         resp.paying_icb) if resp else ())) if c}
+         resp.paying_icb) if resp else ()),
+        *(c for seg in ent.responsibilities
+          for c in (seg.local_authority, seg.icb, seg.original_body))) if c}
     return ResponsibilityAnswer(
         nhs_number=facts.nhs_number, as_of=as_of, known=True,
         entitled=status is EntitlementStatus.ACTIVE, status=status.value,
@@ -110,7 +121,8 @@ def responsibility(uow: UnitOfWork, refdata: RefData, policy: LocalityPolicy,
         names=tuple(sorted((c, n) for c in codes if (n := refdata.name(c)))),
         flags=tuple(sorted({a.code.value for a in casework.derive(facts, entitlements,
                                                                    policy).alerts
-                            if a.entitlement_id == ent.id and a.active_on(as_of)})))
+                            if a.entitlement_id == ent.id and a.active_on(as_of)})),
+        timeline=tuple(ent.responsibilities))
 
 
 def caseload(uow: UnitOfWork, *, local_authority: str | None = None, icb: str | None = None,

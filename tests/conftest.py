@@ -115,7 +115,8 @@ def prepared_engine(url: str) -> Engine:
 
 
 REGISTER_TABLES = ("delivery_attempt", "subscription_event", "subscription", "review_notice",
-                   "determination", "entitlement_status", "entitlement_version", "entitlement",
+                   "determination", "entitlement_status", "entitlement_version", "holder_segment",
+                   "entitlement",
                    "care_plan_version", "care_plan", "casework_index",
                    "person_version", "person", "inbox", "provenance",
                    "outbox", "held_command", "inbound_message")

@@ -575,10 +575,16 @@ TITLES = {
     "L4": "Informal or s2 readmission does not end it", "L5": "Disputes",
     "L6": "Rule sets by effective date",
     "L7": "Mental Health Act 2025 deeming (switchable)", "N1": "PCT era (before 2013-04-01)",
-    "N2": "2013-2016: CCG of GP registration", "N3": "2016-2020: CCG of ordinary residence",
-    "N4": "2020-2022: commissioning and paying CCG", "N5": "From 2022-07-01: ICB of GP practice",
-    "N6": "CCG successors", "N7": "ICB keeps it through re-detention",
-    "N8": "Transitional and special cases", "F1": "Free", "F2": "Every service line says its basis",
+    "N2": "2013-2016: CCG of the current GP registration",
+    "N3": "2016-2022: CCG of ordinary residence; the 2016 freeze",
+    "N4": "2020-2022: commissioning and paying CCG",
+    "N5": "From 2022-07-01: ICB with core responsibility when the application was made",
+    "N5a": "In detention on 2022-07-01 or detained again: ICB with core responsibility then",
+    "N5b": "Discharged before 2022-07-01: ICB with core responsibility on 2022-07-01",
+    "N5c": "NHS England secure services", "N5d": "Part 3 detention from 2022-07-01",
+    "N6": "Organisations change: dated succession", "N7": "ICB keeps it through re-detention",
+    "N8": "Needs review: transitional and special cases", "F1": "Free",
+    "F2": "Every service line says its basis",
     "F3": "Local authorities cannot fund health services", "F4": "Accommodation",
     "F5": "Personal budgets", "R1": "First review", "R2": "Later reviews", "R3": "Overdue",
     "D1": "Joint decision", "D2": "Never while on a CTO", "D3": "Reasons that are not enough",
@@ -745,7 +751,9 @@ def operation(ident: str, title: str, description: str, resources: list[str], *,
         item: Resource = {"name": name, "use": use, "min": low, "max": high,
                           "documentation": doc}
         if kind.startswith("parts:"):
-            item["part"] = [{"name": p, "use": use, "min": 1, "max": "1", "type": t}
+            # `name=Type?` is an optional part, `name=Type*` an optional repeating one.
+            item["part"] = [{"name": p, "use": use, "min": 0 if t[-1] in "?*" else 1,
+                             "max": "*" if t.endswith("*") else "1", "type": t.rstrip("?*")}
                             for p, t in (pair.split("=") for pair in kind[6:].split(","))]
         elif kind == "token":
             # R4: a search-style parameter is a string with its search type.
@@ -774,7 +782,9 @@ OPERATIONS = [
                   ("status", "out", 1, "1", "code", "planned, active, ended, cancelled, "
                    "not-entitled"),
                   _body("local-authority", "responsible local authority (GSS code)"),
-                  _body("icb", "responsible ICB (ODS code)"),
+                  _body("icb", "the NHS body holding the duty on the date, after succession "
+                        "(a CCG before 2022-07-01)"),
+                  _body("original-body", "the body the rule named, before succession (N6)"),
                   _body("commissioning-body", "rule N4: commissioning body"),
                   _body("paying-body", "rule N4: paying body"),
                   _body("residence-local-authority", "where the person lives now"),
@@ -788,7 +798,11 @@ OPERATIONS = [
                   ("entitlement", "out", 0, "1", "Reference", "the EpisodeOfCare"),
                   ("flag", "out", 0, "*", "code", "s117-flag codes in force on the day "
                    "(the Ombudsman's O1-O4 among them)"),
-                  ("as-of", "out", 1, "1", "date", "the day the answer is for")]),
+                  ("as-of", "out", 1, "1", "date", "the day the answer is for"),
+                  ("history", "out", 0, "*",
+                   "parts:from=date,to=date?,local-authority=Identifier?,icb=Identifier?,"
+                   "original-body=Identifier?,rule=Coding?,needs-review=string*",
+                   "one per segment of the holder timeline (RULES.md N), oldest first")]),
     operation("end-entitlement", "End S117 Entitlement",
               "Record the joint decision to end s117 aftercare; refused under rules D1-D4.",
               ["EpisodeOfCare"], system=False, type_level=False, instance=True,

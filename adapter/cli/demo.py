@@ -32,6 +32,7 @@ def demo(
     from register.errors import RegisterError
     from register.queries import responsibility
     from register.refdata import load
+    from register.refdata.shipped import PROVISIONAL_2026, data_path
 
     config = settings()
     if not config.embedded:
@@ -41,6 +42,10 @@ def demo(
     with register.sessions() as session:
         load.load_epraccur(session, fixture_path("epraccur.csv"))
         load.load_postcodes(session, fixture_path("postcodes.csv"))
+        # The 2026-04-01 ICB mergers (N6), provisional codes: the demo's merger case.
+        succession, parents = (data_path(name) for name in PROVISIONAL_2026)
+        load.load_succession(session, succession)
+        load.load_sub_icb_parents(session, parents)
         session.commit()
     areas = fixture_areas()
     cases = named_cases(areas)

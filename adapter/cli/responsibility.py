@@ -50,6 +50,11 @@ def answer_json(answer: ResponsibilityAnswer) -> dict[str, Any]:
     data["next_review_due"] = answer.next_review_due.isoformat() if answer.next_review_due \
         else None
     data["names"] = dict(answer.names)
+    data["timeline"] = [{"from": seg.effective_from.isoformat(),
+                         "to": seg.effective_to.isoformat() if seg.effective_to else None,
+                         "local_authority": seg.local_authority, "icb": seg.icb,
+                         "original_body": seg.original_body, "rule": seg.nhs_rule,
+                         "needs_review": list(seg.needs_review)} for seg in answer.timeline]
     return data
 
 
@@ -73,7 +78,7 @@ def print_answer(console: Console, answer: ResponsibilityAnswer) -> None:
         head.add_row("local authority", _body(answer, answer.local_authority))
         head.add_row("ICB", _body(answer, answer.icb))
         if answer.original_body and answer.original_body != answer.icb:
-            head.add_row("original body", _body(answer, answer.original_body))
+            head.add_row("body the law named", _body(answer, answer.original_body))
         if answer.paying_body:
             head.add_row("commissioning body", _body(answer, answer.commissioning_body))
             head.add_row("paying body", f"{_body(answer, answer.paying_body)} -> "
@@ -89,6 +94,18 @@ def print_answer(console: Console, answer: ResponsibilityAnswer) -> None:
     for step in answer.basis:
         basis.add_row(step.rule_id, step.reason, step.citation)
     console.print(basis)
+    if answer.timeline:
+        segments = Table("from", "to", "local authority", "NHS body (holder)", "named by law",
+                         "rule", title="holder timeline (RULES.md N)")
+        for seg in answer.timeline:
+            at_date = seg.effective_from <= answer.as_of and (
+                seg.effective_to is None or answer.as_of <= seg.effective_to)
+            segments.add_row(seg.effective_from.isoformat(),
+                             seg.effective_to.isoformat() if seg.effective_to else "open",
+                             _body(answer, seg.local_authority), _body(answer, seg.icb),
+                             seg.original_body or "-", seg.nhs_rule or "-",
+                             style="bold" if at_date else None)
+        console.print(segments)
     if answer.flags:
         console.print("[bold magenta]flags:[/bold magenta] " + ", ".join(answer.flags))
     if answer.needs_review:

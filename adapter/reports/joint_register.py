@@ -27,11 +27,13 @@ FORMATS = ("csv", "xlsx", "ndjson")
 Progress = Callable[[int, int], None] | None
 
 
-def _people(register: Register, la: str | None, icb: str | None,
+def _people(register: Register, la: str | None, icb: str | None, on: date,
             progress: Progress) -> Iterator[tuple[PersonCasework, list[str]]]:
-    """Each person with entitlements the body is responsible for, and which ones."""
+    """Each person with entitlements the body is responsible for on `on` (the holder
+    timeline), and which ones."""
     _, found = RegisterViews(register.sessions).search_entitlements(EntitlementFilter(
-        local_authorities=(la,) if la else (), icbs=(icb,) if icb else ()), count=None)
+        local_authorities=(la,) if la else (), icbs=(icb,) if icb else (), held_on=on),
+        count=None)
     wanted: dict[int, list[str]] = {}
     for stored in found:
         wanted.setdefault(stored.person_id, []).append(stored.entitlement.id)
@@ -47,7 +49,7 @@ def _people(register: Register, la: str | None, icb: str | None,
 def register_rows(register: Register, la: str | None, icb: str | None, on: date,
                   progress: Progress = None) -> tuple[list[RegisterRow], list[ServiceRow]]:
     rows, services = [], []
-    for work, ids in _people(register, la, icb, progress):
+    for work, ids in _people(register, la, icb, on, progress):
         for stored in work.entitlements:
             if stored.entitlement.id in ids:
                 row, lines = rows_for(work.person.facts, stored.entitlement,
@@ -99,7 +101,7 @@ def _resources(register: Register, la: str | None, icb: str | None, on: date,
                progress: Progress) -> Iterator[dict[str, Any]]:
     name_of = register.refdata.name
     views = register.casework()
-    for work, ids in _people(register, la, icb, progress):
+    for work, ids in _people(register, la, icb, on, progress):
         yield patient.to_json(work.person, name_of)
         mine = [e for e in work.entitlements if e.entitlement.id in ids]
         for stored in mine:

@@ -25,17 +25,24 @@ class PatientView:
     gp_practice: str | None
     died_on: date | None
     name: PersonName | None = None
+    # The client's date the address took effect (Address.period.start), if it sent one.
+    address_from: date | None = None
 
 
 def view_of(person: StoredPerson) -> PatientView:
     facts = person.facts
+    latest = max(facts.addresses, key=lambda a: a.valid_from) if facts.addresses else None
     return PatientView(facts.nhs_number, facts.date_of_birth, facts.current_address(),
                        facts.gp_registrations[-1].practice_ods if facts.gp_registrations
-                       else None, facts.died_on, facts.current_name())
+                       else None, facts.died_on, facts.current_name(),
+                       address_from=latest.valid_from if latest else None)
 
 
-def _address(address: Address) -> dict[str, Any]:
+def _address(address: Address, since: date | None) -> dict[str, Any]:
     out: dict[str, Any] = {"use": "home"}
+    if since:
+        # The day the register holds this address from (RULES.md N: history by date).
+        out["period"] = {"start": since.isoformat()}
     if address.lines:
         out["line"] = list(address.lines)
     if address.postcode:
@@ -62,7 +69,7 @@ def to_json(person: StoredPerson, name_of: NameOf) -> dict[str, Any]:
     if view.died_on:
         data["deceasedDateTime"] = view.died_on.isoformat()
     if view.address:
-        data["address"] = [_address(view.address)]
+        data["address"] = [_address(view.address, view.address_from)]
     if view.gp_practice:
         data["generalPractitioner"] = [logical_reference(view.gp_practice, name_of)]
     if person.facts.merged_into:
@@ -78,9 +85,11 @@ def from_fhir(patient: Patient) -> PatientView:
     data = patient.model_dump(mode="json", exclude_none=True)
     nhs = normalise(next(i["value"] for i in data.get("identifier", [])
                          if i.get("system") == url.NHS_NUMBER))
-    address = None
+    address, address_from = None, None
     if data.get("address"):
         a = data["address"][0]
+        start = (a.get("period") or {}).get("start")
+        address_from = date.fromisoformat(start[:10]) if start else None
         address = Address(postcode=a.get("postalCode"), lines=list(a.get("line", [])),
                           la_gss=a.get("district"),
                           no_fixed_abode=a.get("text") == "No fixed abode")
@@ -95,4 +104,5 @@ def from_fhir(patient: Patient) -> PatientView:
         date_of_birth=date.fromisoformat(data["birthDate"]) if data.get("birthDate") else None,
         address=address, gp_practice=code_of_reference(gps[0]) if gps else None,
         died_on=date.fromisoformat(deceased[:10]) if deceased else None,
-        name=PersonName(chosen["family"], list(chosen.get("given", []))) if chosen else None)
+        name=PersonName(chosen["family"], list(chosen.get("given", []))) if chosen else None,
+        address_from=address_from)

@@ -8,6 +8,7 @@ from fhir.resources.R4B.parameters import Parameters
 
 from fhir_profiles import canonical as url
 from mappings.fhir.common import org_identifier
+from register.model import Responsibility
 from register.queries import ResponsibilityAnswer
 
 
@@ -19,6 +20,22 @@ def _body(name: str, code: str, answer: ResponsibilityAnswer) -> dict[str, Any]:
     return part
 
 
+def _segment(seg: Responsibility, answer: ResponsibilityAnswer) -> dict[str, Any]:
+    """One segment of the holder timeline (DESIGN.md `history`)."""
+    parts: list[dict[str, Any]] = [{"name": "from", "valueDate": seg.effective_from.isoformat()}]
+    if seg.effective_to:
+        parts.append({"name": "to", "valueDate": seg.effective_to.isoformat()})
+    for name, code in (("local-authority", seg.local_authority), ("icb", seg.icb),
+                       ("original-body", seg.original_body)):
+        if code:
+            parts.append(_body(name, code, answer))
+    if seg.nhs_rule:
+        parts.append({"name": "rule", "valueCoding": {"system": url.CS_RULE,
+                                                      "code": seg.nhs_rule}})
+    parts += [{"name": "needs-review", "valueString": r} for r in seg.needs_review]
+    return {"name": "history", "part": parts}
+
+
 def to_json(answer: ResponsibilityAnswer) -> dict[str, Any]:
     params: list[dict[str, Any]] = [
         {"name": "entitled", "valueBoolean": answer.entitled},
@@ -28,6 +45,8 @@ def to_json(answer: ResponsibilityAnswer) -> dict[str, Any]:
         params.append(_body("local-authority", answer.local_authority, answer))
     if answer.icb:
         params.append(_body("icb", answer.icb, answer))
+    if answer.original_body:
+        params.append(_body("original-body", answer.original_body, answer))
     if answer.commissioning_body and answer.paying_body and \
             answer.commissioning_body != answer.paying_body:
         params.append(_body("commissioning-body", answer.commissioning_body, answer))
@@ -51,6 +70,7 @@ def to_json(answer: ResponsibilityAnswer) -> dict[str, Any]:
                        "valueReference": {"reference": f"EpisodeOfCare/{answer.entitlement_id}"}})
     params += [{"name": "flag", "valueCode": code} for code in answer.flags]
     params.append({"name": "as-of", "valueDate": answer.as_of.isoformat()})
+    params += [_segment(seg, answer) for seg in answer.timeline]
     return {"resourceType": "Parameters", "parameter": params}
 
 

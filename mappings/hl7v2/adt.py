@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from mappings.hl7v2 import errors as e
 from mappings.hl7v2.errors import Location
@@ -55,6 +55,7 @@ class _Period:
     end: datetime | None = None
     restricted: bool = False
     or_la: str | None = None
+    application_on: date | None = None
 
 
 @dataclass(frozen=True)
@@ -195,7 +196,10 @@ class _Builder:
                                 Location(layout.name, layout.or_la, i))
             restricted = layout.restricted is not None and self.m.value(
                 layout.name, layout.restricted, occurrence=i).strip().upper() == "Y"
-            out.append(_Period(code, start, end, restricted, or_la or None))
+            applied_on = self.m.time(layout.name, layout.application, i) \
+                if layout.application else None
+            out.append(_Period(code, start, end, restricted, or_la or None,
+                               applied_on.date() if applied_on else None))
         return out
 
     def _zu5(self, default_start: datetime) -> list[_Period]:
@@ -267,9 +271,12 @@ def _person(b: _Builder, *, dob_only: bool = False) -> None:
     gp = None if dob_only else b.gp()
     name = _name(b)
     if dob or address or gp or name:
-        effective = b.event_time().date()
+        # DESIGN.md: effective from EVN-6, else EVN-2, else MSH-7; the basis names which.
+        dated_by = ("EVN-6 (event occurred)" if b.m.time("EVN", 6) else
+                    "EVN-2 (recorded), no EVN-6 effective date" if b.m.time("EVN", 2) else
+                    "MSH-7 message time, no effective date in EVN")
         b.add(c.UpdatePerson, date_of_birth=dob, address=address, gp_practice=gp,
-              name=name, effective=effective)
+              name=name, effective=b.event_time().date(), dated_by=dated_by)
 
 
 def _death(b: _Builder) -> None:
@@ -281,7 +288,8 @@ def _death(b: _Builder) -> None:
 def _statuses(b: _Builder, ref: str, periods: list[_Period]) -> None:
     for p in periods:
         b.add(c.ChangeLegalStatus, trust_ods=b.m.sender, stay_ref=ref, code=p.code,
-              start=p.start, end=p.end, restricted=p.restricted, or_la=p.or_la)
+              start=p.start, end=p.end, restricted=p.restricted, or_la=p.or_la,
+              application_on=p.application_on)
 
 
 def _stay_events(b: _Builder, ref: str) -> None:
@@ -305,7 +313,8 @@ def _admit(b: _Builder) -> None:
           legal_status_start=first.start if first else None,
           restricted=first.restricted if first else False,
           residence_before=b.address(), gp_practice=b.gp(),
-          or_la=first.or_la if first else None)
+          or_la=first.or_la if first else None,
+          application_on=first.application_on if first else None)
     _statuses(b, ref, periods[1:])
     _stay_events(b, ref)
 

@@ -49,6 +49,7 @@ class SegmentLayout:
     event: int | None = 4
     or_la: int | None = 5
     restricted: int | None = 6
+    application: int | None = 7  # date the Part 2 application was made (RULES.md N5)
 
 
 ZMH = SegmentLayout("ZMH")
@@ -115,6 +116,7 @@ class SegmentSchema(Schema):
     event = fields.Integer(load_default=4, **_position)
     or_la = fields.Integer(load_default=5, **_position)
     restricted = fields.Integer(load_default=6, **_position)
+    application = fields.Integer(load_default=7, **_position)
 
     @post_load
     def make(self, data: dict[str, Any], **_: Any) -> SegmentLayout:

@@ -1,12 +1,14 @@
-"""Loaders behind `s117 refdata load`: the shipped geography, an NHS ODS `epraccur.csv`
-and an ONS postcode directory CSV. Each is an idempotent upsert: loading a newer file over
-an older one updates rows in place. A bad row stops the load with its row number and field,
-and the caller's transaction is not committed, so nothing half-loaded is kept."""
+"""Loaders behind `s117 refdata load`: the shipped geography, an NHS ODS `epraccur.csv`,
+an ONS postcode directory CSV, NHS ODS succession and dated sub-ICB parents. Each is an
+idempotent upsert: loading a newer file over an older one updates rows in place. A bad row
+stops the load with its row number and field, and the caller's transaction is not committed,
+so nothing half-loaded is kept."""
 
 from __future__ import annotations
 
 import csv
 from collections.abc import Callable, Iterable, Iterator
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +18,15 @@ from sqlalchemy.orm import Session
 
 from register.errors import InvalidData
 from register.refdata.postcodes import normalise_postcode
-from register.refdata.shipped import organisations
+from register.refdata.shipped import organisations, successions_2022
 from register.store.dialect import dialect_of, insert
-from register.store.refdata_tables import GpPractice, Organisation, Postcode
+from register.store.refdata_tables import (
+    GpPractice,
+    Organisation,
+    OrgSuccession,
+    Postcode,
+    SubIcbParent,
+)
 
 Progress = Callable[[int], None] | None
 BATCH = 2000
@@ -47,12 +55,14 @@ class PostcodeRow(Schema):
     sicbl = fields.String(allow_none=True)
 
 
-def _upsert(session: Session, table: type[Any], rows: list[dict[str, Any]], key: str) -> None:
+def _upsert(session: Session, table: type[Any], rows: list[dict[str, Any]],
+            *keys: str) -> None:
     if not rows:
         return
     stmt = insert(dialect_of(session), table)
     stmt = stmt.on_conflict_do_update(
-        index_elements=[key], set_={c: stmt.excluded[c] for c in rows[0] if c != key})
+        index_elements=list(keys), set_={c: stmt.excluded[c] for c in rows[0]
+                                         if c not in keys})
     session.execute(stmt, rows)
 
 
@@ -84,6 +94,10 @@ def load_geography(session: Session) -> int:
              "valid_to": o.valid_to} for o in organisations()]
     for batch in _batched(rows):
         _upsert(session, Organisation, batch, "code")
+    # N6: every CCG became a sub-ICB location of its ICB on 2022-07-01.
+    _upsert(session, OrgSuccession, [
+        {"org_code": org, "target_code": icb, "legal_date": legal}
+        for org, icb, legal in successions_2022()], "org_code", "target_code")
     return len(rows)
 
 
@@ -152,3 +166,136 @@ def load_postcodes(session: Session, path: str | Path, progress: Progress = None
         _upsert(session, Postcode, batch, "postcode")
         count += len(batch)
     return count
+
+
+def _legal_date(value: str) -> date:
+    """NHS ODS writes dates as YYYYMMDD; the register's own files as YYYY-MM-DD."""
+    for pattern in ("%Y-%m-%d", "%Y%m%d"):
+        try:
+            return datetime.strptime(value, pattern).date()
+        except ValueError:
+            continue
+    raise ValidationError("is not a date (YYYY-MM-DD or YYYYMMDD)")
+
+
+class SuccessionRow(Schema):
+    org_code = fields.String(required=True, validate=validate.Regexp(
+        r"^[A-Z0-9]{3,5}$", error="is not an ODS organisation code"))
+    target_code = fields.String(required=True, validate=validate.Regexp(
+        r"^[A-Z0-9]{3,5}$", error="is not an ODS organisation code"))
+    type = fields.String(required=True, validate=validate.OneOf(("Successor", "Predecessor")))
+    legal_start_date = fields.Function(deserialize=_legal_date, required=True)
+    target_name = fields.String(load_default=None, allow_none=True)
+
+
+class SubIcbParentRow(Schema):
+    sub_icb_code = fields.String(required=True, validate=validate.Regexp(
+        r"^[A-Z0-9]{3,5}$", error="is not an ODS sub-ICB location code"))
+    icb_code = fields.String(required=True, validate=validate.Regexp(
+        r"^[A-Z0-9]{3,5}$", error="is not an ODS ICB code"))
+    valid_from = fields.Date(required=True, format="%Y-%m-%d")
+
+
+def _csv_rows(path: str | Path, source: str, required: set[str]
+              ) -> Iterator[tuple[int, dict[str, str | None]]]:
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        reader = csv.DictReader(f)
+        missing = required - set(reader.fieldnames or ())
+        if missing:
+            raise InvalidData(f"{source} header lacks {', '.join(sorted(missing))}",
+                              field="header")
+        for line, raw in enumerate(reader, start=2):
+            yield line, {k: (v.strip() or None) if isinstance(v, str) else v
+                         for k, v in raw.items() if k}
+
+
+def _known_codes(session: Session) -> dict[str, str]:
+    return {code: kind for code, kind in session.execute(
+        select(Organisation.code, Organisation.kind))}
+
+
+def _cycle(edges: dict[str, set[str]], start: str) -> bool:
+    """Whether following `edges` from `start` comes back to it."""
+    pending, seen = list(edges.get(start, ())), set()
+    while pending:
+        code = pending.pop()
+        if code == start:
+            return True
+        if code not in seen:
+            seen.add(code)
+            pending += edges.get(code, ())
+    return False
+
+
+def load_succession(session: Session, path: str | Path, progress: Progress = None) -> int:
+    """NHS ODS succession (RULES.md N6): `org_code` -> `target_code` (type Successor; a
+    Predecessor row is read the other way round) from `legal_start_date`. Every row is checked
+    before anything is written: an unknown code (a new body needs `target_name`), a bad date or
+    a cycle in the chain refuses the file naming the row and field."""
+    schema = SuccessionRow()
+    known = _known_codes(session)
+    edges: dict[str, set[str]] = {}
+    for s in session.scalars(select(OrgSuccession)):
+        edges.setdefault(s.org_code, set()).add(s.target_code)
+    rows: list[dict[str, Any]] = []
+    new_bodies: list[dict[str, Any]] = []
+    required = {"org_code", "target_code", "type", "legal_start_date"}
+    for line, raw in _csv_rows(path, "succession", required):
+        try:
+            row = schema.load({k: raw.get(k) for k in (*required, "target_name")})
+        except ValidationError as error:
+            raise _refuse("succession", line, error) from None
+        old, new = ((row["org_code"], row["target_code"]) if row["type"] == "Successor"
+                    else (row["target_code"], row["org_code"]))
+        if old not in known:
+            raise InvalidData(f"succession row {line}: unknown organisation code {old} "
+                              "(load the geography first)", field="org_code")
+        if new not in known:
+            if not row["target_name"]:
+                raise InvalidData(f"succession row {line}: unknown organisation code {new}: "
+                                  "a new body needs its name in target_name",
+                                  field="target_code")
+            known[new] = "icb"
+            new_bodies.append({"code": new, "kind": "icb", "name": row["target_name"],
+                               "ods_code": new, "icb_codes": ""})
+        edges.setdefault(old, set()).add(new)
+        if _cycle(edges, old):
+            raise InvalidData(f"succession row {line}: {old} -> {new} closes a cycle in the "
+                              "succession chain", field="target_code")
+        rows.append({"org_code": old, "target_code": new,
+                     "legal_date": row["legal_start_date"]})
+        if progress:
+            progress(line)
+    for batch in _batched(new_bodies):
+        _upsert(session, Organisation, batch, "code")
+    for batch in _batched(rows):
+        _upsert(session, OrgSuccession, batch, "org_code", "target_code")
+    return len(rows)
+
+
+def load_sub_icb_parents(session: Session, path: str | Path, progress: Progress = None) -> int:
+    """Dated sub-ICB location -> ICB (mergers and splits, RULES.md N6): `sub_icb_code`,
+    `icb_code`, `valid_from`. Both codes must be known (load succession first for a new ICB);
+    any bad row refuses the whole file."""
+    schema = SubIcbParentRow()
+    known = _known_codes(session)
+    rows: list[dict[str, Any]] = []
+    for line, raw in _csv_rows(path, "sub-icb-parents", {"sub_icb_code", "icb_code",
+                                                         "valid_from"}):
+        try:
+            row = schema.load({k: raw.get(k) for k in ("sub_icb_code", "icb_code",
+                                                       "valid_from")})
+        except ValidationError as error:
+            raise _refuse("sub-icb-parents", line, error) from None
+        if known.get(row["sub_icb_code"]) != "sub_icb":
+            raise InvalidData(f"sub-icb-parents row {line}: unknown sub-ICB location "
+                              f"{row['sub_icb_code']}", field="sub_icb_code")
+        if known.get(row["icb_code"]) != "icb":
+            raise InvalidData(f"sub-icb-parents row {line}: unknown ICB {row['icb_code']} "
+                              "(load its succession first)", field="icb_code")
+        rows.append(row)
+        if progress:
+            progress(line)
+    for batch in _batched(rows):
+        _upsert(session, SubIcbParent, batch, "sub_icb_code", "valid_from")
+    return len(rows)

@@ -23,6 +23,18 @@ class OrganisationRecord:
     valid_to: date | None = None
 
 
+# The ICB changes of 2026-04-01 as far as the public sources here allow (docs/rules.md "What
+# succession data is shipped"): real predecessor codes, provisional codes for the new ICBs.
+# Not loaded by default; `s117 refdata load succession` / `sub-icb-parents` take them.
+PROVISIONAL_2026 = ("succession-2026-04-01-provisional.csv",
+                    "sub-icb-parents-2026-04-01-provisional.csv")
+
+
+def data_path(name: str) -> str:
+    """A file shipped in register/refdata/data (for the loaders that take a path)."""
+    return str(resources.files("register.refdata") / "data" / name)
+
+
 def _rows(name: str) -> Iterator[dict[str, str]]:
     with (resources.files("register.refdata") / "data" / name).open(encoding="utf-8") as f:
         yield from csv.DictReader(f)
@@ -50,3 +62,13 @@ def organisations() -> Iterator[OrganisationRecord]:
                                  icb_codes=primary + others, tier=row["tier"],
                                  valid_from=_day(row["valid_from"]),
                                  valid_to=_day(row["valid_to"]))
+
+
+CCG_ABOLITION = date(2022, 7, 1)
+
+
+def successions_2022() -> Iterator[tuple[str, str, date]]:
+    """N6: each CCG became a sub-ICB location of its ICB on 2022-07-01, keeping its code
+    (Health and Care Act 2022); (CCG, ICB, legal date) from the shipped sub-ICB list."""
+    for row in _rows("sub_icb_locations.csv"):
+        yield row["ods_code"], row["icb_ods_code"], CCG_ABOLITION

@@ -11,7 +11,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from register.refdata.postcodes import normalise_postcode
 from register.refdata.shipped import OrganisationRecord
-from register.store.refdata_tables import GpPractice, Organisation, Postcode
+from register.store.refdata_tables import (
+    GpPractice,
+    Organisation,
+    OrgSuccession,
+    Postcode,
+    SubIcbParent,
+)
 
 
 class SqlRefData:
@@ -23,6 +29,23 @@ class SqlRefData:
         self._orgs: dict[str, OrganisationRecord] | None = None
         self._postcodes: dict[str, tuple[str, str | None] | None] = {}
         self._practices: dict[str, GpPracticeView | None] = {}
+        self._chains: tuple[dict[str, list[tuple[str, date]]],
+                            dict[str, list[tuple[str, date]]]] | None = None
+
+    @property
+    def chains(self) -> tuple[dict[str, list[tuple[str, date]]],
+                              dict[str, list[tuple[str, date]]]]:
+        """(successions, dated sub-ICB parents), read once: both tables are small."""
+        if self._chains is None:
+            successions: dict[str, list[tuple[str, date]]] = {}
+            parents: dict[str, list[tuple[str, date]]] = {}
+            with self.sessions() as session:
+                for s in session.scalars(select(OrgSuccession)):
+                    successions.setdefault(s.org_code, []).append((s.target_code, s.legal_date))
+                for p in session.scalars(select(SubIcbParent)):
+                    parents.setdefault(p.sub_icb_code, []).append((p.icb_code, p.valid_from))
+            self._chains = successions, parents
+        return self._chains
 
     @property
     def orgs(self) -> dict[str, OrganisationRecord]:
@@ -73,9 +96,16 @@ class SqlRefData:
             return None
         return practice.commissioner
 
-    def icb_for_sub_icb(self, sub_icb_ods: str) -> str | None:
+    def icb_for_sub_icb(self, sub_icb_ods: str, on: date | None = None) -> str | None:
+        dated = [(f, icb) for icb, f in self.chains[1].get(sub_icb_ods.upper(), ())
+                 if on is None or f <= on]
+        if dated:
+            return max(dated)[1]
         org = self.orgs.get(sub_icb_ods.upper())
         return org.parent_code if org and org.kind == "sub_icb" else None
+
+    def successors(self, code: str) -> tuple[tuple[str, date], ...]:
+        return tuple(self.chains[0].get(code.upper(), ()))
 
     def icbs_for_la(self, la_gss: str) -> tuple[str, ...]:
         org = self.orgs.get(la_gss)

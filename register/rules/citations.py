@@ -26,14 +26,22 @@ CITATIONS: dict[str, str] = {
     "L7": "Mental Health Act 1983 s117(3A) inserted by Mental Health Act 2025 s46(3); Care Act "
     "2014 s39(1)-(6) and Sch. 1; Children Act 1989 s105(6)",
     "N1": "NHS England Who Pays? 2013 (pre-April 2013 PCT responsibility not settled here)",
-    "N2": "NHS (Standing Rules) Regulations 2012 reg 14; Who Pays? 2013",
-    "N3": "Who Pays? 2016 (CCG of ordinary residence before detention)",
+    "N2": "NHS (Standing Rules) Regulations 2012 (SI 2012/2996) reg 14(2), as made; "
+    "Who Pays? 2013",
+    "N3": "Mental Health Act 1983 s117(3) as it then stood; NHS (Standing Rules) "
+    "(Amendment) Regulations 2016, reg 14; Who Pays? 2016 (transitional freeze)",
     "N4": "Who Pays? August 2020 s18 (commissioning and originating/paying CCG)",
-    "N5": "NHS (Integrated Care Boards: Responsibilities) Regulations 2022 (SI 2022/635); "
-    "Who Pays? 2022 and 2024",
-    "N6": "Health and Care Act 2022 (CCGs abolished 1 July 2022; functions to ICBs)",
-    "N7": "SI 2022/635 regs 5 and 7; NHS England note on the Worcestershire judgment",
-    "N8": "Who Pays? 2022 transitional provisions; NHS England specialised commissioning; "
+    "N5": "NHS (Integrated Care Boards: Responsibilities) Regulations 2022 (SI 2022/635) "
+    "regs 5 and 7(2)",
+    "N5a": "SI 2022/635 reg 6(2)-(4) and reg 7(2)",
+    "N5b": "SI 2022/635 reg 7(3)",
+    "N5c": "SI 2022/635 regs 7(4), 7(5) and 8",
+    "N5d": "SI 2022/635 reg 5(2) (Part 2 applications only); Who Pays? 2022",
+    "N6": "Health and Care Act 2022 (CCGs abolished 1 July 2022); ICB establishment and "
+    "abolition orders; NHS ODS succession data",
+    "N7": "SI 2022/635 reg 2(2), regs 5(3) and 7; NHS England, The effect of the "
+    "Worcestershire decision (2023); Who Pays? 2024 s18",
+    "N8": "SI 2022/635 regs 7(2)(b), 7(3)(c) and 8; Who Pays? 2022 transitional provisions; "
     "cross-border protocols",
     "F1": "Mental Health Act 1983 s117; R v Manchester CC ex p Stennett [2002] UKHL 34",
     "R1": "Local policy (first review within 6 weeks); LGSCO/PHSO guidance 2022",

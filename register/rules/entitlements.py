@@ -20,7 +20,7 @@ from register.model import (
     StatusChange,
     Stay,
 )
-from register.rules import local_authority, nhs_body, ruleset
+from register.rules import local_authority, nhs_body, ruleset, timeline
 from register.rules.citations import applied, review
 from register.rules.eligibility import (
     Departure,
@@ -92,21 +92,18 @@ def _deemed(facts: PersonFacts, stay: Stay, detention: QualifyingDetention,
 
 def _first_determination(facts: PersonFacts, stay: Stay, detention: QualifyingDetention,
                          refdata: RefData, policy: LocalityPolicy) -> Responsibility:
+    """The local authority from this detention; the NHS body comes from the timeline."""
     rules = ruleset.for_detention(detention.on, policy)
     la = _deemed(facts, stay, detention,
                  local_authority.ordinary_residence(facts, stay, detention, refdata), None,
                  refdata, policy)
-    nhs = rules.nhs_rule(facts, stay, detention, refdata)
     age = facts.age_on(detention.on)
     young = (applied("E6", f"aged {age} when detained: children and young people are "
                            "entitled on the same terms"),) if age is not None and age < 18 else ()
     return Responsibility(
         effective_from=detention.on, rule_set=rules.id, local_authority=la.local_authority,
-        icb=nhs.icb, original_body=nhs.original_body,
-        commissioning_body=nhs.commissioning_body, paying_body=nhs.paying_body,
-        paying_icb=nhs.paying_icb,
-        basis=(*detention.basis, *young, *la.basis, *nhs.basis),
-        needs_review=(*detention.needs_review, *la.needs_review, *nhs.needs_review))
+        icb=None, basis=(*detention.basis, *young, *la.basis),
+        needs_review=(*detention.needs_review, *la.needs_review))
 
 
 def _redetermination(facts: PersonFacts, stay: Stay, detention: QualifyingDetention,
@@ -119,11 +116,33 @@ def _redetermination(facts: PersonFacts, stay: Stay, detention: QualifyingDetent
                  previous.local_authority, refdata, policy)
     return replace(
         previous, effective_from=detention.on, rule_set=rules.id,
-        local_authority=la.local_authority,
-        basis=(*detention.basis, *la.basis,
-               nhs_body.kept_through_redetention(previous.icb, detention.on)),
-        needs_review=(*detention.needs_review, *la.needs_review,
-                      *(r for r in previous.needs_review if r.startswith("N"))))
+        local_authority=la.local_authority, basis=(*detention.basis, *la.basis),
+        needs_review=(*detention.needs_review, *la.needs_review))
+
+
+def _detained_from(stay: Stay, detention: QualifyingDetention) -> date:
+    """The first day of detention under the Act in this stay (an s2 converted to s3 began
+    with the s2: SI 2022/635 regs 5(3) and 6 count detention under any section)."""
+    starts = [p.start.date() for p in stay.legal_status
+              if p.code not in nhs_body.NOT_DETAINED and p.start <= detention.start]
+    return min(starts, default=detention.on)
+
+
+def nhs_detentions(facts: PersonFacts, ent: Entitlement,
+                   policy: LocalityPolicy) -> list[nhs_body.Detention]:
+    """The entitlement's qualifying detentions as the N rules see them, oldest first."""
+    found = []
+    for key in ent.qualifying_stays:
+        stay = facts.stay(key)
+        detention = qualifying_detention(stay) if stay else None
+        if stay is None or detention is None:
+            continue
+        left = departure(stay, detention, policy)
+        found.append(nhs_body.Detention(
+            stay, min(_detained_from(stay, detention), detention.on),
+            left.on if left else None,
+            part3=detention.code in nhs_body.PART3_CODES, restricted=detention.restricted))
+    return found
 
 
 def _change(ent: Entitlement, status: EntitlementStatus, day: date, reason: str,
@@ -136,7 +155,6 @@ def derive(facts: PersonFacts, refdata: RefData, policy: LocalityPolicy) -> list
     """All entitlements of a person, oldest first, with their full status and
     responsibility history as the facts now stand."""
     result: list[Entitlement] = []
-    first_detention: dict[str, QualifyingDetention] = {}
     current: Entitlement | None = None
     for item in _timeline(facts, policy):
         if item.order == _DETAINED:
@@ -151,7 +169,6 @@ def derive(facts: PersonFacts, refdata: RefData, policy: LocalityPolicy) -> list
                         "detained under a qualifying section: aftercare planning begins", "E2")
                 current.responsibilities.append(
                     _first_determination(facts, stay, detention, refdata, policy))
-                first_detention[current.id] = detention
                 result.append(current)
             elif current.status is EntitlementStatus.ACTIVE:
                 current.qualifying_stays.append(stay.key)
@@ -160,7 +177,8 @@ def derive(facts: PersonFacts, refdata: RefData, policy: LocalityPolicy) -> list
                     facts, stay, detention, current.current, refdata, policy))
                 _change(current, EntitlementStatus.PLANNED, detention.on,
                         "detained again under a qualifying section: the local authority duty "
-                        "ended; planning for the next discharge", "L3", "D7", "N7")
+                        "ended; planning for the next discharge", "L3", "D7",
+                        *(("N7",) if detention.on >= nhs_body.ICB_START else ()))
             else:
                 previous = current.qualifying_stays[-1]
                 current.qualifying_stays.append(stay.key)
@@ -204,22 +222,28 @@ def derive(facts: PersonFacts, refdata: RefData, policy: LocalityPolicy) -> list
             current.end_reasons = ["died"]
             _change(current, EntitlementStatus.ENDED, item.day, "the person died", "D5")
     for ent in result:
-        _add_case_reviews(ent, first_detention[ent.id], facts)
+        detentions = nhs_detentions(facts, ent, policy)
+        ent.responsibilities = timeline.holder_timeline(
+            facts, detentions, ent.responsibilities, ent.planned_on, ent.ended_on, refdata)
+        _add_case_reviews(ent, detentions, facts)
     return result
 
 
-def _add_case_reviews(ent: Entitlement, detention: QualifyingDetention,
+def _add_case_reviews(ent: Entitlement, detentions: list[nhs_body.Detention],
                       facts: PersonFacts) -> None:
     """N8, L5 and the aftercare plan apply to the entitlement as a whole, once its dates
-    are known."""
+    are known; the holder timeline's own reviews are those of its current segment."""
     la = ent.current.local_authority if ent.current else None
-    special = nhs_body.special_cases(detention, ent.planned_on, ent.ended_on, la)
+    special = tuple(r for d in detentions for r in nhs_body.n5c_secure_services(d))
+    if la and not la.startswith("E"):
+        special += (review("N8", f"responsible authority outside England ({la}): apply the "
+                                 "cross-border protocol"),)
     ent.disputes = [d for d in facts.disputes if d.entitlement_id == ent.id]
     disputed = tuple(review("L5", f"ordinary residence disputed between "
                                   f"{', '.join(d.parties)} since {d.opened_on}; interim lead "
                                   f"{d.interim_lead}; deadlines keep running")
                      for d in ent.disputes if d.is_open)
-    extra = special + disputed
+    extra = tuple(dict.fromkeys(special + disputed))
     if extra and ent.current:
         ent.responsibilities[-1] = replace(
             ent.current, needs_review=(*ent.current.needs_review, *extra))

@@ -29,8 +29,13 @@ class RefData(Protocol):
     def commissioner_for_practice(self, practice_ods: str, on: date) -> str | None:
         """Sub-ICB location / CCG ODS code commissioning a GP practice (epraccur column 15)."""
 
-    def icb_for_sub_icb(self, sub_icb_ods: str) -> str | None:
-        """ICB ODS code holding a sub-ICB location (a CCG's successor since 2022-07-01)."""
+    def icb_for_sub_icb(self, sub_icb_ods: str, on: date | None = None) -> str | None:
+        """ICB ODS code holding a sub-ICB location on `on` (dated sub-ICB parents, RULES.md
+        N6; None: as the shipped geography has it)."""
+
+    def successors(self, code: str) -> tuple[tuple[str, date], ...]:
+        """N6: the bodies that took over `code`'s functions, each with its legal date (NHS
+        ODS succession); more than one on a date is a split."""
 
     def icbs_for_la(self, la_gss: str) -> tuple[str, ...]:
         """ICBs covering a local authority, the largest share first (empty if unknown)."""

@@ -10,17 +10,10 @@ regulations (MHA 2025 s56) have not been made and may bring transitional provisi
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
-from register.model import PersonFacts, Stay
-from register.rules import nhs_body
-from register.rules.eligibility import QualifyingDetention
-from register.rules.nhs_body import NhsFinding
-from register.rules.ports import AppliesTo, Commencement, LocalityPolicy, RefData
-
-NhsRule = Callable[[PersonFacts, Stay, QualifyingDetention, RefData], NhsFinding]
+from register.rules.ports import AppliesTo, Commencement, LocalityPolicy
 
 
 @dataclass(frozen=True)
@@ -28,18 +21,17 @@ class RuleSet:
     id: str
     effective_from: date
     title: str
-    nhs_rule: NhsRule
 
 
+# The NHS body is not chosen per rule set: it is a timeline decided by the regime in force on
+# each date (register.rules.timeline, RULES.md N). The sets name the regime a detention began
+# under.
 RULE_SETS: tuple[RuleSet, ...] = (
-    RuleSet("pre-2013", date(1983, 9, 30), "PCT era: NHS body needs review",
-            nhs_body.n1_pct_era),
-    RuleSet("who-pays-2013", date(2013, 4, 1), "CCG of GP registration", nhs_body.n2_gp_ccg),
-    RuleSet("who-pays-2016", date(2016, 4, 1), "CCG of ordinary residence",
-            nhs_body.n3_residence_ccg),
-    RuleSet("who-pays-2020", date(2020, 9, 1), "commissioning and paying CCG",
-            nhs_body.n4_commissioning_and_paying),
-    RuleSet("icb-2022", date(2022, 7, 1), "ICB of GP registration", nhs_body.n5_icb),
+    RuleSet("pre-2013", date(1983, 9, 30), "PCT era"),
+    RuleSet("who-pays-2013", date(2013, 4, 1), "CCG of GP registration"),
+    RuleSet("who-pays-2016", date(2016, 4, 1), "CCG of ordinary residence"),
+    RuleSet("who-pays-2020", date(2020, 9, 1), "commissioning and paying CCG"),
+    RuleSet("icb-2022", date(2022, 7, 1), "ICB with core responsibility"),
 )
 
 

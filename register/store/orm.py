@@ -114,6 +114,25 @@ class DeterminationRow(Base):
     command_id: Mapped[str] = mapped_column(String(200))
 
 
+class HolderSegmentRow(Base):
+    """The entitlement's holder timeline as now derived (RULES.md N): replaced whenever the
+    entitlement is saved, so "who held it on D" is one indexed read."""
+
+    __tablename__ = "holder_segment"
+
+    entitlement_id: Mapped[str] = mapped_column(ForeignKey("entitlement.id"), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    valid_from: Mapped[date] = mapped_column(Date)
+    valid_to: Mapped[date | None] = mapped_column(Date)
+    local_authority: Mapped[str | None] = mapped_column(String(9))
+    icb: Mapped[str | None] = mapped_column(String(5))
+    original_body: Mapped[str | None] = mapped_column(String(5))
+    nhs_rule: Mapped[str | None] = mapped_column(String(4))
+    needs_review: Mapped[bool] = mapped_column(Boolean, default=False)
+    __table_args__ = (Index("ix_holder_segment_icb", "icb", "valid_from"),
+                      Index("ix_holder_segment_la", "local_authority", "valid_from"))
+
+
 class StatusHistoryRow(Base):
     """Every status change as it was recorded; never updated."""
 

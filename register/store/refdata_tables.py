@@ -43,3 +43,24 @@ class Postcode(Base):
     postcode: Mapped[str] = mapped_column(String(8), primary_key=True)
     la_gss: Mapped[str] = mapped_column(String(9))
     sub_icb_code: Mapped[str | None] = mapped_column(String(10))
+
+
+class OrgSuccession(Base):
+    """NHS ODS succession (RULES.md N6): `org_code`'s functions passed to `target_code` on
+    `legal_date`; two targets on one date is a split."""
+
+    __tablename__ = "org_succession"
+
+    org_code: Mapped[str] = mapped_column(String(10), primary_key=True)
+    target_code: Mapped[str] = mapped_column(String(10), primary_key=True)
+    legal_date: Mapped[date] = mapped_column(Date)
+
+
+class SubIcbParent(Base):
+    """Dated sub-ICB location -> ICB (mergers and splits move locations between ICBs)."""
+
+    __tablename__ = "sub_icb_parent"
+
+    sub_icb_code: Mapped[str] = mapped_column(String(10), primary_key=True)
+    valid_from: Mapped[date] = mapped_column(Date, primary_key=True)
+    icb_code: Mapped[str] = mapped_column(String(10))

@@ -18,7 +18,7 @@ from register import access
 from register.commands import Command
 from register.errors import ConcurrencyConflict, InvalidData
 from register.events import EntitlementEvent, EventType
-from register.model import Entitlement, PersonFacts
+from register.model import Entitlement, PersonFacts, Responsibility
 from register.ports import EntitlementSummary, HeldCommand, PersonRecord
 from register.store import codec, outbox
 from register.store.base import Base
@@ -30,6 +30,7 @@ from register.store.orm import (
     EntitlementRow,
     EntitlementVersionRow,
     HeldRow,
+    HolderSegmentRow,
     InboxRow,
     OutboxRow,
     PersonRow,
@@ -88,6 +89,9 @@ class SqlPeople:
         self.entitlement_rows: dict[str, EntitlementRow] = {}  # every one loaded in this UoW
         self.absent: set[str] = set()  # NHS numbers read and not found
         self.wrote: set[str] = set()  # ids of the commands that made a new version
+        # Holder timelines to store at commit, the latest per entitlement (several commands of
+        # one batch may re-derive the same entitlement; only its last timeline is kept).
+        self.segments_due: dict[str, list[Responsibility]] = {}
 
     def get(self, nhs_number: str) -> PersonRecord | None:
         """The person as this unit of work last saved them: read once (or by `preload`),
@@ -216,6 +220,7 @@ class SqlPeople:
             row = EntitlementRow(id=ent.id, version=1, updated_at=utcnow(), **values)
             self.session.add(row)
             self.entitlement_rows[ent.id] = row
+            self.segments_due[ent.id] = list(ent.responsibilities)
             return
         changed = {k: v for k, v in values.items() if getattr(row, k) != v}
         if changed:
@@ -223,6 +228,24 @@ class SqlPeople:
                 setattr(row, key, value)
             row.version += 1
             row.updated_at = utcnow()
+            # The holder timeline rows follow the snapshot (it changes with any segment).
+            self.segments_due[ent.id] = list(ent.responsibilities)
+
+    def write_segments(self) -> None:
+        """At commit: each re-derived entitlement's holder_segment rows replaced at once."""
+        if not self.segments_due:
+            return
+        self.session.execute(delete(HolderSegmentRow).where(
+            HolderSegmentRow.entitlement_id.in_(list(self.segments_due))))
+        rows = [dict(entitlement_id=ent_id, seq=seq, valid_from=r.effective_from,
+                     valid_to=r.effective_to, local_authority=r.local_authority, icb=r.icb,
+                     original_body=r.original_body, nhs_rule=r.nhs_rule,
+                     needs_review=bool(r.needs_review))
+                for ent_id, segments in self.segments_due.items()
+                for seq, r in enumerate(segments)]
+        if rows:
+            self.session.execute(insert(HolderSegmentRow), rows)
+        self.segments_due.clear()
 
     def _check_owner(self, row: EntitlementRow | None, person_id: int,
                       record: PersonRecord) -> None:
@@ -454,6 +477,7 @@ class SqlUnitOfWork:
         try:
             self.inbox.drop_unused()
             self.session.flush()
+            self.people.write_segments()
             self.casework.write()
             self.appends.write(self.session)
             self.session.commit()
@@ -469,7 +493,8 @@ class SqlUnitOfWork:
         work keeps for the commit (multi-row inserts, casework, loaded rows) go back to how
         they were before it, and the batch's other messages stay."""
         people = self.people
-        mark = (self.appends.mark(), dict(self.casework.pending), set(people.wrote))
+        mark = (self.appends.mark(), dict(self.casework.pending), set(people.wrote),
+                dict(people.segments_due))
         nested = self.session.begin_nested()  # flushes first: earlier messages are kept
         try:
             yield
@@ -480,8 +505,9 @@ class SqlUnitOfWork:
             # Rows loaded before the savepoint may hold its changes: read them again.
             self.session.expire_all()
             people.forget_loaded()
-            appends, pending, wrote = mark
+            appends, pending, wrote, segments = mark
             self.appends.restore(appends)
             self.casework.pending = pending
             people.wrote = wrote
+            people.segments_due = segments
             raise

@@ -7,8 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import Select, and_, func, or_, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import Select, and_, exists, func, or_, select
+from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from register.access import Viewer
 from register.ports import StoredEntitlement, StoredPerson
@@ -16,6 +16,7 @@ from register.store import codec, visibility
 from register.store.orm import (
     EntitlementRow,
     EntitlementVersionRow,
+    HolderSegmentRow,
     PersonRow,
     PersonVersionRow,
     name_key,
@@ -38,6 +39,9 @@ class EntitlementFilter:
     dates: tuple[tuple[str, date], ...] = ()
     updated_since: datetime | None = None
     visible_to: Viewer | None = None  # only what this organisation may see (None: all)
+    # With local_authorities/icbs: the bodies holding the duty on this date (the holder
+    # timeline, RULES.md N), not the current holders.
+    held_on: date | None = None
 
 
 def _person(row: PersonRow) -> StoredPerson:
@@ -59,6 +63,21 @@ def _date_clause(comparator: str, day: date):  # type: ignore[no-untyped-def]
                "eq": lambda: and_(start <= day, or_(end.is_(None), end >= day)),
                "ne": lambda: or_(start > day, and_(end.is_not(None), end < day))}
     return open_or[comparator]()
+
+
+def _held_on(where: EntitlementFilter) -> Select:  # type: ignore[type-arg]
+    """Entitlements whose holder timeline names the bodies on `where.held_on`: the latest
+    segment begun by then (as Entitlement.responsibility_on reads it, so an entitlement that
+    ended before the date keeps its last holders)."""
+    h, later, day = HolderSegmentRow, aliased(HolderSegmentRow), where.held_on
+    query = select(h.entitlement_id).where(h.valid_from <= day, ~exists().where(
+        later.entitlement_id == h.entitlement_id, later.valid_from > h.valid_from,
+        later.valid_from <= day))
+    if where.local_authorities:
+        query = query.where(h.local_authority.in_(where.local_authorities))
+    if where.icbs:
+        query = query.where(h.icb.in_(where.icbs))
+    return query
 
 
 class RegisterViews:
@@ -175,11 +194,14 @@ class RegisterViews:
         if where.nhs_numbers:
             query = query.where(e.person_id.in_(select(PersonRow.id).where(
                 PersonRow.nhs_number.in_(where.nhs_numbers))))
-        if where.local_authorities:
-            query = query.where(e.responsible_la.in_(where.local_authorities))
-        if where.icbs:
-            query = query.where(or_(e.responsible_icb.in_(where.icbs),
-                                    e.paying_icb.in_(where.icbs)))
+        if where.held_on and (where.local_authorities or where.icbs):
+            query = query.where(e.id.in_(_held_on(where)))
+        elif where.local_authorities or where.icbs:
+            if where.local_authorities:
+                query = query.where(e.responsible_la.in_(where.local_authorities))
+            if where.icbs:
+                query = query.where(or_(e.responsible_icb.in_(where.icbs),
+                                        e.paying_icb.in_(where.icbs)))
         if where.residence_las:
             query = query.where(e.residence_la.in_(where.residence_las))
         if where.out_of_area is True:

@@ -89,11 +89,30 @@ def test_section_2_only_is_not_entitled(demo_dir: Path):
 
 
 def test_2021_detention_has_a_commissioning_and_a_paying_ccg(demo_dir: Path):
-    data = answer(demo_dir, "9990000042")
+    """N4 to 2022-06-30; from 2022-07-01 N5b (reg 7(3)): the ICB with core responsibility
+    on that date (GP in Gloucestershire, QR1), not the successor of the commissioning CCG."""
+    data = answer(demo_dir, "9990000042", "--date", "2022-06-30")
     assert data["rule_set"] == "who-pays-2020"
     assert (data["commissioning_body"], data["paying_body"]) == ("92G", "11M")
-    assert data["paying_icb"] == "QR1"
-    assert {"N4", "N6"} <= set(rules(data))
+    assert data["paying_icb"] == "QR1" and data["icb"] == "92G"
+    assert rules(data).count("N4") == 2
+    today = answer(demo_dir, "9990000042")
+    assert today["icb"] == "QR1" and "N5b" in rules(today)
+    assert [s["rule"] for s in today["timeline"]] == ["N4", "N5b"]
+
+
+def test_the_demo_shows_the_holder_timeline_cases(demo_dir: Path):
+    """The named N cases (issue 19): reg 7(3) names QHL, not QGH; the 2026 merger moves the
+    holder to the merged ICB while the body the law named stays."""
+    out = (demo_dir / "first-run.txt").read_text()
+    for title in ("2013-16 (N2)", "The 2016 freeze (N3)", "Reg 7(3) (N5b)", "Reg 6 (N5a)",
+                  "N7 after 2022", "2026 merger (N6)"):
+        assert title in out
+    reg73 = answer(demo_dir, "9990000808")
+    assert reg73["icb"] == "QHL" and [s["icb"] for s in reg73["timeline"]] == ["18C", "QHL"]
+    merged = answer(demo_dir, "9990000832")
+    assert (merged["icb"], merged["original_body"]) == ("X26NS", "QMM")
+    assert answer(demo_dir, "9990000832", "--date", "2026-03-31")["icb"] == "QMM"
 
 
 def test_cto_keeps_the_entitlement_active(demo_dir: Path):

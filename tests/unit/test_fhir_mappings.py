@@ -190,3 +190,18 @@ def test_local_ids_are_ascii_whole_numbers_that_fit_the_store():
     assert local_id("42") == 42
     for bad in ("¹", "٣", "-1", "1.0", "", "9" * 19, " 4"):
         assert local_id(bad) is None, bad
+
+
+def test_patient_address_period_start_is_the_effective_date_of_an_address_change():
+    """RULES.md N2/N5: a client's Address.period.start dates the change; the register
+    serves the date it holds the address from."""
+    sent = Patient.model_validate({
+        "resourceType": "Patient",
+        "identifier": [{"system": "https://fhir.nhs.uk/Id/nhs-number", "value": "9990000018"}],
+        "address": [{"postalCode": "SN1 1AA", "period": {"start": "2021-05-01"}}]})
+    view = patient.from_fhir(sent)
+    assert view.address_from == date(2021, 5, 1) and view.address.postcode == "SN1 1AA"
+    without = patient.from_fhir(Patient.model_validate({
+        "resourceType": "Patient", "address": [{"postalCode": "SN1 1AA"}],
+        "identifier": [{"system": "https://fhir.nhs.uk/Id/nhs-number", "value": "9990000018"}]}))
+    assert without.address_from is None  # the command then dates it by the message time

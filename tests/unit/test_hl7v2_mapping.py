@@ -96,6 +96,31 @@ def test_a01_with_zmh_section_3_admits_with_the_normalised_code() -> None:
     assert (admit.legal_status, admit.legal_status_start) == ("03", datetime(2025, 1, 10, 10))
 
 
+def test_zmh_7_carries_the_part_2_application_date_for_rule_n5() -> None:
+    """SI 2022/635 reg 5: the ICB is fixed when the application was made (ZMH-7)."""
+    raw = build("A01", "M7", NHS, pv1("V-7"), zmh("2", "20250110100000") + "|20250108",
+                zmh("3", "20250117090000") + "|20250116")
+    _, admit, change = decode(raw).commands
+    assert isinstance(admit, c.Admit) and admit.application_on == date(2025, 1, 8)
+    assert isinstance(change, c.ChangeLegalStatus) and change.application_on == date(2025, 1, 16)
+    [_, plain] = decode(admission(NHS, "M8")).commands
+    assert plain.application_on is None  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(("evn", "effective", "dated_by"), [
+    ({2: "20250110100000", 6: "20240301000000"}, date(2024, 3, 1), "EVN-6"),
+    ({2: "20250105100000"}, date(2025, 1, 5), "EVN-2"),
+    ({1: "A31"}, date(2025, 1, 10), "MSH-7 message time")])
+def test_a31_gp_change_is_dated_from_evn_6_else_evn_2_else_msh_7_and_says_so(
+        evn: dict[int, str], effective: date, dated_by: str) -> None:
+    """DESIGN.md HL7 v2 in: the effective date of a GP or address change (RULES.md N2, N5)."""
+    text = build("A31", "M9", NHS).decode().split("\r")
+    text[1] = seg("EVN", evn)
+    [update] = decode("\r".join(text).encode()).commands
+    assert isinstance(update, c.UpdatePerson) and update.gp_practice == "Z10001"
+    assert update.effective == effective and update.dated_by.startswith(dated_by)
+
+
 def test_zmh_sequence_events_or_la_and_restriction() -> None:
     raw = build("A01", "M2", NHS, pv1("V-2"), zmh("2", "20250110100000"),
                 zmh("37", "20250117090000", or_la="E06000019", restricted="Y"),

@@ -75,12 +75,15 @@ class Write:
 
 
 def _update_person(view: patient.PatientView, if_version: int | None) -> c.UpdatePerson:
-    # A new address or GP takes effect the day the client tells us (commands carry UK time).
+    # A new address or GP takes effect from Address.period.start when the client sends it,
+    # else the day the client tells us (commands carry UK time); the basis says which.
     return c.UpdatePerson(command_id=new_command_id(), nhs_number=view.nhs_number,
                           occurred_at=datetime.now(LONDON).replace(tzinfo=None),
                           date_of_birth=view.date_of_birth, address=view.address,
                           gp_practice=view.gp_practice, name=view.name,
-                          if_version=if_version)
+                          if_version=if_version, effective=view.address_from,
+                          dated_by="Patient.address.period.start" if view.address_from
+                          else "")
 
 
 def _patient_view(data: dict[str, Any]) -> patient.PatientView:

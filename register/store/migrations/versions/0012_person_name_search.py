@@ -4,7 +4,7 @@ its history, stays in the person's facts document; rows written before this revi
 filled in by `s117 db reindex` (or the next command for the person).
 
 Revision ID: 0012
-Revises: 0011
+Revises: 0009
 """
 
 from collections.abc import Sequence
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0012"
-down_revision: str | None = "0011"
+down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
