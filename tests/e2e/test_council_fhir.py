@@ -373,9 +373,12 @@ def test_everything_emitted_is_valid_r4_and_meets_its_profile(client: SyncFHIRCl
         emitted += [e["resource"] for e in bundle["entry"]]
     kinds = {r["resourceType"] for r in emitted}
     assert {"CarePlan", "Task", "Flag", "EpisodeOfCare", "Bundle"} <= kinds
-    disputed = [r for r in emitted if r["resourceType"] == "EpisodeOfCare" and any(
-        e["url"].endswith("Extension-S117-Dispute") for e in r.get("extension", []))]
-    assert disputed and all(r.get("careManager") for r in disputed)  # both shown
+    # The out-of-area case's dispute (opened and resolved above) and its care coordinator are
+    # both shown; the demo's own disputed people need not have a coordinator.
+    own = episode(client, OUT_OF_AREA).id
+    [disputed] = [r for r in emitted if r["resourceType"] == "EpisodeOfCare" and r["id"] == own]
+    assert any(e["url"].endswith("Extension-S117-Dispute") for e in disputed["extension"])
+    assert disputed.get("careManager")
     found = errors(validate_with_fhirjs(emitted), emitted)
     assert found == [], "\n".join(sorted(set(f.split(" ", 1)[1] for f in found)))
     for resource in emitted:
