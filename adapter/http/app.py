@@ -6,11 +6,10 @@ from flask import Flask, jsonify
 from sqlalchemy import text
 
 from adapter import config
-from adapter.auth import audit, policy
 from adapter.auth.failures import FailureBudget
 from adapter.auth.tokens import Verifier
 from adapter.bootstrap import Register, build
-from adapter.http import fhir, hardening, hl7v2, pages
+from adapter.http import audit, fhir, hardening, hl7v2, pages, policy
 from register.errors import InvalidData
 from register.store.audit import AuditLog
 

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask, Response, request
 
-from adapter.auth import policy
-from adapter.http import intake
+from adapter.http import intake, policy
 from adapter.intake.hl7v2 import HEAD_BYTES
 
 blueprint = Blueprint("hl7v2", __name__)

@@ -87,7 +87,7 @@ def run(settings: config.Settings, *, host: str, port: int, workers: int,
     listener = start_mllp(host, mllp_port) if mllp_port else None
     try:
         # No gunicorn access log: its request line carries the query string, which can hold
-        # an NHS number; the audit hook logs each request without it (adapter/auth/audit.py).
+        # an NHS number; the audit hook logs each request without it (adapter/http/audit.py).
         _Gunicorn(settings, {"bind": f"{host}:{port}", "workers": workers,
                              "timeout": 60}).run()
     finally:

@@ -8,7 +8,7 @@ from datetime import date
 
 import pytest
 
-from adapter.auth import policy
+from adapter.http import policy
 from register import access
 from register.access import Bodies, OrgType, Viewer
 from register.events import EntitlementEvent, EventType

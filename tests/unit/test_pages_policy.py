@@ -4,7 +4,7 @@ routes (tests/unit/test_access.py), and a page the table misses is for admins on
 from __future__ import annotations
 
 from adapter import config
-from adapter.auth import policy
+from adapter.http import policy
 from adapter.http.app import create_app
 from register.access import OrgType
 

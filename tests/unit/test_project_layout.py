@@ -270,24 +270,13 @@ def _cycle(edges: dict[str, set[str]]) -> list[str] | None:
     return None
 
 
-# The one cycle left, while issue 20 reworks the access policy: adapter/auth/policy.py answers
-# a refused request with the FHIR API's OperationOutcome helpers (adapter/http/fhir/errors.py),
-# and the HTTP routes ask the policy. Removing it means a refusal type of the policy's own that
-# every route and the bundle code translate; this test fails once the cycle is gone, so the
-# exception is removed with it.
-KNOWN_CYCLE = {"adapter.auth", "adapter.http"}
 
 
 @pytest.mark.parametrize("depth", [1, 2])
 def test_no_package_cycles(depth: int) -> None:
     """Neither between the top-level packages nor between their sub-packages (adapter.cli,
     adapter.http, queues.inbound, register.store, ...)."""
-    edges = _graph(depth)
-    if depth == 2:
-        assert _cycle(edges) is not None and set(_cycle(edges) or []) == KNOWN_CYCLE, \
-            "the known adapter.auth <-> adapter.http cycle is gone: remove KNOWN_CYCLE"
-        edges["adapter.auth"].discard("adapter.http")
-    found = _cycle(edges)
+    found = _cycle(_graph(depth))
     assert found is None, " -> ".join(found or [])
 
 

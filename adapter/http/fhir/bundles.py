@@ -14,7 +14,7 @@ from typing import Any
 
 from flask import Response, current_app, g
 
-from adapter.auth import policy
+from adapter.http import policy
 from adapter.http.fhir import incoming, plans_and_tasks, subjects, writes
 from adapter.http.fhir.errors import FhirError, Issue, invalid, outcome, register_error
 from adapter.http.fhir.reader import FhirReader
@@ -41,7 +41,7 @@ def _target(entry: Entry) -> tuple[str, str, str | None, str | None]:
 
 def _check(method: str, kind: str, resource_id: str | None, operation: str | None) -> None:
     """The caller may do what the entry asks, as if it were sent to its REST endpoint
-    (adapter.auth.policy.ROUTES); an entry of no known kind is refused by `_unchecked`."""
+    (adapter.http.policy.ROUTES); an entry of no known kind is refused by `_unchecked`."""
     noun = {"Patient": "patient", "CarePlan": "plan", "Task": "task"}.get(kind)
     if method == "GET":
         policy.check_entry("fhir.read", {"resource_type": kind})

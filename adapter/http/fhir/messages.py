@@ -20,8 +20,7 @@ from uuid import uuid4
 
 from flask import Response, request
 
-from adapter.auth import policy
-from adapter.http import intake
+from adapter.http import intake, policy
 from adapter.http.fhir import incoming
 from adapter.http.fhir.errors import FhirError, Issue, outcome, register_error
 from adapter.http.fhir.responses import fhir_json

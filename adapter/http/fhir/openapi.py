@@ -143,7 +143,7 @@ def document(statement: Doc, server: str) -> Doc:
                    "properties": {"resourceType": {"type": "string"} if k == "Resource"
                                   else {"type": "string", "enum": [k]}},
                    "additionalProperties": True} for k in kinds}
-    # Everything needs a bearer token but what is published (adapter.auth.policy.PUBLIC).
+    # Everything needs a bearer token but what is published (adapter.http.policy.PUBLIC).
     for path, item in paths.items():
         if path == "/metadata" or path.split("/")[1] in PUBLISHED:
             for operation in item.values():

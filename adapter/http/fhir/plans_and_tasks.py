@@ -20,7 +20,7 @@ from uuid import uuid4
 from flask import Response, request
 from werkzeug.datastructures import MultiDict
 
-from adapter.auth import policy
+from adapter.http import policy
 from adapter.http.fhir import incoming, search
 from adapter.http.fhir.errors import FhirError, Issue, invalid, not_found
 from adapter.http.fhir.reader import FhirReader, today

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
-from adapter.auth import policy
+from adapter.http import policy
 from adapter.http.fhir.errors import not_found
 from mappings.fhir import (
     audit_event,
@@ -198,7 +198,7 @@ class FhirReader:
                              policy.viewer().is_admin, f"Provenance/{resource_id}")
 
     def _audit_event(self, resource_id: str) -> Resource | None:
-        """Admins only (adapter.auth.policy): the audit trail is about everyone."""
+        """Admins only (adapter.http.policy): the audit trail is about everyone."""
         number = local_id(resource_id)
         found = self.audit.get(number) if number is not None else None
         return audit_event.to_json(found, self.name_of) if found else None

@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 from flask import Blueprint, Response, current_app, request
 from werkzeug.datastructures import MultiDict
 
-from adapter.auth import policy
+from adapter.http import policy
 from adapter.http.fhir import incoming, parameters, search
 from adapter.http.fhir.errors import FhirError, Issue, invalid, not_found, outcome
 from adapter.http.fhir.reader import FhirReader

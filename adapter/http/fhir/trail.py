@@ -1,6 +1,6 @@
 """Searching who did what: `Provenance` (what each write changed, who asked; anyone may
 search the writes to records it sees) and `AuditEvent` (every request and message, allowed or
-refused; admins only: adapter.auth.policy). Reads by id go through the FHIR reader."""
+refused; admins only: adapter.http.policy). Reads by id go through the FHIR reader."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from datetime import datetime
 from flask import Response, current_app
 from werkzeug.datastructures import MultiDict
 
-from adapter.auth import policy
+from adapter.http import policy
 from adapter.http.fhir import search
 from adapter.http.fhir.errors import invalid
 from adapter.http.fhir.reader import FhirReader

@@ -15,7 +15,7 @@ from uuid import uuid4
 
 from flask import Response, g, redirect, render_template, request, url_for
 
-from adapter.auth import policy
+from adapter.http import policy
 from adapter.http.fhir.reader import today
 from adapter.http.pages import gate
 from adapter.http.pages.casework_forms import FORMS, Case, CaseForm, NotAvailable, with_agent

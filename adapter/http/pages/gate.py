@@ -1,5 +1,5 @@
 """Who is using the pages, and what they may open: the Caller of a signed session cookie,
-checked against the policy's page table (adapter/auth/policy.py PAGES) exactly as a bearer
+checked against the policy's page table (adapter/http/policy.py PAGES) exactly as a bearer
 token is checked against ROUTES, plus a CSRF token on every POST and the pages'
 Content-Security-Policy.
 
@@ -17,9 +17,9 @@ from urllib.parse import urlsplit
 
 from flask import Response, g, redirect, render_template, request, session, url_for
 
-from adapter.auth import policy
 from adapter.auth.scopes import ALL, Scopes
 from adapter.auth.tokens import Caller, KeysUnavailable, TokenRefused, Verifier
+from adapter.http import policy
 from adapter.http.pages.sessions import EXPIRES, ServerSession
 from register.access import OrgType, Viewer
 

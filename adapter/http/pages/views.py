@@ -24,9 +24,9 @@ from flask import (
 )
 from markupsafe import Markup
 
-from adapter.auth import policy
 from adapter.auth.tokens import ORG_CODE, KeysUnavailable, TokenRefused
 from adapter.bootstrap import Register
+from adapter.http import policy
 from adapter.http.fhir.reader import today
 from adapter.http.pages import caseload, gate
 from adapter.http.pages.casework_forms import FORMS
@@ -61,7 +61,7 @@ def _viewer() -> Viewer:
 
 def _audited(resources: list[dict[str, Any]]) -> None:
     """What a page showed, for its AuditEvent, as the API's responses are read
-    (adapter/auth/audit.py `touched`)."""
+    (adapter/http/audit.py `touched`)."""
     g.s117_output = {"resourceType": "Bundle",
                      "entry": [{"resource": r} for r in resources]}
 

@@ -170,7 +170,7 @@ def _failed(failures: FailureBudget | None, status: int, code: str, message: str
         wait = failures.exhausted(address)
         failures.failed(address)
         if wait is not None:
-            g.s117_over_budget = True  # audited as one row per burst (adapter/auth/audit.py)
+            g.s117_over_budget = True  # audited as one row per burst (adapter/http/audit.py)
             answer = _refuse(429, "throttled", f"too many requests without a valid token from "
                              f"this address: try again in {wait} s")
             answer.headers["Retry-After"] = str(wait)
@@ -295,7 +295,7 @@ def may_write_casework(bodies: Bodies, what: str, *, council_only: bool = False)
 
 def concerning(person_ids: Iterable[int]) -> None:
     """Name these people (register ids) as the subjects of the current request's
-    AuditEvent, whether it is allowed or refused (adapter/auth/audit.py)."""
+    AuditEvent, whether it is allowed or refused (adapter/http/audit.py)."""
     if _in_request():
         g.setdefault("s117_subjects", set()).update(person_ids)
 

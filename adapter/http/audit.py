@@ -20,7 +20,7 @@ from flask import Flask, Response, current_app, g, request
 
 from adapter.auth.audit_writer import AuditWriter
 from adapter.auth.failures import Aggregator
-from adapter.auth.policy import Need, unlisted
+from adapter.http.policy import Need, unlisted
 from register.store.audit import AuditLog, AuditRecord
 from register.store.dialect import utcnow
 
