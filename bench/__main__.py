@@ -12,7 +12,9 @@ comparison, the embedded one (SQLite, in-process bus), it measures and prints on
 4. the FHIR API under locust on a region of `--people` entitlements (`bench.fhir`: seeded
    through the service, copied in SQL up to the size): read p50/p99,
    `$s117-responsibility` p50/p95/p99, a council's caseload search p95, reads/s;
-5. the peak memory of each process.
+5. two regional registers linked by RabbitMQ federation (`bench.federation`): events/s
+   across the link, lag p99 with the link up, catch-up time after an outage;
+6. the peak memory of each process.
 
 The results also go to `--json` (default bench-results.json) with the machine they ran on,
 for tracking over time. Every phase starts on a fresh database and RabbitMQ virtual host.
@@ -34,7 +36,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from bench import core, fhir, inbound, limits, outbound
+from bench import core, federation, fhir, inbound, limits, outbound
 
 TARGETS = {  # name or its start: (target text, met?)
     "load, people/s": (">= 2,000", lambda v: v >= 2000),
@@ -165,6 +167,16 @@ def measure(args: argparse.Namespace, console: Console
     beside(f"FHIR reads/s ({args.users} users, reads only)",
            _locust(api.reads_busy, read, "Requests/s"),
            _locust(api.bare_busy, read, "Requests/s"), "the same bare read")
+
+    console.rule("5. two regional registers over RabbitMQ federation (networked)")
+    linked = federation.run(args.federation_rate, args.steady_seconds, args.burst,
+                            args.outage_seconds, console)
+    put("federation: events/s across the link", "networked",
+        linked["events/s across the link"])
+    put("federation: lag p50 ms (link up)", "networked", linked["lag p50 ms"])
+    put("federation: lag p99 ms (link up)", "networked", linked["lag p99 ms"])
+    put(f"federation: catch-up s after a {args.outage_seconds:g} s outage", "networked",
+        linked["catch-up s"])
     return out, bounds
 
 
@@ -223,6 +235,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--users", type=int, default=16)
     parser.add_argument("--http-seconds", type=int, default=60)
     parser.add_argument("--port", type=int, default=18117)
+    parser.add_argument("--federation-rate", type=float, default=20,
+                        help="people a second London's register takes (federation)")
+    parser.add_argument("--outage-seconds", type=float, default=60,
+                        help="how long the federation link is down")
     parser.add_argument("--json", type=Path, default=Path("bench-results.json"))
     parser.add_argument("--quick", action="store_true",
                         help="small sizes: checks the harness, figures not comparable")
@@ -232,6 +248,7 @@ def main(argv: list[str] | None = None) -> None:
         args.paced_seconds, args.subscribers, args.steady_seconds = 4, 10, 5
         args.burst, args.seed_people, args.http_seconds = 200, 300, 10
         args.limit_seconds, args.limit_messages = 5, 3000
+        args.federation_rate, args.outage_seconds = 5, 10
     console = Console(width=150)
     machine = core.machine()
     results, bounds = measure(args, console)

@@ -50,10 +50,12 @@ def from_trust(cmd: c.Command) -> str | None:
     return cmd.agent.org if cmd.agent is not None and cmd.agent.kind == "trust" else None
 
 
-def has_standing(facts: PersonFacts, trust: str, today: date) -> bool:
-    """An open stay at this trust, or one that ended within RECENT."""
+def has_standing(facts: PersonFacts, trust: str, on: date) -> bool:
+    """A stay at this trust open on `on` (the update's own date, so a trust's history sent
+    late or out of order is judged as of when it happened), or one that ended within
+    RECENT before it."""
     return any(s.trust_ods == trust and not s.cancelled and (
-        s.discharged_at is None or s.discharged_at.date() >= today - RECENT)
+        s.discharged_at is None or s.discharged_at.date() >= on - RECENT)
         for s in facts.stays)
 
 
@@ -62,16 +64,17 @@ def sent_by(facts: PersonFacts, trust: str) -> bool:
 
 
 def known(facts: PersonFacts) -> bool:
-    """Whether the register holds anything about this person beyond their number."""
-    return bool(facts.stays or facts.addresses or facts.gp_registrations
-                or facts.date_of_birth or facts.plans or facts.reviews)
+    """Whether the register holds a detention for this person (without one, nobody is
+    responsible for them and nobody sees them: there is nothing to move)."""
+    return bool(facts.stays)
 
 
 def judge_update(cmd: c.UpdatePerson, before: PersonFacts, after: PersonFacts,
                  was: Responsibility, now: Responsibility, today: date) -> None:
     """Raise NeedsReview if a trust without standing would move this person."""
     trust = from_trust(cmd)
-    if trust is None or not known(before) or has_standing(before, trust, today):
+    on = cmd.occurred_at.date() if cmd.occurred_at else today
+    if trust is None or not known(before) or has_standing(before, trust, on):
         return
     changes = []
     if before.date_of_birth and after.date_of_birth != before.date_of_birth:

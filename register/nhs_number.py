@@ -63,7 +63,7 @@ def synthetic_numbers() -> Iterator[str]:
     (about 909,000 of them: stems whose check digit would be 10 are skipped)."""
     for stem in range(999_000_000, 1_000_000_000):
         check = _nhs.calculate_checksum(str(stem))
-        if check != 10:
+        if check != 10 and is_valid(f"{stem}{check}"):  # (never 9999999999)
             yield f"{stem}{check}"
 
 

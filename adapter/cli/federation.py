@@ -77,7 +77,9 @@ def status(
     from adapter.bootstrap import build
 
     try:
-        register = build(settings(), pool_size=1, max_overflow=0)
+        config = settings()
+        federation.home(config, federation.routes(config))  # before touching a database
+        register = build(config, pool_size=1, max_overflow=0)
         if as_json:
             print(json.dumps([asdict(s) for s in federation.statuses(register)],
                              default=str))

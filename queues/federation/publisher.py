@@ -80,6 +80,9 @@ class Publisher:
         return self._events() + self._commands()
 
     def _events(self) -> int:
+        with self.sessions() as session:
+            if not store.pending(session):
+                return 0
         with self.sessions.begin() as session:
             cursor = store.lock_cursor(session)
             rows = store.next_events(session, cursor, self.batch_size)

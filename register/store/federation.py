@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from register.store.dialect import utcnow
@@ -35,19 +35,31 @@ def lock_cursor(session: Session) -> FederationCursorRow:
     return row
 
 
+def _after(cursor: FederationCursorRow | None) -> ColumnElement[bool]:
+    if cursor is None or cursor.published_at is None:
+        return OutboxRow.published_at.is_not(None)
+    return and_(OutboxRow.published_at.is_not(None), or_(
+        OutboxRow.published_at > cursor.published_at,
+        and_(OutboxRow.published_at == cursor.published_at, OutboxRow.id > cursor.outbox_id)))
+
+
+def pending(session: Session) -> bool:
+    """A plain read first, so an idle publisher takes no lock (a lock is a write, and a
+    commit that waits for the disk)."""
+    cursor = session.get(FederationCursorRow, CURSOR)
+    return session.scalar(select(OutboxRow.id).where(_after(cursor)).limit(1)) is not None
+
+
 def next_events(session: Session, cursor: FederationCursorRow, limit: int
                 ) -> list[tuple[OutboxRow, str]]:
     """Relayed events after the cursor, in relay order (the relay publishes one batch at a
     time, in id order, so `(published_at, id)` never lets a late commit slip behind the
     cursor), of people this register owns, with the person's NHS number."""
-    after = True if cursor.published_at is None else or_(
-        OutboxRow.published_at > cursor.published_at,
-        and_(OutboxRow.published_at == cursor.published_at, OutboxRow.id > cursor.outbox_id))
     query = (select(OutboxRow, PersonRow.nhs_number, ReplicaRow.person_id)
              .join(EntitlementRow, EntitlementRow.id == OutboxRow.entitlement_id)
              .join(PersonRow, PersonRow.id == EntitlementRow.person_id)
              .outerjoin(ReplicaRow, ReplicaRow.person_id == PersonRow.id)
-             .where(OutboxRow.published_at.is_not(None), after)
+             .where(_after(cursor))
              .order_by(OutboxRow.published_at, OutboxRow.id).limit(limit))
     rows = session.execute(query).all()
     if rows:

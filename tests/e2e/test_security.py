@@ -214,7 +214,9 @@ def test_each_organisation_sees_exactly_its_own(secured: Secured, org: str, kind
         assert answer.status_code == 200 and answer.json()["total"] == 0, (url, answer.text)
     # Whether someone was detained at all is not for another organisation to learn.
     lookup = secured.get("Patient/$s117-responsibility", auth, identifier=f"{NHS}|{nhs}")
-    unknown = secured.get("Patient/$s117-responsibility", auth, identifier=f"{NHS}|9999999999")
+    # (9999999999 would be refused as never issued: issue 20 finding 8.)
+    unknown = secured.get("Patient/$s117-responsibility", auth,
+                          identifier=f"{NHS}|{synthetic(899_999)}")
     assert lookup.status_code == unknown.status_code == 404
     assert lookup.json()["issue"][0]["diagnostics"] == unknown.json()["issue"][0]["diagnostics"]
     if expected:
@@ -332,7 +334,9 @@ def test_a_trust_sends_only_as_itself(secured: Secured):
     with secured.db as db:
         kept = db.execute("SELECT sender FROM inbound_message WHERE kind = 'not-authorised'"
                           ).fetchall()
-    assert kept and "R1A" not in {s for (s,) in kept} and "RLQ" not in {s for (s,) in kept}
+    # Kept under who actually sent them: R1A's token for the HTTP one claiming RLQ, no trust
+    # for the MLLP connection's one claiming R1A; never under the trust claimed.
+    assert {s for (s,) in kept} == {"R1A", "unknown"}
 
 
 # -- subscriptions --------------------------------------------------------------------------

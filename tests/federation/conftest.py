@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import time
 import urllib.parse
 import urllib.request
 import uuid
@@ -34,19 +35,29 @@ LONDON, MIDLANDS = "Y56", "Y60"
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if not LEDGER:
         return
-    columns = list(LEDGER[0])
-    widths = [max(len(c), *(len(str(row[c])) for row in LEDGER)) for c in columns]
     terminalreporter.section("federation: counts per scenario")
-    terminalreporter.write_line("  ".join(c.rjust(w) for c, w in zip(columns, widths,
-                                                                      strict=True)))
-    for row in LEDGER:
-        terminalreporter.write_line("  ".join(str(row[c]).rjust(w) for c, w in zip(
-            columns, widths, strict=True)))
+    shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in LEDGER:  # one table per kind of scenario (their columns differ)
+        shapes.setdefault(tuple(row), []).append(row)
+    for columns, rows in shapes.items():
+        widths = [max(len(c), *(len(str(row[c])) for row in rows)) for c in columns]
+        terminalreporter.write_line("  ".join(c.rjust(w) for c, w in zip(columns, widths,
+                                                                          strict=True)))
+        for row in rows:
+            terminalreporter.write_line("  ".join(str(row[c]).rjust(w) for c, w in zip(
+                columns, widths, strict=True)))
 
 
-def rabbitmqctl(*args: str) -> str:
-    return subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True,
-                          text=True, timeout=60).stdout
+def rabbitmqctl(*args: str, stdin: str | None = None) -> str:
+    """rabbitmqctl, tried again a few times: on a busy broker a command just after
+    `add_vhost` can find the virtual host not there yet."""
+    for attempt in range(5):
+        done = subprocess.run(["rabbitmqctl", "-q", *args], input=stdin, capture_output=True,
+                              text=True, timeout=60)
+        if done.returncode == 0:
+            return done.stdout
+        time.sleep(1 + attempt)
+    raise AssertionError(f"rabbitmqctl {' '.join(args[:3])}: {done.stderr or done.stdout}")
 
 
 @dataclass
@@ -111,7 +122,7 @@ class Region:
             except OSError:
                 assert self.processes["serve"].running, self.processes["serve"].output()
                 return False
-        wait_for(up, 60, f"s117 serve of {self.code}")
+        wait_for(up, 180, f"s117 serve of {self.code}")
 
 
 def _database() -> str:
@@ -152,9 +163,7 @@ def regions(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Regi
                             link_user=f"{vhost}_link", link_password=uuid.uuid4().hex)
             # The peers' links read this register's virtual host as their own user, so an
             # outage can be made by shutting that user out (as a firewall would).
-            subprocess.run(["rabbitmqctl", "-q", "add_user", region.link_user],
-                           input=region.link_password, text=True, check=True,
-                           capture_output=True, timeout=60)
+            rabbitmqctl("add_user", region.link_user, stdin=region.link_password)
             region.let_links_in()
             made[code] = region
             prepared_engine(region.database_url)
@@ -173,7 +182,7 @@ def regions(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Regi
             region.serving()
             for name in ("worker", "relay", "federation"):
                 region.start(name)
-        wait_for(lambda: all(_links_running(r.vhost) for r in made.values()), 60,
+        wait_for(lambda: all(_links_running(r.vhost) for r in made.values()), 180,
                  "the federation links to be running")
         yield made
     finally:

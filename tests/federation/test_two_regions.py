@@ -25,6 +25,9 @@ from tests.hl7v2_messages import adt, pv1
 from tests.processes import wait_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.rabbitmq]
+# Seconds to wait for a change to cross: generous, as two registers' eight processes share
+# the machine with whatever else runs.
+PATIENCE = 180
 
 NHS = "https://fhir.nhs.uk/Id/nhs-number"
 HEREFORDSHIRE, WESTMINSTER = "E06000019", "E09000033"
@@ -112,10 +115,10 @@ def test_a_london_trusts_patient_from_herefordshire_is_in_herefordshires_caseloa
         nhs = synthetic(23_001)
         detained(london, nhs, "RRP", 1)
         [owned] = wait_for(lambda: [e for e in episodes(london, "RRP", "trust", nhs)
-                                    if e["status"] == "active"], 60, "London's entitlement")
+                                    if e["status"] == "active"], PATIENCE, "London's entitlement")
         replica = wait_for(lambda: [e for e in episodes(midlands, HEREFORDSHIRE, "la", nhs,
                                                         **{"responsible-la": HEREFORDSHIRE})
-                                    if e["status"] == "active"], 60,
+                                    if e["status"] == "active"], PATIENCE,
                            "the replica in Herefordshire's caseload")
         assert [e["id"] for e in replica] == [owned["id"]]
         assert [e["id"] for e in episodes(midlands, "QGH", "icb", nhs)] == [owned["id"]]
@@ -139,7 +142,7 @@ def test_herefordshire_writes_on_the_replica_and_the_owner_applies_them(
     nhs = synthetic(23_002)
     detained(london, nhs, "RRP", 2)
     [ent] = wait_for(lambda: [e for e in episodes(midlands, HEREFORDSHIRE, "la", nhs)
-                              if e["status"] == "active"], 60, "the replica")
+                              if e["status"] == "active"], PATIENCE, "the replica")
     [patient] = entries(get(midlands, "Patient", HEREFORDSHIRE, "la",
                             identifier=f"{NHS}|{nhs}"), "Patient")
     la = {**FHIR_JSON, **bearer(HEREFORDSHIRE, "la", "system/*.cruds")}
@@ -162,14 +165,14 @@ def test_herefordshire_writes_on_the_replica_and_the_owner_applies_them(
     def applied() -> bool:
         states = command_states(midlands)
         return len(states) >= 2 and all(s == "applied" for s, _, _ in states.values())
-    wait_for(applied, 60, "London's answers: applied")
+    wait_for(applied, PATIENCE, "London's answers: applied")
     [london_patient] = entries(get(london, "Patient", HEREFORDSHIRE, "la",
                                    identifier=f"{NHS}|{nhs}"), "Patient")
     plans = entries(get(london, "CarePlan", HEREFORDSHIRE, "la",
                         patient=f"Patient/{london_patient['id']}"), "CarePlan")
     assert len(plans) == 1, "the owner applied the plan once"
     wait_for(lambda: entries(get(midlands, "CarePlan", HEREFORDSHIRE, "la",
-                                 patient=f"Patient/{patient['id']}"), "CarePlan"), 60,
+                                 patient=f"Patient/{patient['id']}"), "CarePlan"), PATIENCE,
              "the plan back on the replica")
     [back] = entries(get(midlands, "CarePlan", HEREFORDSHIRE, "la",
                          patient=f"Patient/{patient['id']}"), "CarePlan")
@@ -181,7 +184,7 @@ def test_herefordshire_writes_on_the_replica_and_the_owner_applies_them(
 
     def refused() -> list[tuple[str, str | None, str]]:
         return [v for v in command_states(midlands).values() if v[0] == "refused"]
-    [(state, rule, detail)] = wait_for(refused, 60, "the refusal to come back")
+    [(state, rule, detail)] = wait_for(refused, PATIENCE, "the refusal to come back")
     assert rule == "D3", detail
     still = episodes(london, HEREFORDSHIRE, "la", nhs)
     assert [e["status"] for e in still] == ["active"], "nothing changed at the owner"
@@ -206,11 +209,11 @@ def test_out_of_area_search_works_both_ways_and_counts_are_not_doubled(
                                                5: "SMITH^JO", 7: "19800501",
                                                11: LONDON_ADDRESS}), "RRP")
     found = wait_for(lambda: episodes(london, WESTMINSTER, "la", westminster_person,
-                                      **{"out-of-area": "true"}), 60,
+                                      **{"out-of-area": "true"}), PATIENCE,
                      "London's out-of-area search to find the Midlands' person")
     assert len(found) == 1
     found = wait_for(lambda: episodes(midlands, HEREFORDSHIRE, "la", hereford_person,
-                                      **{"out-of-area": "true"}), 60,
+                                      **{"out-of-area": "true"}), PATIENCE,
                      "the Midlands' out-of-area search to find London's person")
     assert len(found) == 1
 
@@ -270,11 +273,11 @@ def test_an_outage_mid_stream_loses_nothing_and_applies_each_change_once_in_orde
     if outage == "link":
         london.shut_links_out()
         wait_for(lambda: not any(link.get("status") == "running"
-                                 for link in links(midlands.vhost)), 60, "the link down")
+                                 for link in links(midlands.vhost)), PATIENCE, "the link down")
     else:
         midlands.processes["federation"].kill()
     during = _stream(london, first + 5, 10)
-    wait_for(lambda: _status(london, MIDLANDS)["lag_events"] > 0, 60, "a lag while down")
+    wait_for(lambda: _status(london, MIDLANDS)["lag_events"] > 0, PATIENCE, "a lag while down")
     lag_down = _status(london, MIDLANDS)
     down_at = time.monotonic()
     time.sleep(3)
@@ -319,11 +322,11 @@ def test_a_message_from_an_unknown_register_is_quarantined_and_the_consumer_goes
     rows = wait_for(lambda: sql(midlands, "SELECT kind, reason FROM inbound_message WHERE "
                                 "channel = 'federation' ORDER BY id") if len(sql(
                                     midlands, "SELECT 1 FROM inbound_message WHERE channel = "
-                                    "'federation'")) >= 2 else None, 60, "two quarantined")
+                                    "'federation'")) >= 2 else None, PATIENCE, "two quarantined")
     kinds = {k for k, _ in rows}
     assert "unknown-register" in kinds and "refused" in kinds, rows
     nhs = synthetic(23_500)
     detained(regions[LONDON], nhs, "RRP", 500)
-    wait_for(lambda: episodes(midlands, HEREFORDSHIRE, "la", nhs), 60,
+    wait_for(lambda: episodes(midlands, HEREFORDSHIRE, "la", nhs), PATIENCE,
              "the consumer still applies what comes after")
     assert rabbitmqctl("list_queues", "-p", midlands.vhost, "name", "messages")

@@ -55,3 +55,20 @@ def test_a_malformed_replica_body_is_refused_naming_it() -> None:
             messages.read_replica("Y56", 1, body)
     with pytest.raises(InvalidData, match="not a forwarded command"):
         messages.read_command(b'{"kind": "NoSuchCommand", "command": {}}')
+
+
+def test_s117_federation_peers_shows_the_table_and_refuses_an_unknown_region(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from adapter.cli import app
+
+    monkeypatch.setenv("S117_REGION", "Y60")
+    shown = CliRunner().invoke(app, ["federation", "peers"])
+    assert shown.exit_code == 0, shown.output
+    [midlands] = [line for line in shown.output.splitlines() if "Y60" in line]
+    assert "Midlands" in midlands and "yes" in midlands and "QGH" in midlands
+    monkeypatch.setenv("S117_REGION", "Y99")
+    refused = CliRunner().invoke(app, ["federation", "status"])
+    assert refused.exit_code == 2
+    assert "S117_REGION Y99 is not an NHS England region" in refused.output
