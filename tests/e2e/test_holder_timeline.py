@@ -7,6 +7,7 @@ without an effective date), `$s117-responsibility` out with one history part per
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -37,6 +38,15 @@ def post(base: str, message: bytes) -> str:
     return ack_code(reply.content)
 
 
+def approved(path: Path) -> None:
+    """An administrator applies the A31s held for review (issue 20: a trust with no recent
+    stay may not move a person's responsibility on its own word)."""
+    listed = run("quarantine", "list", cwd=path, env={"COLUMNS": "250"}).stdout
+    ids = re.findall(r"^\W*(\d+)\W+quarantined.*needs-review", listed, re.M)
+    assert ids, listed
+    assert run("quarantine", "apply", *ids, cwd=path).returncode == 0
+
+
 def a31(control: str, practice: str, msh7: str, evn6: str | None) -> bytes:
     """An A31 (update person) moving the GP practice; EVN-6 is the effective date."""
     text = adt("A31", control, PERSON, at=msh7).decode().split("\r")
@@ -65,7 +75,7 @@ def test_a_2018_detention_over_hl7v2_gets_the_reg_7_3_icb_and_a_gp_change_moves_
     """N3 to 2022-06-30 (CCG of residence, Herefordshire 18C); from 2022-07-01 N5b: the ICB
     by the GP registration on that date (Birmingham QHL), then a GP move effective before
     2022-07-01 (EVN-6) re-decides it, and one after it (no EVN-6: message time) does not."""
-    base, _ = served
+    base, path = served
     admit = adt("A01", "TL-1", PERSON, pv1("TL-V1", "20180305100000"),
                 zmh("3", "20180305100000"), at="20180305100000")
     admit = admit.replace(b"PRACTICE^^Z10001", b"PRACTICE^^Z60001")
@@ -81,11 +91,13 @@ def test_a_2018_detention_over_hl7v2_gets_the_reg_7_3_icb_and_a_gp_change_moves_
     as_of_2019, _ = history(base, "2019-01-01")
     assert code(as_of_2019["icb"][0]) == "18C"  # the CCG held it then
 
-    assert post(base, a31("TL-3", "Z20001", "20250110100000", "20210501000000")) == "AA"
+    assert post(base, a31("TL-3", "Z20001", "20250110100000", "20210501000000")) == "AE"
+    approved(path)
     named, segments = history(base)
     assert code(named["icb"][0]) == "QOX"
     assert any("EVN-6" in b["part"][1]["valueString"] for b in named["basis"])
 
+    # Accepted at once: a registration from 2025 moves no holder (N5b reads 2022-07-01).
     assert post(base, a31("TL-4", "Z30001", "20250210100000", None)) == "AA"
     again, _ = history(base)
     assert code(again["icb"][0]) == "QOX"  # registration after 2022-07-01: no change
