@@ -1,5 +1,5 @@
 """Who may see and change what on the register (DESIGN.md "Security"), as pure rules over the
-register's own facts. The HTTP edge (adapter/auth/policy.py), the stores' search filters
+register's own facts. The HTTP edge (adapter/http/policy.py), the stores' search filters
 (register/store/visibility.py) and the subscription fan-out all ask these functions, so one
 organisation's view of the register is decided in one place.
 

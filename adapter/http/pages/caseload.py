@@ -98,7 +98,11 @@ PAGE_SIZE = 20  # rows a page: one laptop screen
 TAGS = {"review-overdue": ("Review overdue", "red"),
         "responsibility-disputed": ("Disputed", "orange"),
         "no-aftercare-plan": ("No plan", "red"), "no-care-coordinator": ("No coordinator",
-                                                                         "orange")}
+                                                                         "orange"),
+        # the Ombudsman flags (RULES.md O2-O4; O1 is "no-aftercare-plan")
+        "no-assessment": ("No assessment", "red"),
+        "entitlement-not-acknowledged": ("Not acknowledged", "red"),
+        "charged-for-s117": ("Charged", "red")}
 
 
 @dataclass(frozen=True)
