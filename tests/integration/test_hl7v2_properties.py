@@ -13,7 +13,9 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from queues.inbound.quarantine import replay
 from register.nhs_number import synthetic
+from register.store.inbound_tables import NEEDS_REVIEW, QUARANTINED
 from register.store.orm import EntitlementRow, HeldRow, PersonRow
 from tests.conftest import empty_register
 from tests.hl7v2_messages import adt, pv1, seg, zmh
@@ -102,7 +104,15 @@ def test_in_order_shuffled_and_with_duplicates_give_the_same_register(
     shuffled = list(history)
     rng.shuffle(shuffled)
     empty_register(engine)
-    assert "quarantined" not in play(pipe, shuffled)
+    statuses = play(pipe, shuffled)
+    # A trust's update that arrives before the stay that gives the trust authority over the
+    # person is held for an administrator (issue 20, register/authority.py), nothing else is;
+    # replayed once the stay is in, it applies as of its own date, and the register is the same.
+    waiting = [r.id for r in pipe.rows(QUARANTINED)]
+    assert statuses.count("quarantined") == len(waiting)
+    assert all(r.kind == NEEDS_REVIEW for r in pipe.rows(QUARANTINED))
+    replay(pipe.inbound, pipe.sessions, waiting)
+    assert pipe.rows(QUARANTINED) == []
     assert state(engine) == expected
 
     noisy = list(history)
