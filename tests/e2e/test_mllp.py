@@ -18,6 +18,7 @@ from pathlib import Path
 import hl7
 import pytest
 import requests
+from sqlalchemy import text
 
 from register.nhs_number import synthetic
 from tests.auth_support import bearer, checked_env
@@ -255,3 +256,33 @@ def test_process_message_in_networked_mode_is_accepted_then_applied_by_the_worke
         assert "http-400" in listed
     finally:
         server.stop()
+
+
+@pytest.mark.rabbitmq
+@pytest.mark.postgres
+def test_every_message_is_audited_off_the_ack_path_and_none_is_lost_at_shutdown(
+        net: Networked) -> None:
+    """The listener answers before its audit record is written (issue 22) and writes the
+    records a few at a time: each message still gets exactly one, with its outcome, and a
+    listener told to stop writes those it holds before it exits."""
+    port = free_port()
+    listener = Service(["mllp", "--port", str(port)], net.env, net.tmp, "mllp-audit").start()
+    listener.wait_output("listening", 60)
+    good = [f"AUD-{n}-{time.monotonic_ns()}" for n in range(12)]
+    bad = f"AUD-BAD-{time.monotonic_ns()}"
+    frames = [framed(admission(synthetic(8400 + n), c)) for n, c in enumerate(good)]
+    frames.insert(5, framed(admission("9990000019", bad)))  # an invalid NHS number: AE
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
+        sock.sendall(b"".join(frames))  # all at once: answered one by one, in order
+        answers = Answers(sock)
+        codes = [ack_code(answers.next()) for _ in frames]
+    assert codes == ["AA"] * 5 + ["AE"] + ["AA"] * 7
+    assert listener.stop() == 0  # at once: whatever the writer still held is written now
+    with net.engine.connect() as db:
+        rows = db.execute(text(
+            "SELECT n.reference, e.outcome FROM audit_event e JOIN audit_entity n "
+            "ON n.audit_id = e.id WHERE e.channel = 'mllp' AND n.role = 'message' "
+            "AND n.reference LIKE 'hl7v2:RLQ:AUD-%'")).all()
+    outcomes = {reference.split(":")[2]: outcome for reference, outcome in rows}
+    assert len(rows) == len(frames), "one audit record per message, none twice"
+    assert outcomes == {**{c: "0" for c in good}, bad: "4"}
