@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from register.store.base import Base
 
@@ -91,6 +91,10 @@ class EntitlementRow(Base):
         Index("ix_entitlement_residence_caseload", "residence_la", "planned_on", "id",
               postgresql_include=["responsible_la", "status"]),
     )
+    # Never loaded or set (person_id is): it tells a flush to insert a new person before the
+    # entitlements that refer to it, since a batch gives new people their ids ahead and
+    # inserts them at commit (register/store/uow.py, SqlPeople.add).
+    person: Mapped[PersonRow] = relationship(lazy="raise")
 
 
 class DeterminationRow(Base):

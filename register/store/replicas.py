@@ -16,14 +16,21 @@ FORWARDED, APPLIED, REFUSED = "forwarded", "applied", "refused"
 class SqlReplicas:
     def __init__(self, session: Session) -> None:
         self.session = session
+        # Owners already known in this unit of work (None: held here as the owner). Filled by
+        # SqlPeople when it reads people, in the same query: asking for each command was a
+        # round trip each (issue 22), as `session.get` always asks about an absent row.
+        self.owners: dict[int, tuple[str, int] | None] = {}
 
     def owner_of(self, person_id: int | None) -> tuple[str, int] | None:
         if person_id is None:
             return None
-        row = self.session.get(ReplicaRow, person_id)
-        return (row.owner_region, row.owner_event) if row else None
+        if person_id not in self.owners:
+            row = self.session.get(ReplicaRow, person_id)
+            self.owners[person_id] = (row.owner_region, row.owner_event) if row else None
+        return self.owners[person_id]
 
     def save(self, person_id: int, owner: str, event_number: int) -> None:
+        self.owners[person_id] = (owner, event_number)
         row = self.session.get(ReplicaRow, person_id)
         if row is None:
             self.session.add(ReplicaRow(person_id=person_id, owner_region=owner,

@@ -8,7 +8,7 @@ from datetime import date
 from functools import cache
 from typing import Any
 
-from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy import delete, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
@@ -25,6 +25,7 @@ from register.store.base import Base
 from register.store.casework_writes import SqlCasework
 from register.store.dialect import dialect_of, utcnow
 from register.store.dialect import insert as dialect_insert
+from register.store.federation_tables import ReplicaRow
 from register.store.orm import (
     DeterminationRow,
     EntitlementRow,
@@ -77,14 +78,32 @@ class Appends:
     def write(self, session: Session) -> None:
         for model, rows in self.rows.items():
             if rows:
-                session.execute(insert(model), rows)
+                # The table, not the ORM: an ORM bulk insert splits the rows wherever a
+                # column's None comes and goes, down to one statement a row (issue 22).
+                session.execute(insert(model.__table__), rows)
         self.rows.clear()
 
 
+def flush(session: Session) -> None:
+    """Flush where the code needs stored rows; a person another process created meanwhile
+    (a new person's INSERT may wait until here, see SqlPeople.add) is a conflict to retry."""
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        raise ConcurrencyConflict("the record was changed by someone else; retry") from exc
+
+
 class SqlPeople:
-    def __init__(self, session: Session, appends: Appends) -> None:
+    def __init__(self, session: Session, appends: Appends,
+                 owners: dict[int, tuple[str, int] | None] | None = None,
+                 held: SqlHeld | None = None) -> None:
         self.session = session
         self.appends = appends
+        self.held = held
+        # SqlReplicas.owners: who owns each person read (None: this register).
+        self.owners = owners if owners is not None else {}
+        # Ids taken ahead from the person sequence for the people a batch creates.
+        self.reserved: list[int] = []
         self.rows: dict[str, PersonRow] = {}
         self.entitlement_rows: dict[str, EntitlementRow] = {}  # every one loaded in this UoW
         self.absent: set[str] = set()  # NHS numbers read and not found
@@ -120,16 +139,28 @@ class SqlPeople:
                   if n not in self.rows and n not in self.absent]
         if wanted:
             self._read(wanted)
+            if self.held is not None:  # those with held commands will retry them
+                self.held.preload([n for n in wanted if n in self.rows and self.rows[n].held])
+        new = sum(n in self.absent for n in wanted) - len(self.reserved)
+        if new > 1 and dialect_of(self.session) == "postgresql":
+            # The people this batch creates get their ids in one round trip, so `add` need
+            # not insert each at once to learn its id (a round trip per new person).
+            self.reserved += self.session.scalars(text(
+                "SELECT nextval(pg_get_serial_sequence('person', 'id')) "
+                "FROM generate_series(1, :n)"), {"n": new}).all()
 
     def _read(self, nhs_numbers: list[str]) -> None:
-        # Each person and their entitlements in one round trip (the identity map makes the
-        # repeated person columns one object).
+        # Each person, their entitlements and whether the person is a replica held for
+        # another register, in one round trip (the identity map makes the repeated person
+        # columns one object).
         found = self.session.execute(
-            select(PersonRow, EntitlementRow)
+            select(PersonRow, EntitlementRow, ReplicaRow.owner_region, ReplicaRow.owner_event)
             .outerjoin(EntitlementRow, EntitlementRow.person_id == PersonRow.id)
+            .outerjoin(ReplicaRow, ReplicaRow.person_id == PersonRow.id)
             .where(PersonRow.nhs_number.in_(nhs_numbers))).all()
-        for row, ent in found:
+        for row, ent, owner, event in found:
             self.rows[row.nhs_number] = row
+            self.owners[row.id] = (owner, event) if owner is not None else None
             if ent is not None:
                 self.entitlement_rows[ent.id] = ent
         self.absent.update(n for n in nhs_numbers if n not in self.rows)
@@ -137,6 +168,7 @@ class SqlPeople:
     def forget_loaded(self) -> None:
         """After a rollback to a savepoint the loaded rows may hold undone changes."""
         self.rows, self.entitlement_rows, self.absent = {}, {}, set()
+        self.owners.clear()
 
     def add(self, record: PersonRecord) -> None:
         row = PersonRow(nhs_number=record.facts.nhs_number, facts=codec.dump(record.facts),
@@ -144,12 +176,16 @@ class SqlPeople:
                         trusts=trusts_column(record.facts), version=1,
                         name_key=name_key_of(record.facts),
                         birth_date=record.facts.date_of_birth)
-        self.session.add(row)
-        try:
-            self.session.flush()
-        except IntegrityError as exc:
-            raise ConcurrencyConflict("the person was created by someone else; retry") from exc
+        if self.reserved:
+            # Inserted at the next flush (at commit, with the others): someone else creating
+            # the same person meanwhile is a ConcurrencyConflict there.
+            row.id = self.reserved.pop()
+            self.session.add(row)
+        else:
+            self.session.add(row)
+            flush(self.session)
         record.id = row.id
+        self.owners[row.id] = None  # created here: this register owns the record
         self.rows[record.facts.nhs_number] = row
         self.absent.discard(record.facts.nhs_number)
 
@@ -285,7 +321,7 @@ class SqlPeople:
                     reason=event.detail, recorded_at=now, command_id=command_id)
 
     def find_entitlement(self, entitlement_id: str) -> str | None:
-        self.session.flush()  # an entitlement saved earlier in this unit of work
+        flush(self.session)  # an entitlement saved earlier in this unit of work
         return self.session.scalar(
             select(PersonRow.nhs_number).join(EntitlementRow,
                                               EntitlementRow.person_id == PersonRow.id)
@@ -422,18 +458,37 @@ class SqlProvenance:
 class SqlHeld:
     def __init__(self, session: Session) -> None:
         self.session = session
+        # Each person's held commands as this unit of work last left them, in the order they
+        # were held: every command applied to a person with held commands retries them, and
+        # reading them each time was a query per command (issue 22).
+        self.by_person: dict[str, list[HeldCommand]] = {}
+
+    def preload(self, nhs_numbers: list[str]) -> None:
+        """The held commands of these people (a batch's, who have some), in one query."""
+        wanted = [n for n in dict.fromkeys(nhs_numbers) if n not in self.by_person]
+        if not wanted:
+            return
+        rows = self.session.scalars(select(HeldRow).where(HeldRow.nhs_number.in_(wanted))
+                                    .order_by(HeldRow.id))
+        for nhs in wanted:
+            self.by_person[nhs] = []
+        for r in rows:
+            self.by_person[r.nhs_number].append(
+                HeldCommand(codec.load_command(r.kind, r.payload), r.reason, r.received_at))
 
     def add(self, nhs_number: str, command: Command, reason: str) -> None:
-        self.session.add(HeldRow(nhs_number=nhs_number, command_id=command.command_id,
-                                 kind=type(command).__name__, payload=codec.dump(command),
-                                 reason=reason, received_at=utcnow()))
-        self.session.flush()  # the statements below (remove, rekey) act on stored rows
+        row = HeldRow(nhs_number=nhs_number, command_id=command.command_id,
+                      kind=type(command).__name__, payload=codec.dump(command), reason=reason,
+                      received_at=utcnow())
+        self.session.add(row)
+        flush(self.session)  # the statements below (remove, rekey) act on stored rows
+        if nhs_number in self.by_person:
+            self.by_person[nhs_number].append(HeldCommand(command, reason, row.received_at))
 
     def for_person(self, nhs_number: str) -> list[HeldCommand]:
-        rows = self.session.scalars(select(HeldRow).where(HeldRow.nhs_number == nhs_number)
-                                    .order_by(HeldRow.id))
-        return [HeldCommand(codec.load_command(r.kind, r.payload), r.reason, r.received_at)
-                for r in rows]
+        if nhs_number not in self.by_person:
+            self.preload([nhs_number])
+        return list(self.by_person[nhs_number])
 
     def find(self, command_id: str) -> tuple[str, HeldCommand] | None:
         row = self.session.scalar(select(HeldRow).where(HeldRow.command_id == command_id))
@@ -444,10 +499,14 @@ class SqlHeld:
 
     def remove(self, command_id: str) -> None:
         self.session.execute(delete(HeldRow).where(HeldRow.command_id == command_id))
+        for waiting in self.by_person.values():
+            waiting[:] = [h for h in waiting if h.command.command_id != command_id]
 
     def rekey(self, old_nhs_number: str, new_nhs_number: str) -> None:
         self.session.execute(update(HeldRow).where(HeldRow.nhs_number == old_nhs_number)
                              .values(nhs_number=new_nhs_number))
+        self.by_person.pop(old_nhs_number, None)  # read again, in the stored order
+        self.by_person.pop(new_nhs_number, None)
 
 
 class SqlUnitOfWork:
@@ -460,12 +519,12 @@ class SqlUnitOfWork:
         # Flushes happen where the code asks (new person ids) and at commit: fewer round trips.
         self.session = self._factory(autoflush=False)
         self.appends = Appends()
-        self.people = SqlPeople(self.session, self.appends)
+        self.replicas = SqlReplicas(self.session)
+        self.held = SqlHeld(self.session)
+        self.people = SqlPeople(self.session, self.appends, self.replicas.owners, self.held)
         self.inbox = SqlInbox(self.session)
         self.outbox = SqlOutbox(self.session, self.appends)
-        self.held = SqlHeld(self.session)
         self.casework = SqlCasework(self.session)
-        self.replicas = SqlReplicas(self.session)
         self.provenance = SqlProvenance(self.appends, self.people)
         return self
 
@@ -476,7 +535,7 @@ class SqlUnitOfWork:
     def commit(self) -> None:
         try:
             self.inbox.drop_unused()
-            self.session.flush()
+            flush(self.session)
             self.people.write_segments()
             self.casework.write()
             self.appends.write(self.session)
@@ -495,7 +554,8 @@ class SqlUnitOfWork:
         people = self.people
         mark = (self.appends.mark(), dict(self.casework.pending), set(people.wrote),
                 dict(people.segments_due))
-        nested = self.session.begin_nested()  # flushes first: earlier messages are kept
+        flush(self.session)  # earlier messages are kept (a conflict is the whole batch's)
+        nested = self.session.begin_nested()
         try:
             yield
             nested.commit()
@@ -505,6 +565,7 @@ class SqlUnitOfWork:
             # Rows loaded before the savepoint may hold its changes: read them again.
             self.session.expire_all()
             people.forget_loaded()
+            self.held.by_person.clear()
             appends, pending, wrote, segments = mark
             self.appends.restore(appends)
             self.casework.pending = pending
