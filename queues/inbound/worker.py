@@ -15,8 +15,9 @@ partitions between several workers is done here:
   head of the queue), so it goes to the back of the line and the owner becomes active.
 
 Messages are applied in delivery order, up to `--batch` waiting ones per transaction (each as
-if alone: a refused one is quarantined and the others kept), then acknowledged after the
-commit (manual acks, prefetch > 1). A crash before the ack redelivers; the register's
+if alone: a refused one is quarantined and the others kept; the worker waits up to 10 ms after
+a message for others to join it), then acknowledged after the commit (manual acks,
+prefetch > 1). A crash before the ack redelivers; the register's
 inbox turns the second application into a duplicate, so every message is applied exactly
 once. If the database is down the worker waits with backoff (keeping the broker connection
 alive) and retries the same messages; if the broker goes away it reconnects with backoff.
@@ -57,6 +58,7 @@ from register.service import RegisterService
 log = logging.getLogger("s117.worker")
 
 REBALANCE_SECONDS = 3.0
+GATHER_SECONDS = 0.01  # at most this much latency added to a message, to batch it
 # Pseudo-partitions for the queues that are not partitions of the person stream.
 DEAD_INTAKE = -1
 COUNCIL_FILES = -2
@@ -170,6 +172,7 @@ class Worker:
                 self.stopping = True
                 break
             self._connection.process_data_events(time_limit=0 if self._pending else 0.5)
+            self._gather()
             while self._pending and not self.stopping:
                 self._handle_batch()
             now = time.monotonic()
@@ -197,6 +200,20 @@ class Worker:
                               consumer_tag=f"s117-worker-{self.index}-p{partition}-"
                                            f"{self._generation}")
         self._channels[partition] = (channel, self._generation)
+
+    def _gather(self) -> None:
+        """Messages that arrive a few at a time (a trust's feed, not a backlog) made batches
+        of one or two, each paying a transaction (issue 22): once one is here, wait up to
+        GATHER_SECONDS for more to share its transaction, unless a batch is already full."""
+        if not self._pending or len(self._pending) >= self.batch:
+            return
+        assert self._connection is not None
+        deadline = time.monotonic() + GATHER_SECONDS
+        while len(self._pending) < self.batch and not self.stopping:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            self._connection.process_data_events(time_limit=remaining)
 
     def _on_message(self, partition: int, generation: int, channel: BlockingChannel,
                     method: Any, props: pika.BasicProperties, body: bytes) -> None:
