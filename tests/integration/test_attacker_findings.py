@@ -674,3 +674,36 @@ def test_a_session_ends_when_its_token_expires(demo: Demo):
     time.sleep(3.5)
     ended = browser.get("/panel")
     assert ended.status_code == 302 and unquote(ended.location).startswith("/sign-in")
+
+
+def test_a_read_reads_the_entitlement_once_and_its_audit_still_names_the_person(demo: Demo):
+    """Issue 22: the handler read the entitlement for the resource and the audit record read
+    it again for whose it was. Once per read request now, and the record still names the
+    person, allowed or refused."""
+    from sqlalchemy import event
+
+    victim, _, _ = _victim(demo)
+    with demo.db() as db:
+        ent, council = db.execute("SELECT id, responsible_la FROM entitlement WHERE "
+                                  "person_id = ?", (victim,)).fetchone()
+    outsider = "E10000013" if council != "E10000013" else "E06000030"
+    engine = demo.client.application.extensions["s117"].engine
+    reads: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if re.search(r"FROM entitlement\b", statement):
+            reads.append(statement)
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        answers = {who: demo.get(f"EpisodeOfCare/{ent}", bearer(who, "la")).status_code
+                   for who in (council, outsider)}
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert answers == {council: 200, outsider: 403}
+    assert len(reads) == 2, reads  # one a request
+    audited = demo.get("AuditEvent", ADMIN, patient=f"Patient/{victim}", _count="1000"
+                       ).get_json()
+    outcomes = {who: event["outcome"] for event in (e["resource"] for e in audited["entry"])
+                if event["source"]["site"] == f"/fhir/EpisodeOfCare/{ent}"
+                for who in (council, outsider) if who in json.dumps(event["agent"])}
+    assert outcomes == {council: "0", outsider: "4"}

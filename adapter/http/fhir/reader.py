@@ -14,6 +14,8 @@ from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
+from flask import g, has_request_context, request
+
 from adapter.http import policy
 from adapter.http.fhir.errors import not_found
 from mappings.fhir import (
@@ -71,6 +73,17 @@ class FhirReader:
             raise not_found(f"{resource_type}/{resource_id}")
         return found
 
+    def entitlement(self, entitlement_id: str) -> StoredEntitlement | None:
+        """An entitlement as stored, read once per read request: the handler reads it for the
+        resource and the audit record reads it again for whose it is (issue 22: a read was
+        two round trips where the bare read is one). A write reads afresh each time."""
+        if not has_request_context() or request.method not in ("GET", "HEAD"):
+            return self.views.entitlement(entitlement_id)
+        read: dict[str, StoredEntitlement | None] = g.setdefault("s117_entitlements", {})
+        if entitlement_id not in read:
+            read[entitlement_id] = self.views.entitlement(entitlement_id)
+        return read[entitlement_id]
+
     def person_of(self, resource_type: str, resource_id: str) -> int | None:
         """The register's id of the person a resource belongs to (for the audit trail),
         whether or not the caller may see it; None if there is no such resource."""
@@ -94,7 +107,7 @@ class FhirReader:
         elif resource_type == "CarePlan":
             plan = self.casework.plan(resource_id)
             entitlement_id = plan.state.plan.entitlement_id if plan else None
-        stored = self.views.entitlement(entitlement_id) if entitlement_id else None
+        stored = self.entitlement(entitlement_id) if entitlement_id else None
         return stored.person_id if stored else None
 
     # -- who may see it (register.access, for the organisation of the current request) --
@@ -160,7 +173,7 @@ class FhirReader:
                              f"Encounter/{resource_id}")
 
     def _episode(self, resource_id: str) -> Resource | None:
-        stored = self.views.entitlement(resource_id)
+        stored = self.entitlement(resource_id)
         if stored is None:
             return None
         return self._visible(entitlement.to_json(stored, self.name_of),
@@ -168,7 +181,7 @@ class FhirReader:
 
     def _coverage(self, resource_id: str) -> Resource | None:
         parts = funding.split_id(resource_id)
-        stored = self.views.entitlement(parts[0]) if parts else None
+        stored = self.entitlement(parts[0]) if parts else None
         if stored is None or parts is None:
             return None
         return self._visible(funding.to_json(stored, parts[1], self.name_of),
@@ -182,7 +195,7 @@ class FhirReader:
         stored = self.casework.plan(resource_id)
         if stored is None:
             return None
-        ent = self.views.entitlement(stored.state.plan.entitlement_id)
+        ent = self.entitlement(stored.state.plan.entitlement_id)
         return self._visible(care_plan.to_json(stored, self.name_of),
                              ent is not None and self.sees_casework(ent),
                              f"CarePlan/{resource_id}")
