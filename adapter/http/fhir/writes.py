@@ -202,17 +202,21 @@ def plan_operation(resource_id: str, operation: str, data: dict[str, Any],
     return Write("EpisodeOfCare", command, resource_id, nhs)
 
 
-# What each casework command is called in a refusal, and whether it is a council's alone.
-_CASEWORK: dict[type[c.Command], tuple[str, bool]] = {
-    c.EndEntitlement: ("the joint end decision", False),
-    c.ReinstateEntitlement: ("a reinstatement", False),
-    c.RecordCharge: ("a charge for s117 services", False),
-    c.RecordCarePlan: ("an aftercare plan", False),
-    c.RecordReview: ("a review", False),
-    c.RecordPanelDecision: ("a panel decision", False),
-    c.RecordOrdinaryResidence: ("an ordinary-residence decision", True),
-    c.OpenDispute: ("a dispute", True),
-    c.UpdateDispute: ("a dispute", True),
+# What each casework command is called in a refusal, and who records it: either responsible
+# body (joint), the responsible council alone (council), or a council party (dispute, L5).
+_CASEWORK: dict[type[c.Command], tuple[str, str]] = {
+    c.EndEntitlement: ("the joint end decision", "joint"),
+    c.ProposeEnd: ("a proposal to end aftercare", "joint"),
+    c.RespondToEndProposal: ("an answer to a proposal to end aftercare", "joint"),
+    c.WithdrawEndProposal: ("the withdrawal of a proposal to end aftercare", "joint"),
+    c.ReinstateEntitlement: ("a reinstatement", "joint"),
+    c.RecordCharge: ("a charge for s117 services", "joint"),
+    c.RecordCarePlan: ("an aftercare plan", "joint"),
+    c.RecordReview: ("a review", "joint"),
+    c.RecordPanelDecision: ("a panel decision", "joint"),
+    c.RecordOrdinaryResidence: ("an ordinary-residence decision", "council"),
+    c.OpenDispute: ("a dispute", "dispute"),
+    c.UpdateDispute: ("a dispute", "dispute"),
 }
 
 
@@ -227,6 +231,9 @@ def _target(command: c.Command, person: StoredPerson) -> StoredEntitlement | Non
     elif isinstance(command, c.UpdateDispute):
         dispute = person.facts.dispute(command.dispute_id)
         named = dispute.entitlement_id if dispute else None
+    elif isinstance(command, c.RespondToEndProposal | c.WithdrawEndProposal):
+        proposal = person.facts.end_proposal(command.proposal_id)
+        named = proposal.entitlement_id if proposal else None
     ents = views.entitlements_of(person.id)
     if named:
         return next((e for e in ents if e.entitlement.id == named), None)
@@ -246,7 +253,7 @@ def authorised(write: Write) -> Write:
     person = reader.views.person(found[0]) if found else None
     rule = _CASEWORK.get(type(command))
     if rule is not None:
-        what, council_only = rule
+        what, who = rule
         target = _target(command, person) if person else None
         if target is None:
             if person is not None and not reader.sees_person(person):
@@ -254,7 +261,7 @@ def authorised(write: Write) -> Write:
                                        "this person")
         else:
             policy.may_write_casework(reader.bodies(target, person), what,
-                                      council_only=council_only)
+                                      council_only=who == "council", dispute=who == "dispute")
     elif person is not None and not reader.sees_person(person):
         raise policy.forbidden(f"{policy.viewer().org} may not change this person's record: "
                                "it is not one it may see")

@@ -116,7 +116,7 @@ class Line:
 def _tags(row: RegisterRow, facts: PersonFacts, on: date) -> tuple[tuple[str, str], ...]:
     out = [TAGS[code] for code in row.flags.split("; ") if code in TAGS]
     for proposal in facts.end_proposals:
-        if proposal.entitlement_id == row.entitlement_id and proposal.agreed is None:
+        if proposal.entitlement_id == row.entitlement_id and proposal.waiting:
             out.append((f"End proposed {(on - proposal.proposed_on).days} days ago", "blue"))
     if row.out_of_area:
         out.append(("Out of area", "grey"))
