@@ -40,7 +40,10 @@ LISTS: dict[str, tuple[str, Test]] = {
     "planned": ("Aftercare being planned (detained)",
                 lambda r, w: _mine(r, w) and r.status == "planned"),
     "overdue": ("Overdue reviews", lambda r, w: _mine(r, w) and r.review_overdue),
-    "disputed": ("Responsibility disputed", lambda r, w: _mine(r, w) and bool(r.dispute)),
+    # L5: the council where the person lives is a party to a dispute as much as the
+    # responsible one, and sees it in its list too.
+    "disputed": ("Responsibility disputed", lambda r, w: bool(r.dispute) and (
+        _mine(r, w) or (w.kind is OrgType.LA and r.residence_la == w.org))),
     "out-of-area-out": ("Placed out of area (you are responsible, they live elsewhere)",
                         lambda r, w: _mine(r, w) and r.out_of_area
                         and (w.kind is not OrgType.LA or r.residence_la != w.org)),
