@@ -295,6 +295,10 @@ def test_the_council_where_the_person_lives_opens_a_dispute_and_both_see_it(site
     assert site.send("POST", "Task", dispute, GLOUCESTERSHIRE, "la").status_code == 404
     refused = site.send("POST", "Task", dispute, icb, "icb")
     assert refused.status_code == 403 and "council party" in refused.text
+    others = {**dispute, "input": [param("party", valueReference=org(HEREFORDSHIRE)),
+                                   param("party", valueReference=org(GLOUCESTERSHIRE))]}
+    assert rule_of(site.send("POST", "Task", others, SWINDON, "la")) == (
+        422, "L5", ["Task.input"]), "a council disputes as a party itself"
     opened = site.send("POST", "Task", dispute, SWINDON, "la")
     assert opened.status_code == 201, opened.text
     made = opened.json()

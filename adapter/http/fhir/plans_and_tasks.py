@@ -26,7 +26,14 @@ from werkzeug.datastructures import MultiDict
 
 from adapter.http import policy
 from adapter.http.fhir import incoming, search
-from adapter.http.fhir.errors import FhirError, Issue, invalid, not_found, register_error
+from adapter.http.fhir.errors import (
+    FhirError,
+    Issue,
+    invalid,
+    not_found,
+    register_error,
+    rule_refusal,
+)
 from adapter.http.fhir.reader import FhirReader, today
 from adapter.http.fhir.routes import (
     _query,
@@ -344,11 +351,6 @@ def _end_proposal(reader: FhirReader, given: TaskInput, stored: Any) -> Write:
         raise register_error(exc) from None
     return Write("Task", command, None, stored.facts.nhs_number, created=True,
                  locate=_finder(given.person_id, found), expression=task.expression)
-
-
-def rule_refusal(message: str, rule: str, where: str) -> FhirError:
-    return FhirError(422, Issue("error", "business-rule", message, [where], details={
-        "coding": [{"system": url.CS_RULE, "code": rule}], "text": message}))
 
 
 def _task_input(data: dict[str, Any]) -> TaskInput:

@@ -22,7 +22,7 @@ from werkzeug.datastructures import MultiDict
 
 from adapter.http import policy
 from adapter.http.fhir import incoming, parameters
-from adapter.http.fhir.errors import FhirError, Issue, invalid, not_found
+from adapter.http.fhir.errors import FhirError, Issue, invalid, not_found, rule_refusal
 from adapter.http.fhir.reader import FhirReader
 from adapter.http.fhir.responses import base_url, resource_response
 from adapter.http.fhir.routes import blueprint
@@ -31,6 +31,7 @@ from fhir_profiles import canonical as url
 from mappings.fhir import patient
 from mappings.fhir.common import LONDON, local_id
 from register import commands as c
+from register.access import OrgType
 from register.errors import CommandRefused, ConcurrencyConflict
 from register.model import EndReason, EntitlementStatus
 from register.nhs_number import problem
@@ -241,6 +242,16 @@ def _target(command: c.Command, person: StoredPerson) -> StoredEntitlement | Non
     return live[-1] if live else None
 
 
+def _a_party(command: c.Command) -> None:
+    """L5: a council disputes for itself, so it names itself among the parties (an admin
+    records a dispute between any councils)."""
+    who = policy.viewer()
+    if isinstance(command, c.OpenDispute) and who.kind is OrgType.LA and \
+            who.org not in command.parties:
+        raise rule_refusal(f"{who.org} opens a dispute it is a party to: name it among the "
+                           "parties", "L5", "Task.input")
+
+
 def authorised(write: Write) -> Write:
     """The write as the caller may make it, with the caller as its agent (Provenance), or a
     403: Patient changes need the person to be visible to the caller; casework needs the
@@ -262,6 +273,7 @@ def authorised(write: Write) -> Write:
         else:
             policy.may_write_casework(reader.bodies(target, person), what,
                                       council_only=who == "council", dispute=who == "dispute")
+        _a_party(command)
     elif person is not None and not reader.sees_person(person):
         raise policy.forbidden(f"{policy.viewer().org} may not change this person's record: "
                                "it is not one it may see")
