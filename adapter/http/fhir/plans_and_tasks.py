@@ -377,9 +377,8 @@ def plan_create_task(data: dict[str, Any]) -> Write:
     given = _task_input(data)
     reader = _reader()
     stored = reader.views.person(given.person_id)
-    if stored is None:
-        raise invalid(f"Patient/{given.person_id} is not known to this server", "Task.for")
-    if _unseen(reader, stored):
+    if stored is None or _unseen(reader, stored):
+        # The same answer whether the person is not there or not the caller's to see.
         raise not_found(f"Patient/{given.person_id}")
     if given.kind is TaskKind.END_PROPOSAL:
         return _end_proposal(reader, given, stored)
