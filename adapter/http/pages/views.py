@@ -6,6 +6,7 @@ search is a POST, answered with a redirect to the person's opaque id."""
 
 from __future__ import annotations
 
+import csv
 import io
 from datetime import date
 from typing import Any
@@ -242,12 +243,27 @@ def caseload_list() -> Response | str:
 
 
 @blueprint.get("/panel")
-def panel() -> str:
+def panel() -> Response | str:
+    """The lines waiting for the caller's council or ICB (its own people, whom it sees), or
+    every line for an admin; `?format=csv` the same as CSV, names included."""
     who = _viewer()
     rows = _register().casework().panel_agenda(
         la=who.org if who.kind is OrgType.LA else None,
         icb=who.org if who.kind is OrgType.ICB else None, on=today())
+    if request.args.get("format") == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(AGENDA_COLUMNS)
+        writer.writerows([row.to_json()[c] for c in AGENDA_COLUMNS] for row in rows)
+        return Response(out.getvalue(), mimetype="text/csv", headers={
+            "Content-Disposition": f'attachment; filename="s117-panel-agenda-{today()}.csv"'})
     return render_template("pages/panel.html", rows=rows)
+
+
+# The panel agenda's CSV: who, then what is asked and since when.
+AGENDA_COLUMNS = ("requested_on", "age_days", "nhs_number", "name", "local_authority", "icb",
+                  "plan", "line", "service_type", "provider", "weekly_cost", "funders",
+                  "status", "reason")
 
 
 @blueprint.get("/quarantine")
