@@ -33,9 +33,14 @@ def _installed() -> str:
 def oidc_provider(port: int, redirect_uri: str, accounts: dict[str, dict[str, Any]],
                   log: Path) -> Iterator[str]:
     """The provider at http://127.0.0.1:<port>, with one confidential client (PKCE
-    required) and these accounts (login -> claims); yields its issuer URL."""
+    required; after RP-initiated logout it returns to the register's
+    /sign-in/oidc/signed-out) and these accounts (login -> claims; `"userinfo_only": true`
+    keeps an account's organisation claims out of its ID token, at the userinfo endpoint
+    only); yields its issuer URL."""
     node = _installed()
+    signed_out = redirect_uri.replace("/sign-in/oidc/callback", "/sign-in/oidc/signed-out")
     env = {**os.environ, "PORT": str(port), "REDIRECT_URI": redirect_uri,
+           "POST_LOGOUT_REDIRECT_URI": signed_out,
            "CLIENT_SECRET": CLIENT_SECRET, "ACCOUNTS": json.dumps(accounts)}
     issuer = f"http://127.0.0.1:{port}"
     with log.open("w") as out:

@@ -33,6 +33,7 @@ from adapter.http.pages import caseload, gate
 from adapter.http.pages.casework_forms import FORMS
 from adapter.http.pages.forms import Field, check, collect
 from adapter.http.pages.person import PersonView, citation, person_view
+from adapter.http.pages.sessions import ID_TOKEN, ServerSession
 from adapter.http.pages.waiting import waiting
 from adapter.reports import render
 from adapter.reports import report as build_report
@@ -136,8 +137,15 @@ def dev_sign_in() -> Response | str:
 
 @blueprint.post("/sign-out")
 def sign_out() -> Response:
+    """The session is deleted here; signed in through an OpenID Connect provider that
+    offers it, the browser then signs out there too (adapter/http/pages/oidc.py)."""
+    id_token = session.get(ID_TOKEN)
     session.clear()
-    return redirect(url_for("pages.sign_in"))  # type: ignore[return-value]
+    if isinstance(session, ServerSession):
+        session.rotate = True  # what the sign-out keeps (its state) under a new id
+    logout = current_app.extensions.get("s117.pages.logout")
+    ended = logout(id_token) if logout is not None else None
+    return ended or redirect(url_for("pages.sign_in"))  # type: ignore[return-value]
 
 
 # -- finding a person -------------------------------------------------------------------
