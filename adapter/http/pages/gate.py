@@ -138,7 +138,7 @@ def secure(response: Response) -> Response:
     nonce = g.get("csp_nonce", "")
     # Signing out goes on to the OpenID Connect provider's end_session_endpoint (a form
     # POST answered by a redirect there, which form-action governs too).
-    provider = current_app.config.get("S117_OIDC_ORIGIN")
+    provider = current_app.config.get("PAGES_OIDC_ORIGIN")
     forms = f"'self' {provider}" if provider else "'self'"
     response.headers.setdefault("Content-Security-Policy", (
         f"default-src 'none'; script-src 'self' 'nonce-{nonce}'; style-src 'self'; "

@@ -51,7 +51,7 @@ def install(app: Flask, settings: Settings) -> None:
     app.config["S117_OIDC_SCOPE_CLAIM"] = settings.oidc_scope_claim
     app.config["S117_BASE_URL"] = settings.base_url.rstrip("/")
     issuer = urlsplit(settings.oidc_issuer)
-    app.config["S117_OIDC_ORIGIN"] = f"{issuer.scheme}://{issuer.netloc}"
+    app.config["PAGES_OIDC_ORIGIN"] = f"{issuer.scheme}://{issuer.netloc}"
     app.extensions["s117.pages.logout"] = end_session
 
 
