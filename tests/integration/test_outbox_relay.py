@@ -107,6 +107,23 @@ def test_events_reach_the_stream_in_commit_order_with_stable_ids_and_no_patient_
     assert got[0][1].headers["event-number"] == rows[0].id
 
 
+def fill_until_refused(amqp_url: str, queue: str) -> None:
+    """Publish to `queue` one confirm at a time until the broker refuses. A quorum queue
+    applies `reject-publish` as its log is applied: a batch published in one go to a queue
+    just under its limit can all be taken, so the test fills it first."""
+    connection = connect(amqp_url, "relay test filler", give_up_after=10)
+    channel = connection.channel()
+    channel.confirm_delivery()
+    try:
+        for _ in range(10):
+            channel.basic_publish("", queue, b"filler")
+    except pika.exceptions.NackError:
+        return
+    finally:
+        connection.close()
+    raise AssertionError(f"{queue} never refused a message")
+
+
 def test_nothing_is_marked_sent_that_the_broker_refused(
         pg_engine: Engine, pg_service: RegisterService, amqp_url: str, watch):  # type: ignore[no-untyped-def]
     """A full queue with reject-publish makes the broker nack: the batch rolls back, the
@@ -117,6 +134,7 @@ def test_nothing_is_marked_sent_that_the_broker_refused(
         "x-queue-type": "quorum", "x-max-length": 1, "x-overflow": "reject-publish"})
     watch.queue_bind("s117.test.full", topology.EVENTS, "entitlement.#")
     watch.queue_purge("s117.test.full")
+    fill_until_refused(amqp_url, "s117.test.full")
     relay = Relay(outbound.sessions, "http://register.test", StreamPublisher(amqp_url))
     apply(pg_service, 2)
     with pytest.raises(pika.exceptions.NackError):
