@@ -96,6 +96,11 @@ class StreamPublisher:
         self._unconfirmed -= settled
         if isinstance(method, pika.spec.Basic.Nack):
             self._nacked += len(settled) or 1
+        if self._connection is not None:
+            # A confirm on the channel underneath is not an event BlockingConnection
+            # dispatches, so process_data_events would sit out its whole time limit; a
+            # timer due now is one, and returns control to `_wait` at once.
+            self._connection.call_later(0, lambda: None)
 
     def _open(self) -> BlockingChannel:
         if self._channel is None or not self._channel.is_open:
