@@ -170,8 +170,11 @@ def outbound(register: Register) -> Outbound:
     store = SubscriptionStore(sessions)
     base = settings.base_url.rstrip("/") + "/fhir"
     channels: dict[str, Channel] = {
+        # As many kept-alive connections to one host as there are senders: an integration
+        # engine taking several subscriptions is then never reconnected to mid-stream.
         "rest-hook": RestHook(settings.delivery_timeout_seconds,
-                              AllowList.parse(settings.subscription_allowed_hosts))}
+                              AllowList.parse(settings.subscription_allowed_hosts),
+                              per_host=settings.delivery_threads)}
     if settings.amqp_url:
         channels["amqp"] = AmqpQueue(settings.amqp_url)
     deliverer = Deliverer(
