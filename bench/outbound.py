@@ -320,6 +320,7 @@ def main() -> None:
     table = Table("phase", "changes", "commit s", "events", "notifications (events x "
                   "subscribers)", "POSTs", "commit -> delivered p50 ms", "p99 ms",
                   "all delivered after s", "notifications/s",
+                  "limit: bare POST fan-out /s",
                   title=f"s117 outbound, {mode}, {args.subscribers} rest-hook subscribers "
                         f"({machine}); target p99 < 1000 ms at 50 changes/s, >= 1,000 "
                         "notifications/s")
@@ -327,7 +328,8 @@ def main() -> None:
         table.add_row(p.name, f"{p.changes:,}", str(p.seconds), f"{p.events:,}",
                       f"{p.delivered:,}", f"{p.requests:,}", str(p.p50_ms), str(p.p99_ms),
                       str(p.drained_seconds),
-                      f"{p.delivered / p.drained_seconds:,.0f}" if p.drained_seconds else "-")
+                      f"{p.delivered / p.drained_seconds:,.0f}" if p.drained_seconds else "-",
+                      f"{p.bare_fanout_per_s:,.0f}")
     console.print(table)
 
 
