@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import time
 import urllib.request
@@ -15,18 +14,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from tests.npm import installed
+
 HERE = Path(__file__).with_name("oidc")
 CLIENT_ID, CLIENT_SECRET = "s117-pages", "s117-test-client-secret"
-
-
-def _installed() -> str:
-    node, npm = shutil.which("node"), shutil.which("npm")
-    assert node and npm, "the OIDC provider needs node and npm on PATH; it never skips"
-    if not (HERE / "node_modules" / "oidc-provider").exists():
-        done = subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-                              cwd=HERE, capture_output=True, text=True, timeout=600)
-        assert done.returncode == 0, f"`npm ci` in {HERE} failed:\n{done.stderr[-2000:]}"
-    return node
 
 
 @contextmanager
@@ -34,7 +25,7 @@ def oidc_provider(port: int, redirect_uri: str, accounts: dict[str, dict[str, An
                   log: Path) -> Iterator[str]:
     """The provider at http://127.0.0.1:<port>, with one confidential client (PKCE
     required) and these accounts (login -> claims); yields its issuer URL."""
-    node = _installed()
+    node = installed(HERE, "oidc-provider")
     env = {**os.environ, "PORT": str(port), "REDIRECT_URI": redirect_uri,
            "CLIENT_SECRET": CLIENT_SECRET, "ACCOUNTS": json.dumps(accounts)}
     issuer = f"http://127.0.0.1:{port}"
