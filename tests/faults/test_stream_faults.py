@@ -41,7 +41,7 @@ from tests.outbound_support import Outbound, Receiver
 from tests.processes import Engine as TrustEngine
 from tests.processes import Service, wait_for
 
-pytestmark = [pytest.mark.rabbitmq, pytest.mark.postgres]
+pytestmark = [pytest.mark.rabbitmq, pytest.mark.postgres, pytest.mark.disruptive]
 PEOPLE = int(os.environ.get("FAULT_PEOPLE", "80"))
 ROUNDS = int(os.environ.get("FAULT_ROUNDS", "1"))
 SENDERS = int(os.environ.get("FAULT_SENDERS", "1"))

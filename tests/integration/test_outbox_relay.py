@@ -280,6 +280,7 @@ def _rabbitmqctl(*args: str) -> None:
     subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=120)
 
 
+@pytest.mark.disruptive  # stops the shared broker
 def test_a_broker_restart_during_a_stream_loses_nothing(
         pg_engine: Engine, pg_service: RegisterService, amqp_url: str, watch):  # type: ignore[no-untyped-def]
     """(d): the broker stops mid-stream and comes back; the relay waits, reconnects, and
