@@ -673,7 +673,10 @@ ENTITLEMENT_EVENTS: list[Concept] = [
     ("end-declined", "End declined", "The other responsible body declined a proposed end, "
      "with its reason: aftercare goes on (D1)."),
     ("dispute-opened", "Dispute opened", "Councils dispute ordinary residence; the interim "
-     "lead arranges aftercare meanwhile (L5).")]
+     "lead arranges aftercare meanwhile (L5)."),
+    ("owner-changed", "Owner changed", "The law moved the duty (L3 re-detention in another "
+     "region, N6 succession into another region's ICB): another regional register owns the "
+     "record now and takes its casework (federation).")]
 
 
 # -- search parameters and operations ----------------------------------------------------------
