@@ -704,10 +704,14 @@ class RegisterService:
             if is_new:
                 uow.people.add(record)
             self._keep(record, update)
-            uow.people.save(record, update.events, update.command_id)
+            # The new owner's own owner-changed event tells the old owner nothing new: its
+            # subscribers heard the move from its own event already.
+            events = [e for e in update.events if not (
+                e.event is EventType.OWNER_CHANGED and owner is not None and e.owner == owner[0])]
+            uow.people.save(record, events, update.command_id)
             uow.casework.save(record, casework.derive(record.facts, record.entitlements,
                                                       self.policy), update.command_id)
-            uow.outbox.add(update.events)
+            uow.outbox.add(events)
             assert record.id is not None
             # The old owner's notice of a handover names the new owner, whose own numbering
             # starts afresh here.
@@ -717,7 +721,7 @@ class RegisterService:
             else:
                 uow.replicas.save(record.id, update.origin, update.event_number)
             uow.commit()
-        return Outcome(update.command_id, "applied", list(update.events))
+        return Outcome(update.command_id, "applied", events)
 
     def refresh(self, nhs_number: str) -> list[EntitlementEvent]:
         """Derive a person's entitlements and casework again from their facts with the

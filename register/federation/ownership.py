@@ -3,8 +3,9 @@
 
 - **L3, re-detention in another region**: a trust's message forwarded by another register
   (the person's record is a replica there) gives the live entitlement a new qualifying
-  detention by that trust (a new entitlement, or the same one re-determined by L3). The new detention is the new duty's source, and its trust sends to the register that
-  forwarded the message, so that register owns the record from now on.
+  detention by that trust (a new entitlement, or the same one re-determined by L3). The
+  duty now rests on that detention, and its trust sends to the register that forwarded the
+  message, so that register owns the record from now on.
 - **N6, succession into another region's ICB**: re-derived with the succession data in force,
   the live entitlement's ICB becomes a successor that another register serves.
 

@@ -191,6 +191,8 @@ def test_a_re_detention_in_another_region_moves_ownership_and_no_write_is_lost_o
     assert other.apply_replica(_state(london, 9, "Y56", [notice])).reason == "stale"
     with third.connect() as conn:
         assert conn.execute(select(ReplicaRow.owner_region)).scalars().all() == ["Y60"]
+    assert len(_owner_changed(third)) == 1, "its subscribers hear of the move once"
+    assert len(_owner_changed(engine)) == 1 and len(_owner_changed(peer)) == 1
     with pytest.raises(RuleViolation, match="owned by Y60, not Y56"):
         other.apply_replica(_state(london, 10, "Y56", []))
 
