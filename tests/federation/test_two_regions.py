@@ -10,6 +10,7 @@ by the owner's rules comes back refused with its rule)."""
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -485,8 +486,20 @@ def test_a_message_from_a_register_not_configured_is_quarantined_then_replayed_o
 
     london, midlands = regions[LONDON], regions[MIDLANDS]
     nhs = synthetic(23_700)
-    detained(london, nhs, "RRP", 700, address=LONDON_ADDRESS)  # Westminster's: not Midlands'
-    until(lambda: episodes(london, WESTMINSTER, "la", nhs), "London's record")
+    # A Westminster resident with no GP sent: no body the Midlands serves, so the Midlands
+    # register never hears of them from London.
+    at = "20250110100000"
+    admission = adt("A01", "A01-700", nhs, pv1("V-700", at), f"ZMH|3|{at}||||N", sender="RRP",
+                    at=at, pid={1: "1", 3: f"{nhs}^^^NHS^NH", 5: "SMITH^JO", 7: "19800501",
+                                11: LONDON_ADDRESS})
+    send(london, re.sub(rb"PD1\|[^\r]*\r", b"", admission), "RRP")
+    [(last, la, icb)] = until(lambda: sql(
+        london, "SELECT max(o.id), max(e.responsible_la), max(e.responsible_icb) FROM outbox o "
+        "JOIN entitlement e ON e.id = o.entitlement_id JOIN person p ON p.id = e.person_id "
+        "WHERE p.nhs_number = %s HAVING count(*) > 0", nhs), "London's record")
+    assert la == WESTMINSTER and icb != "QGH", (la, icb)
+    until(lambda: sql(london, "SELECT 1 FROM federation_cursor WHERE outbox_id >= %s", last),
+          "London's link process past the person's events")
     body, properties = _replica_from_another_region(london, nhs, "Y61")
     connection = pika.BlockingConnection(pika.URLParameters(midlands.amqp_url))
     try:
