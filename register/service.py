@@ -601,8 +601,9 @@ class RegisterService:
         is where it was written). Applied with this register's rules; if this register
         handed the record over meanwhile, it goes on to the new owner. One this register
         forwarded itself before it took the record over comes back here and is applied now
-        (its inbox entry said only `forwarded`). If it is a trust's re-detention that makes
-        a new entitlement (L3), the record is handed to the register of that trust."""
+        (its inbox entry said only `forwarded`). If it is a trust's message that gives the
+        live entitlement a new detention by that trust (L3), the record is handed to the
+        register that forwarded it, the trust's own."""
         with self._uow() as uow:
             if uow.inbox.outcome_of(cmd.command_id) == "forwarded":
                 uow.inbox.forget(cmd.command_id)
@@ -630,7 +631,8 @@ class RegisterService:
         uow.replicas.hand_over(record.id, move.to, move.rule, move.detail)
         # The record itself is unchanged (already saved by the change that moved the duty):
         # only the event is added.
-        events = self._owner_changed(record, move.to, move.detail, command_id)
+        events = self._owner_changed(record, move.to, f"owning register now {move.to}: "
+                                     f"{move.detail}", command_id)
         uow.outbox.add(events)
         return events
 
@@ -640,8 +642,7 @@ class RegisterService:
             return []
         ent = record.entitlements[-1]
         return [replace(event(EventType.OWNER_CHANGED, ent, record.residence_la,
-                              self._today(), f"owning register now {to}: {detail}",
-                              command_id), owner=to)]
+                              self._today(), detail, command_id), owner=to)]
 
     def take_over(self, update: ReplicaUpdate) -> Outcome:
         """The old owner (`update.origin`) hands this register the record, in its final
@@ -662,13 +663,15 @@ class RegisterService:
                                     f"{update.origin}: its handover is refused",
                                     field="origin")
             moved = [e for e in update.events if e.event is EventType.OWNER_CHANGED]
+            if not moved or not moved[-1].owner:
+                raise InvalidData("a handover names the new owner in its owner-changed event",
+                                  field="events")
             if is_new:
                 uow.people.add(record)
             self._keep(record, update)
             command_id = f"handover:{update.origin}:{update.event_number}"
-            detail = moved[-1].detail if moved else f"handed over by {update.origin}"
-            events = self._owner_changed(record, moved[-1].owner if moved and moved[-1].owner
-                                         else "", detail, command_id)
+            detail = moved[-1].detail
+            events = self._owner_changed(record, moved[-1].owner, detail, command_id)
             uow.people.save(record, events, command_id)
             uow.casework.save(record, casework.derive(record.facts, record.entitlements,
                                                       self.policy), command_id)

@@ -181,6 +181,7 @@ class Consumer:
                     if stop.is_set():
                         break
                     if method is None:
+                        self.sender.keepalive()  # idle: the answers' connection too
                         continue
                     try:
                         self.handle(props.headers or {}, props.message_id or "", body)

@@ -52,10 +52,33 @@ class Sender:
         return self._channel
 
     def send(self, outgoing: list[messages.Outgoing]) -> None:
+        """Publish with confirms. A connection the broker dropped while this one was idle
+        (missed heartbeats on a busy machine) is found only by using it: it is opened again
+        and the whole list sent once more. The receiver applies each message once, so the
+        copies cost nothing, while raising would make the consumer give back everything it
+        holds unacknowledged, whose order the queue does not keep."""
+        try:
+            self._publish(outgoing)
+        except RECOVERABLE:
+            self.close()
+            self._publish(outgoing)
+
+    def _publish(self, outgoing: list[messages.Outgoing]) -> None:
         channel = self._open()
         for message in outgoing:
             channel.basic_publish(links.EXCHANGE, message.to, message.body,
                                   message.properties(self.region))
+
+    def keepalive(self) -> None:
+        """Answer the broker's heartbeats while idle (a blocking connection does so only
+        when it is used), so it is not dropped between sends."""
+        connection = self._connection
+        if connection is None or not connection.is_open:
+            return
+        try:
+            connection.process_data_events(time_limit=0)
+        except RECOVERABLE:
+            self.close()
 
     def close(self) -> None:
         connection, self._connection, self._channel = self._connection, None, None
@@ -159,5 +182,6 @@ class Publisher:
                 continue
             failures = 0
             if done == 0:
+                self.sender.keepalive()
                 stop.wait(poll_seconds)
         self.sender.close()

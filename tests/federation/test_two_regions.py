@@ -24,7 +24,6 @@ from tests.auth_support import bearer
 from tests.e2e.test_council_fhir import activity, org, param, plan, share, task
 from tests.federation.conftest import LEDGER, LONDON, MIDLANDS, Region, links, rabbitmqctl
 from tests.hl7v2_messages import adt, pv1
-from tests.processes import wait_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.rabbitmq]
 # Seconds to wait for a change to cross: generous, as two registers' eight processes share
@@ -34,8 +33,9 @@ PATIENCE = 180
 TRANSIENT = (requests.RequestException, psycopg.OperationalError)
 
 
-def until(check: Callable[[], Any], what: str, timeout: float = PATIENCE) -> Any:
-    """Wait for a condition, asking less often as time goes on (0.2 s up to 2 s), so the
+def until(check: Callable[[], Any], what: str, timeout: float = PATIENCE,
+          most: float = 2.0) -> Any:
+    """Wait for a condition, asking less often as time goes on (0.2 s up to `most`), so the
     waiting does not load the registers it waits for; a request that times out or a
     refused connection counts as not yet."""
     deadline, pause = time.monotonic() + timeout, 0.2
@@ -48,7 +48,7 @@ def until(check: Callable[[], Any], what: str, timeout: float = PATIENCE) -> Any
             return found
         assert time.monotonic() < deadline, f"{what}: not within {timeout} s"
         time.sleep(pause)
-        pause = min(2.0, pause * 1.5)
+        pause = min(most, pause * 1.5)
 
 NHS = "https://fhir.nhs.uk/Id/nhs-number"
 HEREFORDSHIRE, WESTMINSTER = "E06000019", "E09000033"
@@ -140,18 +140,18 @@ def test_a_london_trusts_patient_from_herefordshire_is_in_herefordshires_caseloa
         assert made.status_code == 201, made.text
         nhs = synthetic(23_001)
         detained(london, nhs, "RRP", 1)
-        [owned] = wait_for(lambda: [e for e in episodes(london, "RRP", "trust", nhs)
-                                    if e["status"] == "active"], PATIENCE, "London's entitlement")
-        replica = wait_for(lambda: [e for e in episodes(midlands, HEREFORDSHIRE, "la", nhs,
-                                                        **{"responsible-la": HEREFORDSHIRE})
-                                    if e["status"] == "active"], PATIENCE,
-                           "the replica in Herefordshire's caseload")
+        [owned] = until(lambda: [e for e in episodes(london, "RRP", "trust", nhs)
+                                 if e["status"] == "active"], "London's entitlement")
+        replica = until(lambda: [e for e in episodes(midlands, HEREFORDSHIRE, "la", nhs,
+                                                     **{"responsible-la": HEREFORDSHIRE})
+                                 if e["status"] == "active"],
+                        "the replica in Herefordshire's caseload")
         assert [e["id"] for e in replica] == [owned["id"]]
         assert [e["id"] for e in episodes(midlands, "QGH", "icb", nhs)] == [owned["id"]]
         [(owner, event)] = sql(midlands, "SELECT owner_region, owner_event FROM replica")
         assert owner == LONDON and event > 0
-        heard = wait_for(lambda: [e for e in receiver.events() if owned["id"] in (e[2] or "")],
-                         60, "QGH's subscription on the Midlands register to hear it")
+        heard = until(lambda: [e for e in receiver.events() if owned["id"] in (e[2] or "")],
+                      "QGH's subscription on the Midlands register to hear it", 60)
         assert {"planned", "started"} <= {kind for _, kind, _ in heard} or len(heard) >= 2
         # Nothing about the person in the federation message headers: the plugin moved them.
         assert not sql(london, "SELECT 1 FROM replica"), "London owns it: no replica there"
@@ -167,8 +167,8 @@ def test_herefordshire_writes_on_the_replica_and_the_owner_applies_them(
     london, midlands = regions[LONDON], regions[MIDLANDS]
     nhs = synthetic(23_002)
     detained(london, nhs, "RRP", 2)
-    [ent] = wait_for(lambda: [e for e in episodes(midlands, HEREFORDSHIRE, "la", nhs)
-                              if e["status"] == "active"], PATIENCE, "the replica")
+    [ent] = until(lambda: [e for e in episodes(midlands, HEREFORDSHIRE, "la", nhs)
+                           if e["status"] == "active"], "the replica")
     [patient] = entries(get(midlands, "Patient", HEREFORDSHIRE, "la",
                             identifier=f"{NHS}|{nhs}"), "Patient")
     la = {**FHIR_JSON, **bearer(HEREFORDSHIRE, "la", "system/*.cruds")}
@@ -191,15 +191,15 @@ def test_herefordshire_writes_on_the_replica_and_the_owner_applies_them(
     def applied() -> bool:
         states = command_states(midlands)
         return len(states) >= 2 and all(s == "applied" for s, _, _ in states.values())
-    wait_for(applied, PATIENCE, "London's answers: applied")
+    until(applied, "London's answers: applied")
     [london_patient] = entries(get(london, "Patient", HEREFORDSHIRE, "la",
                                    identifier=f"{NHS}|{nhs}"), "Patient")
     plans = entries(get(london, "CarePlan", HEREFORDSHIRE, "la",
                         patient=f"Patient/{london_patient['id']}"), "CarePlan")
     assert len(plans) == 1, "the owner applied the plan once"
-    wait_for(lambda: entries(get(midlands, "CarePlan", HEREFORDSHIRE, "la",
-                                 patient=f"Patient/{patient['id']}"), "CarePlan"), PATIENCE,
-             "the plan back on the replica")
+    until(lambda: entries(get(midlands, "CarePlan", HEREFORDSHIRE, "la",
+                              patient=f"Patient/{patient['id']}"), "CarePlan"),
+          "the plan back on the replica")
     [back] = entries(get(midlands, "CarePlan", HEREFORDSHIRE, "la",
                          patient=f"Patient/{patient['id']}"), "CarePlan")
     assert back["id"] == plans[0]["id"]
@@ -210,7 +210,7 @@ def test_herefordshire_writes_on_the_replica_and_the_owner_applies_them(
 
     def refused() -> list[tuple[str, str | None, str]]:
         return [v for v in command_states(midlands).values() if v[0] == "refused"]
-    [(state, rule, detail)] = wait_for(refused, PATIENCE, "the refusal to come back")
+    [(state, rule, detail)] = until(refused, "the refusal to come back")
     assert rule == "D3", detail
     still = episodes(london, HEREFORDSHIRE, "la", nhs)
     assert [e["status"] for e in still] == ["active"], "nothing changed at the owner"
@@ -281,6 +281,15 @@ def _sent_to(region: Region, peer: str) -> list[int]:
                               "ORDER BY outbox_id", peer)]
 
 
+def _lag(region: Region, peer: str) -> int:
+    """Events sent to the peer and not yet applied there (as `s117 federation status`
+    counts them), read without starting a process for each look."""
+    [(lag,)] = sql(region, "SELECT count(*) FROM federation_sent WHERE region = %s AND "
+                   "outbox_id > COALESCE((SELECT acked_event FROM federation_link WHERE "
+                   "region = %s), 0)", peer, peer)
+    return int(lag)
+
+
 def _status(region: Region, peer: str) -> dict[str, Any]:
     shown = region.s117("federation", "status", "--json")
     assert shown.returncode == 0, shown.stderr
@@ -298,20 +307,21 @@ def test_an_outage_mid_stream_loses_nothing_and_applies_each_change_once_in_orde
     _stream(london, first, 5)
     if outage == "link":
         london.shut_links_out()
-        wait_for(lambda: not any(link.get("status") == "running"
-                                 for link in links(midlands.vhost)), PATIENCE, "the link down")
+        until(lambda: not any(link.get("status") == "running"
+                              for link in links(midlands.vhost)), "the link down")
     else:
         midlands.processes["federation"].kill()
     during = _stream(london, first + 5, 10)
-    wait_for(lambda: _status(london, MIDLANDS)["lag_events"] > 0, PATIENCE, "a lag while down")
+    until(lambda: _lag(london, MIDLANDS) > 0, "a lag while down")
     lag_down = _status(london, MIDLANDS)
+    assert lag_down["lag_events"] > 0, "s117 federation status shows the lag"
     down_at = time.monotonic()
     time.sleep(3)
     if outage == "link":
         london.let_links_in()
     else:
         midlands.start("federation")
-    wait_for(lambda: _status(london, MIDLANDS)["lag_events"] == 0, 120, "the backlog applied")
+    until(lambda: _lag(london, MIDLANDS) == 0, "the backlog applied", most=0.5)
     caught_up = time.monotonic() - down_at
     sent = _sent_to(london, MIDLANDS)
     applied = _applied_here(midlands, LONDON)
@@ -345,16 +355,16 @@ def test_a_message_from_an_unknown_register_is_quarantined_and_the_consumer_goes
                 message_id=f"bad-{origin}", delivery_mode=2))
     finally:
         connection.close()
-    rows = wait_for(lambda: sql(midlands, "SELECT kind, reason FROM inbound_message WHERE "
-                                "channel = 'federation' ORDER BY id") if len(sql(
-                                    midlands, "SELECT 1 FROM inbound_message WHERE channel = "
-                                    "'federation'")) >= 2 else None, PATIENCE, "two quarantined")
+    rows = until(lambda: sql(midlands, "SELECT kind, reason FROM inbound_message WHERE "
+                             "channel = 'federation' ORDER BY id") if len(sql(
+                                 midlands, "SELECT 1 FROM inbound_message WHERE channel = "
+                                 "'federation'")) >= 2 else None, "two quarantined")
     kinds = {k for k, _ in rows}
     assert "unknown-register" in kinds and "refused" in kinds, rows
     nhs = synthetic(23_500)
     detained(regions[LONDON], nhs, "RRP", 500)
-    wait_for(lambda: episodes(midlands, HEREFORDSHIRE, "la", nhs), PATIENCE,
-             "the consumer still applies what comes after")
+    until(lambda: episodes(midlands, HEREFORDSHIRE, "la", nhs),
+          "the consumer still applies what comes after")
     assert rabbitmqctl("list_queues", "-p", midlands.vhost, "name", "messages")
 
 
@@ -411,8 +421,7 @@ def test_a_re_detention_in_the_other_region_moves_ownership_and_a_write_in_fligh
                 and sql(midlands, "SELECT state FROM federation_command WHERE command_id = %s",
                         review_id) == [("applied",)]
                 and bool(sql(london, "SELECT 1 FROM handover WHERE state = 'accepted'"))
-                and _status(london, MIDLANDS)["lag_events"] == 0
-                and _status(midlands, LONDON)["lag_events"] == 0)
+                and _lag(london, MIDLANDS) == 0 and _lag(midlands, LONDON) == 0)
     until(settled, "the handover, the review applied and both links caught up", 300)
 
     # Both registers agree on the owner, and the handover is an event on both sides.
