@@ -119,8 +119,8 @@ def sees_person(viewer: Viewer, entitlements: Iterable[Bodies], trusts: Iterable
 def writes_casework(viewer: Viewer, bodies: Bodies, *, council_only: bool = False) -> bool:
     """Aftercare plans, reviews, panel decisions and the joint end decision: the duty is
     joint (s117(2)), so either responsible body records them. Ordinary-residence decisions
-    and disputes between councils (`council_only`) are the responsible council's. A council
-    where the person only lives records none of them."""
+    (`council_only`) are the responsible council's. A council where the person only lives
+    records none of them but a dispute (`writes_dispute`)."""
     if viewer.kind is OrgType.ADMIN:
         return True
     if viewer.kind is OrgType.LA:
@@ -128,6 +128,16 @@ def writes_casework(viewer: Viewer, bodies: Bodies, *, council_only: bool = Fals
     if viewer.kind is OrgType.ICB and not council_only:
         return viewer.org in (bodies.icb, bodies.paying_icb)
     return False
+
+
+def writes_dispute(viewer: Viewer, bodies: Bodies) -> bool:
+    """L5: an ordinary-residence dispute is between councils. Besides the responsible council
+    (which says another is responsible), the council where the person lives (which says it
+    is not, or that it is) is a party and opens, refers or resolves it too. An ICB is no
+    party; a council with neither connection does not see the person at all."""
+    if writes_casework(viewer, bodies, council_only=True):
+        return True
+    return viewer.kind is OrgType.LA and viewer.org == bodies.residence_la
 
 
 def sends_for(viewer: Viewer, sender: str) -> bool:

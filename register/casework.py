@@ -143,6 +143,7 @@ class TaskStatus(StrEnum):
     IN_PROGRESS = "in-progress"
     COMPLETED = "completed"
     REJECTED = "rejected"
+    CANCELLED = "cancelled"
 
 
 @dataclass(frozen=True)
@@ -298,7 +299,8 @@ def _tasks(ent: Entitlement, facts: PersonFacts, policy: LocalityPolicy,
             for d in facts.end_decisions if d.entitlement_id == ent.id]
     out += [task(f"end-proposal-{stable_id(p.id)}", TaskKind.END_PROPOSAL,
                  _PROPOSAL_STATUS[p.status], p.proposed_on, p,
-                 owner=icb if p.proposed_by_kind == "la" else la, done_on=p.responded_on,
+                 owner=icb if p.proposed_by_kind == "la" else la,
+                 done_on=p.withdrawn_on or p.responded_on,
                  business_status=p.status.value)
             for p in facts.end_proposals if p.entitlement_id == ent.id]
     live = ent.status in (EntitlementStatus.PLANNED, EntitlementStatus.ACTIVE)
@@ -326,7 +328,8 @@ def _tasks(ent: Entitlement, facts: PersonFacts, policy: LocalityPolicy,
 
 _PROPOSAL_STATUS = {ProposalStatus.PROPOSED: TaskStatus.REQUESTED,
                     ProposalStatus.AGREED: TaskStatus.COMPLETED,
-                    ProposalStatus.DECLINED: TaskStatus.REJECTED}
+                    ProposalStatus.DECLINED: TaskStatus.REJECTED,
+                    ProposalStatus.WITHDRAWN: TaskStatus.CANCELLED}
 
 
 class _MakeAlert(Protocol):

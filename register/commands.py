@@ -235,6 +235,17 @@ class RespondToEndProposal(Command):
 
 
 @dataclass(frozen=True, kw_only=True)
+class WithdrawEndProposal(Command):
+    """The body that proposed ending aftercare takes the proposal back before the other
+    body answers (D1): nothing ends, and the other body has nothing left to answer."""
+
+    proposal_id: str
+    by_org: str
+    on: date
+    reason: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
 class ReinstateEntitlement(Command):
     entitlement_id: str | None  # None: the person's latest (a council file)
     on: date

@@ -22,6 +22,7 @@ class EventType(StrEnum):
     # The joint workflows between the two bodies (D1, L5): the other body must act.
     END_PROPOSED = "end-proposed"
     END_DECLINED = "end-declined"
+    END_WITHDRAWN = "end-withdrawn"
     DISPUTE_OPENED = "dispute-opened"
     FLAG_RAISED = "flag-raised"  # an Ombudsman flag (RULES.md O1-O4) raised ...
     FLAG_CLEARED = "flag-cleared"  # ... and cleared

@@ -359,6 +359,29 @@ def open_dispute(facts: PersonFacts, cmd: c.OpenDispute, entitlement_id: str,
                                   cmd.opened_on, id=cmd.dispute_id, note=cmd.note))
 
 
+def withdraw_end_proposal(facts: PersonFacts, cmd: c.WithdrawEndProposal) -> None:
+    """D1: only the body that proposed takes its proposal back, and only while the other
+    body has not answered; sent again as it stands, nothing changes."""
+    proposal = facts.end_proposal(cmd.proposal_id)
+    if proposal is None:
+        raise NotFound(f"no proposal {cmd.proposal_id} to end aftercare for this person",
+                       field="proposal_id")
+    if proposal.withdrawn_on == cmd.on:
+        return
+    if cmd.by_org != proposal.proposed_by_org:
+        raise RuleViolation(f"only the body that proposed the end ({proposal.proposed_by_org}) "
+                            "withdraws it; the other body agrees or declines", rule="D1",
+                            field="by_org")
+    if not proposal.waiting:
+        raise RuleViolation(f"this proposal was already {proposal.status.value}: only a "
+                            "proposal still waiting for an answer is withdrawn", rule="D1",
+                            field="proposal_id")
+    if cmd.on < proposal.proposed_on:
+        raise InvalidData(f"the withdrawal is dated before the proposal of "
+                          f"{proposal.proposed_on}", field="on")
+    proposal.withdrawn_on, proposal.response_reason = cmd.on, cmd.reason.strip()
+
+
 def update_dispute(facts: PersonFacts, cmd: c.UpdateDispute, stay_key: str,
                    today: date) -> None:
     """Refer or resolve; resolving records the council of ordinary residence as an OR

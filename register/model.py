@@ -173,6 +173,7 @@ class ProposalStatus(StrEnum):
     PROPOSED = "proposed"
     AGREED = "agreed"
     DECLINED = "declined"
+    WITHDRAWN = "withdrawn"
 
 
 @dataclass
@@ -199,9 +200,19 @@ class EndProposal:
     responded_on: date | None = None
     agreed: bool | None = None  # None: waiting for the other body
     response_reason: str = ""
+    # The proposer took it back before the other body answered (its reason in
+    # `response_reason`): it ends nothing, and a new proposal may be made.
+    withdrawn_on: date | None = None
+
+    @property
+    def waiting(self) -> bool:
+        """Still waiting for the other body's answer."""
+        return self.agreed is None and self.withdrawn_on is None
 
     @property
     def status(self) -> ProposalStatus:
+        if self.withdrawn_on is not None:
+            return ProposalStatus.WITHDRAWN
         if self.agreed is None:
             return ProposalStatus.PROPOSED
         return ProposalStatus.AGREED if self.agreed else ProposalStatus.DECLINED

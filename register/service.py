@@ -80,7 +80,7 @@ def _check_version(uow: UnitOfWork, record: PersonRecord, cmd: c.Command) -> Non
 
 def _workflow_state(facts: PersonFacts) -> tuple[object, ...]:
     """What the joint workflows' events look at, to tell a new step from a resend."""
-    return (tuple((p.id, p.agreed) for p in facts.end_proposals),
+    return (tuple((p.id, p.agreed, p.withdrawn_on) for p in facts.end_proposals),
             tuple(d.id for d in facts.disputes))
 
 
@@ -89,11 +89,15 @@ def _workflow_events(facts: PersonFacts, cmd: c.Command, entitlements: list[Enti
     """The other body must act: a proposed end (D1), a declined one, an opened dispute
     (L5). No free text from the sender: events carry no patient details."""
     by_id = {e.id: e for e in entitlements}
-    if isinstance(cmd, c.ProposeEnd | c.RespondToEndProposal):
+    if isinstance(cmd, c.ProposeEnd | c.RespondToEndProposal | c.WithdrawEndProposal):
         p = facts.end_proposal(cmd.proposal_id)
         ent = by_id.get(p.entitlement_id) if p else None
         if p is None or ent is None or p.agreed:
             return []  # an agreement ends the entitlement: diff announces `ended`
+        if p.withdrawn_on is not None:
+            return [event(EventType.END_WITHDRAWN, ent, residence, p.withdrawn_on,
+                          f"{p.proposed_by_org} withdrew its proposal to end s117 aftercare: "
+                          "nothing is left to answer (D1)", cmd.command_id)]
         if p.agreed is None:
             return [event(EventType.END_PROPOSED, ent, residence, p.proposed_on,
                           f"{p.proposed_by_org} proposes ending s117 aftercare (review of "
@@ -348,6 +352,9 @@ class RegisterService:
             self._propose_end(facts, cmd, today)
         elif isinstance(cmd, c.RespondToEndProposal):
             self._respond_to_end(facts, cmd, today)
+        elif isinstance(cmd, c.WithdrawEndProposal):
+            handlers.not_after(cmd.on, today, "on")
+            handlers.withdraw_end_proposal(facts, cmd)
         elif isinstance(cmd, c.RecordReview):
             ent, _ = self._entitlement(facts, cmd.entitlement_id)
             handlers.not_after(cmd.on, today, "on")
@@ -481,7 +488,7 @@ class RegisterService:
                                 field="by_org")
         if not cmd.by_name.strip():
             raise InvalidData("say who proposes the end", field="by_name")
-        if any(p.entitlement_id == ent.id and p.agreed is None for p in facts.end_proposals):
+        if any(p.entitlement_id == ent.id and p.waiting for p in facts.end_proposals):
             raise RuleViolation("an end of this entitlement is already proposed and waiting "
                                 "for the other body", rule="D1", field="proposal_id")
         if not any(r.entitlement_id == ent.id and r.on == cmd.review_on
@@ -517,11 +524,12 @@ class RegisterService:
         if proposal is None:
             raise NotFound(f"no proposal {cmd.proposal_id} to end aftercare for this person",
                            field="proposal_id")
-        if proposal.agreed is not None:
+        if not proposal.waiting:
             if (proposal.agreed, proposal.responded_on) == (cmd.agree, cmd.on):
                 return  # answered the same way before
             raise RuleViolation(f"this proposal was already {proposal.status.value} on "
-                                f"{proposal.responded_on}", rule="D1", field="proposal_id")
+                                f"{proposal.withdrawn_on or proposal.responded_on}",
+                                rule="D1", field="proposal_id")
         _, la, icb = self._bodies(facts, proposal.entitlement_id)
         other_kind, other = ("icb", icb) if proposal.proposed_by_kind == "la" else ("la", la)
         if cmd.by_kind != other_kind or cmd.by_org != other:

@@ -357,8 +357,10 @@ TASK = profile(
     url.TASK, "Task", url.UKCORE_TASK, "S117 Task",
     "Council and joint casework on an s117 entitlement: a review held or due (rules R1-R3), "
     "an ordinary-residence decision (L1) or dispute (L5), a panel decision on a service line "
-    "or a line awaiting one, the joint end decision (D1-D5). Inputs and outputs are typed "
-    "from the s117-task-parameter code system.",
+    "or a line awaiting one, the joint end decision (D1-D5) and one body's proposal to end "
+    "aftercare that the other answers (D1). Inputs and outputs are typed from the "
+    "s117-task-parameter code system. meta.versionId is the version of the person's record "
+    "the Task is derived from: an update may send it as If-Match.",
     [{"id": "Task.code", "path": "Task.code", "min": 1,
       "binding": {"strength": "required", "valueSet": url.vs("s117-task-type")}},
      {"id": "Task.for", "path": "Task.for", "min": 1},
@@ -485,8 +487,11 @@ TASK_TYPES: list[Concept] = [
     ("end-decision", "Joint end decision", "The joint decision to end s117 aftercare "
      "(rules D1-D5); made by the $end-entitlement operation."),
     ("end-proposal", "Proposal to end aftercare", "One responsible body's proposal to end "
-     "s117 aftercare, made at a review, waiting for the other body to agree or decline "
-     "(rule D1). Owned by the body that must answer.")]
+     "s117 aftercare, made at a review (POST, status requested, requester the proposing "
+     "body), waiting for the other body to agree or decline (rule D1). Owned by the body that "
+     "must answer: it updates the Task to accepted (agree: the entitlement ends and the Task "
+     "is completed) or rejected (decline, with statusReason); the proposer may withdraw it "
+     "(cancelled).")]
 
 TASK_PARAMETERS: list[Concept] = [
     ("attendee", "Attendee", "Someone who took part: name (role, organisation)."),
@@ -497,9 +502,11 @@ TASK_PARAMETERS: list[Concept] = [
     ("needs-arise-from-disorder", "Needs arise from the mental disorder",
      "The review found the person's needs still arise from their mental disorder."),
     ("rule", "Rule", "The rule the task follows from (s117-rule)."),
-    ("reason", "Reason", "Why, in words."),
+    ("reason", "Reason", "Why, in words (on a proposal to end aftercare: an s117-end-reason "
+     "code)."),
     ("local-authority", "Local authority", "The council of ordinary residence."),
-    ("decided-by", "Decided by", "Who decided."),
+    ("decided-by", "Decided by", "Who decided (on a proposal to end aftercare or its "
+     "answer: who proposed or answered within the body; default the token's subject)."),
     ("decided-by-organisation", "Decided by organisation", "The council that decided."),
     ("evidence", "Evidence", "The evidence the decision rests on."),
     ("party", "Party", "A council in the dispute."),
@@ -537,6 +544,9 @@ BUSINESS_STATUSES: list[Concept] = [
     ("referred-to-secretary-of-state", "Referred to the Secretary of State",
      "Care Act s40 via s117(4)."),
     ("resolved", "Resolved", "The dispute was resolved."),
+    ("proposed", "Proposed", "A proposal to end aftercare waits for the other body (D1)."),
+    ("agreed", "Agreed", "The other body agreed: aftercare ended jointly (D1)."),
+    ("withdrawn", "Withdrawn", "The proposing body withdrew its proposal to end aftercare."),
     *((c, d, f"Panel: {f}") for c, d, f in PANEL_STATUSES if c != "not-required")]
 
 FLAGS: list[Concept] = [
@@ -672,6 +682,8 @@ ENTITLEMENT_EVENTS: list[Concept] = [
      "review; the other must agree or decline (D1)."),
     ("end-declined", "End declined", "The other responsible body declined a proposed end, "
      "with its reason: aftercare goes on (D1)."),
+    ("end-withdrawn", "End withdrawn", "The body that proposed ending aftercare withdrew the "
+     "proposal before the other answered: nothing is left to answer (D1)."),
     ("dispute-opened", "Dispute opened", "Councils dispute ordinary residence; the interim "
      "lead arranges aftercare meanwhile (L5)."),
     ("owner-changed", "Owner changed", "The law moved the duty (L3 re-detention in another "
@@ -1039,8 +1051,10 @@ INCLUDES = {"EpisodeOfCare": (["EpisodeOfCare:patient"],
             "Task": (["Task:focus", "Task:patient"], []),
             "Flag": (["Flag:patient"], [])}
 # Tasks and flags are derived from the person's record, and Provenance and AuditEvent are
-# records of what happened: none carries versions of its own.
+# records of what happened: none carries versions of its own. A Task shows its person's
+# record's version, which an update may send as If-Match (no history is kept for it).
 UNVERSIONED = {"Task", "Flag", "Provenance", "AuditEvent"}
+VERSIONED_UPDATE = {"Task"}
 CONFORMANCE = ["StructureDefinition", "CodeSystem", "ValueSet", "SearchParameter",
                "OperationDefinition"]
 
@@ -1069,7 +1083,8 @@ def capability_statement() -> Resource:
         versioned = kind not in UNVERSIONED
         entry: Resource = {"type": kind, "profile": profile_url,
                            "interaction": [{"code": i} for i in interactions],
-                           "versioning": "versioned" if versioned else "no-version",
+                           "versioning": "versioned" if versioned else "versioned-update"
+                           if kind in VERSIONED_UPDATE else "no-version",
                            "readHistory": versioned,
                            "searchParam": [{"name": n, "type": t, **({"definition": d} if d
                                                                      else {})}

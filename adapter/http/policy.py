@@ -284,10 +284,15 @@ def may_see_person(entitlements: Iterable[Bodies], trusts: Iterable[str]) -> boo
     return access.sees_person(viewer(), entitlements, trusts)
 
 
-def may_write_casework(bodies: Bodies, what: str, *, council_only: bool = False) -> None:
+def may_write_casework(bodies: Bodies, what: str, *, council_only: bool = False,
+                       dispute: bool = False) -> None:
     who = viewer()
-    if not access.writes_casework(who, bodies, council_only=council_only):
-        body = "the responsible council" if council_only else "a responsible body"
+    allowed = access.writes_dispute(who, bodies) if dispute else \
+        access.writes_casework(who, bodies, council_only=council_only)
+    if not allowed:
+        body = "a council party to it (the responsible council or the council where the " \
+            "person lives, L5)" if dispute else "the responsible council" if council_only \
+            else "a responsible body"
         raise forbidden(f"{who.org} may not record {what}: that is for {body} (the council "
                         f"is {bodies.local_authority or 'not known'}, the ICB "
                         f"{bodies.icb or 'not known'})")

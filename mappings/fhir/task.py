@@ -33,10 +33,13 @@ from register.model import (
     DisputeStatus,
     EndDecision,
     EndProposal,
+    EndReason,
+    NoticeMethod,
     OrdinaryResidenceDecision,
     PanelDecision,
     PanelOutcome,
     Review,
+    WrittenNotice,
 )
 
 DISPLAY = {TaskKind.REVIEW: "s117 review", TaskKind.OR_DECISION: "Ordinary residence decision",
@@ -171,6 +174,10 @@ def _proposal(p: EndProposal, name_of: NameOf) -> tuple[list[Any], list[Any]]:
                for r in p.reasons]
     if p.note:
         inputs.append(_param("note", valueString=p.note))
+    if p.end_date:
+        inputs.append(_param("end-date", valueDate=p.end_date.isoformat()))
+    if p.moved_to_suitable_accommodation:
+        inputs.append(_param("moved-to-suitable-accommodation", valueBoolean=True))
     outputs = []
     if p.agreed is not None:
         outputs.append(_param("agreed", valueBoolean=p.agreed))
@@ -235,13 +242,17 @@ def business_status(task: CaseTask, today: date) -> str | None:
 
 
 def to_json(person_id: int, updated: datetime, task: CaseTask, name_of: NameOf,
-            today: date) -> dict[str, Any]:
+            today: date, version: int | None = None) -> dict[str, Any]:
+    """`version` is the person's record's: a Task changes only with it, so it is the Task's
+    ETag too (If-Match on an update)."""
     inputs, outputs = _parts(task, name_of)
     focus = f"CarePlan/{task.plan_id}" if task.plan_id and task.kind is TaskKind.PANEL \
         else f"EpisodeOfCare/{task.entitlement_id}"
+    meta: dict[str, Any] = {"lastUpdated": instant(updated), "profile": [url.TASK]}
+    if version:
+        meta = {"versionId": str(version), **meta}
     data: dict[str, Any] = {
-        "resourceType": "Task", "id": task_id(person_id, task.key),
-        "meta": {"lastUpdated": instant(updated), "profile": [url.TASK]},
+        "resourceType": "Task", "id": task_id(person_id, task.key), "meta": meta,
         "status": task.status.value,
         "intent": "order" if task.status is TaskStatus.REQUESTED else "plan",
         "code": {"coding": [{"system": url.CS_TASK_TYPE, "code": task.kind.value,
@@ -258,6 +269,10 @@ def to_json(person_id: int, updated: datetime, task: CaseTask, name_of: NameOf,
     data["executionPeriod"] = period
     if task.due_on:
         data["restriction"] = {"period": {"end": task.due_on.isoformat()}}
+    if isinstance(task.record, EndProposal):
+        data["requester"] = org_reference(task.record.proposed_by_org, name_of)
+        if task.record.response_reason and not task.record.agreed:
+            data["statusReason"] = {"text": task.record.response_reason}
     if task.owner:
         data["owner"] = org_reference(task.owner, name_of)
     if inputs:
@@ -268,8 +283,8 @@ def to_json(person_id: int, updated: datetime, task: CaseTask, name_of: NameOf,
 
 
 def to_fhir(person_id: int, updated: datetime, task: CaseTask, name_of: NameOf,
-            today: date) -> Task:
-    return Task.model_validate(to_json(person_id, updated, task, name_of, today))
+            today: date, version: int | None = None) -> Task:
+    return Task.model_validate(to_json(person_id, updated, task, name_of, today, version))
 
 
 # -- FHIR -> what a client asks the register to record ----------------------------------------
@@ -288,6 +303,8 @@ class TaskInput:
     business_status: str | None
     inputs: dict[str, list[Any]]
     outputs: dict[str, list[Any]]
+    owner: str | None = None  # the organisation's code
+    status_reason: str = ""
 
     def one(self, name: str, output: bool = False) -> Any:
         found = (self.outputs if output else self.inputs).get(name) or []
@@ -340,6 +357,10 @@ def from_json(data: dict[str, Any]) -> TaskInput:
                         "CarePlan)", field="Task.focus")
     period = data.get("executionPeriod") or {}
     statuses = [c.get("code") for c in (data.get("businessStatus") or {}).get("coding", [])]
+    reason = data.get("statusReason") or {}
+    reason_text = reason.get("text") or next(
+        (c.get("display") or c.get("code") for c in reason.get("coding", [])), None) or ""
+    owner = data.get("owner")
     return TaskInput(
         kind=kind, status=data.get("status", ""), person_id=int(person),
         focus_type=focus_type or None, focus_id=focus_id or None,
@@ -347,7 +368,9 @@ def from_json(data: dict[str, Any]) -> TaskInput:
         done=_day(period.get("end"), "Task.executionPeriod.end"),
         business_status=statuses[0] if statuses else None,
         inputs=_values(data.get("input") or [], "Task.input"),
-        outputs=_values(data.get("output") or [], "Task.output"))
+        outputs=_values(data.get("output") or [], "Task.output"),
+        owner=code_of_reference(owner) if isinstance(owner, dict) else None,
+        status_reason=str(reason_text).strip())
 
 
 def attendee(text: str, where: str) -> Attendee:
@@ -467,6 +490,103 @@ def dispute_update(command_id: str, given: TaskInput, nhs_number: str,
         note=given.one("note") or "")
 
 
+def _flag(given: TaskInput, name: str) -> bool | None:
+    value = given.one(name)
+    if value is not None and not isinstance(value, bool):
+        raise InvalidData(f"input {name!r} is a valueBoolean", field="Task.input")
+    return value
+
+
+def _reasons(given: TaskInput) -> tuple[EndReason, ...]:
+    try:
+        return tuple(EndReason(r) for r in given.inputs.get("reason", []))
+    except ValueError:
+        raise InvalidData("each input 'reason' is a code of s117-end-reason",
+                          field="Task.input") from None
+
+
+def end_proposal(command_id: str, given: TaskInput, nhs_number: str, entitlement_id: str,
+                 by: c.Agent, by_name: str, on: date) -> tuple[c.ProposeEnd, Finder]:
+    """A new end-proposal Task: the caller's body proposes ending aftercare at a review
+    (D1); the route has checked that `Task.owner` is the other body, who must answer."""
+    _status(given, "requested")
+    review = _day(given.one("review-date"), "Task.input")
+    if review is None:
+        raise InvalidData("end-proposal: input 'review-date' is the review the end was "
+                          "proposed at (D1)", field="Task.input", rule="D1")
+    involved = _flag(given, "person-involved")
+    if involved is None:
+        raise InvalidData("end-proposal: input 'person-involved' is required (D1)",
+                          field="Task.input", rule="D1")
+    proposal_id = f"P-{uuid4().hex[:12]}"
+    proposal = c.ProposeEnd(
+        command_id=command_id, nhs_number=nhs_number, proposal_id=proposal_id,
+        entitlement_id=entitlement_id, by_org=by.org, by_kind=by.kind, by_name=by_name,
+        on=on, review_on=review, reasons=_reasons(given), person_involved=involved,
+        carer_involved=_flag(given, "carer-involved"), note=given.one("note") or "",
+        end_date=_day(given.one("end-date"), "Task.input"),
+        moved_to_suitable_accommodation=bool(_flag(given, "moved-to-suitable-accommodation")))
+    return proposal, lambda t: isinstance(t.record, EndProposal) and t.record.id == proposal_id
+
+
+_ANSWERS = {"accepted": True, "completed": True, "rejected": False}
+
+
+def _notice(given: TaskInput) -> WrittenNotice | None:
+    """D8: the joint notice in writing, sent with an agreement: all its inputs or none."""
+    names = ("notice-date", "notice-given-by", "notice-method", "notice-document")
+    present = [n for n in names if given.inputs.get(n)]
+    if not present:
+        return None
+    if len(present) < len(names):
+        missing = ", ".join(n for n in names if n not in present)
+        raise InvalidData(f"a written notice (D8) gives its date, both bodies, the method and "
+                          f"the document: missing {missing}", field="Task.input", rule="D8")
+    document = given.one("notice-document")
+    try:
+        method = NoticeMethod(given.one("notice-method"))
+    except ValueError:
+        raise InvalidData("notice-method: post, email, in-person or portal",
+                          field="Task.input") from None
+    return WrittenNotice(
+        given_on=_day(given.one("notice-date"), "Task.input"),  # type: ignore[arg-type]
+        given_by=[str(b) for b in given.inputs["notice-given-by"]], method=method,
+        document_title=str(document.get("title", "")) if isinstance(document, dict) else "",
+        document_url=document.get("url") if isinstance(document, dict) else None,
+        document_type=document.get("contentType") if isinstance(document, dict) else None,
+        document_hash=document.get("hash") if isinstance(document, dict) else None)
+
+
+def end_answer(command_id: str, given: TaskInput, nhs_number: str, proposal_id: str,
+               by: c.Agent, by_name: str, on: date) -> c.Command:
+    """An end-proposal Task updated: the other body agrees (status accepted) or declines
+    (rejected, with Task.statusReason), or the proposer withdraws it (cancelled)."""
+    if given.status == "cancelled":
+        return c.WithdrawEndProposal(command_id=command_id, nhs_number=nhs_number,
+                                     proposal_id=proposal_id, by_org=by.org, on=on,
+                                     reason=given.status_reason)
+    if given.status not in _ANSWERS:
+        raise InvalidData("answer a proposal with status accepted (agree) or rejected "
+                          "(decline, with statusReason); the proposer withdraws it with "
+                          "status cancelled", field="Task.status", rule="D1")
+    agree = _ANSWERS[given.status]
+    if not agree and not given.status_reason:
+        raise InvalidData("a declined proposal gives its reason in Task.statusReason (D1)",
+                          field="Task.statusReason", rule="D1")
+    return c.RespondToEndProposal(
+        command_id=command_id, nhs_number=nhs_number, proposal_id=proposal_id, agree=agree,
+        by_org=by.org, by_kind=by.kind, by_name=by_name, on=on, reason=given.status_reason,
+        notice=_notice(given) if agree else None)
+
+
+def answer_expression(field: str | None) -> str:
+    """A field of an answer to (or withdrawal of) a proposal as the Task element it came
+    from: the answering body is the Task's owner, its reason the statusReason."""
+    return {"by_org": "Task.owner", "reason": "Task.statusReason", "proposal_id": "Task.status",
+            "on": "Task.executionPeriod.end"}.get((field or "").split("[")[0]) or \
+        expression(field)
+
+
 def expression(field: str | None) -> str:
     """A register field of a Task's command as the Task element it came from."""
     return {"on": "Task.executionPeriod", "decided_on": "Task.executionPeriod.end",
@@ -474,5 +594,10 @@ def expression(field: str | None) -> str:
             "interim_lead": "Task.input", "members": "Task.output",
             "line_id": "Task.input", "plan_id": "Task.focus", "la_gss": "Task.input",
             "entitlement_id": "Task.focus", "resolved_la": "Task.output",
-            "person_involved": "Task.input", "status": "Task.status"}.get(
+            "person_involved": "Task.input", "status": "Task.status",
+            "review_on": "Task.input", "reasons": "Task.input", "reason": "Task.input",
+            "by_org": "Task.requester", "by_name": "Task.input", "proposal_id": "Task.focus",
+            "decision-date": "Task.executionPeriod.start", "end-date": "Task.input",
+            "moved-to-suitable-accommodation": "Task.input", "notice-date": "Task.input",
+            "notice-given-by": "Task.input", "notice-document": "Task.input"}.get(
         (field or "").split("[")[0], "Task")

@@ -110,6 +110,33 @@ def test_d1_a_declined_proposal_keeps_aftercare_and_says_why(engine, service):
                            on=date(2026, 11, 12)))
 
 
+def test_d1_only_the_proposer_withdraws_a_waiting_proposal(engine, service):
+    nhs = synthetic(2104)
+    entitled(service, nhs)
+    service.handle(review(nhs))
+    service.handle(propose(nhs))
+
+    def withdraw(by: str, **more: object) -> c.WithdrawEndProposal:
+        return c.WithdrawEndProposal(**{**dict(  # type: ignore[arg-type]
+            command_id=f"withdraw-{by}", nhs_number=nhs, proposal_id=f"P-{nhs}", by_org=by,
+            on=date(2026, 11, 4), reason="raised in error"), **more})
+
+    with pytest.raises(RuleViolation) as other:
+        service.handle(withdraw(QGH))
+    assert (other.value.rule, other.value.field) == ("D1", "by_org")
+    done = service.handle(withdraw(HEREFORDSHIRE))
+    assert [e.event.value for e in done.events] == ["end-withdrawn"]
+    _, found = views(engine).search_tasks(TaskFilter(codes=(TaskKind.END_PROPOSAL.value,),
+                                                     statuses=(TaskStatus.CANCELLED.value,)))
+    assert len(found) == 1
+    # Withdrawn: not answered, and a new proposal may follow at once.
+    with pytest.raises(RuleViolation) as late:
+        service.handle(answer(nhs, True))
+    assert late.value.rule == "D1" and "withdrawn" in str(late.value)
+    assert service.handle(withdraw(HEREFORDSHIRE, command_id="again")).events == []
+    service.handle(propose(nhs, command_id="new", proposal_id="P-new", on=date(2026, 11, 5)))
+
+
 @pytest.mark.parametrize("change, rule, field", [
     (dict(review_on=date(2026, 10, 1)), "D1", "review_on"),  # no review that day
     (dict(reasons=(EndReason.TIME_ELAPSED,)), "D3", "reason"),

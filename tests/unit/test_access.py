@@ -23,22 +23,24 @@ def viewer(org: str, kind: str) -> Viewer:
     return Viewer(org, OrgType(kind))
 
 
-@pytest.mark.parametrize(("org", "kind", "sees", "writes", "writes_or"), [
-    (HEREFORDSHIRE, "la", True, True, True),  # responsible council
-    (SWINDON, "la", True, False, False),  # where the person lives: reads, does not write
-    (GLOUCESTERSHIRE, "la", False, False, False),
-    ("QGH", "icb", True, True, False),  # responsible ICB: joint casework, not OR decisions
-    ("QOX", "icb", True, True, False),  # paying ICB under N4
-    ("QR1", "icb", False, False, False),
-    ("RLQ", "trust", True, False, False),  # sent the stay
-    ("R1A", "trust", False, False, False),
-    ("ops", "admin", True, True, True),
+@pytest.mark.parametrize(("org", "kind", "sees", "writes", "writes_or", "disputes"), [
+    (HEREFORDSHIRE, "la", True, True, True, True),  # responsible council
+    # where the person lives: reads, writes no casework, but is a party to a dispute (L5)
+    (SWINDON, "la", True, False, False, True),
+    (GLOUCESTERSHIRE, "la", False, False, False, False),
+    ("QGH", "icb", True, True, False, False),  # responsible ICB: joint casework, no OR
+    ("QOX", "icb", True, True, False, False),  # paying ICB under N4
+    ("QR1", "icb", False, False, False, False),
+    ("RLQ", "trust", True, False, False, False),  # sent the stay
+    ("R1A", "trust", False, False, False, False),
+    ("ops", "admin", True, True, True, True),
 ])
-def test_each_kind_of_organisation(org, kind, sees, writes, writes_or):
+def test_each_kind_of_organisation(org, kind, sees, writes, writes_or, disputes):
     who = viewer(org, kind)
     assert access.sees(who, PLACED) is sees
     assert access.writes_casework(who, PLACED) is writes
     assert access.writes_casework(who, PLACED, council_only=True) is writes_or
+    assert access.writes_dispute(who, PLACED) is disputes
 
 
 def test_a_person_is_seen_through_any_entitlement_or_by_the_trust_that_sent_them():

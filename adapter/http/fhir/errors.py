@@ -58,6 +58,12 @@ def invalid(message: str, *expression: str, status: int = 400) -> FhirError:
     return FhirError(status, Issue("error", "invalid", message, list(expression)))
 
 
+def rule_refusal(message: str, rule: str, where: str) -> FhirError:
+    """422 naming the rule (as a coded detail, as `register_error` does) and the element."""
+    return FhirError(422, Issue("error", "business-rule", message, [where], details={
+        "coding": [{"system": url.CS_RULE, "code": rule}], "text": message}))
+
+
 def register_error(exc: RegisterError) -> FhirError:
     if isinstance(exc, CommandRefused):
         exc = exc.cause  # one command of a single write: answer as that command's refusal

@@ -2,10 +2,14 @@
 Flag (S117Flag): searches, and the writes that become register commands.
 
 - `CarePlan`: create and update (If-Match) a whole plan; read, vread, history, search.
-- `Task`: record a review, an ordinary-residence decision, a dispute or a panel decision
-  (POST); refer or resolve a dispute (PUT); search, e.g. the panel agenda
-  `Task?code=panel-decision&status=requested&owner=<GSS>` (oldest request first).
-  The joint end decision is made by `EpisodeOfCare/{id}/$end-entitlement` and shown as a Task.
+- `Task`: record a review, an ordinary-residence decision, a dispute or a panel decision,
+  or propose ending aftercare (POST); refer or resolve a dispute, answer or withdraw a
+  proposal to end aftercare (PUT, If-Match: the person's record's version, which is the
+  Task's); search, e.g. the panel agenda `Task?code=panel-decision&status=requested&owner=
+  <GSS>` (oldest request first) or what waits for an ICB `Task?code=end-proposal&status=
+  requested&owner=<ODS>`. The joint end decision is the agreed proposal, or made at once by
+  `EpisodeOfCare/{id}/$end-entitlement`; both are shown as Tasks.
+  A Task write about a person the caller does not see is 404, as if there were none.
 - `Flag`: set by the register; read and search only.
 """
 
@@ -22,7 +26,14 @@ from werkzeug.datastructures import MultiDict
 
 from adapter.http import policy
 from adapter.http.fhir import incoming, search
-from adapter.http.fhir.errors import FhirError, Issue, invalid, not_found
+from adapter.http.fhir.errors import (
+    FhirError,
+    Issue,
+    invalid,
+    not_found,
+    register_error,
+    rule_refusal,
+)
 from adapter.http.fhir.reader import FhirReader, today
 from adapter.http.fhir.routes import (
     _query,
@@ -37,6 +48,7 @@ from fhir_profiles import canonical as url
 from mappings.fhir import care_plan, task
 from mappings.fhir.common import local_id
 from mappings.fhir.task import TaskInput
+from register import commands as c
 from register.casework import AlertCode, TaskKind, TaskStatus
 from register.errors import InvalidData
 from register.rules import reviews
@@ -129,7 +141,7 @@ def task_filter(args: MultiDict[str, str], on: date) -> TaskFilter:
     business = _codes(args, "business-status", url.CS_BUSINESS_STATUS,
                       {"due", "overdue", "open", "referred-to-secretary-of-state", "resolved",
                        "pending", "deferred", "approved", "approved-with-changes",
-                       "declined"})
+                       "declined", "proposed", "agreed", "withdrawn"})
     timed = {"due", "overdue"} & set(business)
     if timed == {"due", "overdue"}:
         timed = set()  # both: every due review
@@ -297,6 +309,50 @@ def _last_stay(reader: FhirReader, entitlement_id: str | None) -> str | None:
     return stored.entitlement.qualifying_stays[-1] if stored else None
 
 
+def _unseen(reader: FhirReader, person: Any) -> bool:
+    """A caller with no connection to the person (not responsible, the person does not live
+    in its area) is told nothing of them: a Task write about them is 404, not 403."""
+    return person is None or not reader.sees_person(person)
+
+
+def _agent() -> c.Agent:
+    found = policy.caller()
+    who = found.viewer if found else policy.viewer()
+    return c.Agent(who.org, who.kind.value, found.subject if found else None)
+
+
+def _by_name(given: TaskInput, agent: c.Agent) -> str:
+    # Who acted within the body: the Task's `decided-by` input, else the token's subject.
+    return str(given.one("decided-by") or agent.who or agent.org)
+
+
+def _end_proposal(reader: FhirReader, given: TaskInput, stored: Any) -> Write:
+    """D1 through FHIR: the caller's body proposes; the Task is owned by the other
+    responsible body, who answers it."""
+    entitlement_id = _entitlement(reader, given, given.person_id)
+    if entitlement_id is None:
+        raise invalid("an end-proposal's focus is the EpisodeOfCare/<id> to end", "Task.focus")
+    target = reader.views.entitlement(entitlement_id)
+    bodies = reader.bodies(target, stored)  # type: ignore[arg-type]
+    agent = _agent()
+    other = {"la": bodies.icb, "icb": bodies.local_authority}.get(agent.kind)
+    if other is None:
+        raise rule_refusal("a proposal to end aftercare is made by a responsible council or "
+                           "ICB with its own token; an administrator records the joint "
+                           "decision with $end-entitlement", "D1", "Task.requester")
+    if given.owner != other:
+        raise rule_refusal(f"Task.owner is the other responsible body, which must agree or "
+                           f"decline: {other}, not {given.owner or 'none'}", "D1", "Task.owner")
+    try:
+        command, found = task.end_proposal(new_command_id(), given, stored.facts.nhs_number,
+                                           entitlement_id, agent, _by_name(given, agent),
+                                           given.started or today())
+    except InvalidData as exc:  # keeps its rule id (D1) as a coded detail
+        raise register_error(exc) from None
+    return Write("Task", command, None, stored.facts.nhs_number, created=True,
+                 locate=_finder(given.person_id, found), expression=task.expression)
+
+
 def _task_input(data: dict[str, Any]) -> TaskInput:
     incoming.checked(data, url.TASK)
     try:
@@ -321,8 +377,11 @@ def plan_create_task(data: dict[str, Any]) -> Write:
     given = _task_input(data)
     reader = _reader()
     stored = reader.views.person(given.person_id)
-    if stored is None:
-        raise invalid(f"Patient/{given.person_id} is not known to this server", "Task.for")
+    if stored is None or _unseen(reader, stored):
+        # The same answer whether the person is not there or not the caller's to see.
+        raise not_found(f"Patient/{given.person_id}")
+    if given.kind is TaskKind.END_PROPOSAL:
+        return _end_proposal(reader, given, stored)
     if given.kind is TaskKind.END:
         raise FhirError(422, Issue("error", "business-rule", "the joint end decision is made "
                                    "with EpisodeOfCare/{id}/$end-entitlement (rules D1-D5), "
@@ -338,32 +397,42 @@ def plan_create_task(data: dict[str, Any]) -> Write:
 
 
 def plan_update_task(resource_id: str, data: dict[str, Any], etag: str | None) -> Write:
-    if etag is not None:
-        raise invalid("a Task has no version of its own (it is derived from the person's "
-                      "record): If-Match is not supported", "If-Match")
     if data.get("id") != resource_id:
         raise invalid(f"the body's id {data.get('id')!r} must equal the URL's {resource_id!r}",
                       "Task.id")
+    version = if_match(etag)
     reader = _reader()
     parts = task.split_id(resource_id)
     work = reader.person_casework(parts[0]) if parts else None
     current = work.casework.task(parts[1]) if work and parts else None
-    if work is None or current is None:
+    if work is None or current is None or _unseen(reader, work.person):
         raise not_found(f"Task/{resource_id}")
     given = _task_input(data)
-    if current.kind is not TaskKind.OR_DISPUTE or given.kind is not TaskKind.OR_DISPUTE:
-        raise FhirError(405, Issue("error", "not-supported", "only a dispute Task is updated "
-                                   "(to refer or resolve it); a review or decision is recorded "
+    updatable = (TaskKind.OR_DISPUTE, TaskKind.END_PROPOSAL)
+    if current.kind not in updatable or given.kind is not current.kind:
+        raise FhirError(405, Issue("error", "not-supported", "only a dispute Task (to refer or "
+                                   "resolve it) and a proposal to end aftercare (to answer or "
+                                   "withdraw it) are updated; a review or decision is recorded "
                                    "again instead (a review on the same day replaces it)"))
     if given.person_id != work.person.id:
         raise invalid("a Task does not move to another person", "Task.for")
     nhs = work.person.facts.nhs_number
+    command: c.Command
     try:
-        command = task.dispute_update(new_command_id(), given, nhs,
-                                      current.record.id)  # type: ignore[union-attr]
+        if current.kind is TaskKind.END_PROPOSAL:
+            agent = _agent()
+            command = task.end_answer(new_command_id(), given, nhs,
+                                      current.record.id,  # type: ignore[union-attr]
+                                      agent, _by_name(given, agent), given.done or today())
+            expression = task.answer_expression
+        else:
+            command = task.dispute_update(new_command_id(), given, nhs,
+                                          current.record.id)  # type: ignore[union-attr]
+            expression = task.expression
     except InvalidData as exc:
-        raise invalid(exc.message, exc.field or "Task") from None
-    return Write("Task", command, resource_id, nhs, expression=task.expression)
+        raise register_error(exc) from None
+    return Write("Task", replace(command, if_version=version), resource_id, nhs,
+                 expression=expression)
 
 
 @blueprint.post("/Task")

@@ -209,7 +209,7 @@ class FhirReader:
     def task_json(self, work: PersonCasework, key: str) -> Resource | None:
         found = work.casework.task(key)
         return tasks.to_json(work.person.id, work.person.updated_at, found, self.name_of,
-                             today()) if found else None
+                             today(), work.person.version) if found else None
 
     def flag_json(self, work: PersonCasework, key: str) -> Resource | None:
         found = next((a for a in work.casework.alerts if a.key == key), None)

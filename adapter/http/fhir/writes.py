@@ -22,7 +22,7 @@ from werkzeug.datastructures import MultiDict
 
 from adapter.http import policy
 from adapter.http.fhir import incoming, parameters
-from adapter.http.fhir.errors import FhirError, Issue, invalid, not_found
+from adapter.http.fhir.errors import FhirError, Issue, invalid, not_found, rule_refusal
 from adapter.http.fhir.reader import FhirReader
 from adapter.http.fhir.responses import base_url, resource_response
 from adapter.http.fhir.routes import blueprint
@@ -31,6 +31,7 @@ from fhir_profiles import canonical as url
 from mappings.fhir import patient
 from mappings.fhir.common import LONDON, local_id
 from register import commands as c
+from register.access import OrgType
 from register.errors import CommandRefused, ConcurrencyConflict
 from register.model import EndReason, EntitlementStatus
 from register.nhs_number import problem
@@ -202,17 +203,21 @@ def plan_operation(resource_id: str, operation: str, data: dict[str, Any],
     return Write("EpisodeOfCare", command, resource_id, nhs)
 
 
-# What each casework command is called in a refusal, and whether it is a council's alone.
-_CASEWORK: dict[type[c.Command], tuple[str, bool]] = {
-    c.EndEntitlement: ("the joint end decision", False),
-    c.ReinstateEntitlement: ("a reinstatement", False),
-    c.RecordCharge: ("a charge for s117 services", False),
-    c.RecordCarePlan: ("an aftercare plan", False),
-    c.RecordReview: ("a review", False),
-    c.RecordPanelDecision: ("a panel decision", False),
-    c.RecordOrdinaryResidence: ("an ordinary-residence decision", True),
-    c.OpenDispute: ("a dispute", True),
-    c.UpdateDispute: ("a dispute", True),
+# What each casework command is called in a refusal, and who records it: either responsible
+# body (joint), the responsible council alone (council), or a council party (dispute, L5).
+_CASEWORK: dict[type[c.Command], tuple[str, str]] = {
+    c.EndEntitlement: ("the joint end decision", "joint"),
+    c.ProposeEnd: ("a proposal to end aftercare", "joint"),
+    c.RespondToEndProposal: ("an answer to a proposal to end aftercare", "joint"),
+    c.WithdrawEndProposal: ("the withdrawal of a proposal to end aftercare", "joint"),
+    c.ReinstateEntitlement: ("a reinstatement", "joint"),
+    c.RecordCharge: ("a charge for s117 services", "joint"),
+    c.RecordCarePlan: ("an aftercare plan", "joint"),
+    c.RecordReview: ("a review", "joint"),
+    c.RecordPanelDecision: ("a panel decision", "joint"),
+    c.RecordOrdinaryResidence: ("an ordinary-residence decision", "council"),
+    c.OpenDispute: ("a dispute", "dispute"),
+    c.UpdateDispute: ("a dispute", "dispute"),
 }
 
 
@@ -227,11 +232,24 @@ def _target(command: c.Command, person: StoredPerson) -> StoredEntitlement | Non
     elif isinstance(command, c.UpdateDispute):
         dispute = person.facts.dispute(command.dispute_id)
         named = dispute.entitlement_id if dispute else None
+    elif isinstance(command, c.RespondToEndProposal | c.WithdrawEndProposal):
+        proposal = person.facts.end_proposal(command.proposal_id)
+        named = proposal.entitlement_id if proposal else None
     ents = views.entitlements_of(person.id)
     if named:
         return next((e for e in ents if e.entitlement.id == named), None)
     live = [e for e in ents if e.entitlement.status is not EntitlementStatus.CANCELLED]
     return live[-1] if live else None
+
+
+def _a_party(command: c.Command) -> None:
+    """L5: a council disputes for itself, so it names itself among the parties (an admin
+    records a dispute between any councils)."""
+    who = policy.viewer()
+    if isinstance(command, c.OpenDispute) and who.kind is OrgType.LA and \
+            who.org not in command.parties:
+        raise rule_refusal(f"{who.org} opens a dispute it is a party to: name it among the "
+                           "parties", "L5", "Task.input")
 
 
 def authorised(write: Write) -> Write:
@@ -246,7 +264,7 @@ def authorised(write: Write) -> Write:
     person = reader.views.person(found[0]) if found else None
     rule = _CASEWORK.get(type(command))
     if rule is not None:
-        what, council_only = rule
+        what, who = rule
         target = _target(command, person) if person else None
         if target is None:
             if person is not None and not reader.sees_person(person):
@@ -254,7 +272,8 @@ def authorised(write: Write) -> Write:
                                        "this person")
         else:
             policy.may_write_casework(reader.bodies(target, person), what,
-                                      council_only=council_only)
+                                      council_only=who == "council", dispute=who == "dispute")
+        _a_party(command)
     elif person is not None and not reader.sees_person(person):
         raise policy.forbidden(f"{policy.viewer().org} may not change this person's record: "
                                "it is not one it may see")

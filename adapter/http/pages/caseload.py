@@ -40,7 +40,10 @@ LISTS: dict[str, tuple[str, Test]] = {
     "planned": ("Aftercare being planned (detained)",
                 lambda r, w: _mine(r, w) and r.status == "planned"),
     "overdue": ("Overdue reviews", lambda r, w: _mine(r, w) and r.review_overdue),
-    "disputed": ("Responsibility disputed", lambda r, w: _mine(r, w) and bool(r.dispute)),
+    # L5: the council where the person lives is a party to a dispute as much as the
+    # responsible one, and sees it in its list too.
+    "disputed": ("Responsibility disputed", lambda r, w: bool(r.dispute) and (
+        _mine(r, w) or (w.kind is OrgType.LA and r.residence_la == w.org))),
     "out-of-area-out": ("Placed out of area (you are responsible, they live elsewhere)",
                         lambda r, w: _mine(r, w) and r.out_of_area
                         and (w.kind is not OrgType.LA or r.residence_la != w.org)),
@@ -116,7 +119,7 @@ class Line:
 def _tags(row: RegisterRow, facts: PersonFacts, on: date) -> tuple[tuple[str, str], ...]:
     out = [TAGS[code] for code in row.flags.split("; ") if code in TAGS]
     for proposal in facts.end_proposals:
-        if proposal.entitlement_id == row.entitlement_id and proposal.agreed is None:
+        if proposal.entitlement_id == row.entitlement_id and proposal.waiting:
             out.append((f"End proposed {(on - proposal.proposed_on).days} days ago", "blue"))
     if row.out_of_area:
         out.append(("Out of area", "grey"))

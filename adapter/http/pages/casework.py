@@ -23,7 +23,6 @@ from adapter.http.pages.forms import Answers, Field, check, collect, refusal, sh
 from adapter.http.pages.person import person_view
 from adapter.http.pages.views import _audited, _register, blueprint
 from register import access
-from register.access import OrgType
 from register.errors import ConcurrencyConflict, RegisterError
 
 _COMMAND_ID = re.compile(r"^page:[0-9a-f]{32}$")
@@ -38,9 +37,9 @@ def allowed(case: Case, form: CaseForm) -> str | None:
     facts = case.view.work.person.facts
     bodies = access.bodies_of(case.entitlement.stored, access.trusts_of(facts))
     who = case.caller.viewer
-    if access.writes_casework(who, bodies, council_only=form.council_only):
+    if form.dispute and access.writes_dispute(who, bodies):
         return None
-    if form.dispute and who.kind is OrgType.LA and who.org == bodies.residence_la:
+    if access.writes_casework(who, bodies, council_only=form.council_only):
         return None
     body = "the responsible council" if form.council_only else "the responsible council or ICB"
     return (f"This is recorded by {body} (council {bodies.local_authority or 'not known'}, "
