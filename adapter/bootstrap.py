@@ -167,9 +167,10 @@ def worker(settings: Settings, *, index: int, count: int, prefetch: int, batch: 
 
 # --- outbound -----------------------------------------------------------------------------
 
-# Connections of one `s117 relay` process: its delivery lanes each hold one briefly, and a
-# fixed pool avoids PostgreSQL starting a backend for every overflow connection.
-RELAY_POOL = 24
+# Connections of one `s117 relay` process: one each for the relay, the delivery coordinator
+# and the scheduler, and one to spare. Delivery's sender threads never touch the database
+# (issue 22: with a connection per delivery thread, 40% of their time went on waiting for one).
+RELAY_POOL = 4
 
 
 def outbound(register: Register) -> Outbound:
@@ -180,8 +181,11 @@ def outbound(register: Register) -> Outbound:
     store = SubscriptionStore(sessions)
     base = settings.base_url.rstrip("/") + "/fhir"
     channels: dict[str, Channel] = {
+        # As many kept-alive connections to one host as there are senders: an integration
+        # engine taking several subscriptions is then never reconnected to mid-stream.
         "rest-hook": RestHook(settings.delivery_timeout_seconds,
-                              AllowList.parse(settings.subscription_allowed_hosts))}
+                              AllowList.parse(settings.subscription_allowed_hosts),
+                              per_host=settings.delivery_threads)}
     if settings.amqp_url:
         channels["amqp"] = AmqpQueue(settings.amqp_url)
     deliverer = Deliverer(

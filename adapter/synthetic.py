@@ -230,7 +230,28 @@ def named_cases(areas: list[Area]) -> list[Case]:
     birmingham = _area(areas, "E08000025")
     cases += [Case(title, nhs, cmds) for title, nhs, cmds in timeline_cases(
         hereford, swindon, gloucester, birmingham.practice or "")]
+    for case in cases:
+        case.commands.insert(0, _named(case))
     return cases
+
+
+# The named cases the README tells by their first names.
+FIRST_NAMES = {synthetic(5): "Sarah", synthetic(6): "Priya"}
+
+
+def _named(case: Case) -> c.UpdatePerson:
+    """A made-up name and an adult's date of birth, known before anything else happened to
+    the person, so the pages show the named cases by name as they do everyone else."""
+    rng = random.Random(case.nhs_number)
+    first = min(cmd.occurred_at for cmd in case.commands if cmd.occurred_at)
+    known = first.date() - timedelta(days=1)
+    return c.UpdatePerson(
+        command_id=f"demo-name-{case.nhs_number}", nhs_number=case.nhs_number,
+        occurred_at=_at(known, 8), effective=known,
+        date_of_birth=date(known.year - rng.randint(22, 70), rng.randint(1, 12),
+                           rng.randint(1, 28)),
+        name=PersonName(rng.choice(FAMILY),
+                        [FIRST_NAMES.get(case.nhs_number) or rng.choice(GIVEN)]))
 
 
 def _line(line_id: str, service: str, funders: str, cost: str, **more: object) -> ServiceLine:

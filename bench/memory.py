@@ -1,10 +1,21 @@
 """Peak memory of the processes a benchmark runs: the kernel's high-water mark of resident
 memory (`VmHWM` in /proc/<pid>/status), of a process or the largest of it and its children
-(gunicorn's workers), read just before the benchmark stops them."""
+(gunicorn's workers), read just before the benchmark stops them; and the CPU time a process
+has used (on a shared machine, CPU per unit of work varies far less than wall time)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one process so far (/proc/<pid>/stat), 0 if it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _hwm_kb(pid: int) -> int:

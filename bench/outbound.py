@@ -46,7 +46,7 @@ from sqlalchemy import select
 from adapter.cli.console import progress_bar
 from bench import limits
 from bench.core import AMQP, PG_ADMIN, prepare
-from bench.memory import peak_mb
+from bench.memory import cpu_seconds, peak_mb
 from mappings.fhir import subscription as mapping
 from queues.outbound.endpoints import AllowList
 from queues.outbound.manage import SubscriptionManager
@@ -130,6 +130,7 @@ class Phase:
     p99_ms: float
     drained_seconds: float
     relay_peak_mb: float = 0.0
+    relay_cpu_seconds: float = 0.0  # CPU the `s117 relay` process used in this phase
     # The limit (bench.limits): the same subscribers taking notifications POSTed straight
     # to them, a connection pool per subscriber, in the same run.
     bare_fanout_per_s: float = 0.0
@@ -203,6 +204,7 @@ def run(url: str, amqp_url: str | None, subscribers: int, rate: float, seconds: 
             first_outbox = (session.scalar(select(OutboxRow.id).order_by(
                 OutboxRow.id.desc()).limit(1)) or 0) + 1
         already = len(_received(log_path))
+        cpu_before = cpu_seconds(relay.pid)
         started = time.perf_counter()
         with progress_bar() as bar:
             task = bar.add_task(f"{name}: committing {count} changes", total=count)
@@ -229,6 +231,7 @@ def run(url: str, amqp_url: str | None, subscribers: int, rate: float, seconds: 
                     raise SystemExit(f"s117 relay stopped; see {workdir / 'relay.log'}")
                 time.sleep(0.2)
         drained = time.perf_counter()
+        relay_cpu = cpu_seconds(relay.pid) - cpu_before
         received = _received(log_path)[already:]
         with sessions() as session:
             committed_at = {(sid, n): created.replace(tzinfo=UTC).timestamp()
@@ -245,7 +248,7 @@ def run(url: str, amqp_url: str | None, subscribers: int, rate: float, seconds: 
         return Phase(name, count, round(committed - started, 1), events,
                      sum(len(n) for _, _, n in received), len(received),
                      round(_percentile(latencies, 50), 1), round(_percentile(latencies, 99), 1),
-                     round(drained - started, 1))
+                     round(drained - started, 1), relay_cpu_seconds=round(relay_cpu, 1))
 
     try:
         wait_handshakes()
@@ -320,6 +323,7 @@ def main() -> None:
     table = Table("phase", "changes", "commit s", "events", "notifications (events x "
                   "subscribers)", "POSTs", "commit -> delivered p50 ms", "p99 ms",
                   "all delivered after s", "notifications/s",
+                  "limit: bare POST fan-out /s", "relay CPU s per 1,000 notifications",
                   title=f"s117 outbound, {mode}, {args.subscribers} rest-hook subscribers "
                         f"({machine}); target p99 < 1000 ms at 50 changes/s, >= 1,000 "
                         "notifications/s")
@@ -327,7 +331,9 @@ def main() -> None:
         table.add_row(p.name, f"{p.changes:,}", str(p.seconds), f"{p.events:,}",
                       f"{p.delivered:,}", f"{p.requests:,}", str(p.p50_ms), str(p.p99_ms),
                       str(p.drained_seconds),
-                      f"{p.delivered / p.drained_seconds:,.0f}" if p.drained_seconds else "-")
+                      f"{p.delivered / p.drained_seconds:,.0f}" if p.drained_seconds else "-",
+                      f"{p.bare_fanout_per_s:,.0f}",
+                      f"{1000 * p.relay_cpu_seconds / p.delivered:.2f}" if p.delivered else "-")
     console.print(table)
 
 

@@ -21,6 +21,7 @@ ZERO = Decimal(0)
 @dataclass(frozen=True)
 class RegisterRow:
     nhs_number: str
+    name: str  # the current name (PID-5, Patient.name); the register's readers see the person
     date_of_birth: date | None
     entitlement_id: str
     status: str
@@ -129,7 +130,9 @@ def rows_for(facts: PersonFacts, entitlement: Entitlement, residence_la: str | N
                     if a.entitlement_id == entitlement.id and a.active_on(on))
     status = entitlement.status_on(on)
     return RegisterRow(
-        nhs_number=facts.nhs_number, date_of_birth=facts.date_of_birth,
+        nhs_number=facts.nhs_number,
+        name=name.text if (name := facts.current_name()) else "",
+        date_of_birth=facts.date_of_birth,
         entitlement_id=entitlement.id, status=(status or entitlement.status).value,
         planned_on=entitlement.planned_on, entitled_since=reviews.last_started(entitlement),
         ended_on=entitlement.ended_on, end_reasons="; ".join(entitlement.end_reasons),

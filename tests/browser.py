@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from tests.npm import installed
 
 HERE = Path(__file__).with_name("axe")
 CHROMIUM = "/usr/bin/chromium"
@@ -26,14 +26,8 @@ ARTIFACTS = Path(os.environ.get("S117_TEST_ARTIFACTS",
 
 
 def axe_source() -> str:
-    npm = shutil.which("npm")
-    assert shutil.which("node") and npm, ("axe-core needs node and npm on PATH, e.g. "
-                                          "`apt-get install nodejs npm`; it never skips")
+    installed(HERE, "axe-core")
     script = HERE / "node_modules" / "axe-core" / "axe.min.js"
-    if not script.exists():
-        done = subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-                              cwd=HERE, capture_output=True, text=True, timeout=600)
-        assert done.returncode == 0, f"`npm ci` in {HERE} failed:\n{done.stderr[-2000:]}"
     return script.read_text(encoding="utf-8")
 
 

@@ -8,29 +8,20 @@ because a skipped check would pass CI without having run."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
+from tests.npm import installed
+
 HERE = Path(__file__).with_name("fhirjs")
-
-
-def _install() -> str:
-    node, npm = shutil.which("node"), shutil.which("npm")
-    assert node and npm, ("FHIR.js needs node (20 or later) and npm on PATH, e.g. "
-                          "`apt-get install nodejs npm`; the FHIR.js tests never skip")
-    if not (HERE / "node_modules" / "fhir").exists():
-        done = subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-                              cwd=HERE, capture_output=True, text=True, timeout=600)
-        assert done.returncode == 0, f"`npm ci` in {HERE} failed:\n{done.stderr[-2000:]}"
-    return node
 
 
 def validate_with_fhirjs(resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One result per resource, in order: {source, resourceType, id, valid, messages}."""
-    done = subprocess.run([_install(), str(HERE / "validate.js")], input=json.dumps(resources),
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run([installed(HERE, "fhir"), str(HERE / "validate.js")],
+                          input=json.dumps(resources), capture_output=True, text=True,
+                          timeout=300)
     assert done.returncode == 0, f"FHIR.js (validate.js) failed:\n{done.stderr[-2000:]}"
     results: list[dict[str, Any]] = json.loads(done.stdout)
     assert len(results) == len(resources), "FHIR.js returned one result per resource"

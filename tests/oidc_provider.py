@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import time
 import urllib.request
@@ -15,27 +14,24 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from tests.npm import installed
+
 HERE = Path(__file__).with_name("oidc")
 CLIENT_ID, CLIENT_SECRET = "s117-pages", "s117-test-client-secret"
-
-
-def _installed() -> str:
-    node, npm = shutil.which("node"), shutil.which("npm")
-    assert node and npm, "the OIDC provider needs node and npm on PATH; it never skips"
-    if not (HERE / "node_modules" / "oidc-provider").exists():
-        done = subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-                              cwd=HERE, capture_output=True, text=True, timeout=600)
-        assert done.returncode == 0, f"`npm ci` in {HERE} failed:\n{done.stderr[-2000:]}"
-    return node
 
 
 @contextmanager
 def oidc_provider(port: int, redirect_uri: str, accounts: dict[str, dict[str, Any]],
                   log: Path) -> Iterator[str]:
     """The provider at http://127.0.0.1:<port>, with one confidential client (PKCE
-    required) and these accounts (login -> claims); yields its issuer URL."""
-    node = _installed()
+    required; after RP-initiated logout it returns to the register's
+    /sign-in/oidc/signed-out) and these accounts (login -> claims; `"userinfo_only": true`
+    keeps an account's organisation claims out of its ID token, at the userinfo endpoint
+    only); yields its issuer URL."""
+    node = installed(HERE, "oidc-provider")
+    signed_out = redirect_uri.replace("/sign-in/oidc/callback", "/sign-in/oidc/signed-out")
     env = {**os.environ, "PORT": str(port), "REDIRECT_URI": redirect_uri,
+           "POST_LOGOUT_REDIRECT_URI": signed_out,
            "CLIENT_SECRET": CLIENT_SECRET, "ACCOUNTS": json.dumps(accounts)}
     issuer = f"http://127.0.0.1:{port}"
     with log.open("w") as out:

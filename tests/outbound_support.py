@@ -6,6 +6,7 @@ something to happen (with a deadline that only stops a hung test: no test assert
 from __future__ import annotations
 
 import json
+import random
 import socket
 import threading
 import time
@@ -92,11 +93,14 @@ def events_of(status: dict[str, Any]) -> list[tuple[int, str, str | None]]:
 @dataclass
 class Receiver:
     """A rest-hook endpoint on 127.0.0.1. `answer` is the HTTP status it replies with;
-    `hold`, when set, makes it wait until released before answering (a slow subscriber)."""
+    `hold`, when set, makes it wait until released before answering (a slow subscriber);
+    `jitter` up to that many seconds before each answer (subscribers answering at
+    different speeds)."""
 
     port: int = field(default_factory=free_port)
     answer: int = 200
     hold: threading.Event | None = None
+    jitter: float = 0.0
     received: list[Received] = field(default_factory=list)
     waiting: threading.Event = field(default_factory=threading.Event)
     _server: BaseWSGIServer | None = None
@@ -112,6 +116,8 @@ class Receiver:
         if self.hold is not None:
             self.waiting.set()
             self.hold.wait(60)
+        if self.jitter:
+            time.sleep(random.uniform(0, self.jitter))
         if self.answer < 300:
             status = body["entry"][0]["resource"]
             kind = parameters(status, "type")[0]["valueCode"]

@@ -232,10 +232,10 @@ def print_flags(console: Console, register: Register, rows: list[FlagRow], on: d
 
 def print_agenda(console: Console, rows: list[AgendaRow]) -> None:
     """Fits 100 columns: related values share a column and long text folds; the NHS number
-    never wraps or is cut."""
+    never wraps or is cut (its column is at least 10 wide), the name folds beneath it."""
     table = Table(title=f"panel agenda: {len(rows)} lines waiting")
     table.add_column("requested", no_wrap=True)
-    table.add_column("NHS number", no_wrap=True, min_width=10)
+    table.add_column("NHS number, name", overflow="fold", min_width=10)
     table.add_column("council / ICB", overflow="fold")
     table.add_column("plan / line", overflow="fold")
     table.add_column("service, cost a week", overflow="fold")
@@ -243,7 +243,8 @@ def print_agenda(console: Console, rows: list[AgendaRow]) -> None:
     table.add_column("status: why the panel", overflow="fold", ratio=1)
     for r in rows:
         cost = f"£{r.weekly_cost:,.2f}" if r.weekly_cost is not None else "-"
-        table.add_row(f"{r.requested_on.isoformat()}\n{r.age_days} days", r.nhs_number,
+        table.add_row(f"{r.requested_on.isoformat()}\n{r.age_days} days",
+                      f"{r.nhs_number}\n{r.name}" if r.name else r.nhs_number,
                       f"{r.local_authority or '-'}\n{r.icb or '-'}", f"{r.plan}\n{r.line}",
                       f"{r.service_type}\n{cost}", r.funders, f"{r.status}: {r.reason}")
     console.print(table)

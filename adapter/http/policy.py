@@ -120,7 +120,8 @@ PAGES: dict[str, Need] = {
 }
 # Signing in, and the design system's files, need no session.
 PUBLIC_PAGES = frozenset({"pages.sign_in", "pages.dev_sign_in", "pages.static",
-                          "pages.oidc_start", "pages.oidc_callback"})
+                          "pages.oidc_start", "pages.oidc_callback",
+                          "pages.oidc_signed_out"})
 
 
 def need_of(endpoint: str | None, args: dict[str, str]) -> Need | None:

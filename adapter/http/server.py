@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
@@ -68,9 +69,25 @@ def start_mllp(host: str, port: int) -> subprocess.Popen[bytes] | None:
         log.error("MLLP port %s:%s is in use: HL7 v2 over MLLP is not served by this "
                   "server (HTTP, including POST /hl7v2, is)", host, port)
         return None
-    return subprocess.Popen(
+    listener = subprocess.Popen(
         [sys.executable, "-c", "from adapter.cli import main; main()", "mllp", "--host", host,
          "--port", str(port)], preexec_fn=_die_with_parent)
+    _wait_listening(listener, host, port)
+    return listener
+
+
+def _wait_listening(listener: subprocess.Popen[bytes], host: str, port: int) -> None:
+    """Until the MLLP listener accepts connections (or gives up), before the HTTP server
+    starts: once /healthz answers, a trust's sender is not refused for having been quick
+    (the README's examples send HL7 v2 as soon as the server answers)."""
+    target = "127.0.0.1" if host in ("", "0.0.0.0") else host
+    deadline = time.monotonic() + 60
+    while listener.poll() is None and time.monotonic() < deadline:
+        try:
+            socket.create_connection((target, port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.2)
 
 
 def run(settings: config.Settings, *, host: str, port: int, workers: int,

@@ -42,20 +42,33 @@ def focus(base: str, recorded: RecordedEvent) -> str:
     return f"{base}/EpisodeOfCare/{recorded.event.entitlement_id}"
 
 
-def notification_event(recorded: RecordedEvent, base: str, content: str,
-                       number: int | None = None) -> Resource:
-    parts: list[Resource] = [
-        {"name": "event-number", "valueString": str(number or recorded.number)},
-        {"name": "timestamp", "valueInstant": instant(recorded.occurred_at)}]
+def event_parts(recorded: RecordedEvent, base: str, content: str) -> Resource:
+    """What a notification-event says that does not depend on the subscription (all but
+    its number): built once per event and shared by every subscriber's Bundle (the
+    delivery worker caches it; a Bundle only reads it)."""
+    parts: list[Resource] = [{"name": "timestamp", "valueInstant": instant(recorded.occurred_at)}]
     if content != "empty":  # an empty payload names no resource at all (IG "Payload Types")
         parts.append({"name": "focus", "valueReference": {"reference": focus(base, recorded)}})
-    return {"name": "notification-event", "extension": [event_extension(recorded)],
-            "part": parts}
+    return {"extension": [event_extension(recorded)], "part": parts}
+
+
+EventParts = Callable[[RecordedEvent, str], Resource]
+"""`event_parts` for this base, perhaps cached: (event, content) -> parts."""
+
+
+def notification_event(recorded: RecordedEvent, base: str, content: str,
+                       number: int | None = None, parts: EventParts | None = None
+                       ) -> Resource:
+    shared = parts(recorded, content) if parts else event_parts(recorded, base, content)
+    return {"name": "notification-event", "extension": shared["extension"],
+            "part": [{"name": "event-number", "valueString": str(number or recorded.number)},
+                     *shared["part"]]}
 
 
 def status_parameters(subscription: Subscription, kind: str, base: str, *,
                       events: Sequence[RecordedEvent] = (), content: str | None = None,
-                      errors: Sequence[str] = (), extra: Sequence[Resource] = ()) -> Resource:
+                      errors: Sequence[str] = (), extra: Sequence[Resource] = (),
+                      parts: EventParts | None = None) -> Resource:
     """backport-subscription-status-r4 for a handshake, heartbeat, event-notification,
     query-status or query-event."""
     content = content or subscription.content
@@ -69,7 +82,7 @@ def status_parameters(subscription: Subscription, kind: str, base: str, *,
                {"name": "type", "valueCode": kind},
                {"name": "events-since-subscription-start",
                 "valueString": str(subscription.events_since_start)}]
-    params += [notification_event(e, base, content) for e in events]
+    params += [notification_event(e, base, content, parts=parts) for e in events]
     params += [{"name": "error", "valueCodeableConcept": {"text": e}} for e in errors]
     params += extra
     return {"resourceType": "Parameters", "id": str(uuid4()),
@@ -93,11 +106,12 @@ def _resource_entry(base: str, resource: Resource) -> Resource:
 
 def bundle(subscription: Subscription, kind: str, base: str, *,
            events: Sequence[RecordedEvent] = (), content: str | None = None,
-           resource_at: ResourceAt | None = None, errors: Sequence[str] = ()) -> Resource:
+           resource_at: ResourceAt | None = None, errors: Sequence[str] = (),
+           parts: EventParts | None = None) -> Resource:
     """The notification Bundle (backport-subscription-notification-r4)."""
     content = content or subscription.content
     status = status_parameters(subscription, kind, base, events=events, content=content,
-                               errors=errors)
+                               errors=errors, parts=parts)
     entries = [_history(status, f"{base}/Subscription/{subscription.id}/$status")]
     if content == "full-resource" and resource_at is not None:
         for recorded in events:

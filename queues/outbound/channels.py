@@ -58,8 +58,10 @@ class RestHook:
     failure is recorded as a category, never the socket's own words.
 
     One connection pool per subscriber host (urllib3's PoolManager, shared by the delivery
-    threads, which it allows): a lane reuses the connection any thread last used to that
-    host, instead of each of 64 threads keeping its own connection to every subscriber."""
+    senders, which it allows): a send reuses the connection any sender last used to that
+    host, instead of each of 64 threads keeping its own connection to every subscriber.
+    `per_host` connections are kept alive per host (more may open at once; the extra ones
+    are closed after use)."""
 
     def __init__(self, timeout_seconds: float, allowed: AllowList | None = None, *,
                  per_host: int = 8) -> None:

@@ -1,24 +1,31 @@
 """The delivery worker: every Subscription's recorded events reach the subscriber, in order,
 at least once.
 
-One lane per subscriber. The loop asks the store which subscriptions have something to send
-(a handshake, unacknowledged events, a heartbeat) and are neither backing off nor held by
-another worker, and gives each to a lane in a thread pool. A lane first takes the
-subscription's lease (so one worker in the whole region delivers to a subscriber at a time,
-which is what keeps its notifications in order), then sends: the handshake when the
-Subscription is `requested`, else the next pending events (up to `maxCount` per Bundle, so a
-subscriber catching up after an outage gets them in few requests), else a heartbeat when
-`heartbeatPeriod` has passed since the last send. It goes on while sends succeed, and when
-there is nothing to send it lingers a moment for the relay's news (up to 2 s, only while the
-pool has room) rather than giving the lease back after every event. A failed
-send is recorded, and the subscription waits out an exponential backoff (1 s doubling to
-10 min); after `S117_DELIVERY_RETRY_SECONDS` of failing (default 24 h), or three failed
-handshakes, its status becomes `error`. Events keep being recorded in every case, so `$events`
-has them.
+One coordinating thread and a bounded pool of senders. Each round the coordinator:
 
-A slow or dead subscriber holds one lane (at most `timeout` seconds per attempt) and then
-waits out its backoff outside the pool: it never delays anyone else while fewer subscribers
-than `S117_DELIVERY_THREADS` are slow at the same moment.
+1. settles the sends that finished since the last round: every attempt and each
+   subscription's progress in one transaction (`SubscriptionStore.record`);
+2. asks which subscriptions have something to send (a handshake, unacknowledged events, a
+   heartbeat) and are neither backing off, nor in flight here, nor held by another worker;
+3. takes their leases in one UPDATE (one worker in the whole region delivers to a subscriber
+   at a time, which is what keeps its notifications in order), renewing those it holds;
+4. reads them and their next events in three queries (`SubscriptionStore.load_many`: each
+   event read and decoded once, however many subscribers it goes to), builds each Bundle
+   (the per-event parts built once, `Notifications`), and hands each send to the pool.
+
+Senders do nothing but the HTTP POST (or AMQP publish) and never touch the database; a
+subscriber has at most one send in flight (its next events are read only after the current
+ones were acknowledged and recorded: that is the order). A subscriber that is idle costs no
+thread: it is only a row that `due` does not return. A slow or dead one occupies one sender
+for at most one attempt (`timeout`) and then waits out its backoff (1 s doubling to 10 min,
+jittered) as a time in its row; after `S117_DELIVERY_RETRY_SECONDS` of failing (default
+24 h), or three failed handshakes, its status becomes `error`. Events keep being recorded in
+every case, so `$events` has them. Everyone else is delivered to meanwhile, while fewer than
+`threads` subscribers are slow at the same moment.
+
+The coordinator keeps the lease of a subscriber it delivered to for `linger_seconds` after
+its last send (renewed in bulk), so the next event goes out without a claim round trip; then
+gives it back, so another relay process may take it.
 """
 
 from __future__ import annotations
@@ -27,10 +34,10 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.exc import DBAPIError
 
@@ -43,7 +50,6 @@ from register.store.subscriptions import LIVE, SubscriptionStore
 from register.subscriptions import Attempt, RecordedEvent, Subscription
 
 log = logging.getLogger("s117.delivery")
-REST_SECONDS = 5.0  # after a lane failed unexpectedly (a database error, a bug)
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,17 @@ class RetryPolicy:
         that subscribers that failed together do not all retry together."""
         seconds = min(self.max_delay, self.first_delay * 2 ** max(0, failures - 1))
         return timedelta(seconds=seconds * random.uniform(0.75, 1.0))
+
+
+@dataclass
+class _Send:
+    """One notification in flight to one subscriber."""
+
+    subscription: Subscription
+    kind: str
+    events: Sequence[RecordedEvent]
+    at: datetime
+    result: Future[tuple[Outcome, int]]
 
 
 class Deliverer:
@@ -76,31 +93,14 @@ class Deliverer:
         self.max_batch = max_batch
         self.linger_seconds = linger_seconds
         self.owner = f"{process_name('delivery')}:{id(self):x}"
-        self.wake = threading.Event()
-        self._news = threading.Condition()  # notified when this process recorded events
-        self._batches = 0
-        self._busy: set[str] = set()
-        self._resting: dict[str, float] = {}  # subscription -> monotonic time to retry at
-        self._lock = threading.Lock()
+        self.wake = threading.Event()  # new events recorded, or a send finished
+        self._in_flight: dict[str, _Send] = {}
+        self._held: dict[str, float] = {}  # leases held -> monotonic time of the last send
+        self._renewed = 0.0
 
     def notify(self) -> None:
         """New events were recorded (the relay in this process calls this after a batch)."""
-        with self._news:
-            self._batches += 1
-            self._news.notify_all()
         self.wake.set()
-
-    def _linger(self, seen: int, at_most: float) -> str:
-        """Wait a little for news instead of giving the subscriber up: a lane kept warm
-        saves the lease round trips and answers the next event at once. Only while the
-        pool has room, so lanes with nothing to send never keep busy ones waiting.
-        `news`, `timeout` or `no-room`."""
-        if len(self._busy) > self.threads // 2:
-            return "no-room"
-        with self._news:
-            if self._batches == seen:
-                self._news.wait(at_most)
-            return "news" if self._batches != seen else "timeout"
 
     def run(self, stop: threading.Event) -> None:
         failures, expired_at = 0, 0.0
@@ -110,7 +110,7 @@ class Deliverer:
                     if time.monotonic() - expired_at > 30:
                         self.store.expire(utcnow())
                         expired_at = time.monotonic()
-                    due = self.store.due(utcnow())
+                    self._round(pool)
                     failures = 0
                 except DBAPIError as error:
                     delay = backoff(failures)
@@ -119,49 +119,43 @@ class Deliverer:
                                 short(error), delay)
                     stop.wait(delay)
                     continue
-                for subscription_id in due:
-                    with self._lock:
-                        if subscription_id in self._busy or \
-                                self._resting.get(subscription_id, 0) > time.monotonic():
-                            continue
-                        self._busy.add(subscription_id)
-                    pool.submit(self._lane, subscription_id, stop)
                 self.wake.wait(self.poll_seconds)
                 self.wake.clear()
-            with self._news:  # lingering lanes: stop waiting, we are stopping
-                self._news.notify_all()
+            self._finish()
 
-    def _lane(self, subscription_id: str, stop: threading.Event) -> None:
-        with self._lock:
-            self._resting.pop(subscription_id, None)
+    def _finish(self) -> None:
+        """Stopping: let the sends in flight end (each bounded by its timeout), record them,
+        and give every lease back so another worker takes over at once."""
+        for send in list(self._in_flight.values()):
+            send.result.exception()  # waits; a sender never raises
         try:
-            if not self.store.claim(subscription_id, self.owner, utcnow(), self.lease):
-                return
-            try:
-                timed_out = False
-                while not stop.is_set():
-                    seen = self._batches
-                    done, heartbeat = self.step(subscription_id)
-                    if done == "sent":  # which renewed the lease; there may be more
-                        timed_out = False
-                        continue
-                    if done == "failed" or timed_out:
-                        break
-                    # Idle: linger for news; after a quiet spell look once more (another
-                    # process's relay may have recorded events) and then let it go.
-                    waited = self._linger(seen, min(self.linger_seconds, heartbeat or 3600))
-                    if waited == "no-room":
-                        break
-                    timed_out = waited == "timeout"
-            finally:
-                self.store.release(subscription_id, self.owner)
-        except Exception as error:  # a database error or a bug must not kill the pool
-            log.exception("delivery to %s interrupted: %s", subscription_id, short(error))
-            with self._lock:  # rest before trying this subscriber again
-                self._resting[subscription_id] = time.monotonic() + REST_SECONDS
-        finally:
-            with self._lock:
-                self._busy.discard(subscription_id)
+            self._settle()
+            self.store.release_many(self._held, self.owner)
+        except DBAPIError as error:  # the leases run out by themselves
+            log.warning("delivery: could not record the last sends (%s)", short(error))
+
+    def _round(self, pool: ThreadPoolExecutor) -> None:
+        self._settle()
+        now, clock = utcnow(), time.monotonic()
+        if self._held and clock - self._renewed > self.lease.total_seconds() / 3:
+            kept = self.store.claim_many(list(self._held), self.owner, now, self.lease)
+            self._held = {sid: at for sid, at in self._held.items() if sid in kept}
+            self._renewed = clock
+        room = self.threads - len(self._in_flight)
+        due = [sid for sid in self.store.due(now, owner=self.owner)
+               if sid not in self._in_flight][:max(0, room)]
+        if wanted := [sid for sid in due if sid not in self._held]:
+            for sid in self.store.claim_many(wanted, self.owner, now, self.lease):
+                self._held[sid] = clock
+        for subscription, events in self.store.load_many(
+                [sid for sid in due if sid in self._held], self.max_batch).values():
+            self._start(pool, subscription, events, now)
+        idle = [sid for sid, at in self._held.items()
+                if sid not in self._in_flight and clock - at > self.linger_seconds]
+        if idle:
+            self.store.release_many(idle, self.owner)
+            for sid in idle:
+                del self._held[sid]
 
     @staticmethod
     def _next(subscription: Subscription, events: list[RecordedEvent]
@@ -176,42 +170,69 @@ class Deliverer:
             return "heartbeat", []
         return None
 
-    def step(self, subscription_id: str) -> tuple[str, int | None]:
-        """Send the next thing this subscriber is owed: `sent` (there may be more), `idle`
-        (nothing to send now) or `failed` (recorded, and the subscription backs off); with
-        the subscription's heartbeat period, so an idle lane wakes in time for it."""
-        subscription, pending = self.store.load(subscription_id, self.max_batch)
-        now = utcnow()
-        if subscription is None or subscription.status not in LIVE or (
+    def _start(self, pool: ThreadPoolExecutor, subscription: Subscription,
+               events: list[RecordedEvent], now: datetime) -> None:
+        """Hand the next thing this subscriber is owed to a sender."""
+        if subscription.status not in LIVE or (
                 subscription.next_attempt_at and subscription.next_attempt_at > now):
-            return "failed", None
-        period = subscription.heartbeat_seconds
-        found = self._next(subscription, pending)
+            return
+        found = self._next(subscription, events)
         if found is None:
-            return "idle", period
+            return
         kind, events = found
-        channel = self.channels.get(subscription.channel)
+        body = self.notifications.bundle(subscription, kind, events)
+        result = pool.submit(self._send, subscription, body, kind, events)
+        self._in_flight[subscription.id] = _Send(subscription, kind, events, now, result)
+        self._held[subscription.id] = time.monotonic()
+        result.add_done_callback(lambda _: self.wake.set())
+
+    def _send(self, subscription: Subscription, body: dict[str, object], kind: str,
+              events: Sequence[RecordedEvent]) -> tuple[Outcome, int]:
+        """In a sender thread: the channel's answer and how long it took (ms)."""
         started = time.perf_counter()
+        channel = self.channels.get(subscription.channel)
         if channel is None:
             outcome = Outcome(False, None, f"this process has no {subscription.channel} "
                               "channel (no broker configured)")
         else:
-            body = self.notifications.bundle(subscription, kind, events)
-            outcome = channel.send(subscription, body, kind, events)
-        attempt = Attempt(kind, events[0].number if events else None,
-                          events[-1].number if events else None, now,
-                          round((time.perf_counter() - started) * 1000),
-                          "delivered" if outcome.delivered else "failed", outcome.http_status,
-                          outcome.error)
-        if outcome.delivered:
-            held = self.store.delivered(subscription, self.owner, attempt, utcnow(), self.lease)
-            return ("sent" if held else "failed"), period
-        failures = subscription.failures + 1
-        failing_for = utcnow() - (subscription.failing_since or now)
-        give_up = failing_for >= self.policy.give_up_after or (
-            kind == "handshake" and failures >= self.policy.handshake_attempts)
-        self.store.failed(subscription, self.owner, attempt, utcnow(),
-                          self.policy.delay(failures), give_up)
-        log.warning("delivery to Subscription/%s failed (%s, %d in a row)%s", subscription.id,
-                    outcome.error, failures, ": status is now error" if give_up else "")
-        return "failed", period
+            try:
+                outcome = channel.send(subscription, body, kind, events)
+            except Exception as error:  # a bug in a channel must not lose the attempt
+                log.exception("delivery to Subscription/%s: %s", subscription.id,
+                              short(error))
+                outcome = Outcome(False, None, f"internal-error: {type(error).__name__}")
+        return outcome, round((time.perf_counter() - started) * 1000)
+
+    def _settle(self) -> None:
+        """Record every finished send in one transaction. Until that commits they stay in
+        flight (a database outage neither loses an answer nor sends anything twice here)."""
+        done = [send for send in self._in_flight.values() if send.result.done()]
+        if not done:
+            return
+        delivered: list[tuple[Subscription, Attempt]] = []
+        failed: list[tuple[Subscription, Attempt, timedelta, bool]] = []
+        now = utcnow()
+        for send in done:
+            outcome, duration_ms = send.result.result()
+            subscription, events = send.subscription, send.events
+            attempt = Attempt(send.kind, events[0].number if events else None,
+                              events[-1].number if events else None, send.at, duration_ms,
+                              "delivered" if outcome.delivered else "failed",
+                              outcome.http_status, outcome.error)
+            if outcome.delivered:
+                delivered.append((subscription, attempt))
+                continue
+            failures = subscription.failures + 1
+            failing_for = now - (subscription.failing_since or send.at)
+            give_up = failing_for >= self.policy.give_up_after or (
+                send.kind == "handshake" and failures >= self.policy.handshake_attempts)
+            failed.append((subscription, attempt, self.policy.delay(failures), give_up))
+            log.warning("delivery to Subscription/%s failed (%s, %d in a row)%s",
+                        subscription.id, outcome.error, failures,
+                        ": status is now error" if give_up else "")
+        lost = self.store.record(self.owner, now, self.lease, delivered=delivered,
+                                 failed=failed)
+        for send in done:
+            del self._in_flight[send.subscription.id]
+            if send.subscription.id in lost:  # another worker took it over
+                self._held.pop(send.subscription.id, None)

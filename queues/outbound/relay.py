@@ -30,8 +30,9 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from queues.connection import RECOVERABLE, backoff
+from queues.outbound import stream
 from queues.outbound.processes import process_name, short
-from queues.outbound.stream import StreamPublisher, stream_message
+from queues.outbound.stream import StreamPublisher
 from register.store import outbox
 from register.store.dialect import utcnow
 from register.store.subscriptions import SubscriptionStore
@@ -68,9 +69,12 @@ class Relay:
             rows = outbox.take(session, STREAM, self.name, self.batch_size, now)
             if not rows:
                 return 0
+            events = [stream.recorded(row) for row in rows]  # decoded once, used twice
             if self.publisher is not None:
-                self.publisher.publish([stream_message(row, self.base) for row in rows])
-            recorded = SubscriptionStore.fan_out(session, rows, now)
+                self.publisher.publish([stream.stream_message(row, self.base, event)
+                                        for row, event in zip(rows, events, strict=True)])
+            recorded = SubscriptionStore.fan_out(session, rows, now,
+                                                 [e.event for e in events])
             outbox.mark_published(session, rows, now)
         self.relayed += len(rows)
         if self.on_batch is not None and recorded:

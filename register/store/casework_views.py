@@ -87,6 +87,7 @@ class AgendaRow:
     funders: str
     status: str  # pending | deferred
     reason: str
+    name: str = ""  # the person's current name (PID-5, Patient.name), for staff who see them
 
     def to_json(self) -> dict[str, Any]:
         data = dict(vars(self))
@@ -235,7 +236,8 @@ class CaseworkViews:
                 (plan.plan.external_id if plan else None) or task.record.plan_id, line.id,
                 line.service_type.value, line.provider, line.weekly_cost,
                 "; ".join(f"{s.funder} {s.percent.normalize():f}%" for s in line.funders),
-                state.panel.value, state.panel_reason))
+                state.panel.value, state.panel_reason,
+                name.text if (name := work.person.facts.current_name()) else ""))
         return rows
 
     def ombudsman_flags(self, *, la: str | None, icb: str | None, on: date,

@@ -12,11 +12,12 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, insert, or_, select, text, update
+from sqlalchemy import and_, bindparam, delete, exists, func, insert, or_, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from register.access import EVERYONE, OrgType, Viewer, hears
 from register.errors import NotFound, StaleVersion
+from register.events import EntitlementEvent
 from register.store import codec
 from register.store.orm import EntitlementVersionRow, OutboxRow
 from register.store.subscription_tables import (
@@ -173,14 +174,16 @@ class SubscriptionStore:
     # -- the relay: inside its batch transaction -----------------------------------------
 
     @staticmethod
-    def fan_out(session: Session, rows: Sequence[OutboxRow], now: datetime) -> int:
+    def fan_out(session: Session, rows: Sequence[OutboxRow], now: datetime,
+                decoded: Sequence[EntitlementEvent] | None = None) -> int:
         """Record each outbox event, in outbox order, for every subscription it matches,
         numbered on from that subscription's last event. Runs in the relay's batch
         transaction, which only one relay holds at a time, so numbers never collide.
 
         A subscription hears the changes committed from its creation on: a relay that is
         behind (a server just started on a register with unrelayed changes) must not number
-        older changes into a new subscription as if they had just happened."""
+        older changes into a new subscription as if they had just happened. `decoded`: the
+        rows' events, when the caller has already decoded them."""
         s = SubscriptionRow
         subscriptions = session.execute(select(
             s.id, s.topic, s.filters, s.created_at, s.end_at, s.owner_org, s.owner_type)
@@ -190,8 +193,8 @@ class SubscriptionStore:
         wanted = [(sid, Criteria.from_json(topic, filters), start, end, owner_of(org, kind))
                   for sid, topic, filters, start, end, org, kind in subscriptions]
         matched: dict[str, list[int]] = {}
-        for row in rows:
-            event = codec.load_event(row.payload)
+        events = decoded if decoded is not None else [codec.load_event(r.payload) for r in rows]
+        for row, event in zip(rows, events, strict=True):
             for sid, criteria, start, end, owner in wanted:
                 if (start <= row.created_at and (end is None or row.created_at < end)
                         and matches(criteria, event) and hears(owner, event)):
@@ -203,21 +206,23 @@ class SubscriptionStore:
                    "outbox_id": outbox_id, "recorded_at": now}
                   for sid, outbox_ids in matched.items()
                   for i, outbox_id in enumerate(outbox_ids, start=1)]
-        session.execute(insert(SubscriptionEventRow), values)
+        session.execute(insert(SubscriptionEventRow.__table__), values)  # Core: no ORM per row
         return len(values)
 
     # -- delivery workers ----------------------------------------------------------------
 
-    def due(self, now: datetime, limit: int = 200) -> list[str]:
+    def due(self, now: datetime, limit: int = 200, *, owner: str | None = None) -> list[str]:
         """Subscriptions with something to send (a handshake, events the subscriber has not
-        acknowledged, a heartbeat) that are not backing off and that no worker holds."""
+        acknowledged, a heartbeat) that are not backing off and that no worker holds, or
+        that `owner` holds itself."""
         s, e = SubscriptionRow, SubscriptionEventRow
         pending = exists().where(e.subscription_id == s.id,
                                  e.event_number > s.delivered_through)
+        free = or_(s.lease_until.is_(None), s.lease_until < now)
         query = (select(s.id).where(
             s.status.in_(LIVE),
             or_(s.next_attempt_at.is_(None), s.next_attempt_at <= now),
-            or_(s.lease_until.is_(None), s.lease_until < now),
+            or_(free, s.lease_owner == owner) if owner else free,
             or_(s.end_at.is_(None), s.end_at > now),
             or_(s.status == "requested", pending, s.heartbeat_due_at <= now))
             .order_by(s.next_attempt_at.is_not(None), s.next_attempt_at).limit(limit))
@@ -232,45 +237,67 @@ class SubscriptionStore:
                                                    s.end_at <= now)
                                    .values(status="off", updated_at=now)).rowcount
 
-    def claim(self, subscription_id: str, owner: str, now: datetime,
-              lease: timedelta) -> bool:
-        """Take (or renew) the lease on one subscription: one worker delivers to a
-        subscriber at a time, which is what keeps its notifications in order."""
+    def claim_many(self, ids: Sequence[str], owner: str, now: datetime,
+                   lease: timedelta) -> set[str]:
+        """`claim` for many subscriptions in one transaction (also renews the leases `owner`
+        already holds); the ids it now holds."""
+        if not ids:
+            return set()
         s = SubscriptionRow
         with self.sessions.begin() as session:
-            return session.execute(update(s).where(
-                s.id == subscription_id,
+            self._bookkeeping(session)  # a lost lease row only delays a takeover
+            session.execute(update(s).where(
+                s.id.in_(list(ids)),
                 or_(s.lease_until.is_(None), s.lease_until < now, s.lease_owner == owner))
-                .values(lease_owner=owner, lease_until=now + lease)).rowcount == 1
+                .values(lease_owner=owner, lease_until=now + lease))
+            return set(session.scalars(select(s.id).where(s.id.in_(list(ids)),
+                                                          s.lease_owner == owner)))
 
-    def release(self, subscription_id: str, owner: str) -> None:
+    def release_many(self, ids: Iterable[str], owner: str) -> None:
         s = SubscriptionRow
-        with self.sessions.begin() as session:
-            session.execute(update(s).where(s.id == subscription_id, s.lease_owner == owner)
-                            .values(lease_owner=None, lease_until=None))
+        if ids := list(ids):
+            with self.sessions.begin() as session:
+                session.execute(update(s).where(s.id.in_(ids), s.lease_owner == owner)
+                                .values(lease_owner=None, lease_until=None))
 
-    def load(self, subscription_id: str, limit: int
-             ) -> tuple[Subscription | None, list[RecordedEvent]]:
-        """A subscription and its first unacknowledged events (its `maxCount`, else
-        `limit`), read together: one connection per delivery step, because on a busy relay
-        every round trip counts."""
-        e = SubscriptionEventRow
+    def load_many(self, ids: Sequence[str], limit: int
+                  ) -> dict[str, tuple[Subscription, list[RecordedEvent]]]:
+        """`load` for many subscriptions in three queries, whatever their number: the
+        subscriptions, the numbers of each one's first unacknowledged events (its
+        `maxCount`, else `limit`: a window per subscription), and the outbox rows those
+        name, each read and decoded once however many subscribers it goes to."""
+        if not ids:
+            return {}
+        s, e = SubscriptionRow, SubscriptionEventRow
         latest = select(func.max(e.event_number)).where(
-            e.subscription_id == SubscriptionRow.id).scalar_subquery()
+            e.subscription_id == s.id).scalar_subquery()
         with self.sessions() as session:
-            found = session.execute(select(SubscriptionRow, latest).where(
-                SubscriptionRow.id == subscription_id)).first()
-            if found is None:
-                return None, []
-            row, number = found
-            subscription = _record(row, number)
-            if subscription.status != "active":
-                return subscription, []
-            rows = session.execute(
-                select(e, OutboxRow).join(OutboxRow, OutboxRow.id == e.outbox_id)
-                .where(e.subscription_id == row.id, e.event_number > row.delivered_through)
-                .order_by(e.event_number).limit(row.max_count or limit)).all()
-            return subscription, [_recorded(event, outbox) for event, outbox in rows]
+            subscriptions = {row.id: _record(row, number) for row, number in session.execute(
+                select(s, latest).where(s.id.in_(list(ids)))).all()}
+            active = [sid for sid, sub in subscriptions.items() if sub.status == "active"]
+            found: dict[str, tuple[Subscription, list[RecordedEvent]]] = {
+                sid: (sub, []) for sid, sub in subscriptions.items()}
+            if not active:
+                return found
+            rank = func.row_number().over(partition_by=e.subscription_id,
+                                          order_by=e.event_number).label("rank")
+            window = (select(e.subscription_id, e.event_number, e.outbox_id, rank,
+                             func.coalesce(s.max_count, limit).label("cap"))
+                      .join(s, s.id == e.subscription_id)
+                      .where(e.subscription_id.in_(active),
+                             e.event_number > s.delivered_through).subquery())
+            numbered = session.execute(
+                select(window.c.subscription_id, window.c.event_number, window.c.outbox_id)
+                .where(window.c.rank <= window.c.cap)
+                .order_by(window.c.subscription_id, window.c.event_number)).all()
+            outbox = {row.id: (codec.load_event(row.payload), row.created_at)
+                      for row in session.execute(
+                          select(OutboxRow.id, OutboxRow.payload, OutboxRow.created_at)
+                          .where(OutboxRow.id.in_({o for _, _, o in numbered}))).all()}
+        for sid, number, outbox_id in numbered:
+            event, created_at = outbox[outbox_id]
+            found[sid][1].append(RecordedEvent(number, event, created_at, outbox_id))
+        return found
 
     @staticmethod
     def _bookkeeping(session: Session) -> None:
@@ -280,57 +307,78 @@ class SubscriptionStore:
         if session.get_bind().dialect.name == "postgresql":
             session.execute(text("SET LOCAL synchronous_commit TO OFF"))
 
-    def _attempt(self, session: Session, subscription_id: str, attempt: Attempt) -> None:
-        session.execute(insert(DeliveryAttemptRow).values(
-            subscription_id=subscription_id, kind=attempt.kind,
-            first_event=attempt.first_event, last_event=attempt.last_event,
-            attempted_at=attempt.attempted_at, duration_ms=attempt.duration_ms,
-            outcome=attempt.outcome, http_status=attempt.http_status, error=attempt.error))
-
-    def delivered(self, subscription: Subscription, owner: str, attempt: Attempt,
-                  now: datetime, lease: timedelta) -> bool:
-        """Record a successful attempt, move the subscription on and renew the lease; False
-        if this worker no longer holds the lease (another carries on; nothing changes)."""
-        s = SubscriptionRow
-        changes: dict[str, Any] = dict(
-            lease_until=now + lease,
-            last_sent_at=now, failures=0, failing_since=None, next_attempt_at=None,
-            last_error=None, heartbeat_due_at=now + timedelta(
-                seconds=subscription.heartbeat_seconds) if subscription.heartbeat_seconds
-            else None)
-        if attempt.last_event is not None:
-            changes["delivered_through"] = attempt.last_event
-        if attempt.kind == "handshake":
-            changes["handshake_at"] = now
+    def record(self, owner: str, now: datetime, lease: timedelta, *,
+               delivered: Sequence[tuple[Subscription, Attempt]] = (),
+               failed: Sequence[tuple[Subscription, Attempt, timedelta, bool]] = ()
+               ) -> set[str]:
+        """Record many attempts in one transaction (the delivery worker settles every send
+        that finished since its last round together): every attempt, and for each
+        subscription still held by `owner` its progress (delivered: moved on, lease
+        renewed; failed: the retry time, or status `error` with `give_up`). The ids whose
+        lease `owner` no longer holds: nothing changed for those."""
+        attempts = [(sub.id, attempt) for sub, attempt in delivered] + \
+            [(sub.id, attempt) for sub, attempt, _, _ in failed]
+        if not attempts:
+            return set()
+        lost: set[str] = set()
         with self.sessions.begin() as session:
             self._bookkeeping(session)
-            self._attempt(session, subscription.id, attempt)
-            held = session.execute(update(s).where(s.id == subscription.id,
-                                                   s.lease_owner == owner)
-                                   .values(**changes)).rowcount == 1
-            if held and attempt.kind == "handshake":
-                session.execute(update(s).where(s.id == subscription.id,
-                                                s.status == "requested")
-                                .values(status="active"))
-            return held
+            # Core, not the ORM's bulk paths: one executemany each, no per-row ORM work.
+            session.execute(insert(DeliveryAttemptRow.__table__), [
+                dict(subscription_id=sid, kind=a.kind, first_event=a.first_event,
+                     last_event=a.last_event, attempted_at=a.attempted_at,
+                     duration_ms=a.duration_ms, outcome=a.outcome,
+                     http_status=a.http_status, error=a.error) for sid, a in attempts])
+            if delivered:
+                lost |= self._moved_on(session, delivered, owner, now, lease)
+            for subscription, attempt, retry_in, give_up in failed:
+                if not self._backed_off(session, subscription, owner, attempt, now,
+                                        retry_in, give_up):
+                    lost.add(subscription.id)
+        return lost
 
-    def failed(self, subscription: Subscription, owner: str, attempt: Attempt,
-               now: datetime, retry_in: timedelta, give_up: bool) -> bool:
-        """Record a failed attempt; retry after `retry_in`, or with `give_up` set the
-        status to `error` (events go on being recorded for `$events`)."""
+    @staticmethod
+    def _moved_on(session: Session, delivered: Sequence[tuple[Subscription, Attempt]],
+                  owner: str, now: datetime, lease: timedelta) -> set[str]:
+        """Move each delivered subscription on in one executemany (one round trip on
+        psycopg's pipeline, where a statement each was most of a settle's time); the ids
+        whose lease `owner` no longer holds (nothing changed for those)."""
+        t = SubscriptionRow.__table__
+        statement = update(t).where(t.c.id == bindparam("b_id"), t.c.lease_owner == owner) \
+            .values(lease_until=now + lease, last_sent_at=now, failures=0,
+                    failing_since=None, next_attempt_at=None, last_error=None,
+                    heartbeat_due_at=bindparam("b_heartbeat"),
+                    delivered_through=func.coalesce(bindparam("b_through"),
+                                                    t.c.delivered_through),
+                    handshake_at=func.coalesce(bindparam("b_handshake"), t.c.handshake_at))
+        ids = [sub.id for sub, _ in delivered]
+        moved = session.connection().execute(statement, [
+            {"b_id": sub.id, "b_through": attempt.last_event,
+             "b_handshake": now if attempt.kind == "handshake" else None,
+             "b_heartbeat": now + timedelta(seconds=sub.heartbeat_seconds)
+             if sub.heartbeat_seconds else None} for sub, attempt in delivered]).rowcount
+        held = set(ids) if moved == len(ids) else set(session.scalars(
+            select(t.c.id).where(t.c.id.in_(ids), t.c.lease_owner == owner)))
+        if handshakes := [sub.id for sub, attempt in delivered
+                          if attempt.kind == "handshake" and sub.id in held]:
+            session.execute(update(t).where(t.c.id.in_(handshakes), t.c.status == "requested")
+                            .values(status="active"))
+        return set(ids) - held
+
+    @staticmethod
+    def _backed_off(session: Session, subscription: Subscription, owner: str,
+                    attempt: Attempt, now: datetime, retry_in: timedelta,
+                    give_up: bool) -> bool:
         s = SubscriptionRow
         changes: dict[str, Any] = dict(
             failures=s.failures + 1, last_error=attempt.error,
             failing_since=func.coalesce(s.failing_since, now),
             next_attempt_at=None if give_up else now + retry_in)
-        with self.sessions.begin() as session:
-            self._bookkeeping(session)
-            self._attempt(session, subscription.id, attempt)
-            held = session.execute(update(s).where(s.id == subscription.id,
-                                                   s.lease_owner == owner)
-                                   .values(**changes)).rowcount == 1
-            if held and give_up:
-                session.execute(update(s).where(s.id == subscription.id,
-                                                s.status.in_(LIVE))
-                                .values(status="error", updated_at=now))
-            return held
+        held = session.execute(update(s).where(s.id == subscription.id,
+                                               s.lease_owner == owner)
+                               .values(**changes)).rowcount == 1
+        if held and give_up:
+            session.execute(update(s).where(s.id == subscription.id,
+                                            s.status.in_(LIVE))
+                            .values(status="error", updated_at=now))
+        return held

@@ -50,6 +50,9 @@ ACCOUNTS = {
     "qgh-commissioner": {"org": HW_ICB, "org_type": "icb", "s117_scope": "system/*.cruds",
                          "name": "Cal Commissioner"},
     "no-organisation": {"name": "Someone", "s117_scope": "system/*.rs"},
+    # a provider that gives the organisation at its userinfo endpoint, not in the ID token
+    "userinfo-commissioner": {"org": HW_ICB, "org_type": "icb", "s117_scope": "system/*.rs",
+                              "name": "Uma Info", "userinfo_only": True},
 }
 LOGINS = {(HEREFORDSHIRE, "la"): "hereford-lead", (SWINDON, "la"): "swindon-lead",
           (HW_ICB, "icb"): "qgh-commissioner"}
@@ -105,7 +108,8 @@ def accessible(page: Any, axe: str, name: str, *, statuses: tuple[int, ...] = (4
     page.console_errors.clear()
 
 
-def sign_in(page: Any, org: str, kind: str, login: str | None = None) -> None:
+def sign_in(page: Any, org: str, kind: str, login: str | None = None,
+            home: bool = False) -> None:
     """Through the organisation's identity provider: its login page, its consent page,
     back to the register's home page."""
     page.goto("/sign-in")
@@ -114,7 +118,8 @@ def sign_in(page: Any, org: str, kind: str, login: str | None = None) -> None:
     page.fill("input[name=password]", "any password: a test provider")
     page.get_by_role("button", name="Sign-in").click()
     page.get_by_role("button", name="Continue").click()
-    page.wait_for_url(re.compile(r"/$") if login is None else re.compile(r"/callback\?"))
+    page.wait_for_url(re.compile(r"/$") if login is None or home
+                      else re.compile(r"/callback\?"))
     page.wait_for_load_state()
     # The test provider's own pages load a web font from the internet (unreachable here)
     # and a favicon it does not have: their console errors are not the register's.
@@ -382,3 +387,27 @@ def test_oidc_sign_in_maps_the_claims_and_refuses_an_account_with_no_organisatio
     assert other.get_by_label("Access token").count() == 0, "no token form with OIDC"
     pasted = other.request.post(f"{site.url}/sign-in", form={"token": token(HW_ICB, "icb")})
     assert pasted.status in (400, 404)
+
+
+def test_oidc_claims_from_userinfo_and_signing_out_at_the_provider(browser: Any, site: Site,
+                                                                    axe: str):
+    """An account whose ID token names no organisation is mapped from the userinfo
+    endpoint; signing out ends the provider's session too (RP-initiated logout: its
+    end_session_endpoint with id_token_hint and post_logout_redirect_uri), so the next
+    sign-in asks for the login again."""
+    page = new_page(browser, site)
+    sign_in(page, "", "", login="userinfo-commissioner", home=True)
+    assert "(QGH)" in page.locator("header").inner_text(), "the org from userinfo"
+    assert page.goto("/caseload").ok
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url(re.compile(r"/session/end"))  # the provider asks to confirm
+    assert "id_token_hint=" in page.url and "post_logout_redirect_uri=" in page.url
+    page.get_by_role("button", name="Yes, sign me out").click()
+    page.wait_for_url(re.compile(r"/sign-in/oidc/signed-out"))
+    assert "You have signed out" in page.locator("#signed-out").inner_text()
+    page.console_errors.clear()  # the provider's pages fetch a web font from the internet
+    accessible(page, axe, "41-oidc-signed-out")
+    assert page.goto("/caseload").url.endswith("/sign-in?next=/caseload"), "no session here"
+    page.get_by_role("link", name="Sign in with your organisation").click()
+    page.locator("input[name=login]").wait_for()  # and none at the provider: log in again
+    assert "/interaction/" in page.url

@@ -14,7 +14,9 @@ scenario's counts (sent, acked, applied, duplicates suppressed, published, deliv
 are printed at the end of the run (tests/faults/conftest.py); lost must be 0.
 
 `FAULT_PEOPLE` (default 80; two messages each) sets the stream size, `FAULT_ROUNDS` repeats
-each scenario (a longer soak, opt-in)."""
+each scenario, `FAULT_SENDERS` (default 1) sends over that many MLLP connections at once (each
+person's messages on one connection, in order) and `FAULT_PAUSE` (default 0.02 s) is the pause
+between a sender's messages: the soak run (README "Evidence") sets them for N >= 10,000."""
 
 from __future__ import annotations
 
@@ -39,9 +41,11 @@ from tests.outbound_support import Outbound, Receiver
 from tests.processes import Engine as TrustEngine
 from tests.processes import Service, wait_for
 
-pytestmark = [pytest.mark.rabbitmq, pytest.mark.postgres]
+pytestmark = [pytest.mark.rabbitmq, pytest.mark.postgres, pytest.mark.disruptive]
 PEOPLE = int(os.environ.get("FAULT_PEOPLE", "80"))
 ROUNDS = int(os.environ.get("FAULT_ROUNDS", "1"))
+SENDERS = int(os.environ.get("FAULT_SENDERS", "1"))
+PAUSE = float(os.environ.get("FAULT_PAUSE", "0.02"))
 BAD = 100  # fill-quarantine
 # planned, started, needs-review and flag-raised (E2 and O1: no aftercare plan at discharge)
 EVENTS_PER_PERSON = 4
@@ -144,28 +148,44 @@ def test_a_stream_through_a_fault_loses_nothing_and_applies_nothing_twice(
     good, refused = messages(offset, BAD if fault == "fill-quarantine" else 0)
     stream = [m for pair in zip(good, refused + [b""] * len(good), strict=False)
               for m in pair if m] if refused else good
-    sender = TrustEngine(stack.net.port, timeout=180)
+    # Each person's two messages go over the same connection, so per-person order holds.
+    connection = {m: (i // 2) % SENDERS for i, m in enumerate(good)} | {
+        m: i % SENDERS for i, m in enumerate(refused)}
+    streams = [[m for m in stream if connection[m] == k] for k in range(SENDERS)]
+    # Generous bounds that grow with the stream: the soak sends tens of thousands.
+    patience = 120 + len(stream) * (PAUSE + 0.05) / SENDERS
+    senders = [TrustEngine(stack.net.port, timeout=180) for _ in streams]
 
-    def send() -> None:
-        for message in stream:
+    def send(sender: TrustEngine, part: list[bytes]) -> None:
+        for message in part:
             sender.send(message)
-            time.sleep(0.02)
+            time.sleep(PAUSE)
         sender.close()
 
-    thread = threading.Thread(target=send, daemon=True)
-    thread.start()
-    wait_for(lambda: len(sender.answers) >= len(stream) // 3, 120, "the stream under way")
+    threads = [threading.Thread(target=send, args=pair, daemon=True)
+               for pair in zip(senders, streams, strict=True)]
+    for thread in threads:
+        thread.start()
+
+    def answered() -> int:
+        return sum(len(sender.answers) for sender in senders)
+
+    wait_for(lambda: answered() >= len(stream) // 3, patience, "the stream under way")
     inject = FAULTS[fault]
     if inject is not None:
         inject(stack)
-        assert thread.is_alive() or fault == "kill-relay", "the fault hit mid-stream"
-    thread.join(timeout=300)
-    assert not thread.is_alive(), "the trust's engine gave up"
+        assert any(t.is_alive() for t in threads) or fault == "kill-relay", \
+            "the fault hit mid-stream"
+    for thread in threads:
+        thread.join(timeout=patience)
+        assert not thread.is_alive(), "the trust's engine gave up"
+    answers = {m: code for sender in senders for m, code in sender.answers.items()}
+    retries = sum(sender.retries for sender in senders)
 
     # Every message answered: the good ones AA, the refused ones AE.
-    acked = [m for m in good if sender.answers.get(m) == "AA"]
+    acked = [m for m in good if answers.get(m) == "AA"]
     assert len(acked) == len(good)
-    assert all(sender.answers.get(m) == "AE" for m in refused)
+    assert all(answers.get(m) == "AE" for m in refused)
     # Each admission is two commands (the birth date, the admission), a discharge one.
     expected_commands = PEOPLE * 3
     net = stack.net
@@ -175,12 +195,12 @@ def test_a_stream_through_a_fault_loses_nothing_and_applies_nothing_twice(
             return conn.execute(query).scalar() or 0
 
     wait_for(lambda: count(select(func.count()).select_from(InboxRow)) >= expected_commands,
-             120, "every accepted message applied")
+             patience, "every accepted message applied")
     applied = count(select(func.count()).select_from(InboxRow))
     expected_events = PEOPLE * EVENTS_PER_PERSON
     wait_for(lambda: count(select(func.count()).select_from(OutboxRow).where(
-        OutboxRow.published_at.is_not(None))) >= expected_events, 120, "every event published")
-    wait_for(lambda: set(stack.receiver.numbers()) >= set(range(1, expected_events + 1)), 120,
+        OutboxRow.published_at.is_not(None))) >= expected_events, patience, "every event published")
+    wait_for(lambda: set(stack.receiver.numbers()) >= set(range(1, expected_events + 1)), patience,
              "every event delivered to the subscriber")
     sub = stack.outbound.store.get(stack.subscription)
     assert sub is not None
@@ -200,9 +220,9 @@ def test_a_stream_through_a_fault_loses_nothing_and_applies_nothing_twice(
         (sub.events_since_start - len(delivered & set(range(1, sub.events_since_start + 1))))
     LEDGER.append({
         "scenario": fault + (f" #{round_ + 1}" if ROUNDS > 1 else ""),
-        "sent": len(stream), "resent": sender.retries, "acked": len(acked),
+        "sent": len(stream), "resent": retries, "acked": len(acked),
         "refused": len(refused), "applied": applied,
-        "duplicates suppressed": sender.retries + received - len(delivered),
+        "duplicates suppressed": retries + received - len(delivered),
         "published": published, "delivered": len(delivered), "lost": lost})
     assert applied == expected_commands, "each command applied exactly once"
     assert entitlements == PEOPLE and twice == 0, "no duplicate entitlement or event"

@@ -169,6 +169,7 @@ def test_workers_killed_mid_stream_and_restarted_apply_every_acked_message_once(
              30, "each worker to hold its own partitions")
 
 
+@pytest.mark.disruptive  # stops the shared broker
 def test_broker_restart_during_a_stream_loses_nothing(net) -> None:  # type: ignore[no-untyped-def]
     net.mllp()
     net.worker()

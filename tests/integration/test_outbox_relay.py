@@ -11,6 +11,7 @@ import json
 import re
 import subprocess
 import threading
+import uuid
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -107,6 +108,23 @@ def test_events_reach_the_stream_in_commit_order_with_stable_ids_and_no_patient_
     assert got[0][1].headers["event-number"] == rows[0].id
 
 
+def fill_until_refused(amqp_url: str, queue: str) -> None:
+    """Publish to `queue` one confirm at a time until the broker refuses. A quorum queue
+    applies `reject-publish` as its log is applied: a batch published in one go to a queue
+    just under its limit can all be taken, so the test fills it first."""
+    connection = connect(amqp_url, "relay test filler", give_up_after=10)
+    channel = connection.channel()
+    channel.confirm_delivery()
+    try:
+        for _ in range(10):
+            channel.basic_publish("", queue, b"filler")
+    except pika.exceptions.NackError:
+        return
+    finally:
+        connection.close()
+    raise AssertionError(f"{queue} never refused a message")
+
+
 def test_nothing_is_marked_sent_that_the_broker_refused(
         pg_engine: Engine, pg_service: RegisterService, amqp_url: str, watch):  # type: ignore[no-untyped-def]
     """A full queue with reject-publish makes the broker nack: the batch rolls back, the
@@ -117,6 +135,7 @@ def test_nothing_is_marked_sent_that_the_broker_refused(
         "x-queue-type": "quorum", "x-max-length": 1, "x-overflow": "reject-publish"})
     watch.queue_bind("s117.test.full", topology.EVENTS, "entitlement.#")
     watch.queue_purge("s117.test.full")
+    fill_until_refused(amqp_url, "s117.test.full")
     relay = Relay(outbound.sessions, "http://register.test", StreamPublisher(amqp_url))
     apply(pg_service, 2)
     with pytest.raises(pika.exceptions.NackError):
@@ -165,6 +184,51 @@ def test_a_relay_killed_between_publish_and_mark_sent_loses_nothing(
     qgh = [r for r in rows if r.icb == "QGH"]
     assert outbound.get(sub).events_since_start == len(qgh)
     assert [e.outbox_id for e in outbound.store.events(sub.id)] == [r.id for r in qgh]
+
+
+def _close_from_the_broker(connection_name: str) -> None:
+    """The broker drops one connection (its own, by name): what a node going away does to
+    a batch in flight, without stopping the shared broker."""
+    listed = subprocess.run(["rabbitmqctl", "-q", "list_connections", "pid",
+                             "client_properties"], check=True, capture_output=True, text=True,
+                            timeout=60).stdout
+    pids = [line.split("\t")[0] for line in listed.splitlines()
+            if f"s117 {connection_name}" in line]
+    assert len(pids) == 1, f"one connection named {connection_name}: {pids}"
+    subprocess.run(["rabbitmqctl", "-q", "close_connection", pids[0], "test: dropped"],
+                   check=True, capture_output=True, timeout=60)
+
+
+def test_a_batch_whose_confirms_never_come_is_published_again_not_lost(
+        pg_engine: Engine, pg_service: RegisterService, amqp_url: str, watch):  # type: ignore[no-untyped-def]
+    """Batched confirms: the broker closes the relay's connection with a whole batch
+    written and unconfirmed. The batch fails, nothing of it is marked sent or recorded for
+    subscribers; the next batch publishes it again (same ids, same order) and records it
+    once."""
+    outbound = Outbound(pg_engine)
+    sub = outbound.subscribe(None, "responsible-icb=QGH")
+    name = f"relay-test-{uuid.uuid4().hex[:8]}"
+    relay = Relay(outbound.sessions, "http://register.test", StreamPublisher(amqp_url, name))
+    apply(pg_service, 2)
+    relay_all(relay)  # the connection is open and idle now
+    before = len(outbound.outbox())
+    recorded = outbound.get(sub).events_since_start
+    _close_from_the_broker(name)
+    apply(pg_service, 4, start=2)
+    with pytest.raises(pika.exceptions.AMQPError):
+        relay.run_once()
+    rows = outbound.outbox()
+    assert unpublished(outbound) == len(rows) - before > 0
+    assert outbound.get(sub).events_since_start == recorded, "nothing recorded twice"
+    relay.publisher.reset()  # type: ignore[union-attr]
+    relay_all(relay)
+    relay.publisher.close()  # type: ignore[union-attr]
+    assert unpublished(outbound) == 0
+    got = [p.message_id for _, p, _ in drain(amqp_url)]
+    assert list(dict.fromkeys(got)) == [message_id(r) for r in rows], "all, in commit order"
+    qgh = [r.id for r in rows if r.icb == "QGH"]
+    assert [e.outbox_id for e in outbound.store.events(sub.id)] == qgh
+    assert [e.number for e in outbound.store.events(sub.id)] == list(range(1, len(qgh) + 1))
 
 
 @contextmanager
@@ -216,6 +280,7 @@ def _rabbitmqctl(*args: str) -> None:
     subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=120)
 
 
+@pytest.mark.disruptive  # stops the shared broker
 def test_a_broker_restart_during_a_stream_loses_nothing(
         pg_engine: Engine, pg_service: RegisterService, amqp_url: str, watch):  # type: ignore[no-untyped-def]
     """(d): the broker stops mid-stream and comes back; the relay waits, reconnects, and

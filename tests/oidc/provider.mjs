@@ -2,7 +2,8 @@
 // authorization code flow with PKCE, its own login and consent pages, and ID tokens that
 // carry the register's claims (org, org_type and the SMART scopes) as an organisation's
 // identity provider would. Test data only: accounts and the client come from the
-// environment (PORT, REDIRECT_URI, CLIENT_SECRET, ACCOUNTS as JSON {login: claims}).
+// environment (PORT, REDIRECT_URI, POST_LOGOUT_REDIRECT_URI, CLIENT_SECRET, ACCOUNTS as JSON
+// {login: claims}). RP-initiated logout at its end_session_endpoint.
 import Provider from 'oidc-provider';
 
 const port = Number(process.env.PORT);
@@ -14,6 +15,7 @@ const provider = new Provider(issuer, {
     client_id: 's117-pages',
     client_secret: process.env.CLIENT_SECRET,
     redirect_uris: [process.env.REDIRECT_URI],
+    post_logout_redirect_uris: [process.env.POST_LOGOUT_REDIRECT_URI],
     grant_types: ['authorization_code'],
     response_types: ['code'],
     token_endpoint_auth_method: 'client_secret_basic',
@@ -21,13 +23,20 @@ const provider = new Provider(issuer, {
   pkce: { required: () => true },
   scopes: ['openid', 'profile', 's117'],
   claims: { openid: ['sub'], profile: ['name'], s117: ['org', 'org_type', 's117_scope'] },
-  conformIdTokenClaims: false, // the register reads its claims from the ID token
-  features: { devInteractions: { enabled: true } },
+  // The scopes' claims go in the ID token, as most organisations' providers do; an account
+  // marked "userinfo_only" has them at the userinfo endpoint alone (findAccount below).
+  conformIdTokenClaims: false,
+  features: { devInteractions: { enabled: true }, rpInitiatedLogout: { enabled: true } },
   cookies: { keys: ['s117-test-only'] },
   async findAccount(ctx, id) {
     const found = accounts[id];
     if (!found) return undefined;
-    return { accountId: id, claims: async () => ({ sub: id, ...found }) };
+    const { userinfo_only: userinfoOnly, ...claims } = found;
+    return {
+      accountId: id,
+      claims: async (use) => (userinfoOnly && use === 'id_token'
+        ? { sub: id, name: claims.name } : { sub: id, ...claims }),
+    };
   },
 });
 provider.proxy = false;

@@ -27,12 +27,13 @@ def test_the_panel_agenda_fits_100_columns_and_keeps_nhs_numbers_whole():
                       "CP-2024-0117-long-plan-name", "L1", "supported-accommodation",
                       "Riverside Supported Living", Decimal("1450"), "E06000019 60%; QGH 40%",
                       "pending", "supported-accommodation is considered by the panel "
-                      "(locality policy)") for i in range(3)]
+                      "(locality policy)", "Mohammed Underwood-Fletcher") for i in range(3)]
     lines = printed(lambda console: print_agenda(console, rows))
     assert max(len(line) for line in lines) <= 100
     text = "\n".join(lines)
     for row in rows:
         assert row.nhs_number in text, "each NHS number is shown whole on one line"
+    assert "Mohammed" in text and "Underwood" in text, "the name beside it, folded"
 
 
 

@@ -37,34 +37,33 @@ def _placed_in(row: RegisterRow, who: Viewer) -> bool:
 LISTS: dict[str, tuple[str, Test]] = {
     "entitled": ("Entitled (receiving aftercare)",
                  lambda r, w: _mine(r, w) and r.status == "active"),
-    "planned": ("Aftercare being planned (detained)",
+    "planned": ("Being planned (detained)",
                 lambda r, w: _mine(r, w) and r.status == "planned"),
     "overdue": ("Overdue reviews", lambda r, w: _mine(r, w) and r.review_overdue),
     # L5: the council where the person lives is a party to a dispute as much as the
     # responsible one, and sees it in its list too.
     "disputed": ("Responsibility disputed", lambda r, w: bool(r.dispute) and (
         _mine(r, w) or (w.kind is OrgType.LA and r.residence_la == w.org))),
-    "out-of-area-out": ("Placed out of area (you are responsible, they live elsewhere)",
+    "out-of-area-out": ("Placed out of area by you",
                         lambda r, w: _mine(r, w) and r.out_of_area
                         and (w.kind is not OrgType.LA or r.residence_la != w.org)),
-    "out-of-area-in": ("Placed in your area by another council",
+    "out-of-area-in": ("Placed in your area by others",
                        lambda r, w: w.kind is OrgType.LA and _placed_in(r, w)
                        and r.responsible_la != w.org),
-    "ombudsman": ("Ombudsman flags (no plan, no assessment, not acknowledged, charged: "
-                  "O1-O4)", lambda r, w: _mine(r, w) and bool(_OMBUDSMAN & set(
-                      r.flags.split("; ")))),
-    "needs-review": ("Needs review (the rules could not decide)",
+    "ombudsman": ("Ombudsman flags (O1-O4)",
+                  lambda r, w: _mine(r, w) and bool(_OMBUDSMAN & set(r.flags.split("; ")))),
+    "needs-review": ("Needs review",
                      lambda r, w: _mine(r, w) and bool(r.needs_review)),
     "all": ("Everyone you can see", lambda r, w: True),
 }
 # Each key is of one type within a column (dates, or text), so rows compare.
 SORTS: dict[str, tuple[str, Callable[[RegisterRow], object]]] = {
-    "next-review": ("Next review due", lambda r: (r.next_review_due or date.max)),
+    "next-review": ("Next review", lambda r: (r.next_review_due or date.max)),
     "entitled-since": ("Entitled since", lambda r: (r.entitled_since or date.max)),
     "nhs-number": ("NHS number", lambda r: r.nhs_number),
-    "flags": ("Most flags first", lambda r: -len([f for f in r.flags.split("; ") if f in TAGS])),
-    "council": ("Responsible council", lambda r: r.responsible_la_name or ""),
-    "icb": ("Responsible ICB", lambda r: r.responsible_icb_name or ""),
+    "flags": ("Most flags", lambda r: -len([f for f in r.flags.split("; ") if f in TAGS])),
+    "council": ("Council", lambda r: r.responsible_la_name or ""),
+    "icb": ("ICB", lambda r: r.responsible_icb_name or ""),
     "status": ("Status", lambda r: r.status),
 }
 
@@ -98,7 +97,7 @@ class Query:
 PAGE_SIZE = 20  # rows a page: one laptop screen
 # Short tags for the flags (RegisterRow.flags holds their codes); the person page has the
 # reasons and rules. "entitled" is what the list is about, so it is not repeated.
-TAGS = {"review-overdue": ("Review overdue", "red"),
+TAGS = {"review-overdue": ("Overdue", "red"),
         "responsibility-disputed": ("Disputed", "orange"),
         "no-aftercare-plan": ("No plan", "red"), "no-care-coordinator": ("No coordinator",
                                                                          "orange"),

@@ -15,7 +15,16 @@ import secrets
 import time
 from urllib.parse import urlsplit
 
-from flask import Response, g, redirect, render_template, request, session, url_for
+from flask import (
+    Response,
+    current_app,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 
 from adapter.auth.scopes import ALL, Scopes
 from adapter.auth.tokens import Caller, KeysUnavailable, TokenRefused, Verifier
@@ -127,8 +136,12 @@ def secure(response: Response) -> Response:
     """The pages run the design system's script and stylesheet from this site only, and
     the one inline script of its template by nonce."""
     nonce = g.get("csp_nonce", "")
+    # Signing out goes on to the OpenID Connect provider's end_session_endpoint (a form
+    # POST answered by a redirect there, which form-action governs too).
+    provider = current_app.config.get("PAGES_OIDC_ORIGIN")
+    forms = f"'self' {provider}" if provider else "'self'"
     response.headers.setdefault("Content-Security-Policy", (
         f"default-src 'none'; script-src 'self' 'nonce-{nonce}'; style-src 'self'; "
-        "img-src 'self'; manifest-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+        f"img-src 'self'; manifest-src 'self'; form-action {forms}; frame-ancestors 'none'; "
         "base-uri 'none'"))
     return response

@@ -20,6 +20,7 @@ from register.store.page_sessions import PageSessions
 # A visitor who has not signed in (the sign-in form's CSRF token) is kept this long.
 ANONYMOUS = timedelta(hours=1)
 EXPIRES = "expires"  # the session's end, seconds since the epoch (the token's exp)
+ID_TOKEN = "oidc_id_token"  # an OpenID Connect sign-in's ID token, for signing out there
 
 
 class ServerSession(CallbackDict[str, Any], SessionMixin):

@@ -6,6 +6,7 @@ search is a POST, answered with a redirect to the person's opaque id."""
 
 from __future__ import annotations
 
+import csv
 import io
 from datetime import date
 from typing import Any
@@ -32,6 +33,7 @@ from adapter.http.pages import caseload, gate
 from adapter.http.pages.casework_forms import FORMS
 from adapter.http.pages.forms import Field, check, collect
 from adapter.http.pages.person import PersonView, citation, person_view
+from adapter.http.pages.sessions import ID_TOKEN, ServerSession
 from adapter.http.pages.waiting import waiting
 from adapter.reports import render
 from adapter.reports import report as build_report
@@ -135,8 +137,15 @@ def dev_sign_in() -> Response | str:
 
 @blueprint.post("/sign-out")
 def sign_out() -> Response:
+    """The session is deleted here; signed in through an OpenID Connect provider that
+    offers it, the browser then signs out there too (adapter/http/pages/oidc.py)."""
+    id_token = session.get(ID_TOKEN)
     session.clear()
-    return redirect(url_for("pages.sign_in"))  # type: ignore[return-value]
+    if isinstance(session, ServerSession):
+        session.rotate = True  # what the sign-out keeps (its state) under a new id
+    logout = current_app.extensions.get("s117.pages.logout")
+    ended = logout(id_token) if logout is not None else None
+    return ended or redirect(url_for("pages.sign_in"))  # type: ignore[return-value]
 
 
 # -- finding a person -------------------------------------------------------------------
@@ -242,12 +251,27 @@ def caseload_list() -> Response | str:
 
 
 @blueprint.get("/panel")
-def panel() -> str:
+def panel() -> Response | str:
+    """The lines waiting for the caller's council or ICB (its own people, whom it sees), or
+    every line for an admin; `?format=csv` the same as CSV, names included."""
     who = _viewer()
     rows = _register().casework().panel_agenda(
         la=who.org if who.kind is OrgType.LA else None,
         icb=who.org if who.kind is OrgType.ICB else None, on=today())
+    if request.args.get("format") == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(AGENDA_COLUMNS)
+        writer.writerows([row.to_json()[c] for c in AGENDA_COLUMNS] for row in rows)
+        return Response(out.getvalue(), mimetype="text/csv", headers={
+            "Content-Disposition": f'attachment; filename="s117-panel-agenda-{today()}.csv"'})
     return render_template("pages/panel.html", rows=rows)
+
+
+# The panel agenda's CSV: who, then what is asked and since when.
+AGENDA_COLUMNS = ("requested_on", "age_days", "nhs_number", "name", "local_authority", "icb",
+                  "plan", "line", "service_type", "provider", "weekly_cost", "funders",
+                  "status", "reason")
 
 
 @blueprint.get("/quarantine")
