@@ -30,8 +30,10 @@ from queues.outbound.relay import Relay
 from queues.outbound.scheduler import ReviewScheduler
 from queues.outbound.stream import StreamPublisher
 from register.events import EventType
+from register.federation.ownership import Ownership
 from register.redeterminations import ReindexReport
 from register.refdata.load import load_geography
+from register.refdata.regions import routing_table
 from register.refdata.sql import SqlRefData
 from register.service import RegisterService
 from register.store import database
@@ -110,8 +112,17 @@ def build(settings: Settings, *, prepare: bool = True, pool_size: int = 10,
         prepare_embedded(settings, engine)
     sessions = database.session_factory(engine)
     refdata = SqlRefData(sessions)
-    service = RegisterService(lambda: SqlUnitOfWork(sessions), refdata, settings.policy)
+    service = RegisterService(lambda: SqlUnitOfWork(sessions), refdata, settings.policy,
+                              owners=owners(settings))
     return Register(settings, engine, sessions, refdata, service)
+
+
+def owners(settings: Settings) -> Ownership | None:
+    """With a region (federation on), the service can tell when a duty moves to another
+    register (L3, N6) and hand the record over."""
+    if not settings.region:
+        return None
+    return Ownership(settings.region, routing_table(settings.federation_routes))
 
 
 # --- inbound ------------------------------------------------------------------------------

@@ -94,6 +94,9 @@ VARIABLES: dict[str, str] = {
                    "Midlands): turns on federation with the other regions' registers",
     "S117_FEDERATION_ROUTES": "file of 'code,region' rows overriding which register serves a "
                               "council (GSS) or ICB (ODS); default: by NHS England region",
+    "S117_FEDERATION_PEERS": "the regions whose registers this one exchanges with, e.g. "
+                             "'Y56,Y61'; a message from any other is quarantined "
+                             "(unknown-register); default: every other region",
     "S117_SESSION_COOKIE_SECURE": "true to send the pages' session cookie over HTTPS only; "
                                   "default true when S117_BASE_URL is https://",
 }
@@ -231,6 +234,7 @@ class Settings:
     auth_failure_limit: str | None = "30/minute"  # adapter/auth/failures.py
     region: str | None = None  # None: no federation
     federation_routes: str | None = None
+    federation_peers: tuple[str, ...] | None = None  # None: every other region
     # Staff sign-in to the pages with the organisation's OpenID Connect provider.
     oidc_issuer: str | None = None
     oidc_client_id: str | None = None
@@ -284,6 +288,8 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
                                  "S117_AUTH_FAILURE_LIMIT"),
         region=env.get("S117_REGION") or None,
         federation_routes=env.get("S117_FEDERATION_ROUTES") or None,
+        federation_peers=tuple(p.strip() for p in env["S117_FEDERATION_PEERS"].split(",")
+                               if p.strip()) if env.get("S117_FEDERATION_PEERS") else None,
         session_cookie_secure=_flag(env, "S117_SESSION_COOKIE_SECURE", (
             env.get("S117_BASE_URL") or "").startswith("https://")),
         oidc_issuer=(env.get("S117_OIDC_ISSUER") or "").rstrip("/") or None,

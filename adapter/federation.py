@@ -39,6 +39,20 @@ def home(settings: Settings, table: RoutingTable) -> str:
     return settings.region
 
 
+def peers(settings: Settings, table: RoutingTable, region: str) -> frozenset[str]:
+    """The registers this one exchanges with: `S117_FEDERATION_PEERS`, checked against the
+    table, or every other region."""
+    others = frozenset(table.regions) - {region}
+    if settings.federation_peers is None:
+        return others
+    wrong = [p for p in settings.federation_peers if p not in others]
+    if wrong:
+        raise InvalidData(f"S117_FEDERATION_PEERS: {', '.join(wrong)} is not another NHS "
+                          f"England region's register ({', '.join(sorted(others))})",
+                          field="S117_FEDERATION_PEERS")
+    return frozenset(settings.federation_peers)
+
+
 def print_peers(console: Console, settings: Settings) -> None:
     table = routes(settings)
     region = settings.region
@@ -64,13 +78,14 @@ def run(register: Register) -> None:
     logs.configure("federation")
     table = routes(settings)
     region = home(settings, table)
+    linked = peers(settings, table, region)
     publisher = Publisher(register.sessions, Sender(settings.amqp_url, region,
                                                     "federation-publisher"),
-                          table, region, settings.base_url)
+                          table, region, settings.base_url, peers=linked)
     consumer = Consumer(register.sessions, register.service,
-                        Sender(settings.amqp_url, region, "federation-answers"), table,
+                        Sender(settings.amqp_url, region, "federation-answers"), linked,
                         region, settings.amqp_url)
-    log.info("federation started: region %s", region)
+    log.info("federation started: region %s, peers %s", region, ",".join(sorted(linked)))
     run_until_signalled([publisher.run, consumer.run])
 
 
@@ -104,7 +119,8 @@ def statuses(register: Register) -> list[store.LinkStatus]:
     peers = sorted(r for r in table.regions if r != region)
     with register.sessions() as session:
         return [s for s in store.link_status(session, peers)
-                if s.sent or s.received_event or s.replicas or s.commands_waiting]
+                if s.sent or s.received_event or s.replicas or s.commands_waiting
+                or s.handovers_waiting]
 
 
 def print_status(console: Console, register: Register) -> None:
@@ -113,12 +129,13 @@ def print_status(console: Console, register: Register) -> None:
     out = Table(title=f"federation links of register {region}")
     for column in ("peer", "events sent", "applied by peer", "lag (events)", "lag (s)",
                    "last received", "received at (UTC)", "replicas held",
-                   "commands waiting"):
+                   "commands waiting", "handovers waiting"):
         out.add_column(column)
     for s in found:
         out.add_row(s.region, str(s.sent), str(s.acked_event), str(s.lag_events),
                     f"{s.lag_seconds:.1f}", str(s.received_event),
-                    _when(s.received_at), str(s.replicas), str(s.commands_waiting))
+                    _when(s.received_at), str(s.replicas), str(s.commands_waiting),
+                    str(s.handovers_waiting))
     console.print(out)
 
 
@@ -132,6 +149,20 @@ def print_commands(console: Console, register: Register, limit: int) -> None:
     for r in rows:
         out.add_row(r.command_id, r.kind, r.owner_region, r.state, r.rule or "", r.detail,
                     _when(r.sent_at), _when(r.answered_at))
+    console.print(out)
+
+
+def print_handovers(console: Console, register: Register, limit: int) -> None:
+    with register.sessions() as session:
+        rows = store.handovers(session, limit)
+    out = Table(title=f"ownership moves (latest {len(rows)})")
+    for column in ("#", "direction", "peer", "rule", "state", "event", "detail",
+                   "at (UTC)", "answered (UTC)"):
+        out.add_column(column)
+    for r in rows:
+        out.add_row(str(r.id), "handed to" if r.direction == "out" else "taken from", r.peer,
+                    r.rule, r.state, str(r.event_number or "-"), r.detail,
+                    _when(r.created_at), _when(r.answered_at))
     console.print(out)
 
 

@@ -26,6 +26,9 @@ class EventType(StrEnum):
     DISPUTE_OPENED = "dispute-opened"
     FLAG_RAISED = "flag-raised"  # an Ombudsman flag (RULES.md O1-O4) raised ...
     FLAG_CLEARED = "flag-cleared"  # ... and cleared
+    # Federation (docs/federation.md): the law moved the duty and another regional register
+    # owns the record now (the new owner's region in `owner`). Recorded on both sides.
+    OWNER_CHANGED = "owner-changed"
 
 
 @dataclass(frozen=True)
@@ -48,3 +51,4 @@ class EntitlementEvent:
     previous_local_authority: str | None = None
     previous_icb: str | None = None
     flag: str | None = None  # on flag-raised/-cleared: the s117-flag code
+    owner: str | None = None  # on owner-changed: the owning register's region (Y60 ...)

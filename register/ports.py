@@ -115,6 +115,9 @@ class Inbox(Protocol):
     def forget(self, command_id: str) -> None:
         """Drop the id, so the same command can be applied when it is sent again."""
 
+    def outcome_of(self, command_id: str) -> str | None:
+        """What became of this id here (applied, held, forwarded ...); None: not seen."""
+
 
 class Outbox(Protocol):
     def add(self, events: list[EntitlementEvent]) -> None: ...
@@ -150,8 +153,15 @@ class Replicas(Protocol):
     def owner_of(self, person_id: int | None) -> tuple[str, int] | None:
         """The owning region and its last event applied here; None: this register owns it."""
     def save(self, person_id: int, owner: str, event_number: int) -> None: ...
-    def forward(self, owner: str, command: Command) -> None:
-        """Keep a command written here on a replica, for the link to take to its owner."""
+    def forward(self, owner: str, command: Command, reply_to: str | None = None) -> None:
+        """Keep a command written here on a replica, for the link to take to its owner;
+        `reply_to`: the register it was written on, when it only passes through here."""
+    def hand_over(self, person_id: int, to: str, rule: str, detail: str) -> None:
+        """This register gives the record to `to`: it holds a replica from now on, and the
+        link offers the record to `to` once this register's events before it have gone."""
+    def take_over(self, person_id: int, origin: str, event_number: int, rule: str,
+                  detail: str) -> None:
+        """This register owns the record `origin` handed over (its event `event_number`)."""
 
 
 class UnitOfWork(Protocol):

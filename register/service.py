@@ -27,7 +27,8 @@ from register.errors import (
     StaleVersion,
 )
 from register.events import EntitlementEvent, EventType
-from register.federation.replica import ReplicaUpdate
+from register.federation import ownership
+from register.federation.replica import ReplicaUpdate, announced_owner, judge
 from register.model import (
     DisputeStatus,
     EndDecision,
@@ -119,11 +120,13 @@ def _workflow_events(facts: PersonFacts, cmd: c.Command, entitlements: list[Enti
 class RegisterService:
     def __init__(self, uow: Callable[[], UnitOfWork], refdata: RefData,
                  policy: LocalityPolicy | None = None,
-                 today: Callable[[], date] = date.today) -> None:
+                 today: Callable[[], date] = date.today,
+                 owners: ownership.Ownership | None = None) -> None:
         self._uow = uow
         self.refdata = refdata
         self.policy = policy or LocalityPolicy()
         self._today = today
+        self.owners = owners  # None: no federation, nothing ever moves to another register
 
     # -- commands --------------------------------------------------------------------
 
@@ -248,7 +251,8 @@ class RegisterService:
         authority.judge_update(cmd, facts, after, self._responsibility(facts),
                                self._responsibility(after), self._today())
 
-    def _handle(self, uow: UnitOfWork, cmd: c.Command, judged: bool = False) -> Outcome:
+    def _handle(self, uow: UnitOfWork, cmd: c.Command, judged: bool = False,
+                reply_to: str | None = None) -> Outcome:
         if not cmd.command_id:
             raise InvalidData("every command needs an id", field="command_id")
         nhs = require_valid(cmd.nhs_number)
@@ -269,7 +273,7 @@ class RegisterService:
         if owner is not None:
             # A replica is read-only: the owning register applies the change with its own
             # rules, in its order, and the change comes back as a replica update.
-            uow.replicas.forward(owner[0], replace(cmd, if_version=None))
+            uow.replicas.forward(owner[0], replace(cmd, if_version=None), reply_to)
             uow.inbox.record(cmd.command_id, type(cmd).__name__, "forwarded", owner[0])
             return Outcome(cmd.command_id, "forwarded",
                            reason=f"sent to the owning register {owner[0]}")
@@ -598,6 +602,101 @@ class RegisterService:
         uow.outbox.add(events)
         return events
 
+    # -- federation: ownership moves (register.federation.ownership) -------------------
+
+    def handle_forwarded(self, cmd: c.Command, origin: str, reply_to: str) -> Outcome:
+        """A command another register sent here as the owner (`origin` sent it, `reply_to`
+        is where it was written). Applied with this register's rules; if this register
+        handed the record over meanwhile, it goes on to the new owner. One this register
+        forwarded itself before it took the record over comes back here and is applied now
+        (its inbox entry said only `forwarded`). If it is a trust's message that gives the
+        live entitlement a new detention by that trust (L3), the record is handed to the
+        register that forwarded it, the trust's own."""
+        with self._uow() as uow:
+            if uow.inbox.outcome_of(cmd.command_id) == "forwarded":
+                uow.inbox.forget(cmd.command_id)
+            nhs = require_valid(cmd.nhs_number)
+            record, is_new = self._load(uow, nhs)
+            before = {key for e in record.entitlements for key in e.qualifying_stays}
+            outcome = self._handle(uow, cmd, reply_to=reply_to)
+            if outcome.status == "applied" and not is_new:
+                record, _ = self._load(uow, nhs)
+                move = ownership.after_detention(authority.from_trust(cmd), origin, before,
+                                                 record.entitlements, record.facts)
+                if move is not None:
+                    outcome = replace(outcome, events=outcome.events + self._hand_over(
+                        uow, record, move, cmd.command_id))
+            uow.commit()
+        return outcome
+
+    def _hand_over(self, uow: UnitOfWork, record: PersonRecord, move: ownership.Move,
+                   command_id: str) -> list[EntitlementEvent]:
+        """In the transaction of the change that moved the duty: this register holds a
+        replica from now on (writes here go to the new owner), and the owner-changed event
+        goes out after this register's earlier events (the publisher offers the record with
+        it, in order)."""
+        assert record.id is not None
+        uow.replicas.hand_over(record.id, move.to, move.rule, move.detail)
+        # The record itself is unchanged (already saved by the change that moved the duty):
+        # only the event is added.
+        events = self._owner_changed(record, move.to, f"owning register now {move.to}: "
+                                     f"{move.detail}", command_id)
+        uow.outbox.add(events)
+        return events
+
+    def _owner_changed(self, record: PersonRecord, to: str, detail: str,
+                       command_id: str) -> list[EntitlementEvent]:
+        if not record.entitlements:
+            return []
+        ent = record.entitlements[-1]
+        return [replace(event(EventType.OWNER_CHANGED, ent, record.residence_la,
+                              self._today(), detail, command_id), owner=to)]
+
+    def take_over(self, update: ReplicaUpdate) -> Outcome:
+        """The old owner (`update.origin`) hands this register the record, in its final
+        state after its event `update.event_number`: kept as sent (with its history, which
+        this register holds already as a replica), then owned here. Once per handover (the
+        inbox); refused if another register owns the record here, or this one does."""
+        with self._uow() as uow:
+            previous = uow.inbox.claim(update.command_id, "Handover")
+            if previous:
+                return Outcome(update.command_id, "duplicate", reason=previous)
+            record, is_new = self._load(uow, require_valid(update.facts.nhs_number))
+            owner = None if is_new else uow.replicas.owner_of(record.id)
+            if not is_new and owner is None:
+                raise RuleViolation(f"this register owns this record already: the handover "
+                                    f"from {update.origin} is refused", field="origin")
+            if owner is not None and owner[0] != update.origin:
+                raise RuleViolation(f"this record is owned by {owner[0]}, not "
+                                    f"{update.origin}: its handover is refused",
+                                    field="origin")
+            moved = [e for e in update.events if e.event is EventType.OWNER_CHANGED]
+            if not moved or not moved[-1].owner:
+                raise InvalidData("a handover names the new owner in its owner-changed event",
+                                  field="events")
+            if is_new:
+                uow.people.add(record)
+            self._keep(record, update)
+            command_id = f"handover:{update.origin}:{update.event_number}"
+            detail = moved[-1].detail
+            events = self._owner_changed(record, moved[-1].owner, detail, command_id)
+            uow.people.save(record, events, command_id)
+            uow.casework.save(record, casework.derive(record.facts, record.entitlements,
+                                                      self.policy), command_id)
+            uow.outbox.add(events)
+            assert record.id is not None
+            uow.replicas.take_over(record.id, update.origin, update.event_number,
+                                   update.handover_rule or "-", detail)
+            uow.commit()
+        return Outcome(update.command_id, "applied", events)
+
+    @staticmethod
+    def _keep(record: PersonRecord, update: ReplicaUpdate) -> None:
+        record.facts = update.facts
+        record.entitlements = list(update.entitlements)
+        record.residence_la = update.residence_la
+        record.next_review_due = dict(update.next_review_due)
+
     def apply_replica(self, update: ReplicaUpdate) -> Outcome:
         """Keep the owning register's state of a person as it sent it (register.federation):
         once per event (the inbox), never older over newer, and never over a record this
@@ -609,30 +708,31 @@ class RegisterService:
                 return Outcome(update.command_id, "duplicate", reason=previous)
             record, is_new = self._load(uow, require_valid(update.facts.nhs_number))
             owner = None if is_new else uow.replicas.owner_of(record.id)
-            if not is_new and owner is None:
-                raise RuleViolation(f"this register owns this record: an update from "
-                                    f"{update.origin} is refused", field="origin")
-            if owner is not None and owner[0] != update.origin:
-                raise RuleViolation(f"this record is owned by {owner[0]}, not "
-                                    f"{update.origin}", field="origin")
-            if owner is not None and owner[1] >= update.event_number:
+            if judge(owner, is_new, update) == "stale":
                 uow.inbox.record(update.command_id, "ReplicaUpdate", "stale")
                 uow.commit()
                 return Outcome(update.command_id, "duplicate", reason="stale")
             if is_new:
                 uow.people.add(record)
-            record.facts = update.facts
-            record.entitlements = list(update.entitlements)
-            record.residence_la = update.residence_la
-            record.next_review_due = dict(update.next_review_due)
-            uow.people.save(record, update.events, update.command_id)
+            self._keep(record, update)
+            # The new owner's own owner-changed event tells the old owner nothing new: its
+            # subscribers heard the move from its own event already.
+            events = [e for e in update.events if not (
+                e.event is EventType.OWNER_CHANGED and owner is not None and e.owner == owner[0])]
+            uow.people.save(record, events, update.command_id)
             uow.casework.save(record, casework.derive(record.facts, record.entitlements,
                                                       self.policy), update.command_id)
-            uow.outbox.add(update.events)
+            uow.outbox.add(events)
             assert record.id is not None
-            uow.replicas.save(record.id, update.origin, update.event_number)
+            # The old owner's notice of a handover names the new owner, whose own numbering
+            # starts afresh here.
+            named = announced_owner(update)
+            if named is not None and named != update.origin:
+                uow.replicas.save(record.id, named, 0)
+            else:
+                uow.replicas.save(record.id, update.origin, update.event_number)
             uow.commit()
-        return Outcome(update.command_id, "applied", list(update.events))
+        return Outcome(update.command_id, "applied", events)
 
     def refresh(self, nhs_number: str) -> list[EntitlementEvent]:
         """Derive a person's entitlements and casework again from their facts with the
@@ -642,7 +742,14 @@ class RegisterService:
             record = uow.people.get(require_valid(nhs_number))
             if record is None:
                 raise NotFound("no record for this NHS number", field="nhs_number")
-            events = self._settle(uow, record, f"refresh:{self._today().isoformat()}")
+            command_id = f"refresh:{self._today().isoformat()}"
+            if record.id is not None and uow.replicas.owner_of(record.id) is not None:
+                return []  # a replica: its owner's rules decide it, and send it here
+            events = self._settle(uow, record, command_id)
+            move = ownership.after_succession(self.owners, events, record.entitlements) \
+                if self.owners is not None else None
+            if move is not None:
+                events += self._hand_over(uow, record, move, command_id)
             uow.commit()
         return events
 

@@ -114,7 +114,8 @@ def prepared_engine(url: str) -> Engine:
     return _prepared[url]
 
 
-REGISTER_TABLES = ("delivery_attempt", "subscription_event", "subscription", "review_notice",
+REGISTER_TABLES = ("handover", "replica", "federation_command",
+                   "delivery_attempt", "subscription_event", "subscription", "review_notice",
                    "determination", "entitlement_status", "entitlement_version", "holder_segment",
                    "entitlement",
                    "care_plan_version", "care_plan", "casework_index",

@@ -685,7 +685,10 @@ ENTITLEMENT_EVENTS: list[Concept] = [
     ("end-withdrawn", "End withdrawn", "The body that proposed ending aftercare withdrew the "
      "proposal before the other answered: nothing is left to answer (D1)."),
     ("dispute-opened", "Dispute opened", "Councils dispute ordinary residence; the interim "
-     "lead arranges aftercare meanwhile (L5).")]
+     "lead arranges aftercare meanwhile (L5)."),
+    ("owner-changed", "Owner changed", "The law moved the duty (L3 re-detention in another "
+     "region, N6 succession into another region's ICB): another regional register owns the "
+     "record now and takes its casework (federation).")]
 
 
 # -- search parameters and operations ----------------------------------------------------------

@@ -100,3 +100,16 @@ def commands(
 
     federation.print_commands(console, build(settings(), pool_size=1, max_overflow=0),
                               limit)
+
+
+@federation_app.command("handovers")
+def handovers(
+    limit: Annotated[int, typer.Option(help="how many, latest first")] = 50,
+) -> None:
+    """Records whose owning register moved (L3, N6): handed to another register (offered,
+    accepted or refused) or taken over from one."""
+    from adapter import federation
+    from adapter.bootstrap import build
+
+    federation.print_handovers(console, build(settings(), pool_size=1, max_overflow=0),
+                               limit)

@@ -13,6 +13,8 @@ from rich.table import Table
 from adapter.cli.console import console, fail, progress_bar, settings
 
 if TYPE_CHECKING:
+    from adapter.bootstrap import Register
+    from adapter.config import Settings
     from queues.inbound.store import Stored
 
 queues_app = typer.Typer(help="RabbitMQ topology (networked mode).", no_args_is_help=True)
@@ -182,6 +184,8 @@ def quarantine_replay(
     config = settings()
     register = build(config)
     chosen = quarantine.all_ids(register.sessions) if every else list(ids or [])
+    federated = _replay_federation(config, register, chosen)
+    chosen = [i for i in chosen if i not in federated]
     replaying = inbound(config, "quarantine replay", register)
     try:
         with progress_bar() as bar:
@@ -206,6 +210,27 @@ def quarantine_replay(
         console.print(f"not quarantined (nothing to replay): {', '.join(map(str, skipped))}")
     if any(r.result is not None and r.result.status == "quarantined" for r in done):
         raise typer.Exit(1)
+
+
+def _replay_federation(config: Settings, register: Register, ids: list[int]) -> set[int]:
+    """The federation's quarantined messages among `ids` go back to `s117 federation run`
+    (queues/federation/replay.py); the ids published."""
+    from queues.federation import replay
+    from queues.inbound import store
+
+    mine = [i for i in ids if (row := store.find(register.sessions, i)) is not None
+            and row.channel == replay.CHANNEL]
+    if not mine:
+        return set()
+    if not config.amqp_url or not config.region:
+        fail("federation messages are replayed over RabbitMQ: set S117_AMQP_URL and "
+             "S117_REGION", code=1)
+    published = replay.replay(register.sessions, config.amqp_url, config.region, mine)
+    for row_id in published:
+        console.print(f"{row_id}: published; s117 federation run applies it")
+    if skipped := sorted(set(mine) - set(published)):
+        console.print(f"not quarantined (nothing to replay): {', '.join(map(str, skipped))}")
+    return set(mine)
 
 
 @mappings_app.command("check")

@@ -6,7 +6,11 @@ in order) and applies what peers send.
 - `command`: casework a peer wrote on its replica of a person this register owns, applied
   with this register's rules (idempotent by command id); the result goes back;
 - `result`: the owner's answer to a command forwarded from here;
-- `ack`: a peer applied our events up to a number.
+- `ack`: a peer applied our events up to a number;
+- `handover`: the old owner hands this register a record (the law moved the duty: L3, N6),
+  taken over once (service.take_over) and acknowledged with `handover-ack`;
+- `handover-ack`: the new owner's answer to this register's offer (refused: this register
+  owns the record again).
 
 A message from a register that is not in the routing table, or from this register itself, a
 malformed body, or an update the register refuses (it owns that person, another register
@@ -26,15 +30,16 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from queues.connection import RECOVERABLE, backoff, connect
-from queues.federation import messages
+from queues.federation import messages, replay
 from queues.federation import topology as links
 from queues.federation.publisher import Sender
+from queues.inbound import store as inbound_store
 from queues.inbound.envelope import Envelope
 from queues.inbound.store import quarantine
 from register.errors import InvalidData, RegisterError
-from register.federation.routing import RoutingTable
 from register.service import RegisterService
 from register.store import federation as store
+from register.store.inbound_tables import RESOLVED
 
 log = logging.getLogger("s117.federation")
 
@@ -47,32 +52,40 @@ class Refused(Exception):
 
 class Consumer:
     def __init__(self, sessions: sessionmaker[Session], service: RegisterService,
-                 sender: Sender, routes: RoutingTable, region: str, amqp_url: str) -> None:
+                 sender: Sender, peers: frozenset[str], region: str, amqp_url: str) -> None:
         self.sessions = sessions
         self.service = service
         self.sender = sender
-        self.routes = routes
+        self.peers = peers  # the registers this one exchanges with (S117_FEDERATION_PEERS)
         self.region = region
         self.amqp_url = amqp_url
         self.applied = 0
         self.quarantined = 0
+        self.handovers = 0
 
     def handle(self, headers: dict[str, Any], message_id: str, body: bytes) -> None:
         """Apply one message, or quarantine it with the reason; raises only for a database
         or broker that is away (the message is then redelivered)."""
         origin = str(headers.get("origin") or "")
+        kind, number = str(headers.get("kind") or ""), headers.get("event-number")
+        key = replay.routing_key(origin, kind, number)
         try:
-            self._apply(origin, str(headers.get("kind") or ""), headers.get("event-number"),
-                        body)
+            self._apply(origin, kind, number, body)
         except Refused as refused:
-            self._quarantine(origin, message_id, body, refused.kind, refused.reason)
+            self._quarantine(origin, key, message_id, body, refused.kind, refused.reason)
+            return
         except RegisterError as exc:
-            self._quarantine(origin, message_id, body, "refused", str(exc))
+            self._quarantine(origin, key, message_id, body, "refused", str(exc))
+            return
+        replay_of = headers.get(replay.REPLAY_OF)
+        if isinstance(replay_of, int):  # `s117 quarantine replay`: applied this time
+            inbound_store.set_state(self.sessions, replay_of, RESOLVED)
 
     def _apply(self, origin: str, kind: str, number: object, body: bytes) -> None:
-        if not self.routes.known(origin) or origin == self.region:
-            raise Refused("unknown-register", f"from {origin or 'no origin'}: not a register "
-                          "in this register's routing table")
+        if origin not in self.peers:
+            raise Refused("unknown-register", f"from {origin or 'no origin'}: not a peer of "
+                          f"this register ({', '.join(sorted(self.peers))}; "
+                          "S117_FEDERATION_PEERS)")
         if kind not in messages.KINDS:
             raise Refused("unknown-kind", f"kind {kind or '(none)'} is not one of "
                           f"{', '.join(messages.KINDS)}")
@@ -85,16 +98,22 @@ class Consumer:
             self.sender.send([messages.ack(origin, number)])
             self.applied += outcome.status == "applied"
         elif kind == "command":
-            command = messages.read_command(body)
-            try:
-                outcome = self.service.handle(command)
-                answer = messages.result(origin, command.command_id, outcome.status
-                                         if outcome.status != "duplicate" else "applied",
-                                         detail=outcome.reason)
-            except RegisterError as exc:
-                answer = messages.result(origin, command.command_id, "refused", exc.rule,
-                                         str(exc))
-            self.sender.send([answer])
+            self._command(origin, body)
+        elif kind == "handover":
+            if not isinstance(number, int):
+                raise Refused("malformed", "a handover message needs an event-number header")
+            self._handover(origin, number, body)
+        elif kind == "handover-ack":
+            data = messages.read_json(body, "event_number", "outcome")
+            with self.sessions.begin() as session:
+                if not store.handover_answered(session, origin, int(data["event_number"]),
+                                               str(data["outcome"]),
+                                               str(data.get("reason") or "")):
+                    raise InvalidData("an answer to a handover this register did not "
+                                      "offer", field="event_number")
+                if data["outcome"] == "accepted":
+                    store.acked(session, origin, int(data["event_number"]))
+            self.handovers += 1
         elif kind == "result":
             data = messages.read_json(body, "command_id", "outcome")
             with self.sessions.begin() as session:
@@ -107,12 +126,45 @@ class Consumer:
             with self.sessions.begin() as session:
                 store.acked(session, origin, int(data["event_number"]))
 
-    def _quarantine(self, origin: str, message_id: str, body: bytes, kind: str,
+    def _command(self, origin: str, body: bytes) -> None:
+        """Casework a peer sent here as the owner. The answer goes to the register it was
+        written on and, if it only passed through the sender (an old owner), to the sender
+        too; an answer for this register itself is kept here."""
+        command, written_on = messages.read_command(body)
+        reply_to = written_on or origin
+        try:
+            outcome = self.service.handle_forwarded(command, origin, reply_to)
+            answer = (outcome.status if outcome.status != "duplicate" else "applied",
+                      None, outcome.reason)
+        except RegisterError as exc:
+            answer = ("refused", exc.rule, str(exc))
+        for to in dict.fromkeys((reply_to, origin)):
+            if to == self.region:
+                with self.sessions.begin() as session:
+                    store.answer(session, command.command_id, *answer)
+            else:
+                self.sender.send([messages.result(to, command.command_id, *answer)])
+
+    def _handover(self, origin: str, number: int, body: bytes) -> None:
+        """The old owner hands this register a record: taken over (and acknowledged), or
+        refused with the reason, which goes back (the old owner then keeps it) and is kept
+        here in quarantine."""
+        update = messages.read_replica(origin, number, body)
+        try:
+            self.service.take_over(update)
+        except RegisterError as exc:
+            self.sender.send([messages.handover_ack(origin, number, "refused", str(exc))])
+            raise
+        with self.sessions.begin() as session:
+            store.received(session, origin, number)
+        self.sender.send([messages.handover_ack(origin, number, "accepted")])
+        self.handovers += 1
+
+    def _quarantine(self, origin: str, key: str, message_id: str, body: bytes, kind: str,
                     reason: str) -> None:
         self.quarantined += 1
         log.warning("federation message from %s quarantined: %s", origin or "?", kind)
-        envelope = Envelope(routing_key=f"federation.{origin or 'unknown'}", body=body,
-                            partition=0, message_id=message_id)
+        envelope = Envelope(routing_key=key, body=body, partition=0, message_id=message_id)
         quarantine(self.sessions, envelope, f"federation:{origin or 'unknown'}:{message_id}",
                    origin or "unknown", kind, reason)
 
@@ -129,6 +181,7 @@ class Consumer:
                     if stop.is_set():
                         break
                     if method is None:
+                        self.sender.keepalive()  # idle: the answers' connection too
                         continue
                     try:
                         self.handle(props.headers or {}, props.message_id or "", body)

@@ -1,6 +1,6 @@
 """What travels on `s117.federation` between regional registers, and how it is read back.
 
-Four kinds (the `kind` header; the routing key is the destination region's code, e.g. `Y60`;
+Six kinds (the `kind` header; the routing key is the destination region's code, e.g. `Y60`;
 headers `origin`, `kind`, `event-number`: never a patient identifier):
 
 - `replica` (owner -> peer): the FHIR notification Bundle of the event, as on `s117.events`,
@@ -9,7 +9,11 @@ headers `origin`, `kind`, `event-number`: never a patient identifier):
   for the rule inputs, and the peer must not derive anything itself;
 - `command` (peer -> owner): casework written on a replica (the register's own command JSON);
 - `result` (owner -> peer): applied, or refused with the rule and reason;
-- `ack` (peer -> owner): the last event number applied, for the owner's lag figures.
+- `ack` (peer -> owner): the last event number applied, for the owner's lag figures;
+- `handover` (old owner -> new owner): the record when the law moved the duty, as a `replica`
+  whose state also names the rule (L3, N6); its event number is the old owner's
+  owner-changed event;
+- `handover-ack` (new owner -> old owner): accepted, or refused with the reason.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from register.subscriptions import RecordedEvent
 
 EXCHANGE = "s117.federation"
 REPLICA_TYPE = "application/x-s117-replica+json"
-KINDS = ("replica", "command", "result", "ack")
+KINDS = ("replica", "command", "result", "ack", "handover", "handover-ack")
 _NAMESPACE = uuid5(NAMESPACE_URL, f"{url.BASE}/federation")
 
 
@@ -53,14 +57,16 @@ class Outgoing:
         if self.event_number is not None:
             headers["event-number"] = self.event_number
         return pika.BasicProperties(
-            content_type="application/fhir+json" if self.kind == "replica"
+            content_type="application/fhir+json" if self.kind in ("replica", "handover")
             else "application/json", delivery_mode=2, message_id=self.message_id,
             type=self.kind, app_id="s117-register", headers=headers,
             timestamp=int(self.timestamp.timestamp()) if self.timestamp else None)
 
 
 def replica(to: str, origin: str, recorded: RecordedEvent, record: PersonRecord,
-            base: str) -> Outgoing:
+            base: str, handover_rule: str | None = None) -> Outgoing:
+    """The owner's state after one of its events; with `handover_rule`, the handover of the
+    record to `to` (kind `handover`)."""
     bundle = notification.stream_bundle(recorded, base, EXCHANGE)
     state = {"facts": codec.dump(record.facts),
              "entitlements": [codec.dump(e) for e in record.entitlements],
@@ -68,6 +74,8 @@ def replica(to: str, origin: str, recorded: RecordedEvent, record: PersonRecord,
              "next_review_due": {k: v.isoformat() if v else None
                                  for k, v in record.next_review_due.items()},
              "events": [codec.dump(recorded.event)]}
+    if handover_rule is not None:
+        state["handover_rule"] = handover_rule
     data = base64.b64encode(json.dumps(state, separators=(",", ":")).encode()).decode()
     binary_id = str(uuid5(_NAMESPACE, f"{origin}/{recorded.outbox_id}/state"))
     bundle["entry"].append({
@@ -76,8 +84,10 @@ def replica(to: str, origin: str, recorded: RecordedEvent, record: PersonRecord,
                      "data": data},
         "request": {"method": "PUT", "url": f"Binary/{binary_id}"},
         "response": {"status": "200"}})
-    return Outgoing(to, "replica", json.dumps(bundle, separators=(",", ":")).encode(),
-                    str(uuid5(_NAMESPACE, f"{origin}/{to}/{recorded.outbox_id}")),
+    kind = "replica" if handover_rule is None else "handover"
+    return Outgoing(to, kind, json.dumps(bundle, separators=(",", ":")).encode(),
+                    str(uuid5(_NAMESPACE, f"{origin}/{to}/{recorded.outbox_id}"
+                              + ("/handover" if handover_rule is not None else ""))),
                     recorded.outbox_id, recorded.occurred_at)
 
 
@@ -96,22 +106,27 @@ def read_replica(origin: str, event_number: int, body: bytes) -> ReplicaUpdate:
             residence_la=state.get("residence_la"),
             next_review_due=codec.load(dict[str, date | None], {
                 k: v for k, v in state.get("next_review_due", {}).items()}),
-            events=[codec.load_event(e) for e in state.get("events", [])])
+            events=[codec.load_event(e) for e in state.get("events", [])],
+            handover_rule=state.get("handover_rule"))
     except (ValueError, KeyError, TypeError) as exc:
         raise InvalidData(f"not a replica notification Bundle: {type(exc).__name__}: "
                           f"{str(exc)[:200]}", field="body") from None
 
 
-def command(to: str, cmd: Command) -> Outgoing:
-    body = {"kind": type(cmd).__name__, "command": codec.dump(cmd)}
+def command(to: str, cmd: Command, reply_to: str) -> Outgoing:
+    """`reply_to`: the register the casework was written on (the answer goes there)."""
+    body = {"kind": type(cmd).__name__, "command": codec.dump(cmd), "reply_to": reply_to}
     return Outgoing(to, "command", json.dumps(body).encode(),
                     str(uuid5(_NAMESPACE, f"command/{cmd.command_id}")))
 
 
-def read_command(body: bytes) -> Command:
+def read_command(body: bytes) -> tuple[Command, str | None]:
+    """The command and the register it was written on (None: the sender)."""
     try:
         data = json.loads(body)
-        return codec.load_command(data["kind"], data["command"])
+        reply_to = data.get("reply_to")
+        return codec.load_command(data["kind"], data["command"]), \
+            str(reply_to) if reply_to else None
     except (ValueError, KeyError, TypeError) as exc:
         raise InvalidData(f"not a forwarded command: {type(exc).__name__}: "
                           f"{str(exc)[:200]}", field="body") from None
@@ -137,3 +152,10 @@ def read_json(body: bytes, *keys: str) -> dict[str, Any]:
         return data
     except ValueError as exc:
         raise InvalidData(f"malformed body: {str(exc)[:200]}", field="body") from None
+
+
+def handover_ack(to: str, event_number: int, outcome: str, reason: str = "") -> Outgoing:
+    """The new owner's answer to a handover (`accepted` or `refused`)."""
+    return Outgoing(to, "handover-ack", json.dumps({
+        "event_number": event_number, "outcome": outcome, "reason": reason}).encode(),
+        str(uuid5(_NAMESPACE, f"handover-ack/{to}/{event_number}")), event_number)

@@ -21,6 +21,7 @@ from queues.connection import RECOVERABLE, backoff, connect
 from queues.federation import messages
 from queues.federation import topology as links
 from queues.outbound.stream import recorded
+from register.events import EventType
 from register.federation.routing import RoutingTable
 from register.ports import PersonRecord
 from register.store import codec
@@ -51,10 +52,33 @@ class Sender:
         return self._channel
 
     def send(self, outgoing: list[messages.Outgoing]) -> None:
+        """Publish with confirms. A connection the broker dropped while this one was idle
+        (missed heartbeats on a busy machine) is found only by using it: it is opened again
+        and the whole list sent once more. The receiver applies each message once, so the
+        copies cost nothing, while raising would make the consumer give back everything it
+        holds unacknowledged, whose order the queue does not keep."""
+        try:
+            self._publish(outgoing)
+        except RECOVERABLE:
+            self.close()
+            self._publish(outgoing)
+
+    def _publish(self, outgoing: list[messages.Outgoing]) -> None:
         channel = self._open()
         for message in outgoing:
             channel.basic_publish(links.EXCHANGE, message.to, message.body,
                                   message.properties(self.region))
+
+    def keepalive(self) -> None:
+        """Answer the broker's heartbeats while idle (a blocking connection does so only
+        when it is used), so it is not dropped between sends."""
+        connection = self._connection
+        if connection is None or not connection.is_open:
+            return
+        try:
+            connection.process_data_events(time_limit=0)
+        except RECOVERABLE:
+            self.close()
 
     def close(self) -> None:
         connection, self._connection, self._channel = self._connection, None, None
@@ -67,10 +91,12 @@ class Sender:
 
 class Publisher:
     def __init__(self, sessions: sessionmaker[Session], sender: Sender, routes: RoutingTable,
-                 region: str, base_url: str, *, batch_size: int = 200) -> None:
+                 region: str, base_url: str, *, peers: frozenset[str] | None = None,
+                 batch_size: int = 200) -> None:
         self.sessions = sessions
         self.sender = sender
         self.routes = routes
+        self.peers = peers  # None: every register the table names
         self.region = region
         self.base = base_url.rstrip("/") + "/fhir"
         self.batch_size = batch_size
@@ -85,39 +111,57 @@ class Publisher:
                 return 0
         with self.sessions.begin() as session:
             cursor = store.lock_cursor(session)
-            rows = store.next_events(session, cursor, self.batch_size)
+            read = store.next_events(session, cursor, self.batch_size)
+            relayed = [r for r in read if r.own]
+            formers = store.former_owners(session, [r.person_id for r in relayed])
             people = SqlPeople(session, Appends())
             records: dict[str, PersonRecord | None] = {}
             outgoing, sent = [], []
-            for row, nhs in rows:
+            for found in relayed:
+                row = found.row
                 event = codec.load_event(row.payload)
-                peers = self.routes.peers_for(self.region, (
+                peers = set(self.routes.peers_for(self.region, (
                     event.local_authority, event.icb, event.paying_icb, event.residence_la,
-                    event.previous_local_authority, event.previous_icb))
+                    event.previous_local_authority, event.previous_icb)))
+                peers |= formers.get(found.person_id, set()) - {self.region}
+                handover = event.owner if event.event is EventType.OWNER_CHANGED \
+                    and event.owner and event.owner != self.region else None
+                if handover:
+                    peers.add(handover)
+                if self.peers is not None:
+                    peers &= self.peers  # a register not linked would never take it
                 if not peers:
                     continue
-                if nhs not in records:
-                    records[nhs] = people.get(nhs)
-                record = records[nhs]
+                if found.nhs_number not in records:
+                    records[found.nhs_number] = people.get(found.nhs_number)
+                record = records[found.nhs_number]
                 if record is None:
                     continue
-                for peer in peers:
+                rule = store.offer(session, found.person_id, handover, row.id) \
+                    if handover else None
+                for peer in sorted(peers):
+                    # The new owner gets the offer; the other replica holders hear the
+                    # owner-changed event as an ordinary update.
                     outgoing.append(messages.replica(peer, self.region, recorded(row), record,
-                                                     self.base))
+                                                     self.base, rule if peer == handover
+                                                     else None))
                     sent.append((peer, row.id, row.created_at))
             if outgoing:
                 self.sender.send(outgoing)
                 store.record_sent(session, sent)
         self.sent += len(sent)
-        return len(rows)
+        return len(read)
 
     def _commands(self) -> int:
         with self.sessions.begin() as session:
-            rows = store.unsent_commands(session, self.batch_size)
+            waiting = store.handing_over(session)
+            rows = [r for r in store.unsent_commands(session, self.batch_size)
+                    if r.payload.get("nhs_number") not in waiting]
             if not rows:
                 return 0
             self.sender.send([messages.command(
-                row.owner_region, codec.load_command(row.kind, row.payload)) for row in rows])
+                row.owner_region, codec.load_command(row.kind, row.payload),
+                row.reply_to or self.region) for row in rows])
             stamp = utcnow()
             for row in rows:
                 row.sent_at = stamp
@@ -138,5 +182,6 @@ class Publisher:
                 continue
             failures = 0
             if done == 0:
+                self.sender.keepalive()
                 stop.wait(poll_seconds)
         self.sender.close()

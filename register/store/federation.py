@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from register.store.dialect import utcnow
@@ -15,10 +15,11 @@ from register.store.federation_tables import (
     FederationCursorRow,
     FederationLinkRow,
     FederationSentRow,
+    HandoverRow,
     ReplicaRow,
 )
 from register.store.orm import EntitlementRow, OutboxRow, PersonRow
-from register.store.replicas import FORWARDED
+from register.store.replicas import ACCEPTED, FORWARDED, OFFERED
 
 CURSOR = "outbox"
 
@@ -50,12 +51,30 @@ def pending(session: Session) -> bool:
     return session.scalar(select(OutboxRow.id).where(_after(cursor)).limit(1)) is not None
 
 
-def next_events(session: Session, cursor: FederationCursorRow, limit: int
-                ) -> list[tuple[OutboxRow, str]]:
+@dataclass(frozen=True)
+class Relayed:
+    row: OutboxRow
+    nhs_number: str
+    person_id: int
+    replica: bool  # this register holds the person as a replica now
+    # If it owned them once and handed them over: its own events end at this outbox id (0:
+    # at its owner-changed event, not yet sent); None: never owned here.
+    owned_until: int | None
+
+    @property
+    def own(self) -> bool:
+        """An event this register made as the owner (not a replica update it applied)."""
+        return not self.replica or (self.owned_until is not None and (
+            self.owned_until == 0 or self.row.id <= self.owned_until))
+
+
+def next_events(session: Session, cursor: FederationCursorRow, limit: int) -> list[Relayed]:
     """Relayed events after the cursor, in relay order (the relay publishes one batch at a
     time, in id order, so `(published_at, id)` never lets a late commit slip behind the
-    cursor), of people this register owns, with the person's NHS number."""
-    query = (select(OutboxRow, PersonRow.nhs_number, ReplicaRow.person_id)
+    cursor), with the person's NHS number and whether this register holds them as a replica
+    (and until which event it owned them, if it handed them over)."""
+    query = (select(OutboxRow, PersonRow.nhs_number, PersonRow.id, ReplicaRow.person_id,
+                    ReplicaRow.owned_until)
              .join(EntitlementRow, EntitlementRow.id == OutboxRow.entitlement_id)
              .join(PersonRow, PersonRow.id == EntitlementRow.person_id)
              .outerjoin(ReplicaRow, ReplicaRow.person_id == PersonRow.id)
@@ -65,7 +84,65 @@ def next_events(session: Session, cursor: FederationCursorRow, limit: int
     if rows:
         last = rows[-1][0]
         cursor.published_at, cursor.outbox_id = last.published_at, last.id
-    return [(row, nhs) for row, nhs, replica in rows if replica is None]
+    return [Relayed(row, nhs, person_id, replica is not None, owned_until)
+            for row, nhs, person_id, replica, owned_until in rows]
+
+
+def offer(session: Session, person_id: int, to: str, event_number: int) -> str:
+    """The publisher sends the handover of a person to `to` with this owner-changed event:
+    this register's own events of the person end there. Returns the rule that moved it."""
+    session.execute(update(ReplicaRow).where(ReplicaRow.person_id == person_id)
+                    .values(owned_until=event_number))
+    row = session.scalar(select(HandoverRow).where(
+        HandoverRow.person_id == person_id, HandoverRow.direction == "out",
+        HandoverRow.peer == to, HandoverRow.state == OFFERED,
+        HandoverRow.event_number.is_(None)).order_by(HandoverRow.id.desc()).limit(1))
+    if row is None:
+        return "-"
+    row.event_number, row.sent_at = event_number, utcnow()
+    return row.rule
+
+
+def former_owners(session: Session, person_ids: list[int]) -> dict[int, set[str]]:
+    """The registers that handed these people over to this one: they keep a replica."""
+    found: dict[int, set[str]] = {}
+    if person_ids:
+        for person_id, peer in session.execute(
+                select(HandoverRow.person_id, HandoverRow.peer)
+                .where(HandoverRow.person_id.in_(set(person_ids)),
+                       HandoverRow.direction == "in")):
+            found.setdefault(person_id, set()).add(peer)
+    return found
+
+
+def handing_over(session: Session) -> set[str]:
+    """NHS numbers of people this register is handing over, the offer not yet sent: casework
+    for them waits, so the new owner hears the offer before it."""
+    return set(session.scalars(select(PersonRow.nhs_number)
+                               .join(ReplicaRow, ReplicaRow.person_id == PersonRow.id)
+                               .where(ReplicaRow.owned_until == 0)))
+
+
+def handover_answered(session: Session, peer: str, event_number: int, outcome: str,
+                      reason: str) -> bool:
+    """The new owner's answer to an offer. Refused: this register owns the person again
+    (nothing was applied there), and the reason is kept."""
+    row = session.scalar(select(HandoverRow).where(
+        HandoverRow.direction == "out", HandoverRow.peer == peer,
+        HandoverRow.event_number == event_number).with_for_update())
+    if row is None:
+        return False
+    row.state, row.answered_at = (ACCEPTED if outcome == ACCEPTED else "refused"), utcnow()
+    if outcome != ACCEPTED:
+        row.detail = f"{row.detail}; refused by {peer}: {reason}"[:2000]
+        session.execute(delete(ReplicaRow).where(ReplicaRow.person_id == row.person_id,
+                                                 ReplicaRow.owner_region == peer))
+    return True
+
+
+def handovers(session: Session, limit: int) -> list[HandoverRow]:
+    return list(session.scalars(select(HandoverRow).order_by(HandoverRow.id.desc())
+                                .limit(limit)))
 
 
 def record_sent(session: Session, sent: list[tuple[str, int, datetime]]) -> None:
@@ -85,11 +162,15 @@ def unsent_commands(session: Session, limit: int) -> list[FederationCommandRow]:
 
 def answer(session: Session, command_id: str, outcome: str, rule: str | None,
            detail: str) -> bool:
-    done = session.execute(update(FederationCommandRow)
-                           .where(FederationCommandRow.command_id == command_id)
+    """Keep the owner's answer. `forwarded` (passed on to a new owner) never overwrites the
+    final answer, which may come first, by another link."""
+    where = [FederationCommandRow.command_id == command_id]
+    if outcome == FORWARDED:
+        where.append(FederationCommandRow.state == FORWARDED)
+    done = session.execute(update(FederationCommandRow).where(*where)
                            .values(state=outcome, rule=rule, detail=detail,
                                    answered_at=utcnow()))
-    return bool(done.rowcount)
+    return bool(done.rowcount) or session.get(FederationCommandRow, command_id) is not None
 
 
 def recent_commands(session: Session, limit: int) -> list[FederationCommandRow]:
@@ -129,6 +210,7 @@ class LinkStatus:
     received_at: datetime | None
     commands_waiting: int  # forwarded to the peer, no answer yet
     replicas: int  # people whose record the peer owns, held here
+    handovers_waiting: int  # records offered to the peer, not yet accepted
 
 
 def link_status(session: Session, regions: list[str]) -> list[LinkStatus]:
@@ -148,8 +230,13 @@ def link_status(session: Session, regions: list[str]) -> list[LinkStatus]:
                                         FederationCommandRow.state == FORWARDED)) or 0
         replicas = session.scalar(select(func.count()).select_from(ReplicaRow)
                                   .where(ReplicaRow.owner_region == region)) or 0
+        handing = session.scalar(select(func.count()).select_from(HandoverRow)
+                                 .where(HandoverRow.peer == region,
+                                        HandoverRow.direction == "out",
+                                        HandoverRow.state == OFFERED)) or 0
         found.append(LinkStatus(region, sent, acked_event, lag or 0,
                                 (stamp - oldest).total_seconds() if oldest else 0.0,
                                 link.received_event if link else 0,
-                                link.received_at if link else None, waiting, replicas))
+                                link.received_at if link else None, waiting, replicas,
+                                handing))
     return found

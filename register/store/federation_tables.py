@@ -8,6 +8,9 @@
 - `federation_link`: per peer, the last event acknowledged by it and received from it.
 - `federation_command`: casework written here on a replica, forwarded to its owner, and the
   owner's answer (applied, or refused with the rule).
+- `handover`: each time the owning register of a record moved (L3, N6), on both sides: `out`
+  (this register gave it away: offered, then accepted or refused by the new owner), `in`
+  (this register took it over; the old owner keeps a replica fed from here).
 """
 
 from __future__ import annotations
@@ -29,6 +32,10 @@ class ReplicaRow(Base):
     owner_region: Mapped[str] = mapped_column(String(8), index=True)
     owner_event: Mapped[int] = mapped_column(Integer)
     updated_at: Mapped[datetime] = mapped_column(DateTime)
+    # A record this register owned and handed over: its own events are those up to this
+    # outbox id (the owner-changed event; 0 until the publisher has sent the offer), later
+    # ones are the new owner's. None: never owned here.
+    owned_until: Mapped[int | None] = mapped_column(Integer)
 
 
 class FederationCursorRow(Base):
@@ -70,6 +77,27 @@ class FederationCommandRow(Base):
     state: Mapped[str] = mapped_column(String(12), index=True)  # forwarded|applied|refused
     rule: Mapped[str | None] = mapped_column(String(20))
     detail: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime)
+    answered_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # The register the casework was written on, when it only passes through here (sent to
+    # an old owner after a handover): the answer goes there too.
+    reply_to: Mapped[str | None] = mapped_column(String(8))
+
+
+class HandoverRow(Base):
+    __tablename__ = "handover"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), index=True)
+    direction: Mapped[str] = mapped_column(String(3))  # out | in
+    peer: Mapped[str] = mapped_column(String(8))  # the new owner (out), the old one (in)
+    rule: Mapped[str] = mapped_column(String(20))  # L3 | N6
+    detail: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(12))  # offered | accepted | refused | taken
+    # out: this register's owner-changed event (set when the offer is sent); in: the old
+    # owner's, as its handover message numbered it.
+    event_number: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime)
     answered_at: Mapped[datetime | None] = mapped_column(DateTime)

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from register.commands import Command
 from register.store import codec
 from register.store.dialect import utcnow
-from register.store.federation_tables import FederationCommandRow, ReplicaRow
+from register.store.federation_tables import FederationCommandRow, HandoverRow, ReplicaRow
 
 FORWARDED, APPLIED, REFUSED = "forwarded", "applied", "refused"
+OFFERED, ACCEPTED, TAKEN = "offered", "accepted", "taken"
 
 
 class SqlReplicas:
@@ -38,10 +39,35 @@ class SqlReplicas:
         else:
             row.owner_region, row.owner_event, row.updated_at = owner, event_number, utcnow()
 
-    def forward(self, owner: str, command: Command) -> None:
-        self.session.add(FederationCommandRow(
-            command_id=command.command_id, owner_region=owner, kind=type(command).__name__,
-            payload=codec.dump(command), state=FORWARDED, detail="", created_at=utcnow()))
+    def forward(self, owner: str, command: Command, reply_to: str | None = None) -> None:
+        # The same command again (it came back after a handover and goes on): one row, sent
+        # again to its owner now.
+        row = self.session.get(FederationCommandRow, command.command_id)
+        if row is None:
+            row = FederationCommandRow(command_id=command.command_id, detail="",
+                                       created_at=utcnow())
+            self.session.add(row)
+        row.owner_region, row.kind, row.payload = owner, type(command).__name__, \
+            codec.dump(command)
+        row.state, row.reply_to, row.sent_at, row.answered_at = FORWARDED, reply_to, None, None
+
+    def hand_over(self, person_id: int, to: str, rule: str, detail: str) -> None:
+        row = self.session.get(ReplicaRow, person_id)
+        if row is None:
+            row = ReplicaRow(person_id=person_id)
+            self.session.add(row)
+        row.owner_region, row.owner_event, row.owned_until = to, 0, 0
+        row.updated_at = utcnow()
+        self.session.add(HandoverRow(person_id=person_id, direction="out", peer=to, rule=rule,
+                                     detail=detail, state=OFFERED, created_at=utcnow()))
+
+    def take_over(self, person_id: int, origin: str, event_number: int, rule: str,
+                  detail: str) -> None:
+        self.session.execute(delete(ReplicaRow).where(ReplicaRow.person_id == person_id))
+        self.session.add(HandoverRow(person_id=person_id, direction="in", peer=origin,
+                                     rule=rule, detail=detail, state=TAKEN,
+                                     event_number=event_number, created_at=utcnow(),
+                                     answered_at=utcnow()))
 
 
 def replica_owners(session: Session, person_ids: list[int]) -> dict[int, str]:

@@ -420,6 +420,12 @@ class SqlInbox:
         self.known.pop(command_id, None)
         self.fresh.discard(command_id)
 
+    def outcome_of(self, command_id: str) -> str | None:
+        if command_id in self.known:
+            return self.known[command_id]
+        return self.session.scalar(select(InboxRow.outcome)
+                                   .where(InboxRow.command_id == command_id))
+
     def drop_unused(self) -> None:
         """Claimed ahead but never applied: not to be kept as applied."""
         if self.fresh:

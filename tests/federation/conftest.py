@@ -70,6 +70,7 @@ class Region:
     link_password: str = ""
     processes: dict[str, Service] = field(default_factory=dict)
     base: str = ""
+    peers: str = ""  # S117_FEDERATION_PEERS: the registers this one exchanges with
 
     @property
     def link_url(self) -> str:
@@ -93,7 +94,8 @@ class Region:
     @property
     def env(self) -> dict[str, str]:
         return checked_env(S117_DATABASE_URL=self.database_url, S117_AMQP_URL=self.amqp_url,
-                           S117_REGION=self.code, S117_AMQP_ADMIN="rabbitmqctl")
+                           S117_REGION=self.code, S117_AMQP_ADMIN="rabbitmqctl",
+                           S117_FEDERATION_PEERS=self.peers)
 
     def s117(self, *args: str) -> subprocess.CompletedProcess[str]:
         return run(*args, cwd=self.cwd, env=self.env)
@@ -160,7 +162,8 @@ def regions(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Regi
             rabbitmqctl("add_vhost", vhost)
             rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
             region = Region(code, tmp_path_factory.mktemp(code), _database(), vhost,
-                            link_user=f"{vhost}_link", link_password=uuid.uuid4().hex)
+                            link_user=f"{vhost}_link", link_password=uuid.uuid4().hex,
+                            peers=MIDLANDS if code == LONDON else LONDON)
             # The peers' links read this register's virtual host as their own user, so an
             # outage can be made by shutting that user out (as a firewall would).
             rabbitmqctl("add_user", region.link_user, stdin=region.link_password)

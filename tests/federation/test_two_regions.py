@@ -10,7 +10,9 @@ by the owner's rules comes back refused with its rule)."""
 from __future__ import annotations
 
 import json
+import re
 import time
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -22,12 +24,31 @@ from tests.auth_support import bearer
 from tests.e2e.test_council_fhir import activity, org, param, plan, share, task
 from tests.federation.conftest import LEDGER, LONDON, MIDLANDS, Region, links, rabbitmqctl
 from tests.hl7v2_messages import adt, pv1
-from tests.processes import wait_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.rabbitmq]
 # Seconds to wait for a change to cross: generous, as two registers' eight processes share
 # the machine with whatever else runs.
 PATIENCE = 180
+# A server or database that is slow to answer under load is "not yet", not a failure.
+TRANSIENT = (requests.RequestException, psycopg.OperationalError)
+
+
+def until(check: Callable[[], Any], what: str, timeout: float = PATIENCE,
+          most: float = 2.0) -> Any:
+    """Wait for a condition, asking less often as time goes on (0.2 s up to `most`), so the
+    waiting does not load the registers it waits for; a request that times out or a
+    refused connection counts as not yet."""
+    deadline, pause = time.monotonic() + timeout, 0.2
+    while True:
+        try:
+            found = check()
+        except TRANSIENT:
+            found = None
+        if found:
+            return found
+        assert time.monotonic() < deadline, f"{what}: not within {timeout} s"
+        time.sleep(pause)
+        pause = min(most, pause * 1.5)
 
 NHS = "https://fhir.nhs.uk/Id/nhs-number"
 HEREFORDSHIRE, WESTMINSTER = "E06000019", "E09000033"
@@ -37,9 +58,14 @@ LONDON_ADDRESS = "10 DOWNING ST^^LONDON^^SW1A 1AA^GBR^H"
 
 
 def send(region: Region, message: bytes, trust: str) -> None:
-    answer = requests.post(f"{region.base.removesuffix('/fhir')}/hl7v2", data=message,
-                           headers={**ER7, **bearer(trust, "trust", "system/*.c")},
-                           timeout=60)
+    """POST one HL7 v2 message; sent again if the server is too busy to answer (the register
+    applies a message control id once)."""
+    def accepted() -> requests.Response | None:
+        answer = requests.post(f"{region.base.removesuffix('/fhir')}/hl7v2", data=message,
+                               headers={**ER7, **bearer(trust, "trust", "system/*.c")},
+                               timeout=60)
+        return None if answer.status_code in (429, 502, 503, 504) else answer
+    answer = until(accepted, f"{region.code} to take the message")
     assert answer.status_code == 200 and "MSA|AA" in answer.text, answer.text
 
 
@@ -114,18 +140,18 @@ def test_a_london_trusts_patient_from_herefordshire_is_in_herefordshires_caseloa
         assert made.status_code == 201, made.text
         nhs = synthetic(23_001)
         detained(london, nhs, "RRP", 1)
-        [owned] = wait_for(lambda: [e for e in episodes(london, "RRP", "trust", nhs)
-                                    if e["status"] == "active"], PATIENCE, "London's entitlement")
-        replica = wait_for(lambda: [e for e in episodes(midlands, HEREFORDSHIRE, "la", nhs,
-                                                        **{"responsible-la": HEREFORDSHIRE})
-                                    if e["status"] == "active"], PATIENCE,
-                           "the replica in Herefordshire's caseload")
+        [owned] = until(lambda: [e for e in episodes(london, "RRP", "trust", nhs)
+                                 if e["status"] == "active"], "London's entitlement")
+        replica = until(lambda: [e for e in episodes(midlands, HEREFORDSHIRE, "la", nhs,
+                                                     **{"responsible-la": HEREFORDSHIRE})
+                                 if e["status"] == "active"],
+                        "the replica in Herefordshire's caseload")
         assert [e["id"] for e in replica] == [owned["id"]]
         assert [e["id"] for e in episodes(midlands, "QGH", "icb", nhs)] == [owned["id"]]
         [(owner, event)] = sql(midlands, "SELECT owner_region, owner_event FROM replica")
         assert owner == LONDON and event > 0
-        heard = wait_for(lambda: [e for e in receiver.events() if owned["id"] in (e[2] or "")],
-                         60, "QGH's subscription on the Midlands register to hear it")
+        heard = until(lambda: [e for e in receiver.events() if owned["id"] in (e[2] or "")],
+                      "QGH's subscription on the Midlands register to hear it", 60)
         assert {"planned", "started"} <= {kind for _, kind, _ in heard} or len(heard) >= 2
         # Nothing about the person in the federation message headers: the plugin moved them.
         assert not sql(london, "SELECT 1 FROM replica"), "London owns it: no replica there"
@@ -141,8 +167,8 @@ def test_herefordshire_writes_on_the_replica_and_the_owner_applies_them(
     london, midlands = regions[LONDON], regions[MIDLANDS]
     nhs = synthetic(23_002)
     detained(london, nhs, "RRP", 2)
-    [ent] = wait_for(lambda: [e for e in episodes(midlands, HEREFORDSHIRE, "la", nhs)
-                              if e["status"] == "active"], PATIENCE, "the replica")
+    [ent] = until(lambda: [e for e in episodes(midlands, HEREFORDSHIRE, "la", nhs)
+                           if e["status"] == "active"], "the replica")
     [patient] = entries(get(midlands, "Patient", HEREFORDSHIRE, "la",
                             identifier=f"{NHS}|{nhs}"), "Patient")
     la = {**FHIR_JSON, **bearer(HEREFORDSHIRE, "la", "system/*.cruds")}
@@ -165,15 +191,15 @@ def test_herefordshire_writes_on_the_replica_and_the_owner_applies_them(
     def applied() -> bool:
         states = command_states(midlands)
         return len(states) >= 2 and all(s == "applied" for s, _, _ in states.values())
-    wait_for(applied, PATIENCE, "London's answers: applied")
+    until(applied, "London's answers: applied")
     [london_patient] = entries(get(london, "Patient", HEREFORDSHIRE, "la",
                                    identifier=f"{NHS}|{nhs}"), "Patient")
     plans = entries(get(london, "CarePlan", HEREFORDSHIRE, "la",
                         patient=f"Patient/{london_patient['id']}"), "CarePlan")
     assert len(plans) == 1, "the owner applied the plan once"
-    wait_for(lambda: entries(get(midlands, "CarePlan", HEREFORDSHIRE, "la",
-                                 patient=f"Patient/{patient['id']}"), "CarePlan"), PATIENCE,
-             "the plan back on the replica")
+    until(lambda: entries(get(midlands, "CarePlan", HEREFORDSHIRE, "la",
+                              patient=f"Patient/{patient['id']}"), "CarePlan"),
+          "the plan back on the replica")
     [back] = entries(get(midlands, "CarePlan", HEREFORDSHIRE, "la",
                          patient=f"Patient/{patient['id']}"), "CarePlan")
     assert back["id"] == plans[0]["id"]
@@ -184,7 +210,7 @@ def test_herefordshire_writes_on_the_replica_and_the_owner_applies_them(
 
     def refused() -> list[tuple[str, str | None, str]]:
         return [v for v in command_states(midlands).values() if v[0] == "refused"]
-    [(state, rule, detail)] = wait_for(refused, PATIENCE, "the refusal to come back")
+    [(state, rule, detail)] = until(refused, "the refusal to come back")
     assert rule == "D3", detail
     still = episodes(london, HEREFORDSHIRE, "la", nhs)
     assert [e["status"] for e in still] == ["active"], "nothing changed at the owner"
@@ -208,13 +234,13 @@ def test_out_of_area_search_works_both_ways_and_counts_are_not_doubled(
                      at="20250401100000", pid={1: "1", 3: f"{hereford_person}^^^NHS^NH",
                                                5: "SMITH^JO", 7: "19800501",
                                                11: LONDON_ADDRESS}), "RRP")
-    found = wait_for(lambda: episodes(london, WESTMINSTER, "la", westminster_person,
-                                      **{"out-of-area": "true"}), PATIENCE,
-                     "London's out-of-area search to find the Midlands' person")
+    found = until(lambda: episodes(london, WESTMINSTER, "la", westminster_person,
+                                   **{"out-of-area": "true"}),
+                  "London's out-of-area search to find the Midlands' person", 300)
     assert len(found) == 1
-    found = wait_for(lambda: episodes(midlands, HEREFORDSHIRE, "la", hereford_person,
-                                      **{"out-of-area": "true"}), PATIENCE,
-                     "the Midlands' out-of-area search to find London's person")
+    found = until(lambda: episodes(midlands, HEREFORDSHIRE, "la", hereford_person,
+                                   **{"out-of-area": "true"}),
+                  "the Midlands' out-of-area search to find London's person", 300)
     assert len(found) == 1
 
     def owned(region: Region) -> set[str]:
@@ -255,6 +281,15 @@ def _sent_to(region: Region, peer: str) -> list[int]:
                               "ORDER BY outbox_id", peer)]
 
 
+def _lag(region: Region, peer: str) -> int:
+    """Events sent to the peer and not yet applied there (as `s117 federation status`
+    counts them), read without starting a process for each look."""
+    [(lag,)] = sql(region, "SELECT count(*) FROM federation_sent WHERE region = %s AND "
+                   "outbox_id > COALESCE((SELECT acked_event FROM federation_link WHERE "
+                   "region = %s), 0)", peer, peer)
+    return int(lag)
+
+
 def _status(region: Region, peer: str) -> dict[str, Any]:
     shown = region.s117("federation", "status", "--json")
     assert shown.returncode == 0, shown.stderr
@@ -272,20 +307,21 @@ def test_an_outage_mid_stream_loses_nothing_and_applies_each_change_once_in_orde
     _stream(london, first, 5)
     if outage == "link":
         london.shut_links_out()
-        wait_for(lambda: not any(link.get("status") == "running"
-                                 for link in links(midlands.vhost)), PATIENCE, "the link down")
+        until(lambda: not any(link.get("status") == "running"
+                              for link in links(midlands.vhost)), "the link down")
     else:
         midlands.processes["federation"].kill()
     during = _stream(london, first + 5, 10)
-    wait_for(lambda: _status(london, MIDLANDS)["lag_events"] > 0, PATIENCE, "a lag while down")
+    until(lambda: _lag(london, MIDLANDS) > 0, "a lag while down")
     lag_down = _status(london, MIDLANDS)
+    assert lag_down["lag_events"] > 0, "s117 federation status shows the lag"
     down_at = time.monotonic()
     time.sleep(3)
     if outage == "link":
         london.let_links_in()
     else:
         midlands.start("federation")
-    wait_for(lambda: _status(london, MIDLANDS)["lag_events"] == 0, 120, "the backlog applied")
+    until(lambda: _lag(london, MIDLANDS) == 0, "the backlog applied", most=0.5)
     caught_up = time.monotonic() - down_at
     sent = _sent_to(london, MIDLANDS)
     applied = _applied_here(midlands, LONDON)
@@ -319,14 +355,188 @@ def test_a_message_from_an_unknown_register_is_quarantined_and_the_consumer_goes
                 message_id=f"bad-{origin}", delivery_mode=2))
     finally:
         connection.close()
-    rows = wait_for(lambda: sql(midlands, "SELECT kind, reason FROM inbound_message WHERE "
-                                "channel = 'federation' ORDER BY id") if len(sql(
-                                    midlands, "SELECT 1 FROM inbound_message WHERE channel = "
-                                    "'federation'")) >= 2 else None, PATIENCE, "two quarantined")
+    def quarantined() -> list[tuple[Any, ...]] | None:
+        found = sql(midlands, "SELECT kind, reason FROM inbound_message WHERE channel = "
+                    "'federation' AND sender IN ('X99', 'Y56') ORDER BY id")
+        return found if len(found) >= 2 else None
+    rows = until(quarantined, "two quarantined")
     kinds = {k for k, _ in rows}
     assert "unknown-register" in kinds and "refused" in kinds, rows
     nhs = synthetic(23_500)
     detained(regions[LONDON], nhs, "RRP", 500)
-    wait_for(lambda: episodes(midlands, HEREFORDSHIRE, "la", nhs), PATIENCE,
-             "the consumer still applies what comes after")
+    until(lambda: episodes(midlands, HEREFORDSHIRE, "la", nhs),
+          "the consumer still applies what comes after")
     assert rabbitmqctl("list_queues", "-p", midlands.vhost, "name", "messages")
+
+
+def _person_id(region: Region, nhs: str) -> int:
+    [(found,)] = sql(region, "SELECT id FROM person WHERE nhs_number = %s", nhs)
+    return found
+
+
+def _owner_here(region: Region, nhs: str) -> str | None:
+    """The region owning this person's record, as this register sees it."""
+    rows = sql(region, "SELECT r.owner_region FROM replica r JOIN person p ON p.id = "
+               "r.person_id WHERE p.nhs_number = %s", nhs)
+    return rows[0][0] if rows else region.code
+
+
+def test_a_re_detention_in_the_other_region_moves_ownership_and_a_write_in_flight_is_applied_once(
+        regions: dict[str, Region]) -> None:
+    """L3: London owns the record of a Herefordshire resident its trust detained; the
+    Midlands trust R1A re-detains them, so the duty rests on a Midlands detention and the
+    Midlands register becomes the owner, London keeping a replica. A review Herefordshire
+    writes on its replica meanwhile reaches London after the move, is passed on, and is
+    applied once, by the new owner."""
+    london, midlands = regions[LONDON], regions[MIDLANDS]
+    nhs = synthetic(23_600)
+    detained(london, nhs, "RRP", 600)
+    [ent] = until(lambda: [e for e in episodes(midlands, HEREFORDSHIRE, "la", nhs)
+                           if e["status"] == "active"], "the replica")
+    [patient] = entries(get(midlands, "Patient", HEREFORDSHIRE, "la",
+                            identifier=f"{NHS}|{nhs}"), "Patient")
+    # The Midlands end of the link pauses, so the re-detention and the review leave it
+    # together, in the order they were written, and the review meets London after the move.
+    midlands.stop("federation")
+    at = "20250601100000"
+    send(midlands, adt("A01", "A01-601", nhs, pv1("V-601", at), f"ZMH|3|{at}||||N",
+                       sender="R1A", at=at), "R1A")
+    until(lambda: sql(midlands, "SELECT 1 FROM federation_command WHERE kind = 'Admit' AND "
+                      "payload->>'nhs_number' = %s", nhs),
+          "the re-detention forwarded to the owner")
+    review = task("review", patient["id"], f"EpisodeOfCare/{ent['id']}",
+                  period={"end": "2026-11-18"},
+                  inputs=[param("attendee", valueString="Dee Patel (care coordinator)"),
+                          param("person-involved", valueBoolean=True)],
+                  outputs=[param("outcome", valueString="settled after readmission"),
+                           param("needs-arise-from-disorder", valueBoolean=True)])
+    la = {**FHIR_JSON, **bearer(HEREFORDSHIRE, "la", "system/*.cruds")}
+    sent = requests.post(f"{midlands.base}/Task", json=review, headers=la, timeout=60)
+    assert sent.status_code == 202, sent.text
+    [(review_id,)] = sql(midlands, "SELECT command_id FROM federation_command WHERE kind = "
+                         "'RecordReview' AND payload->>'nhs_number' = %s", nhs)
+    midlands.start("federation")
+
+    def settled() -> bool:
+        return (_owner_here(london, nhs) == MIDLANDS and _owner_here(midlands, nhs) == MIDLANDS
+                and sql(midlands, "SELECT state FROM federation_command WHERE command_id = %s",
+                        review_id) == [("applied",)]
+                and bool(sql(london, "SELECT 1 FROM handover WHERE state = 'accepted'"))
+                and _lag(london, MIDLANDS) == 0 and _lag(midlands, LONDON) == 0)
+    until(settled, "the handover, the review applied and both links caught up", 300)
+
+    # Both registers agree on the owner, and the handover is an event on both sides.
+    for region in (london, midlands):
+        assert sql(region, "SELECT count(*) FROM outbox WHERE event = 'owner-changed' AND "
+                   "entitlement_id = %s", ent["id"]) == [(1,)], region.code
+    [(direction, peer, rule)] = sql(midlands, "SELECT direction, peer, rule FROM handover "
+                                    "WHERE person_id = %s", _person_id(midlands, nhs))
+    assert (direction, peer, rule) == ("in", LONDON, "L3")
+    # The review: applied once, at the new owner; London only passed it on.
+    assert sql(midlands, "SELECT count(*) FROM provenance WHERE command_id = %s",
+               review_id) == [(1,)]
+    assert sql(london, "SELECT count(*) FROM provenance WHERE command_id = %s",
+               review_id) == [(0,)]
+    assert sql(london, "SELECT state, reply_to FROM federation_command WHERE command_id = %s",
+               review_id) == [("applied", MIDLANDS)]
+    # ... and it comes back to London's replica from the new owner.
+    until(lambda: "settled after readmission" in json.dumps(sql(
+        london, "SELECT facts FROM person WHERE nhs_number = %s", nhs)),
+        "the review on London's replica")
+    # Every event each side sent the other was applied once, in order: none lost, none twice.
+    counts: dict[str, Any] = {"scenario": "handover (L3)"}
+    for sender, receiver in ((london, midlands), (midlands, london)):
+        sent_events = _sent_to(sender, receiver.code)
+        applied = _applied_here(receiver, sender.code)
+        assert applied == sorted(set(applied))
+        assert set(sent_events) <= set(applied), "lost on the way"
+        counts[f"{sender.code}->{receiver.code} sent"] = len(sent_events)
+        counts[f"{sender.code}->{receiver.code} applied"] = len(applied)
+    shown = london.s117("federation", "handovers")
+    assert shown.returncode == 0 and "handed to" in shown.stdout and "accepted" in shown.stdout
+    LEDGER.append(counts)
+
+
+def _replica_from_another_region(london: Region, nhs: str, origin: str) -> tuple[bytes, Any]:
+    """A replica message as the register of `origin` would send it, made from London's
+    record of the person (the link carries exactly this shape)."""
+    from sqlalchemy import create_engine, select
+    from sqlalchemy.orm import Session
+
+    from queues.federation import messages
+    from queues.outbound.stream import recorded
+    from register.store.orm import EntitlementRow, OutboxRow, PersonRow
+    from register.store.uow import Appends, SqlPeople
+
+    engine = create_engine(london.database_url)
+    try:
+        with Session(engine) as session:
+            row = session.scalars(select(OutboxRow)
+                                  .join(EntitlementRow,
+                                        EntitlementRow.id == OutboxRow.entitlement_id)
+                                  .join(PersonRow, PersonRow.id == EntitlementRow.person_id)
+                                  .where(PersonRow.nhs_number == nhs)
+                                  .order_by(OutboxRow.id.desc())).first()
+            record = SqlPeople(session, Appends()).get(nhs)
+            assert row is not None and record is not None
+            out = messages.replica(MIDLANDS, origin, recorded(row), record,
+                                   f"http://{origin.lower()}.example/fhir")
+    finally:
+        engine.dispose()
+    return out.body, out.properties(origin)
+
+
+def test_a_message_from_a_register_not_configured_is_quarantined_then_replayed_once_it_is(
+        regions: dict[str, Region]) -> None:
+    """Bad input: an update from the East of England's register (Y61), which the Midlands
+    register does not exchange with, is quarantined with the reason; once Y61 is one of its
+    peers (S117_FEDERATION_PEERS, the link process restarted) `s117 quarantine replay`
+    applies it, once."""
+    import pika
+
+    london, midlands = regions[LONDON], regions[MIDLANDS]
+    nhs = synthetic(23_700)
+    # A Westminster resident with no GP sent: no body the Midlands serves, so the Midlands
+    # register never hears of them from London.
+    at = "20250110100000"
+    admission = adt("A01", "A01-700", nhs, pv1("V-700", at), f"ZMH|3|{at}||||N", sender="RRP",
+                    at=at, pid={1: "1", 3: f"{nhs}^^^NHS^NH", 5: "SMITH^JO", 7: "19800501",
+                                11: LONDON_ADDRESS})
+    send(london, re.sub(rb"PD1\|[^\r]*\r", b"", admission), "RRP")
+    [(last, la, icb)] = until(lambda: sql(
+        london, "SELECT max(o.id), max(e.responsible_la), max(e.responsible_icb) FROM outbox o "
+        "JOIN entitlement e ON e.id = o.entitlement_id JOIN person p ON p.id = e.person_id "
+        "WHERE p.nhs_number = %s HAVING count(*) > 0", nhs), "London's record")
+    assert la == WESTMINSTER and icb != "QGH", (la, icb)
+    until(lambda: sql(london, "SELECT 1 FROM federation_cursor WHERE outbox_id >= %s", last),
+          "London's link process past the person's events")
+    body, properties = _replica_from_another_region(london, nhs, "Y61")
+    connection = pika.BlockingConnection(pika.URLParameters(midlands.amqp_url))
+    try:
+        channel = connection.channel()
+        channel.confirm_delivery()
+        channel.basic_publish("s117.federation", MIDLANDS, body, properties)
+    finally:
+        connection.close()
+    [(row_id, kind, reason, state)] = until(lambda: sql(
+        midlands, "SELECT id, kind, reason, state FROM inbound_message WHERE sender = 'Y61'"),
+        "the update from Y61 quarantined")
+    assert (kind, state) == ("unknown-register", "quarantined")
+    assert "Y61" in reason and "S117_FEDERATION_PEERS" in reason
+    listed = midlands.s117("quarantine", "list")
+    assert listed.returncode == 0 and "unknown-register" in listed.stdout
+    assert not sql(midlands, "SELECT 1 FROM person WHERE nhs_number = %s", nhs)
+
+    midlands.peers = f"{LONDON},Y61"
+    midlands.stop("federation")
+    midlands.start("federation")
+    replayed = midlands.s117("quarantine", "replay", str(row_id))
+    assert replayed.returncode == 0 and "published" in replayed.stdout, \
+        replayed.stderr + replayed.stdout
+    until(lambda: sql(midlands, "SELECT state FROM inbound_message WHERE id = %s",
+                      row_id) == [("resolved",)], "the replayed update applied")
+    assert _owner_here(midlands, nhs) == "Y61"
+    assert sql(midlands, "SELECT count(*) FROM inbox WHERE command_id LIKE %s",
+               "federation:Y61:%") == [(1,)], "applied once"
+    again = midlands.s117("quarantine", "replay", str(row_id))
+    assert "not quarantined" in again.stdout, "a resolved message is not replayed again"

@@ -72,3 +72,33 @@ def test_s117_federation_peers_shows_the_table_and_refuses_an_unknown_region(
     refused = CliRunner().invoke(app, ["federation", "status"])
     assert refused.exit_code == 2
     assert "S117_REGION Y99 is not an NHS England region" in refused.output
+
+
+def test_the_peers_a_register_exchanges_with_are_checked_against_the_table() -> None:
+    from adapter.config import from_env
+    from adapter.federation import peers
+
+    table = routing_table()
+    every = from_env({"S117_REGION": "Y60"})
+    assert peers(every, table, "Y60") == set(table.regions) - {"Y60"}
+    some = from_env({"S117_REGION": "Y60", "S117_FEDERATION_PEERS": " Y56, Y61 "})
+    assert peers(some, table, "Y60") == {"Y56", "Y61"}
+    for wrong in ("Y60", "Y56,X99"):
+        with pytest.raises(InvalidData, match="S117_FEDERATION_PEERS") as refused:
+            peers(from_env({"S117_REGION": "Y60", "S117_FEDERATION_PEERS": wrong}), table,
+                  "Y60")
+        assert wrong[-3:] in str(refused.value)
+
+
+def test_a_quarantined_federation_message_keeps_its_headers_and_no_more() -> None:
+    """What `s117 quarantine replay` puts back: origin, kind and event number, from a routing
+    key that shows only letters, digits and hyphens of what the sender wrote."""
+    from queues.federation import replay
+
+    key = replay.routing_key("Y61", "replica", 42)
+    assert key == "federation.Y61.replica.42"
+    assert replay.headers_of(key) == {"origin": "Y61", "kind": "replica", "event-number": 42}
+    hostile = replay.routing_key("Y6.1\n; drop", "re.pli*ca", "7")
+    assert hostile == "federation.Y61drop.replica.-"
+    assert replay.headers_of(hostile) == {"origin": "Y61drop", "kind": "replica"}
+    assert replay.routing_key("", "", None) == "federation.unknown.-.-"
