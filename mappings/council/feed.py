@@ -54,14 +54,23 @@ class PersonGroup:
     commands: list[c.Command] = field(default_factory=list)
     rows: list[list[int]] = field(default_factory=list)  # the rows each command came from
     line_rows: dict[tuple[int, int], int] = field(default_factory=dict)  # (command, line)
+    # the file's column for a command's field where their names differ, by command index
+    columns: dict[int, dict[str, str]] = field(default_factory=dict)
 
     @property
     def all_rows(self) -> list[int]:
         return sorted({r for rows in self.rows for r in rows})
 
-    def add(self, command: c.Command, rows: list[int]) -> None:
+    def add(self, command: c.Command, rows: list[int],
+            columns: dict[str, str] | None = None) -> None:
+        if columns:
+            self.columns[len(self.commands)] = columns
         self.commands.append(command)
         self.rows.append(rows)
+
+    def column_of(self, index: int, field_name: str | None) -> str | None:
+        """The file's column a refusal of command `index` at `field_name` names."""
+        return self.columns.get(index, {}).get(field_name or "", field_name)
 
     def row_of(self, index: int, field_name: str | None) -> int:
         """The row a refusal of command `index` at `field_name` points at."""
@@ -243,6 +252,16 @@ def _group(nhs: str, rows: list[tuple[int, dict[str, Any]]], la: str,
             agree=d["agreed"], by_org=la, by_kind="la", by_name=d["decided_by"],
             on=d["decided_on"], reason=d.get("note", ""), notice=_notice(number, d)),
             [number])
+    for number, d in by_kind.get("end-withdrawal", []):
+        # Ids as in an end-response, so that naming the ICB's proposal is refused by D1
+        # (only the proposer withdraws), which points at the proposal_id the row gave.
+        given = d["proposal_id"]
+        group.add(c.WithdrawEndProposal(
+            command_id=cid(number, "end-withdrawal"), nhs_number=nhs,
+            proposal_id=given if given.startswith("P-") else f"{la}-{given}", by_org=la,
+            on=d["decided_on"],
+            reason=d.get("note", "")), [number],
+            {"on": "decided_on", "by_org": "proposal_id", "reason": "note"})
     for number, d in by_kind.get("reinstatement", []):
         group.add(c.ReinstateEntitlement(
             command_id=cid(number, "reinstatement"), nhs_number=nhs, entitlement_id=None,
