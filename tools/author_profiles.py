@@ -547,7 +547,10 @@ BUSINESS_STATUSES: list[Concept] = [
     ("proposed", "Proposed", "A proposal to end aftercare waits for the other body (D1)."),
     ("agreed", "Agreed", "The other body agreed: aftercare ended jointly (D1)."),
     ("withdrawn", "Withdrawn", "The proposing body withdrew its proposal to end aftercare."),
-    *((c, d, f"Panel: {f}") for c, d, f in PANEL_STATUSES if c != "not-required")]
+    # "declined" is shared by panel decisions and end proposals, so it is defined for both.
+    *((c, d, f"Panel: {f}") for c, d, f in PANEL_STATUSES if c not in ("not-required", "declined")),
+    ("declined", "Declined", "Panel: the panel declined it. End proposal: the other body declined "
+     "to end aftercare (D1).")]
 
 FLAGS: list[Concept] = [
     ("entitled", "Entitled to free s117 aftercare", "Services meeting needs arising from the "

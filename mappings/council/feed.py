@@ -26,23 +26,7 @@ from mappings import attendees
 from mappings.council.schema import HEADER, CouncilRow
 from mappings.keys import message_key
 from register import commands as c
-from register.model import (
-    AccommodationType,
-    Address,
-    AssessedNeed,
-    Attendee,
-    CareCoordinator,
-    DisputeStatus,
-    EndReason,
-    FundingBasis,
-    FundingShare,
-    NoticeMethod,
-    PanelOutcome,
-    PlanStatus,
-    ServiceLine,
-    ServiceType,
-    WrittenNotice,
-)
+from register import model as m
 from register.nhs_number import normalise
 from register.nhs_number import problem as nhs_problem
 
@@ -70,14 +54,23 @@ class PersonGroup:
     commands: list[c.Command] = field(default_factory=list)
     rows: list[list[int]] = field(default_factory=list)  # the rows each command came from
     line_rows: dict[tuple[int, int], int] = field(default_factory=dict)  # (command, line)
+    # the file's column for a command's field where their names differ, by command index
+    columns: dict[int, dict[str, str]] = field(default_factory=dict)
 
     @property
     def all_rows(self) -> list[int]:
         return sorted({r for rows in self.rows for r in rows})
 
-    def add(self, command: c.Command, rows: list[int]) -> None:
+    def add(self, command: c.Command, rows: list[int],
+            columns: dict[str, str] | None = None) -> None:
+        if columns:
+            self.columns[len(self.commands)] = columns
         self.commands.append(command)
         self.rows.append(rows)
+
+    def column_of(self, index: int, field_name: str | None) -> str | None:
+        """The file's column a refusal of command `index` at `field_name` names."""
+        return self.columns.get(index, {}).get(field_name or "", field_name)
 
     def row_of(self, index: int, field_name: str | None) -> int:
         """The row a refusal of command `index` at `field_name` points at."""
@@ -228,9 +221,9 @@ def _group(nhs: str, rows: list[tuple[int, dict[str, Any]]], la: str,
                             "postcode")
         group.add(c.UpdatePerson(
             command_id=cid(number, "address"), nhs_number=nhs, effective=d["address_from"],
-            address=Address(postcode=d.get("postcode"), la_gss=d.get("address_la"),
-                            accommodation=AccommodationType(d["accommodation"]),
-                            placed_by=d.get("placed_by"))), [number])
+            address=m.Address(postcode=d.get("postcode"), la_gss=d.get("address_la"),
+                              accommodation=m.AccommodationType(d["accommodation"]),
+                              placed_by=d.get("placed_by"))), [number])
     for number, d in by_kind.get("charge", []):
         group.add(c.RecordCharge(
             command_id=cid(number, "charge"), nhs_number=nhs, charge_id=f"{la}-{d['charge_id']}",
@@ -245,7 +238,7 @@ def _group(nhs: str, rows: list[tuple[int, dict[str, Any]]], la: str,
             command_id=cid(number, "end-proposal"), nhs_number=nhs,
             proposal_id=f"{la}-{d['proposal_id']}", entitlement_id=None, by_org=la,
             by_kind="la", by_name=d["decided_by"], on=d["decided_on"],
-            review_on=d["review_on"], reasons=tuple(EndReason(r) for r in d["end_reasons"]),
+            review_on=d["review_on"], reasons=tuple(m.EndReason(r) for r in d["end_reasons"]),
             person_involved=d["person_involved"], carer_involved=d.get("carer_involved"),
             note=d.get("note", ""), end_date=d.get("end_date"),
             moved_to_suitable_accommodation=bool(d.get("moved_to_suitable_accommodation"))),
@@ -259,6 +252,16 @@ def _group(nhs: str, rows: list[tuple[int, dict[str, Any]]], la: str,
             agree=d["agreed"], by_org=la, by_kind="la", by_name=d["decided_by"],
             on=d["decided_on"], reason=d.get("note", ""), notice=_notice(number, d)),
             [number])
+    for number, d in by_kind.get("end-withdrawal", []):
+        # Ids as in an end-response, so that naming the ICB's proposal is refused by D1
+        # (only the proposer withdraws), which points at the proposal_id the row gave.
+        given = d["proposal_id"]
+        group.add(c.WithdrawEndProposal(
+            command_id=cid(number, "end-withdrawal"), nhs_number=nhs,
+            proposal_id=given if given.startswith("P-") else f"{la}-{given}", by_org=la,
+            on=d["decided_on"],
+            reason=d.get("note", "")), [number],
+            {"on": "decided_on", "by_org": "proposal_id", "reason": "note"})
     for number, d in by_kind.get("reinstatement", []):
         group.add(c.ReinstateEntitlement(
             command_id=cid(number, "reinstatement"), nhs_number=nhs, entitlement_id=None,
@@ -267,7 +270,7 @@ def _group(nhs: str, rows: list[tuple[int, dict[str, Any]]], la: str,
         group.add(c.RecordPanelDecision(
             command_id=cid(number, "panel"), nhs_number=nhs,
             plan_id=plan_id_for(la, d["plan_id"]), line_id=d["line_id"],
-            outcome=PanelOutcome(d["panel_outcome"]), decided_on=d["panel_on"],
+            outcome=m.PanelOutcome(d["panel_outcome"]), decided_on=d["panel_on"],
             members=tuple(d["panel_members"]), note=d.get("note", "")), [number])
     return group
 
@@ -293,14 +296,14 @@ def _plans(group: PersonGroup, by_kind: dict[str, list[tuple[int, dict[str, Any]
     for plan_key, (number, d) in plans.items():
         index = len(group.commands)
         plan_lines = lines.get(plan_key, [])
-        coordinator = CareCoordinator(d["care_coordinator"], d.get("coordinator_org")) \
+        coordinator = m.CareCoordinator(d["care_coordinator"], d.get("coordinator_org")) \
             if d.get("care_coordinator") else None
         group.add(c.RecordCarePlan(
             command_id=cid(number, "plan"), nhs_number=nhs,
             plan_id=plan_id_for(la, plan_key), entitlement_id=None,
-            status=PlanStatus(d["plan_status"]),
+            status=m.PlanStatus(d["plan_status"]),
             lines=tuple(_line(ld) for _, ld in plan_lines),
-            needs=tuple(AssessedNeed(code, arises) for code, arises in d.get("needs", [])),
+            needs=tuple(m.AssessedNeed(code, arises) for code, arises in d.get("needs", [])),
             care_coordinator=coordinator, agreed_on=d.get("agreed_on"),
             ends_on=d.get("plan_ends_on"), author=la, external_id=plan_key,
             external_system=la), [number, *(n for n, _ in plan_lines)])
@@ -308,11 +311,11 @@ def _plans(group: PersonGroup, by_kind: dict[str, list[tuple[int, dict[str, Any]
             group.line_rows[(index, i)] = line_number
 
 
-def _line(d: dict[str, Any]) -> ServiceLine:
-    return ServiceLine(
-        id=d["line_id"], service_type=ServiceType(d["service_type"]),
-        funding_basis=FundingBasis(d["funding_basis"]),
-        funders=[FundingShare(code, Decimal(percent)) for code, percent in d["funders"]],
+def _line(d: dict[str, Any]) -> m.ServiceLine:
+    return m.ServiceLine(
+        id=d["line_id"], service_type=m.ServiceType(d["service_type"]),
+        funding_basis=m.FundingBasis(d["funding_basis"]),
+        funders=[m.FundingShare(code, Decimal(percent)) for code, percent in d["funders"]],
         weekly_cost=d.get("weekly_cost"), provider=d.get("provider", ""),
         description=d.get("description", ""), starts_on=d.get("starts_on"),
         ends_on=d.get("ends_on"), meets_disorder_need=d.get("meets_disorder_need", True),
@@ -320,7 +323,7 @@ def _line(d: dict[str, Any]) -> ServiceLine:
         requested_on=d.get("requested_on"))
 
 
-def _notice(number: int, d: dict[str, Any]) -> WrittenNotice | None:
+def _notice(number: int, d: dict[str, Any]) -> m.WrittenNotice | None:
     """The D8 written notice of an end or an agreement to one: all four notice columns or
     none."""
     notice_columns = ("notice_date", "notice_given_by", "notice_method", "notice_document")
@@ -333,10 +336,10 @@ def _notice(number: int, d: dict[str, Any]) -> WrittenNotice | None:
                         "bodies, the method and the document", absent[0])
     document = d["notice_document"]
     is_url = document.startswith(("https://", "http://"))
-    return WrittenNotice(d["notice_date"], list(d["notice_given_by"]),
-                         NoticeMethod(d["notice_method"]),
-                         document_title="" if is_url else document,
-                         document_url=document if is_url else None)
+    return m.WrittenNotice(d["notice_date"], list(d["notice_given_by"]),
+                           m.NoticeMethod(d["notice_method"]),
+                           document_title="" if is_url else document,
+                           document_url=document if is_url else None)
 
 
 def _end(number: int, d: dict[str, Any], nhs: str, cid: Any) -> c.EndEntitlement:
@@ -347,14 +350,14 @@ def _end(number: int, d: dict[str, Any], nhs: str, cid: Any) -> c.EndEntitlement
         command_id=cid(number, "end"), nhs_number=nhs, entitlement_id="",
         decision_date=d["decision_date"], la_agreed=True, icb_agreed=True,
         person_involved=d["person_involved"],
-        reasons=tuple(EndReason(r) for r in d["end_reasons"]), note=d.get("note", ""),
+        reasons=tuple(m.EndReason(r) for r in d["end_reasons"]), note=d.get("note", ""),
         moved_to_suitable_accommodation=d.get("moved_to_suitable_accommodation") or False,
         la_agreed_by=d["la_agreed_by"], la_agreed_on=d["la_agreed_on"],
         icb_agreed_by=d["icb_agreed_by"], icb_agreed_on=d["icb_agreed_on"],
         carer_involved=d.get("carer_involved"), end_date=d.get("end_date"), notice=notice)
 
 
-def _attendee(text: str, row: int) -> Attendee:
+def _attendee(text: str, row: int) -> m.Attendee:
     found = attendees.read(text)
     if found is None:
         raise _RowError(row, f"attendees: {text!r}: write Name (role, ORG)", "attendees")
@@ -380,5 +383,5 @@ def _dispute(group: PersonGroup, number: int, d: dict[str, Any], nhs: str, la: s
                         "ordinary residence", "resolved_la")
     group.add(c.UpdateDispute(
         command_id=cid(number, f"dispute-{status}"), nhs_number=nhs, dispute_id=dispute_id,
-        status=DisputeStatus.REFERRED if status == "referred" else DisputeStatus.RESOLVED,
+        status=m.DisputeStatus.REFERRED if status == "referred" else m.DisputeStatus.RESOLVED,
         on=on, resolved_la=d.get("resolved_la"), note=d.get("note", "")), [number])

@@ -35,7 +35,7 @@ from register.model import (
 )
 
 RECORDS = ("plan", "line", "review", "or-decision", "dispute", "panel", "address", "end",
-           "charge", "end-proposal", "end-response", "reinstatement")
+           "charge", "end-proposal", "end-response", "end-withdrawal", "reinstatement")
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ def _c(name: str, records: str, required: str, meaning: str, example: str) -> Co
 ALL = " ".join(RECORDS)
 COLUMNS: tuple[Column, ...] = (
     _c("record", ALL, ALL, "what the row is: plan, line, review, or-decision, dispute, panel, "
-       "address, end, charge, end-proposal, end-response or reinstatement", "line"),
+       "address, end, charge, end-proposal, end-response, end-withdrawal or reinstatement", "line"),
     _c("nhs_number", ALL, ALL, "the person's NHS number (10 digits, valid check digit)",
        "9990000018"),
     _c("plan_id", "plan line panel", "plan line panel", "the council system's plan id; a "
@@ -107,9 +107,10 @@ COLUMNS: tuple[Column, ...] = (
     _c("decided_by", "or-decision end-proposal end-response",
        "or-decision end-proposal end-response", "who decided (for an end: who proposed or "
        "answered for the council)", "OR panel, A. Khan"),
-    _c("decided_on", "or-decision end-proposal end-response reinstatement",
-       "or-decision end-proposal end-response reinstatement", "date of the decision (the "
-       "proposal, the answer, or the day aftercare is needed again)", "2024-04-02"),
+    _c("decided_on", "or-decision end-proposal end-response end-withdrawal reinstatement",
+       "or-decision end-proposal end-response end-withdrawal reinstatement", "date of the "
+       "decision (the proposal, the answer, the withdrawal, or the day aftercare is needed "
+       "again)", "2024-04-02"),
     _c("evidence", "or-decision", "", "the evidence the decision rests on",
        "tenancy agreement 2019-2024"),
     _c("dispute_id", "dispute", "dispute", "the council system's dispute id", "OR-17"),
@@ -166,14 +167,15 @@ COLUMNS: tuple[Column, ...] = (
     _c("charged_by", "charge", "", "who charged (GSS or ODS code)", "E06000019"),
     _c("refunded_amount", "charge", "", "the refund, with any interest, in pounds", ""),
     _c("refunded_on", "charge", "", "date the refund was paid", ""),
-    _c("proposal_id", "end-proposal end-response", "end-proposal end-response", "the "
-       "proposal to end aftercare: the council system's id for its own proposal, or the id "
+    _c("proposal_id", "end-proposal end-response end-withdrawal",
+       "end-proposal end-response end-withdrawal", "the proposal to end aftercare: the "
+       "council system's id for its own proposal (the only kind it withdraws), or the id "
        "the register gave the ICB's proposal (shown on the person page)", "END-4"),
     _c("agreed", "end-response", "end-response", "Y if the council agrees to the ICB's "
        "proposal (the joint decision, D1), N if it declines (give the reason in note)", "Y"),
-    _c("note", "dispute panel end charge end-proposal end-response reinstatement", "",
-       "free text (an end-response row that declines: the reason, required; a "
-       "reinstatement: why)", ""),
+    _c("note", "dispute panel end charge end-proposal end-response end-withdrawal "
+       "reinstatement", "", "free text (an end-response row that declines: the reason, "
+       "required; an end-withdrawal or a reinstatement: why)", ""),
 )
 HEADER = tuple(c.name for c in COLUMNS)
 _BY_NAME = {c.name: c for c in COLUMNS}

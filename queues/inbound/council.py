@@ -26,7 +26,8 @@ def apply(service: RegisterService, batch: CouncilBatch, agent: Agent,
         except CommandRefused as exc:
             cause = exc.cause
             row = group.row_of(exc.index, cause.field)
-            reports.append(RowReport(row, "rejected", str(cause), cause.field))
+            reports.append(RowReport(row, "rejected", str(cause),
+                                     group.column_of(exc.index, cause.field)))
             reports += [RowReport(r, "not-applied", f"row {row} of the same person was "
                                   "refused: a person's rows are applied together or not at "
                                   "all") for r in group.all_rows if r != row]

@@ -153,6 +153,26 @@ def confirm(page: Any, axe: str | None = None, name: str = "") -> None:
     page.get_by_role("button", name="Confirm and save").click()
 
 
+def fill_review(page: Any, day: date, involved: str = "yes") -> None:
+    """A review finding the needs from the disorder no longer arise (as D1 wants)."""
+    date_in(page, "on", day)
+    page.fill("#attendees", "Dee Patel (care coordinator, R1A)\nSam Okoro (advocate)")
+    choose(page, "person_involved", involved)
+    choose(page, "carer_involved", "yes")
+    page.fill("#outcome", "Settled at home; needs met without services")
+    choose(page, "needs_still_arise", "no")
+
+
+def fill_end_proposal(page: Any, review_on: date) -> None:
+    page.get_by_role("link", name="Propose ending aftercare").click()
+    choose(page, "review_on", review_on.isoformat())
+    page.check("input[name='reasons'][value='no-longer-needed']")
+    choose(page, "person_involved", "yes")
+    choose(page, "carer_involved", "yes")
+    choose(page, "moved", "none")
+    page.fill("#by_name", "Ann Lead (s117 lead)")
+
+
 def test_council_and_icb_end_aftercare_jointly(browser: Any, site: Site, axe: str):
     today = date.today()
     nhs, person_id, family, plans = site.one(
@@ -178,12 +198,7 @@ def test_council_and_icb_end_aftercare_jointly(browser: Any, site: Site, axe: st
     assert "Enter date of the review" in summary.inner_text()
     assert summary.locator("a[href='#on-day']").count() == 1, "the summary links the field"
     accessible(council, axe, "03-review-errors")
-    date_in(council, "on", today)
-    council.fill("#attendees", "Dee Patel (care coordinator, R1A)\nSam Okoro (advocate)")
-    choose(council, "person_involved", "no")
-    choose(council, "carer_involved", "yes")
-    council.fill("#outcome", "Settled at home; needs met without services")
-    choose(council, "needs_still_arise", "no")
+    fill_review(council, today, involved="no")
     confirm(council, axe, "04-review")
     error = council.locator("#person_involved-error").inner_text()
     assert "Rule R3" in error and "must be involved" in error
@@ -227,13 +242,7 @@ def test_council_and_icb_end_aftercare_jointly(browser: Any, site: Site, axe: st
     assert "Wye Valley Home Support" in plans and "60%" in plans and "40%" in plans
 
     # The council proposes the end at the review (D1); nothing ends yet.
-    council.get_by_role("link", name="Propose ending aftercare").click()
-    choose(council, "review_on", today.isoformat())
-    council.check("input[name='reasons'][value='no-longer-needed']")
-    choose(council, "person_involved", "yes")
-    choose(council, "carer_involved", "yes")
-    choose(council, "moved", "none")
-    council.fill("#by_name", "Ann Lead (s117 lead)")
+    fill_end_proposal(council, today)
     council.fill("#note", "Agreed with the person and their advocate at the review")
     accessible(council, axe, "10-propose-end")
     confirm(council, axe, "11-propose-end")
@@ -275,6 +284,54 @@ def test_council_and_icb_end_aftercare_jointly(browser: Any, site: Site, axe: st
     open_person(council, nhs)
     assert "Proposal to end aftercare: agreed" in council.content()
     assert "Reinstate aftercare" in council.content()
+
+
+def test_only_the_proposing_council_withdraws_its_waiting_proposal(browser: Any, site: Site,
+                                                                  axe: str):
+    today = date.today()
+    nhs, person_id = site.one(
+        "SELECT p.nhs_number, p.id FROM person p JOIN entitlement e ON e.person_id = p.id "
+        "WHERE e.status = 'active' AND e.responsible_la = ? AND e.responsible_icb = ? AND "
+        "json_array_length(p.facts, '$.end_proposals') = 0 AND json_array_length(p.facts, "
+        "'$.plans') = 0 AND p.facts NOT LIKE '%cto-start%' ORDER BY p.id DESC",
+        HEREFORDSHIRE, HW_ICB)
+    council = new_page(browser, site)
+    sign_in(council, HEREFORDSHIRE, "la")
+    open_person(council, nhs)
+    council.get_by_role("link", name="Record a review").click()
+    fill_review(council, today)
+    confirm(council)
+    council.get_by_role("heading", name="Review recorded").wait_for()
+    open_person(council, nhs)
+    fill_end_proposal(council, today)
+    confirm(council)
+    council.get_by_role("heading", name="Proposal sent to the other body").wait_for()
+    proposal = site.one("SELECT json_extract(facts, '$.end_proposals[#-1].id') FROM person "
+                        "WHERE id = ?", person_id)[0]
+    # The ICB is offered no button, and the form refuses it by rule D1 (only the proposer).
+    icb = new_page(browser, site)
+    sign_in(icb, HW_ICB, "icb")
+    open_person(icb, nhs)
+    assert icb.get_by_role("link", name="Answer this proposal").count() == 1
+    assert icb.get_by_role("link", name="Withdraw proposal").count() == 0
+    icb.goto(f"/people/{person_id}/record/end-withdraw?target={proposal}")
+    confirm(icb)
+    error = icb.locator("#reason-error").inner_text()
+    assert "Rule D1" in error and "Only the body that proposed" in error, error
+    accessible(icb, axe, "30-withdraw-refused-D1")
+    # The council that proposed withdraws it from the person page.
+    open_person(council, nhs)
+    council.get_by_role("link", name="Withdraw proposal").click()
+    council.fill("#reason", "The person's needs changed at home")
+    accessible(council, axe, "31-withdraw")
+    confirm(council, axe, "32-withdraw")
+    council.get_by_role("heading", name="Proposal withdrawn").wait_for()
+    open_person(council, nhs)
+    assert "Proposal to end aftercare: withdrawn" in council.content()
+    assert "The person's needs changed at home" in council.content()
+    assert council.get_by_role("link", name="Withdraw proposal").count() == 0
+    assert site.one("SELECT status FROM entitlement WHERE person_id = ?", person_id) == (
+        "active",), "a withdrawn proposal ends nothing"
 
 
 def test_a_second_council_opens_a_dispute_and_both_see_it(browser: Any, site: Site,

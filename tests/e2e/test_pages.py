@@ -244,6 +244,11 @@ def test_a_caseload_page_of_20_rows_fits_one_laptop_screen(page: Any, axe: str, 
         assert found["bottom"] <= SCREEN["height"], (name, "20 rows in one screen", found)
         if name == "all":
             assert found["rows"] == 20, "a full page to measure"
+            # "Lives in" names the council, its GSS code in the title
+            lives = page.locator("tbody tr td:nth-child(6) span[title]").first
+            code = lives.get_attribute("title") or ""
+            assert code[:3] in ("E06", "E07", "E08", "E09", "E10", "W06"), code
+            assert lives.inner_text() not in ("", code), "a council name, not its code"
             page.screenshot(path=str(folder / "20-caseload-1280.png"), full_page=True)
             assert axe_violations(page, axe) == []
     # The panel agenda fits the laptop's width too.

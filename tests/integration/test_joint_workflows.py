@@ -12,8 +12,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mappings.council.feed import decode
+from queues.inbound.council import apply
 from register import commands as c
 from register.casework import TaskKind, TaskStatus
+from register.commands import Agent
 from register.errors import CommandRefused, InvalidData, RuleViolation
 from register.model import EndReason, PanelOutcome, PersonName
 from register.nhs_number import synthetic
@@ -26,6 +28,7 @@ from tests.integration.test_casework_store import HEREFORDSHIRE, care_plan, enti
 from tests.integration.test_service_store import t
 
 QGH = "QGH"  # NHS Herefordshire and Worcestershire ICB
+COUNCIL = Agent(HEREFORDSHIRE, "la", "council file")
 
 
 def review(nhs: str, on: date = date(2026, 11, 2), arise: bool = False) -> c.RecordReview:
@@ -193,6 +196,35 @@ def test_the_council_file_carries_proposals_answers_and_reinstatement(engine, se
     assert refused.value.rule == "D3"
     unknown = decode(row.replace(b"time-elapsed", b"bored"), HEREFORDSHIRE)
     assert unknown.rejected and "end_reasons" in unknown.rejected[0].reason
+
+
+def test_the_council_file_withdraws_its_own_proposal_and_names_row_and_field_otherwise(
+        engine, service):
+    nhs = synthetic(2108)
+    entitled(service, nhs)
+    service.handle(review(nhs))
+    service.handle(propose(nhs, command_id=f"own-{nhs}", proposal_id=f"{HEREFORDSHIRE}-END-2"))
+    head = "record,nhs_number,proposal_id,decided_on,note\n"
+
+    def send(row: str) -> list:  # type: ignore[type-arg]
+        return apply(service, decode((head + row).encode(), HEREFORDSHIRE), COUNCIL)
+
+    reports = send(f"end-withdrawal,{nhs},END-2,2026-11-05,the person's needs changed\n")
+    assert [(r.status, r.row) for r in reports] == [("accepted", 2)]
+    assert "end-withdrawn" in events(engine)
+    before = events(engine)
+    # Already withdrawn, then the ICB's own proposal (only the proposer withdraws): D1,
+    # named by the file's row and column, and nothing recorded.
+    [again] = send(f"end-withdrawal,{nhs},END-2,2026-11-06,\n")
+    assert (again.status, again.row, again.field) == ("rejected", 2, "proposal_id")
+    assert "only a proposal still waiting" in again.reason
+    assert events(engine) == before
+    service.handle(propose(nhs, by_org=QGH, by_kind="icb", by_name="Cal Commissioner"))
+    before = events(engine)
+    [theirs] = send(f"end-withdrawal,{nhs},P-{nhs},2026-11-05,\n")
+    assert (theirs.status, theirs.row, theirs.field) == ("rejected", 2, "proposal_id")
+    assert "only the body that proposed" in theirs.reason
+    assert events(engine) == before
 
 
 def test_names_are_kept_as_dated_history_and_found_with_the_date_of_birth(engine, service):

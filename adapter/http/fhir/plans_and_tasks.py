@@ -180,14 +180,9 @@ def search_tasks() -> Response:
         where = replace(where, owners=where.owners + search._token(args, "responsible-la",
                                                                    url.GSS_CODE))
     offset, count = _window(page)
-    ids = search.values(args, "_id")
-    if ids:
-        matches = [t for i in ids if (t := reader.find_derived(i, reader.task_json))]
-        found = [(p, k) for p, k in (task.split_id(t["id"]) or (0, "") for t in matches) if k]
-        total = len(matches)
-    else:
-        total, found = reader.casework.search_tasks(where, offset=offset, count=count)
-        matches = derived_page(reader, found, reader.task_json)
+    total, found, matches = _derived_search(
+        reader, args, reader.task_json,
+        lambda: reader.casework.search_tasks(where, offset=offset, count=count))
     included: list[Any] = []
     if "Task:focus" in includes:
         targets = dict.fromkeys(t["focus"]["reference"] for t in matches)
@@ -195,6 +190,20 @@ def search_tasks() -> Response:
     if "Task:patient" in includes:
         included += _patients_of(reader, [p for p, _ in found])
     return _searchset(total, page, matches, included, issues)
+
+
+def _derived_search(reader: FhirReader, args: MultiDict[str, str], render: Any,
+                    page_of: Callable[[], tuple[int, list[tuple[int, str]]]]
+                    ) -> tuple[int, list[tuple[int, str]], list[dict[str, Any]]]:
+    """(total, (person id, key) pairs, resources) of a Task or Flag search: by `_id` the
+    caller's unseen ones are simply absent; otherwise one page of the index."""
+    ids = search.values(args, "_id")
+    if ids:
+        matches = [r for i in ids if (r := reader.find_derived(i, render))]
+        found = [(p, k) for p, k in (task.split_id(r["id"]) or (0, "") for r in matches) if k]
+        return len(matches), found, matches
+    total, found = page_of()
+    return total, found, derived_page(reader, found, render)
 
 
 @blueprint.route("/Flag", methods=["GET"])
@@ -220,14 +229,9 @@ def search_flags() -> Response:
         visible_to=policy.viewer())
     reader = _reader()
     offset, count = _window(page)
-    ids = search.values(args, "_id")
-    if ids:
-        matches = [f for i in ids if (f := reader.find_derived(i, reader.flag_json))]
-        found = [(p, k) for p, k in (task.split_id(f["id"]) or (0, "") for f in matches) if k]
-        total = len(matches)
-    else:
-        total, found = reader.casework.search_alerts(where, offset=offset, count=count)
-        matches = derived_page(reader, found, reader.flag_json)
+    total, found, matches = _derived_search(
+        reader, args, reader.flag_json,
+        lambda: reader.casework.search_alerts(where, offset=offset, count=count))
     included = _patients_of(reader, [p for p, _ in found]) if "Flag:patient" in includes \
         else []
     return _searchset(total, page, matches, included, issues)

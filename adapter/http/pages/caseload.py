@@ -113,6 +113,7 @@ class Line:
     row: RegisterRow
     name: str = ""
     tags: tuple[tuple[str, str], ...] = ()  # (text, colour)
+    lives_in: str = ""  # the council's name; the row holds only its GSS code
 
 
 def _tags(row: RegisterRow, facts: PersonFacts, on: date) -> tuple[tuple[str, str], ...]:
@@ -135,7 +136,9 @@ def lines(register: Register, who: Viewer, on: date) -> list[Line]:
             row, _ = rows_for(case.facts, stored.entitlement, stored.residence_la,
                               stored.next_review_due, case.casework, on, register.refdata)
             out.append(Line(stored.person_id, row, name.text if name else "",
-                            _tags(row, case.facts, on)))
+                            _tags(row, case.facts, on),
+                            register.refdata.name(row.residence_la) or ""
+                            if row.residence_la else ""))
     return out
 
 

@@ -484,6 +484,19 @@ def _respond(case: Case, v: dict[str, Any], cid: str) -> c.Command:
         by_name=v["by_name"], on=case.today, reason=v.get("reason") or "", notice=notice)
 
 
+def _withdraw_fields(case: Case) -> tuple[Field, ...]:
+    return (Field("reason", "Why your organisation withdraws the proposal", "textarea",
+                  "For example, the person's needs changed. Only the body that proposed "
+                  "withdraws, while the other body has not answered (rule D1)",
+                  required=False),)
+
+
+def _withdraw(case: Case, v: dict[str, Any], cid: str) -> c.Command:
+    return c.WithdrawEndProposal(
+        command_id=cid, nhs_number=case.nhs, proposal_id=case.proposal().id,
+        by_org=case.org, on=case.today, reason=v.get("reason") or "")
+
+
 def _reinstate_fields(case: Case) -> tuple[Field, ...]:
     return (Field("on", "Date aftercare is needed again", "date"),
             Field("reason", "Why", "textarea", "For example, the person's needs arising "
@@ -540,6 +553,10 @@ FORMS: dict[str, CaseForm] = {f.key: f for f in (
               "notice_document": "notice_document", "notice-date": "notice_on",
               "notice-given-by": "notice_on", "notice-document": "notice_document",
               "notice-method": "notice_method"}),
+    CaseForm("end-withdraw", "Withdraw the proposal to end aftercare", "Proposal withdrawn",
+             _withdraw_fields, _withdraw,
+             {"reason": "reason", "by_org": "reason", "proposal_id": "reason",
+              "on": "reason", "status": "reason"}),
     CaseForm("reinstate", "Reinstate aftercare", "Aftercare reinstated", _reinstate_fields,
              _reinstate, {"on": "on", "status": "on"}),
 )}
