@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import random
 import time
+import urllib.parse
 from collections.abc import Callable
 
 import pika
@@ -29,10 +30,25 @@ RECOVERABLE: tuple[type[BaseException], ...] = (
 def parameters(url: str, name: str) -> pika.URLParameters:
     params = pika.URLParameters(url)
     params.client_properties = {"connection_name": f"s117 {name}"}
-    params.heartbeat = 30
+    if "heartbeat" not in urllib.parse.parse_qs(urllib.parse.urlsplit(url).query):
+        params.heartbeat = 30  # the URL may ask for another (tests use a short one)
     params.blocked_connection_timeout = 60
     params.connection_attempts = 1  # the retry loop below owns retrying
     return params
+
+
+def keepalive(connection: BlockingConnection | None) -> bool:
+    """Answer the broker's heartbeats now, without waiting. A BlockingConnection answers
+    them only while it is used, so a process that is idle or busy elsewhere (a database
+    transaction) must call this from its loops or the broker drops it for missed
+    heartbeats. False when there is no open connection (any more)."""
+    if connection is None or not connection.is_open:
+        return False
+    try:
+        connection.process_data_events(time_limit=0)
+    except RECOVERABLE:
+        return False
+    return connection.is_open
 
 
 def backoff(attempt: int, *, base: float = 0.2, cap: float = 10.0) -> float:

@@ -17,7 +17,7 @@ from pika.adapters.blocking_connection import BlockingChannel, BlockingConnectio
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
-from queues.connection import RECOVERABLE, backoff, connect
+from queues.connection import RECOVERABLE, backoff, connect, keepalive
 from queues.federation import messages
 from queues.federation import topology as links
 from queues.outbound.stream import recorded
@@ -72,12 +72,7 @@ class Sender:
     def keepalive(self) -> None:
         """Answer the broker's heartbeats while idle (a blocking connection does so only
         when it is used), so it is not dropped between sends."""
-        connection = self._connection
-        if connection is None or not connection.is_open:
-            return
-        try:
-            connection.process_data_events(time_limit=0)
-        except RECOVERABLE:
+        if self._connection is not None and not keepalive(self._connection):
             self.close()
 
     def close(self) -> None:

@@ -20,7 +20,7 @@ import urllib3
 from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
 
 from queues import topology
-from queues.connection import connect
+from queues.connection import connect, keepalive
 from queues.outbound.endpoints import AllowList, EndpointRefused, failure_category, pinned_pools
 from queues.outbound.processes import short
 from register.subscriptions import RecordedEvent, Subscription
@@ -102,6 +102,12 @@ class AmqpQueue:
 
     def _channel(self) -> BlockingChannel:
         channel: BlockingChannel | None = getattr(self._local, "channel", None)
+        # Each sender thread's connection is used only by that thread (pika is not
+        # thread-safe), so an idle thread cannot answer heartbeats and the broker may have
+        # dropped it: checked before use, that costs a reconnect, not a failed attempt.
+        if channel is not None and not keepalive(getattr(self._local, "connection", None)):
+            self._reset()
+            channel = None
         if channel is None or not channel.is_open:
             connection: BlockingConnection = connect(self.amqp_url, "delivery",
                                                      give_up_after=10)

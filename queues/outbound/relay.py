@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 import pika
@@ -89,16 +90,27 @@ class Relay:
             try:
                 relayed = self.run_once()
             except (*RECOVERABLE, pika.exceptions.NackError, DBAPIError) as error:
-                if self.publisher is not None:
-                    self.publisher.reset()
+                if self.publisher is not None and not isinstance(error, DBAPIError):
+                    self.publisher.reset()  # a database error leaves the broker link good
                 delay = backoff(failures)
                 failures += 1
                 log.warning("relay batch failed (%s); retrying in %.1f s", short(error), delay)
-                stop.wait(delay)
+                self._wait(stop, delay)
                 continue
             failures = 0
             if relayed < self.batch_size:
-                self.wake.wait(self.poll_seconds)
+                self._wait(self.wake, self.poll_seconds)
                 self.wake.clear()
         if self.publisher is not None:
             self.publisher.close()
+
+    def _wait(self, event: threading.Event, seconds: float) -> None:
+        """Wait on `event`, answering the broker's heartbeats (at least every 5 s, well
+        inside any heartbeat the broker would accept) so an idle relay is not dropped."""
+        deadline = time.monotonic() + seconds
+        while True:
+            if self.publisher is not None:
+                self.publisher.keepalive()
+            left = deadline - time.monotonic()
+            if left <= 0 or event.wait(min(left, 5.0)):
+                return

@@ -18,7 +18,7 @@ from pika.adapters.blocking_connection import BlockingChannel, BlockingConnectio
 from fhir_profiles import canonical as url
 from mappings.fhir import notification
 from queues import topology
-from queues.connection import connect
+from queues.connection import connect, keepalive
 from register.store import codec
 from register.store.orm import OutboxRow
 from register.subscriptions import RecordedEvent
@@ -102,7 +102,17 @@ class StreamPublisher:
             # timer due now is one, and returns control to `_wait` at once.
             self._connection.call_later(0, lambda: None)
 
+    def keepalive(self) -> None:
+        """Answer the broker's heartbeats between batches (see queues.connection.keepalive);
+        a connection found dropped is let go, and the next publish opens a new one."""
+        if self._connection is not None and not keepalive(self._connection):
+            self.reset()
+
     def _open(self) -> BlockingChannel:
+        # A connection dropped while this process was busy elsewhere (a long database
+        # transaction) shows only when used: checked here, it costs a reconnect, not a
+        # failed batch.
+        self.keepalive()
         if self._channel is None or not self._channel.is_open:
             self.reset()
             self._connection = connect(self.amqp_url, self.name)

@@ -329,3 +329,38 @@ def test_the_relay_survives_the_database_dropping_its_connections(
         wait_for(lambda: unpublished(outbound) == 0, "relayed after the reconnect")
     rows = outbound.outbox()
     assert {p.message_id for _, p, _ in drain(amqp_url)} == {message_id(r) for r in rows}
+
+
+def _connection_pids(connection_name: str) -> list[str]:
+    listed = subprocess.run(["rabbitmqctl", "-q", "list_connections", "pid",
+                             "client_properties"], check=True, capture_output=True, text=True,
+                            timeout=60).stdout
+    return [line.split("\t")[0] for line in listed.splitlines()
+            if f"s117 {connection_name}" in line]
+
+
+def test_an_idle_relay_keeps_its_connection_by_answering_heartbeats(
+        pg_engine: Engine, pg_service: RegisterService, amqp_url: str, watch,  # type: ignore[no-untyped-def]
+        caplog: pytest.LogCaptureFixture):
+    """Issue 22: a 2 s heartbeat, and the relay idle for well over three intervals (the
+    broker drops a connection after two missed). It must still be the same connection that
+    publishes the next event: no failed batch, no reconnect."""
+    outbound = Outbound(pg_engine)
+    name = f"relay-hb-{uuid.uuid4().hex[:8]}"
+    url = amqp_url + ("&" if "?" in amqp_url else "?") + "heartbeat=2"
+    publisher = StreamPublisher(url, name)
+    relay = Relay(outbound.sessions, "http://register.test", publisher, poll_seconds=0.05)
+    caplog.set_level("WARNING")
+    with relaying(relay):
+        apply(pg_service, 1)
+        wait_for(lambda: unpublished(outbound) == 0, "the first event relayed")
+        first, pids = publisher._connection, _connection_pids(name)  # noqa: SLF001
+        assert first is not None and len(pids) == 1
+        threading.Event().wait(7.0)  # idle: the time under test, > 3 heartbeat intervals
+        apply(pg_service, 1, start=1)
+        wait_for(lambda: unpublished(outbound) == 0, "the event after the idle spell")
+        assert publisher._connection is first, "the relay did not reconnect"  # noqa: SLF001
+        assert _connection_pids(name) == pids, "the broker kept the same connection"
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == []
+    got = [p.message_id for _, p, _ in drain(amqp_url)]
+    assert got == [message_id(r) for r in outbound.outbox()], "each event once, in order"
