@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
-from itertools import islice
 
 import nhs_number as _nhs
 
@@ -67,6 +67,15 @@ def synthetic_numbers() -> Iterator[str]:
             yield f"{stem}{check}"
 
 
+_found: list[str] = []
+_source = synthetic_numbers()
+_finding = threading.Lock()
+
+
 def synthetic(n: int) -> str:
-    """The n-th synthetic NHS number (0-based)."""
-    return next(islice(synthetic_numbers(), n, None))
+    """The n-th synthetic NHS number (0-based). The numbers found so far are kept: counting
+    from the start of the range for every call made a soak of 10,000 people quadratic."""
+    with _finding:
+        while len(_found) <= n:
+            _found.append(next(_source))
+        return _found[n]

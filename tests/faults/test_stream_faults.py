@@ -144,7 +144,8 @@ def messages(offset: int, bad: int) -> tuple[list[bytes], list[bytes]]:
 @pytest.mark.parametrize("fault", list(FAULTS))
 def test_a_stream_through_a_fault_loses_nothing_and_applies_nothing_twice(
         stack: Stack, fault: str, round_: int) -> None:
-    offset = 20_000 + 1000 * (list(FAULTS).index(fault) + len(FAULTS) * round_)
+    # Each scenario its own people (and refused numbers): a soak's streams must not overlap.
+    offset = 20_000 + max(1000, PEOPLE + BAD) * (list(FAULTS).index(fault) + len(FAULTS) * round_)
     good, refused = messages(offset, BAD if fault == "fill-quarantine" else 0)
     stream = [m for pair in zip(good, refused + [b""] * len(good), strict=False)
               for m in pair if m] if refused else good
