@@ -445,11 +445,16 @@ def test_a_fabricated_admission_shows_that_stay_and_who_is_responsible_only(demo
     """Finding 3: a fabricated admission (A01) gave a trust full read access to a person's
     whole record, including other trusts' stays. A trust may admit anyone, but then sees
     that stay and who is responsible, never other trusts' stays or the casework."""
-    from tests.hl7v2_messages import admission
+    from tests.hl7v2_messages import adt, pv1, zmh
 
     victim, victim_nhs, _ = _victim(demo)
-    assert b"MSA|AA" in _hl7(demo, admission(victim_nhs, "C-FAKE-1", visit="FAKE-1",
-                                             sender=ATTACKER))
+    # A well-made fabrication: the person's own date of birth (one that changed it would be
+    # held for an administrator, which another test proves).
+    with demo.db() as db:
+        born = db.execute("SELECT birth_date FROM person WHERE id = ?", (victim,)).fetchone()[0]
+    pid = {1: "1", 3: f"{victim_nhs}^^^NHS^NH"} | ({7: str(born).replace("-", "")} if born else {})
+    assert b"MSA|AA" in _hl7(demo, adt("A01", "C-FAKE-1", victim_nhs, pv1("FAKE-1"),
+                                       zmh("3", "20250110100000"), sender=ATTACKER, pid=pid))
     me = bearer(ATTACKER, "trust")
     everything = demo.get(f"Patient/{victim}/$everything", me)
     assert everything.status_code == 200
