@@ -10,7 +10,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, delete, select
 
 from register import commands as c
 from register.errors import RuleViolation
@@ -25,6 +25,7 @@ from register.service import RegisterService
 from register.store import codec, database
 from register.store.federation_tables import FederationCommandRow, HandoverRow, ReplicaRow
 from register.store.orm import OutboxRow
+from register.store.refdata_tables import OrgSuccession
 from register.store.uow import SqlUnitOfWork
 from tests.conftest import TODAY, empty_register, prepared_engine
 from tests.outbound_support import admit, discharge
@@ -215,7 +216,14 @@ def test_a_succession_into_another_regions_icb_moves_ownership(
         session.commit()
     again = RegisterService(lambda: SqlUnitOfWork(sessions), SqlRefData(sessions),
                             today=lambda: TODAY, owners=Ownership("Y60", routing_table()))
-    events = again.refresh(NHS)
+    try:
+        events = again.refresh(NHS)
+    finally:
+        # The database is the test session's: later tests must not find QGH succeeded.
+        with sessions() as session:
+            session.execute(delete(OrgSuccession).where(OrgSuccession.org_code == "QGH",
+                                                        OrgSuccession.target_code == "QOX"))
+            session.commit()
     [notice] = [e for e in events if e.event is EventType.OWNER_CHANGED]
     assert notice.owner == "Y58" and "N6" in notice.detail
     with engine.connect() as conn:
