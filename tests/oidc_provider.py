@@ -7,14 +7,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from tests.npm import installed
+from tests.servers import wait_answering
 
 HERE = Path(__file__).with_name("oidc")
 CLIENT_ID, CLIENT_SECRET = "s117-pages", "s117-test-client-secret"
@@ -38,16 +37,8 @@ def oidc_provider(port: int, redirect_uri: str, accounts: dict[str, dict[str, An
         process = subprocess.Popen([node, str(HERE / "provider.mjs")], cwd=HERE, env=env,
                                    stdout=out, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"{issuer}/.well-known/openid-configuration",
-                                       timeout=2).close()
-                break
-            except OSError:
-                assert process.poll() is None, log.read_text()
-                assert time.monotonic() < deadline, "oidc-provider did not start in 60 s"
-                time.sleep(0.3)
+        wait_answering(f"{issuer}/.well-known/openid-configuration", process, log,
+                       "oidc-provider")
         yield issuer
     finally:
         process.terminate()

@@ -31,16 +31,22 @@ def demo_server(path: Path, people: int = 60, env: dict[str, str] | None = None,
                                   env=environ, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/healthz", timeout=2).close()
-                break
-            except OSError:
-                assert server.poll() is None, log.read_text()
-                assert time.monotonic() < deadline, "s117 serve did not answer in 60 s"
-                time.sleep(0.3)
+        wait_answering(f"{url}/healthz", server, log, "s117 serve")
         yield url
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def wait_answering(url: str, process: subprocess.Popen[bytes], log: Path, what: str,
+                   seconds: float = 60) -> None:
+    """Until `url` answers; fails with the process's log if it dies, or after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=2).close()
+            return
+        except OSError:
+            assert process.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, f"{what} did not answer in {seconds:.0f} s"
+            time.sleep(0.3)

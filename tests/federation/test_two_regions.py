@@ -102,6 +102,15 @@ def episodes(region: Region, org_code: str, kind: str, nhs: str | None = None,
     return entries(get(region, "EpisodeOfCare", org_code, kind, **params), "EpisodeOfCare")
 
 
+def herefordshire_replica(midlands: Region, nhs: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(EpisodeOfCare, Patient) of a person's active replica, as Herefordshire reads them."""
+    [ent] = until(lambda: [e for e in episodes(midlands, HEREFORDSHIRE, "la", nhs)
+                           if e["status"] == "active"], "the replica")
+    [patient] = entries(get(midlands, "Patient", HEREFORDSHIRE, "la",
+                            identifier=f"{NHS}|{nhs}"), "Patient")
+    return ent, patient
+
+
 def sql(region: Region, query: str, *args: object) -> list[tuple[Any, ...]]:
     with psycopg.connect(region.database_url.replace("+psycopg", "")) as conn:
         return conn.execute(query, args).fetchall()
@@ -167,10 +176,7 @@ def test_herefordshire_writes_on_the_replica_and_the_owner_applies_them(
     london, midlands = regions[LONDON], regions[MIDLANDS]
     nhs = synthetic(23_002)
     detained(london, nhs, "RRP", 2)
-    [ent] = until(lambda: [e for e in episodes(midlands, HEREFORDSHIRE, "la", nhs)
-                           if e["status"] == "active"], "the replica")
-    [patient] = entries(get(midlands, "Patient", HEREFORDSHIRE, "la",
-                            identifier=f"{NHS}|{nhs}"), "Patient")
+    ent, patient = herefordshire_replica(midlands, nhs)
     la = {**FHIR_JSON, **bearer(HEREFORDSHIRE, "la", "system/*.cruds")}
     body = plan(patient["id"], ent["id"], activity(
         "supported-accommodation", "s117", [share(org(HEREFORDSHIRE), 60),
@@ -391,10 +397,7 @@ def test_a_re_detention_in_the_other_region_moves_ownership_and_a_write_in_fligh
     london, midlands = regions[LONDON], regions[MIDLANDS]
     nhs = synthetic(23_600)
     detained(london, nhs, "RRP", 600)
-    [ent] = until(lambda: [e for e in episodes(midlands, HEREFORDSHIRE, "la", nhs)
-                           if e["status"] == "active"], "the replica")
-    [patient] = entries(get(midlands, "Patient", HEREFORDSHIRE, "la",
-                            identifier=f"{NHS}|{nhs}"), "Patient")
+    ent, patient = herefordshire_replica(midlands, nhs)
     # The Midlands end of the link pauses, so the re-detention and the review leave it
     # together, in the order they were written, and the review meets London after the move.
     midlands.stop("federation")
