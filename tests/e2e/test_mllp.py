@@ -194,7 +194,14 @@ def test_embedded_serve_alone_takes_hl7v2_over_mllp_and_http(tmp_path: Path) -> 
     server = Service(["serve", "--port", str(http_port), "--mllp-port", str(mllp_port)],
                      {}, tmp_path, "serve").start()
     try:
-        server.wait_output("listening on", 60)
+        # Until HTTP answers: the MLLP listener says "listening on" first (serve starts HTTP
+        # once its listener accepts), and a stop before then is not a clean one.
+        def answering() -> bool:
+            try:
+                return requests.get(f"http://127.0.0.1:{http_port}/healthz", timeout=2).ok
+            except requests.ConnectionError:
+                return False
+        wait_for(answering, 60, "s117 serve to answer over HTTP")
         nhs = synthetic(8200)
         answers = mllp_send(mllp_port, admission(nhs, "EMB-1"), tmp=tmp_path)
         assert [ack_code(a) for a in answers] == ["AA"]
